@@ -1,0 +1,53 @@
+# The two commands of the README: `make demo` and `make test`. Both create .venv themselves.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATABASES ?= sqlite postgres mysql
+PYTEST_ARGS ?= -q -p no:cacheprovider
+export NO_MKDOCS_2_WARNING := 1
+
+.PHONY: demo serve test lint types docs test-suite test-versions clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -U pip
+
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[redis]'
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	scripts/system_deps.sh
+	$(BIN)/python -m pip install -q -e '.[redis]' --group dev
+	touch $@ $(VENV)/.demo-installed
+
+## The example project's main job, on SQLite with no other service.
+demo: $(VENV)/.demo-installed
+	cd example && ../$(BIN)/python manage.py demo
+
+## Serve the example project on http://127.0.0.1:8000/ (run `make demo` first).
+serve: $(VENV)/.demo-installed
+	cd example && ../$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+## Lint, types, docs and the whole suite on every reachable database.
+test: lint types docs test-suite
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: $(VENV)/.dev-installed
+	$(BIN)/mypy
+
+docs: $(VENV)/.dev-installed
+	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+test-suite: $(VENV)/.dev-installed
+	$(BIN)/python scripts/test_databases.py $(DATABASES) -- $(PYTEST_ARGS)
+
+## The suite on Django 6.0 and 6.1 (Pythons 3.12 and 3.13 where the machine has them).
+test-versions:
+	scripts/test_versions.sh
+
+clean:
+	rm -rf $(VENV) .venv-django* build site .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,276 @@
+"""keel's settings: one dict setting, ``KEEL``, read at access time.
+
+    KEEL = {"REDIS_URL": "redis://127.0.0.1:6379/0", "KEY_PREFIX": "mysite"}
+
+Every key has a default and a validator beside it (:data:`SETTINGS`). A wrong value raises
+``ImproperlyConfigured`` naming the key and the fix; ``manage.py check`` reports the same
+problems as ``keel.E0xx`` errors before anything runs. Values are cached until Django's
+``setting_changed`` signal says ``KEEL`` changed, so ``override_settings`` works everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+__all__ = ["SETTINGS", "KeelSettings", "Setting", "keel_settings"]
+
+REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
+TOKEN_STORES = ("auto", "redis", "database")
+
+
+def _redis_url(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or urlsplit(value).scheme not in REDIS_URL_SCHEMES:
+        return "a redis://, rediss:// or unix:// URL (or None for no Redis)"
+    return None
+
+
+def _positive_number(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        return "a positive number of seconds"
+    if not math.isfinite(value):
+        return "a finite positive number of seconds"
+    return None
+
+
+def _non_negative_number(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        return "a number of seconds, 0 or more"
+    if not math.isfinite(value):
+        return "a finite number of seconds"
+    return None
+
+
+def _positive_int(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return "a positive integer"
+    return None
+
+
+def _mapping(value: Any) -> str | None:
+    return None if isinstance(value, Mapping) else "a dict of keyword arguments"
+
+
+def _key_prefix(value: Any) -> str | None:
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        return "a non-empty string without spaces"
+    return None
+
+
+def _cache_alias(value: Any) -> str | None:
+    return None if isinstance(value, str) and value else "the alias of an entry of CACHES"
+
+
+def _token_store(value: Any) -> str | None:
+    return None if value in TOKEN_STORES else "one of " + ", ".join(map(repr, TOKEN_STORES))
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of ``KEEL``: its default, what it means, and how a value is checked."""
+
+    name: str
+    default: Any
+    doc: str
+    validate: Callable[[Any], str | None]
+    #: The system check id reporting an invalid value.
+    check_id: str
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting(
+            "REDIS_URL",
+            None,
+            "Redis server used by the site-settings cache and the token store. "
+            "`None`: keel runs on the database and Django's cache alone.",
+            _redis_url,
+            "keel.E002",
+        ),
+        Setting(
+            "REDIS_OPTIONS",
+            {},
+            "Keyword arguments for the redis-py client (timeouts, `max_connections`, ...), "
+            "merged over keel's defaults (1 s connect and socket timeouts).",
+            _mapping,
+            "keel.E004",
+        ),
+        Setting(
+            "KEY_PREFIX",
+            "keel",
+            "Prefix of every Redis and cache key keel writes.",
+            _key_prefix,
+            "keel.E004",
+        ),
+        Setting(
+            "REDIS_ERROR_LOG_INTERVAL",
+            60,
+            "Seconds between two warnings logged for the same Redis failure.",
+            _positive_number,
+            "keel.E003",
+        ),
+        Setting(
+            "SITE_SETTINGS_LOCAL_TTL",
+            5,
+            "Seconds a process keeps its own copy of a singleton before asking the shared "
+            "store again; `0` asks on every request.",
+            _non_negative_number,
+            "keel.E003",
+        ),
+        Setting(
+            "SITE_SETTINGS_CACHE_ALIAS",
+            "default",
+            "Django cache used as the shared store when `REDIS_URL` is `None`.",
+            _cache_alias,
+            "keel.E004",
+        ),
+        Setting(
+            "SITE_SETTINGS_CACHE_TIMEOUT",
+            86400,
+            "Seconds a published document lives in the shared store.",
+            _positive_number,
+            "keel.E003",
+        ),
+        Setting(
+            "TOKEN_STORE",
+            "auto",
+            "Where action tokens live: `'redis'`, `'database'`, or `'auto'` (Redis when "
+            "`REDIS_URL` is set, else the database).",
+            _token_store,
+            "keel.E004",
+        ),
+        Setting(
+            "TOKEN_DEFAULT_TTL",
+            86400,
+            "Lifetime in seconds of a token created without an explicit TTL.",
+            _positive_number,
+            "keel.E003",
+        ),
+        Setting(
+            "TOKEN_MAX_TTL",
+            30 * 86400,
+            "Longest lifetime in seconds a token may be given.",
+            _positive_number,
+            "keel.E003",
+        ),
+        Setting(
+            "TOKEN_MAX_PAYLOAD_BYTES",
+            16384,
+            "Largest JSON payload, in bytes, a token may carry.",
+            _positive_int,
+            "keel.E003",
+        ),
+        Setting(
+            "FIXTURE_BATCH_SIZE",
+            1000,
+            "Rows read and written per statement by the fixture upsert engine.",
+            _positive_int,
+            "keel.E003",
+        ),
+    )
+}
+
+
+def user_settings() -> Mapping[str, Any]:
+    """Return ``settings.KEEL`` (an empty dict when unset) or raise if it is not a dict."""
+    raw = getattr(settings, "KEEL", {})
+    if not isinstance(raw, Mapping):
+        raise ImproperlyConfigured(f"Set KEEL to a dict, got {type(raw).__name__}.")
+    return raw
+
+
+def invalid_value_message(name: str, value: Any) -> str | None:
+    """Return the fix for ``KEEL[name] = value``, or ``None`` if the value is valid."""
+    expected = SETTINGS[name].validate(value)
+    if expected is None:
+        return None
+    return f"Set KEEL[{name!r}] to {expected}, got {value!r}."
+
+
+class KeelSettings:
+    """Typed, validated access to ``settings.KEEL`` with defaults."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        try:
+            return self._cache[name]
+        except KeyError:
+            pass
+        value = user_settings().get(name, SETTINGS[name].default)
+        message = invalid_value_message(name, value)
+        if message is not None:
+            raise ImproperlyConfigured(message)
+        self._cache[name] = value
+        return value
+
+    def reload(self) -> None:
+        """Forget cached values; the next access reads ``settings.KEEL`` again."""
+        self._cache.clear()
+
+    @property
+    def REDIS_URL(self) -> str | None:
+        return cast("str | None", self.get("REDIS_URL"))
+
+    @property
+    def REDIS_OPTIONS(self) -> Mapping[str, Any]:
+        return cast("Mapping[str, Any]", self.get("REDIS_OPTIONS"))
+
+    @property
+    def KEY_PREFIX(self) -> str:
+        return cast(str, self.get("KEY_PREFIX"))
+
+    @property
+    def REDIS_ERROR_LOG_INTERVAL(self) -> float:
+        return cast(float, self.get("REDIS_ERROR_LOG_INTERVAL"))
+
+    @property
+    def SITE_SETTINGS_LOCAL_TTL(self) -> float:
+        return cast(float, self.get("SITE_SETTINGS_LOCAL_TTL"))
+
+    @property
+    def SITE_SETTINGS_CACHE_ALIAS(self) -> str:
+        return cast(str, self.get("SITE_SETTINGS_CACHE_ALIAS"))
+
+    @property
+    def SITE_SETTINGS_CACHE_TIMEOUT(self) -> float:
+        return cast(float, self.get("SITE_SETTINGS_CACHE_TIMEOUT"))
+
+    @property
+    def TOKEN_STORE(self) -> Literal["auto", "redis", "database"]:
+        return cast('Literal["auto", "redis", "database"]', self.get("TOKEN_STORE"))
+
+    @property
+    def TOKEN_DEFAULT_TTL(self) -> float:
+        return cast(float, self.get("TOKEN_DEFAULT_TTL"))
+
+    @property
+    def TOKEN_MAX_TTL(self) -> float:
+        return cast(float, self.get("TOKEN_MAX_TTL"))
+
+    @property
+    def TOKEN_MAX_PAYLOAD_BYTES(self) -> int:
+        return cast(int, self.get("TOKEN_MAX_PAYLOAD_BYTES"))
+
+    @property
+    def FIXTURE_BATCH_SIZE(self) -> int:
+        return cast(int, self.get("FIXTURE_BATCH_SIZE"))
+
+
+keel_settings = KeelSettings()
+
+
+def reload_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    """``setting_changed`` receiver: forget cached values when ``KEEL`` changes."""
+    if setting == "KEEL":
+        keel_settings.reload()

@@ -1,0 +1,83 @@
+"""Shared fixtures: real services, loud skips, and clean-up of what the run wrote."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import django
+import pytest
+import redis
+from django.conf import settings as django_settings
+from django.db import connection
+
+from keel.redis import get_redis
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require_service(name: str, reason: str) -> None:
+    """Skip loudly, or fail when ``CI=true``: CI must never pass by skipping a service."""
+    message = f"SERVICE MISSING: {name}: {reason}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: a missing service fails the run)", pytrace=False)
+    pytest.skip(message)
+
+
+def _redis_problem() -> str | None:
+    client = redis.Redis.from_url(django_settings.TEST_REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        return f"{django_settings.TEST_REDIS_URL} unreachable ({exc})"
+    finally:
+        client.close()
+    return None
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    problem = _redis_problem()
+    return [
+        f"keel: Django {django.get_version()}, database {os.environ.get('KEEL_TEST_DB', 'sqlite')}",
+        f"keel: Redis {'MISSING: ' + problem if problem else django_settings.TEST_REDIS_URL}"
+        f" (key prefix {django_settings.TEST_KEY_PREFIX})",
+    ]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis URL, or a loud skip (a failure in CI) when it is unreachable."""
+    problem = _redis_problem()
+    if problem:
+        require_service("redis", problem)
+    return str(django_settings.TEST_REDIS_URL)
+
+
+@pytest.fixture
+def keel_redis(redis_url: str, settings: Any) -> Iterator[redis.Redis]:
+    """Turn Redis on for one test; yields keel's client, deletes the test's keys after."""
+    settings.KEEL = {**settings.KEEL, "REDIS_URL": redis_url}
+    client = get_redis()
+    yield client
+    _delete_prefixed_keys(client)
+
+
+def _delete_prefixed_keys(client: redis.Redis) -> None:
+    keys = list(client.scan_iter(match=f"{django_settings.TEST_KEY_PREFIX}*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_redis_after_run() -> Iterator[None]:
+    yield
+    if _redis_problem() is None:
+        client = redis.Redis.from_url(django_settings.TEST_REDIS_URL)
+        _delete_prefixed_keys(client)
+        client.close()
+
+
+@pytest.fixture
+def db_vendor() -> str:
+    return connection.vendor

@@ -1,0 +1,5 @@
+"""Concrete models for the tests, one module per part of keel (no migrations: synced)."""
+
+from __future__ import annotations
+
+from tests.testapp.models import fixtures, mixins, site, tokens  # noqa: F401

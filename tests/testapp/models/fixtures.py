@@ -1,0 +1,3 @@
+"""Concrete test models for keel.fixtures."""
+
+from __future__ import annotations

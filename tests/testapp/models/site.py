@@ -1,0 +1,3 @@
+"""Concrete test models for keel.site."""
+
+from __future__ import annotations

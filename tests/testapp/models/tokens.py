@@ -1,0 +1,3 @@
+"""Concrete test models for keel.tokens."""
+
+from __future__ import annotations
