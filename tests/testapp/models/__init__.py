@@ -2,4 +2,10 @@
 
 from __future__ import annotations
 
-from tests.testapp.models import fixtures, mixins, site, tokens  # noqa: F401
+from tests.testapp.models import (  # noqa: F401
+    fixtures,
+    mixins_core,
+    mixins_misc,
+    site,
+    tokens,
+)

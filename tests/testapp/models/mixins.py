@@ -1,3 +1,0 @@
-"""Concrete test models for keel.mixins."""
-
-from __future__ import annotations
