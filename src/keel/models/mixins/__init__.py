@@ -1,0 +1,3 @@
+"""Model save-behaviour mixins."""
+
+from __future__ import annotations
