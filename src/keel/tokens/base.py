@@ -1,0 +1,81 @@
+"""The interface every token store implements.
+
+A store keeps JSON documents under digests; it never sees a token. The manager
+(:mod:`keel.tokens.manager`) turns tokens into digests, checks and encodes payloads, and
+validates TTLs before it calls a store, so a store only does I/O.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+__all__ = ["NewToken", "TokenStore"]
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """What a store writes for one token."""
+
+    #: The manager's purpose (its ``prefix``); part of the digest and of the storage key.
+    purpose: str
+    #: Hex SHA-256 of the purpose and the token: the only trace of the token in the store.
+    digest: str
+    #: The JSON document of the payload.
+    value: str
+    #: Lifetime in seconds, positive and finite (validated by the manager).
+    ttl: float
+    #: When set, every other live token of ``(purpose, subject)`` is revoked.
+    subject: str | None = None
+
+
+class TokenStore(abc.ABC):
+    """Stores JSON documents under token digests, each with an expiry.
+
+    Guarantees every implementation keeps: an entry is never readable after its expiry;
+    :meth:`pop` returns a document to exactly one caller, however many race for it; a failure
+    of the backing service raises :class:`~keel.tokens.TokenStoreUnavailable`.
+    """
+
+    #: Short name shown in messages and benchmarks.
+    name: str = "store"
+
+    @abc.abstractmethod
+    def put(self, entry: NewToken) -> bool:
+        """Store ``entry``; ``False`` when its digest is already taken (nothing written)."""
+
+    @abc.abstractmethod
+    def get(self, purpose: str, digest: str) -> str | None:
+        """Return the live document under ``digest``, leaving it in place."""
+
+    @abc.abstractmethod
+    def pop(self, purpose: str, digest: str) -> str | None:
+        """Remove and return the live document under ``digest``, atomically."""
+
+    @abc.abstractmethod
+    def delete(self, purpose: str, digest: str) -> bool:
+        """Remove the entry under ``digest``; whether there was one."""
+
+    @abc.abstractmethod
+    def revoke_subject(self, purpose: str, subject: str) -> int:
+        """Remove the tokens created for ``subject``; how many were removed."""
+
+    @abc.abstractmethod
+    async def aput(self, entry: NewToken) -> bool:
+        """Async :meth:`put`."""
+
+    @abc.abstractmethod
+    async def aget(self, purpose: str, digest: str) -> str | None:
+        """Async :meth:`get`."""
+
+    @abc.abstractmethod
+    async def apop(self, purpose: str, digest: str) -> str | None:
+        """Async :meth:`pop`."""
+
+    @abc.abstractmethod
+    async def adelete(self, purpose: str, digest: str) -> bool:
+        """Async :meth:`delete`."""
+
+    @abc.abstractmethod
+    async def arevoke_subject(self, purpose: str, subject: str) -> int:
+        """Async :meth:`revoke_subject`."""

@@ -1,0 +1,183 @@
+"""The database token store: the :class:`keel.models.ActionToken` table.
+
+Used when Redis is not configured. Rows are keyed by the token's digest. Consuming is one
+``DELETE … WHERE digest = %s AND expires_at > %s RETURNING payload`` where the backend can
+return rows from a ``DELETE`` (PostgreSQL, SQLite 3.35+, MariaDB 10.5+); elsewhere (MySQL) it
+reads the row and accepts it only if its own ``DELETE`` removed it. Either way, one caller
+gets the payload however many race for it. Expired rows are never returned; they stay until
+``manage.py keel_purge_tokens`` (or :meth:`DatabaseTokenStore.purge_expired`) removes them.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import IntegrityError, connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils import timezone
+
+from keel.models import ActionToken
+from keel.tokens.base import NewToken, TokenStore
+
+__all__ = ["DatabaseTokenStore"]
+
+#: Vendors whose ``DELETE … RETURNING`` syntax matches the one written here.
+RETURNING_VENDORS = frozenset({"postgresql", "sqlite", "mysql"})
+
+
+def supports_delete_returning(connection: BaseDatabaseWrapper) -> bool:
+    """Whether ``connection`` can run ``DELETE … RETURNING``.
+
+    Django's ``can_return_columns_from_insert`` is true exactly for PostgreSQL, SQLite 3.35+
+    and MariaDB 10.5+, each of which also returns rows from ``DELETE`` (SQLite added both in
+    3.35; MariaDB has had ``DELETE … RETURNING`` since 10.0). It is false on MySQL, which has
+    neither.
+    """
+    return connection.vendor in RETURNING_VENDORS and bool(
+        connection.features.can_return_columns_from_insert
+    )
+
+
+_sql_by_vendor: dict[str, str] = {}
+
+
+def _delete_returning_sql(connection: BaseDatabaseWrapper) -> str:
+    sql = _sql_by_vendor.get(connection.vendor)
+    if sql is None:
+        meta = ActionToken._meta
+        quote = connection.ops.quote_name
+        column = {field.name: quote(str(field.column)) for field in meta.concrete_fields}
+        sql = _sql_by_vendor[connection.vendor] = (
+            f"DELETE FROM {quote(meta.db_table)} "
+            f"WHERE {column['digest']} = %s AND {column['purpose']} = %s "
+            f"AND {column['expires_at']} > %s RETURNING {column['payload']}"
+        )
+    return sql
+
+
+class DatabaseTokenStore(TokenStore):
+    """Tokens as rows of :class:`keel.models.ActionToken`.
+
+    ``using`` names the database; by default the router's write database for ``ActionToken``
+    (reads go there too: a token just created must be readable at once, replicas may lag).
+    ``delete_returning`` forces (``True``/``False``) the consume strategy; ``None`` picks it
+    from the backend. Database errors propagate as Django raises them.
+
+    When a token is created for a subject, the subject's other tokens are deleted in the same
+    transaction. Two tokens created at the same instant for one subject may both stay valid
+    on this store (the Redis store serialises them).
+    """
+
+    name = "database"
+
+    def __init__(self, using: str | None = None, *, delete_returning: bool | None = None) -> None:
+        self.using = using
+        self.delete_returning = delete_returning
+
+    def db_for_write(self) -> str:
+        """The alias of the database holding the tokens."""
+        return self.using or router.db_for_write(ActionToken)
+
+    def _rows(self, alias: str) -> Any:
+        return ActionToken._default_manager.using(alias)
+
+    def put(self, entry: NewToken) -> bool:
+        alias = self.db_for_write()
+        now = timezone.now()
+        row = ActionToken(
+            digest=entry.digest,
+            purpose=entry.purpose,
+            subject=entry.subject or "",
+            payload=entry.value,
+            created_at=now,
+            expires_at=now + datetime.timedelta(seconds=entry.ttl),
+        )
+        try:
+            with transaction.atomic(using=alias):
+                if entry.subject is not None:
+                    self._rows(alias).filter(purpose=entry.purpose, subject=entry.subject).delete()
+                row.save(using=alias, force_insert=True)
+        except IntegrityError:
+            return False
+        return True
+
+    def get(self, purpose: str, digest: str) -> str | None:
+        payloads = list(
+            self._rows(self.db_for_write())
+            .filter(digest=digest, purpose=purpose, expires_at__gt=timezone.now())
+            .values_list("payload", flat=True)[:1]
+        )
+        return payloads[0] if payloads else None
+
+    def pop(self, purpose: str, digest: str) -> str | None:
+        alias = self.db_for_write()
+        connection = connections[alias]
+        returning = self.delete_returning
+        if returning is None:
+            returning = supports_delete_returning(connection)
+        if returning:
+            return self._delete_returning(connection, purpose, digest)
+        payload = self.get(purpose, digest)
+        if payload is None:
+            return None
+        # Only the caller whose DELETE removed the row may use it: a concurrent consumer that
+        # read the same row gets a count of 0 and nothing.
+        deleted, _ = self._rows(alias).filter(digest=digest, purpose=purpose).delete()
+        return payload if deleted else None
+
+    def _delete_returning(
+        self, connection: BaseDatabaseWrapper, purpose: str, digest: str
+    ) -> str | None:
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        with connection.cursor() as cursor:
+            cursor.execute(_delete_returning_sql(connection), [digest, purpose, now])
+            row = cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    def delete(self, purpose: str, digest: str) -> bool:
+        deleted, _ = self._rows(self.db_for_write()).filter(digest=digest, purpose=purpose).delete()
+        return bool(deleted)
+
+    def revoke_subject(self, purpose: str, subject: str) -> int:
+        rows = self._rows(self.db_for_write()).filter(purpose=purpose, subject=subject)
+        deleted: int = rows.delete()[0]
+        return deleted
+
+    def purge_expired(self, *, batch_size: int = 1000, dry_run: bool = False) -> int:
+        """Delete the expired rows, ``batch_size`` per statement; return how many.
+
+        Batches keep each ``DELETE`` short so that a large backlog never locks the table for
+        long. With ``dry_run``, only count them.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        rows = self._rows(self.db_for_write())
+        now = timezone.now()
+        expired = rows.filter(expires_at__lte=now)
+        if dry_run:
+            count: int = expired.count()
+            return count
+        total = 0
+        while True:
+            digests = list(expired.values_list("digest", flat=True)[:batch_size])
+            if not digests:
+                return total
+            deleted, _ = rows.filter(digest__in=digests, expires_at__lte=now).delete()
+            total += deleted
+
+    async def aput(self, entry: NewToken) -> bool:
+        return await sync_to_async(self.put)(entry)
+
+    async def aget(self, purpose: str, digest: str) -> str | None:
+        return await sync_to_async(self.get)(purpose, digest)
+
+    async def apop(self, purpose: str, digest: str) -> str | None:
+        return await sync_to_async(self.pop)(purpose, digest)
+
+    async def adelete(self, purpose: str, digest: str) -> bool:
+        return await sync_to_async(self.delete)(purpose, digest)
+
+    async def arevoke_subject(self, purpose: str, subject: str) -> int:
+        return await sync_to_async(self.revoke_subject)(purpose, subject)

@@ -1,0 +1,133 @@
+"""A confirmation view for links that carry an action token.
+
+``GET`` (and ``HEAD``) only peek at the token and render a page with a confirm button: link
+scanners and mail previews that follow the link never use it up. ``POST`` (CSRF-protected)
+consumes the token and runs the project's action. Every response carries
+``Referrer-Policy: no-referrer`` and ``Cache-Control`` forbidding storage, since the URL
+holds the token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.defaults import page_not_found
+from django.views.generic.base import ContextMixin, TemplateResponseMixin, View
+
+from keel.tokens.database_store import DatabaseTokenStore
+from keel.tokens.exceptions import InvalidToken
+from keel.tokens.manager import JsonActionTokenManager
+
+__all__ = ["ActionTokenConfirmView"]
+
+
+@method_decorator([csrf_protect, never_cache], name="dispatch")
+class ActionTokenConfirmView(TemplateResponseMixin, ContextMixin, View):
+    """Peek on GET, consume on POST; subclass it with a template and an action.
+
+    Set :attr:`token_manager` (or :attr:`token_prefix`), :attr:`template_name`, and either
+    :attr:`success_url` or override :meth:`token_consumed`. The token comes from the URL
+    keyword argument :attr:`token_url_kwarg`. The template receives ``payload``; its form posts
+    back to the same URL with ``{% csrf_token %}``.
+
+    A malformed, unknown, expired or used token (or :class:`~keel.tokens.InvalidToken` raised
+    by :meth:`check_payload` or :meth:`token_consumed`) answers with
+    :attr:`invalid_template_name` and :attr:`invalid_status`, or the project's 404 page when no
+    template is set. On POST, consuming and :meth:`token_consumed` run in one database
+    transaction: with the database store, an exception in the action gives the token back.
+    """
+
+    http_method_names = ["get", "post", "head", "options"]
+    template_name = "keel/tokens/confirm.html"
+    #: The manager of the tokens; or set :attr:`token_prefix` for one picked by settings.
+    token_manager: JsonActionTokenManager | None = None
+    token_prefix: str | None = None
+    token_url_kwarg = "token"
+    #: Rendered for an invalid token; ``None`` renders the project's 404 page instead.
+    invalid_template_name: str | None = None
+    invalid_status = 410
+    success_url: str | None = None
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            response = super().dispatch(request, *args, **kwargs)
+        except InvalidToken:
+            response = self.token_invalid()
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    def get_token_manager(self) -> JsonActionTokenManager:
+        """The manager of this view's tokens."""
+        if self.token_manager is not None:
+            return self.token_manager
+        if self.token_prefix is not None:
+            return JsonActionTokenManager(prefix=self.token_prefix)
+        raise ImproperlyConfigured(
+            f"{type(self).__name__} needs a token_manager or a token_prefix."
+        )
+
+    def get_token(self) -> str:
+        """The token from the URL."""
+        return str(self.kwargs.get(self.token_url_kwarg, ""))
+
+    def check_payload(self, payload: dict[str, Any]) -> None:
+        """Refuse a live token for this request by raising :class:`InvalidToken`.
+
+        Runs before the page is shown and before the token is consumed, so a refused request
+        never uses the token up. For example, refuse a payload of another user.
+        """
+
+    def token_consumed(self, payload: dict[str, Any]) -> HttpResponse | None:
+        """Run the action of a consumed token; return a response or ``None`` to redirect."""
+        return None
+
+    def get_success_url(self, payload: dict[str, Any]) -> str:
+        """Where to redirect after :meth:`token_consumed` returned ``None``."""
+        if self.success_url is None:
+            raise ImproperlyConfigured(
+                f"{type(self).__name__} needs a success_url or a token_consumed() that "
+                "returns a response."
+            )
+        return str(self.success_url)
+
+    def get_payload(self) -> dict[str, Any]:
+        """The payload of the URL's token, checked, without consuming it."""
+        payload = self.get_token_manager().get_token_data(self.get_token())
+        if payload is None:
+            raise InvalidToken("The token is malformed, unknown, expired or used.")
+        self.check_payload(payload)
+        return payload
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        payload = self.get_payload()
+        return self.render_to_response(self.get_context_data(payload=payload))
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.get_payload()
+        manager = self.get_token_manager()
+        store = manager.get_store()
+        alias = store.db_for_write() if isinstance(store, DatabaseTokenStore) else DEFAULT_DB_ALIAS
+        with transaction.atomic(using=alias):
+            payload = manager.consume_token(self.get_token())
+            if payload is None:
+                raise InvalidToken("The token was used by a concurrent request.")
+            response = self.token_consumed(payload)
+        return response or HttpResponseRedirect(self.get_success_url(payload))
+
+    def token_invalid(self) -> HttpResponse:
+        """The response to a token that cannot be used."""
+        if self.invalid_template_name is None:
+            return page_not_found(self.request, Http404("Invalid or expired link."))
+        return TemplateResponse(
+            self.request,
+            self.invalid_template_name,
+            self.get_context_data(),
+            status=self.invalid_status,
+        ).render()
