@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 
 find_python() {
   local version=$1 candidate
-  for candidate in "python$version" "$HOME"/.pyenv/versions/"$version".*/bin/python"$version"; do
-    if command -v "$candidate" >/dev/null 2>&1; then
+  # pyenv puts shims on PATH that exist but fail to run: try each candidate for real.
+  for candidate in "$HOME"/.pyenv/versions/"$version".*/bin/python"$version" "python$version"; do
+    if "$candidate" -c "import sys; assert sys.version_info[:2] == tuple(map(int, '$version'.split('.')))" >/dev/null 2>&1; then
       command -v "$candidate"
       return 0
     fi

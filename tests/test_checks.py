@@ -74,6 +74,8 @@ def test_w002_locmem_cache_without_redis() -> None:
     assert ids({"REDIS_URL": "redis://x"}) == []
 
 
+# Django 6.1 runs the database checks in `check` too: MySQL's connect to the server.
+@pytest.mark.django_db(databases=["default", "other"])
 def test_manage_py_check_fails_with_id_and_key() -> None:
     with (
         override_settings(KEEL={"REDIS_URL": "redis://x", "TOKEN_MAX_TTL": -1}),
