@@ -176,6 +176,20 @@ SETTINGS: dict[str, Setting] = {
             _positive_int,
             "keel.E003",
         ),
+        Setting(
+            "ENCRYPTION_KEYS",
+            [],
+            "Fernet keys (url-safe base64 of 32 bytes) of keel's encrypted fields, newest first: "
+            "the first encrypts, all decrypt. Empty: keys derived from `SECRET_KEY` and "
+            "`SECRET_KEY_FALLBACKS`.",
+            lambda value: (
+                None
+                if isinstance(value, list | tuple)
+                and all(isinstance(k, str) and len(k) == 44 for k in value)
+                else "a list of Fernet keys (Fernet.generate_key().decode())"
+            ),
+            "keel.E004",
+        ),
     )
 }
 
@@ -265,6 +279,10 @@ class KeelSettings:
     @property
     def FIXTURE_BATCH_SIZE(self) -> int:
         return cast(int, self.get("FIXTURE_BATCH_SIZE"))
+
+    @property
+    def ENCRYPTION_KEYS(self) -> list[str]:
+        return list(self.get("ENCRYPTION_KEYS"))
 
 
 keel_settings = KeelSettings()
