@@ -1,0 +1,94 @@
+"""Store the uploaded files of a new instance once its primary key exists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.files import File
+from django.db import models, router, transaction
+from django.db.models.fields.files import FieldFile
+
+from keel.models.mixins.uniqueness import _UnsavedState
+
+__all__ = ["SaveInstanceFilesMixin"]
+
+
+def _pending_upload(value: object) -> File[Any] | None:
+    """The file content waiting to be stored, or None when the value is stored already.
+
+    ``FieldFile._committed`` is how Django's own ``FileField.pre_save`` tells the two apart; no
+    public attribute says it.
+    """
+    if isinstance(value, FieldFile):
+        committed: bool = getattr(value, "_committed", True)
+        if value and not committed:
+            content: File[Any] = value.file
+            return content
+        return None
+    if isinstance(value, File):
+        return value
+    return None
+
+
+class SaveInstanceFilesMixin(models.Model):
+    """Make ``upload_to`` see the primary key of a new instance.
+
+    Guarantees, for a new instance whose pk comes from the database (an ``AutoField``) and which
+    has files to store:
+
+    1. the row is inserted with each pending file's plain name as a placeholder;
+    2. the files are stored, ``upload_to`` being called with the pk set;
+    3. the file columns are updated with one ``UPDATE`` (no second ``save()``: signals and
+       other mixins run once).
+
+    All three steps run in one ``transaction.atomic(using=…)``: if any fails, the row is rolled
+    back, the files stored so far are deleted, and the instance is left as it was before
+    ``save()`` (no pk, same pending files), so it can be saved again. ``pre_save``/``post_save``
+    receivers of the insert see the placeholder name, not the final one. Instances that already
+    have a pk (an update, or a pk with a default such as ``UUIDField(default=uuid4)``) are saved
+    as usual, with a single query.
+    """
+
+    class Meta:
+        abstract = True
+
+    def _pending_files(self) -> list[tuple[models.FileField, File[Any]]]:
+        pending = []
+        for f in self._meta.concrete_fields:
+            if isinstance(f, models.FileField):
+                content = _pending_upload(self.__dict__.get(f.attname))
+                if content is not None:
+                    pending.append((f, content))
+        return pending
+
+    def save(self, **kwargs: Any) -> None:
+        pk_missing = any(getattr(self, f.attname) is None for f in self._meta.pk_fields)
+        pending = self._pending_files() if self._state.adding and pk_missing else []
+        if not pending:
+            super().save(**kwargs)
+            return
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        unsaved = _UnsavedState(self)
+        stored: list[tuple[models.FileField, str]] = []
+        try:
+            with transaction.atomic(using=using):
+                for f, content in pending:
+                    # Written to __dict__, not through the descriptor: an ImageField keeps the
+                    # dimensions read from the real file, and change tracking sees nothing.
+                    self.__dict__[f.attname] = f.attr_class(self, f, content.name)
+                super().save(**kwargs)
+                values = {}
+                for f, content in pending:
+                    self.__dict__[f.attname] = content
+                    file = f.pre_save(self, False)
+                    stored.append((f, file.name))
+                    values[f.attname] = file.name
+                type(self)._base_manager.using(using).filter(pk=self.pk).update(**values)
+        except BaseException:
+            for f, name in stored:
+                f.storage.delete(name)
+            for f, content in pending:
+                # The content, not the FieldFile: that one may name a file deleted above.
+                self.__dict__[f.attname] = content
+            unsaved.restore(self)
+            raise

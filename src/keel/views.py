@@ -1,0 +1,91 @@
+"""View mixins."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
+from django.db import DEFAULT_DB_ALIAS, models, router, transaction
+from django.http import HttpResponse
+from django.utils.text import capfirst
+
+__all__ = ["ValidationErrorsMixin"]
+
+if TYPE_CHECKING:
+    from django.views.generic.edit import FormMixin
+
+    _FormViewBase = FormMixin[Any]
+else:
+    _FormViewBase = object
+
+
+class ValidationErrorsMixin(_FormViewBase):
+    """Show a ``ValidationError`` raised while saving as form errors, not as a server error.
+
+    For Django's generic edit views (``CreateView``, ``UpdateView``, ``FormView``). When
+    ``form_valid()`` raises ``ValidationError`` (a uniqueness race converted by
+    :class:`~keel.models.mixins.uniqueness.BetterUniquenessErrorsMixin`, a
+    :class:`~keel.models.mixins.validation.ValidateOnSaveMixin` check, or your own code):
+
+    - whatever ``form_valid()`` wrote to the database is rolled back to a savepoint (on the
+      database the form's model writes to, ``default`` for a plain form), so nothing half saved
+      remains and the request's transaction stays usable;
+    - errors of a field on the form go onto that field; the others (non-field errors, and fields
+      the form does not show, prefixed with their label) go to the non-field errors;
+    - the form is rendered again by ``form_invalid()``, with status 200.
+    """
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        try:
+            with transaction.atomic(using=self.get_validation_errors_database(form)):
+                return super().form_valid(form)
+        except ValidationError as error:
+            self.add_validation_errors(form, error)
+            return self.form_invalid(form)
+
+    def get_validation_errors_database(self, form: forms.BaseForm) -> str:
+        """Alias of the savepoint around ``form_valid()``."""
+        model = self._form_model(form)
+        return router.db_for_write(model) if model is not None else DEFAULT_DB_ALIAS
+
+    def add_validation_errors(self, form: forms.BaseForm, error: ValidationError) -> None:
+        """Put every message of ``error`` onto ``form``; none is dropped."""
+        if not hasattr(error, "error_dict"):
+            form.add_error(None, error)
+            return
+        model = self._form_model(form)
+        for name, errors in error.error_dict.items():
+            if name != NON_FIELD_ERRORS and name in form.fields:
+                form.add_error(name, errors)
+                continue
+            if name == NON_FIELD_ERRORS:
+                form.add_error(None, errors)
+                continue
+            label = _field_label(model, name)
+            for message in ValidationError(errors):
+                form.add_error(
+                    None,
+                    ValidationError(
+                        "%(label)s: %(message)s",
+                        code="field_not_on_form",
+                        params={"label": label, "message": message},
+                    ),
+                )
+
+    @staticmethod
+    def _form_model(form: forms.BaseForm) -> type[models.Model] | None:
+        meta = getattr(form, "_meta", None)
+        model = getattr(meta, "model", None)
+        if isinstance(model, type) and issubclass(model, models.Model):
+            return model
+        return None
+
+
+def _field_label(model: type[models.Model] | None, name: str) -> str:
+    if model is not None:
+        try:
+            return str(capfirst(model._meta.get_field(name).verbose_name))  # type: ignore[union-attr]
+        except (FieldDoesNotExist, AttributeError):
+            pass
+    return name
