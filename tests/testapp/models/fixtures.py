@@ -1,3 +1,115 @@
 """Concrete test models for keel.fixtures."""
 
 from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+
+
+class FixtureCategoryManager(models.Manager["FixtureCategory"]):
+    def get_by_natural_key(self, slug: str) -> FixtureCategory:
+        return self.get(slug=slug)
+
+
+class FixtureCategory(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=100, default="")
+
+    objects = FixtureCategoryManager()
+
+    def natural_key(self) -> tuple[str]:
+        return (self.slug,)
+
+
+class FixtureTag(models.Model):
+    name = models.CharField(max_length=50, unique=True)
+
+
+class FixtureArticle(models.Model):
+    """Every kind of field the upsert engine converts, compares and writes."""
+
+    key = models.CharField(max_length=100, unique=True)
+    title = models.CharField(max_length=200, default="")
+    body = models.TextField(blank=True, default="")
+    price = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0"))
+    published = models.BooleanField(default=False)
+    publish_date = models.DateField(null=True, blank=True)
+    rank = models.IntegerField(default=0)
+    kind = models.CharField(
+        max_length=10, choices=[("news", "News"), ("page", "Page")], default="page"
+    )
+    category = models.ForeignKey(
+        FixtureCategory, null=True, blank=True, on_delete=models.CASCADE, related_name="articles"
+    )
+    tags = models.ManyToManyField(FixtureTag, blank=True, related_name="articles")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def headline(self) -> str:
+        return self.title.upper()
+
+    @property
+    def slug_title(self) -> str:
+        return self.title.lower().replace(" ", "-")
+
+
+class FixtureEntry(models.Model):
+    """A plain model for counting queries and for the big files."""
+
+    key = models.CharField(max_length=64, unique=True)
+    label = models.CharField(max_length=200)
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    active = models.BooleanField(default=True)
+    day = models.DateField(null=True)
+
+
+class FixtureCommentedEntry(models.Model):
+    """A model whose save() must run: imported with ``use_bulk = False``."""
+
+    key = models.CharField(max_length=64, unique=True)
+    text = models.CharField(max_length=200)
+    text_length = models.IntegerField(default=0)
+
+    def save(self, **kwargs: Any) -> None:
+        self.text_length = len(self.text)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "text" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "text_length"}
+        super().save(**kwargs)
+
+
+class FixtureSiteConfig(models.Model):
+    """A singleton with a ``load()`` classmethod, a method and a property."""
+
+    site_name = models.CharField(max_length=100, default="")
+    maintenance = models.BooleanField(default=True)
+    fee = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0"))
+    launch = models.DateField(null=True, blank=True)
+    contact_email = models.EmailField(blank=True, default="")
+    default_category = models.ForeignKey(
+        FixtureCategory, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    loads = 0
+
+    @classmethod
+    def load(cls) -> FixtureSiteConfig:
+        cls.loads += 1
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"site_name": self.site_name}
+
+    @property
+    def display_name(self) -> str:
+        return self.site_name.title()
+
+
+class FixturePlainSingleton(models.Model):
+    """A one-row model without ``load()``."""
+
+    motto = models.CharField(max_length=100)
+    visits = models.IntegerField(default=0)
