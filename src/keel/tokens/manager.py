@@ -61,7 +61,7 @@ class JsonActionTokenManager:
     purposes. The store is picked on every call from ``KEEL['TOKEN_STORE']``: ``'redis'``,
     ``'database'``, or ``'auto'`` (Redis when ``KEEL['REDIS_URL']`` is set, else the
     database), so a manager can be created at import time. ``using`` names the database of the
-    database store.
+    database store; ``store`` fixes the store (any :class:`~keel.tokens.TokenStore`).
 
     Guarantees: the store never holds the token itself; :meth:`consume_token` returns the
     payload to one caller only, however many race; an expired token is never returned; a
@@ -76,7 +76,13 @@ class JsonActionTokenManager:
     #: Encoder of payloads; what comes back is its JSON form (dates and decimals as strings).
     json_encoder: ClassVar[type[json.JSONEncoder]] = DjangoJSONEncoder
 
-    def __init__(self, prefix: str = DEFAULT_PREFIX, *, using: str | None = None) -> None:
+    def __init__(
+        self,
+        prefix: str = DEFAULT_PREFIX,
+        *,
+        using: str | None = None,
+        store: TokenStore | None = None,
+    ) -> None:
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, got {type(prefix).__name__}: {prefix!r}.")
         if not prefix or len(prefix) > MAX_PREFIX_LENGTH or not prefix.isprintable():
@@ -87,6 +93,7 @@ class JsonActionTokenManager:
             raise ValueError(f"prefix must not contain spaces, got {prefix!r}.")
         self.prefix = prefix
         self.using = using
+        self.store = store
         self._database_store = DatabaseTokenStore(using)
 
     def __repr__(self) -> str:
@@ -100,7 +107,9 @@ class JsonActionTokenManager:
     # -- store --------------------------------------------------------------------------
 
     def get_store(self) -> TokenStore:
-        """The store of the next operation, as ``KEEL['TOKEN_STORE']`` says now."""
+        """The store of the next operation: ``store``, else as ``KEEL['TOKEN_STORE']`` says."""
+        if self.store is not None:
+            return self.store
         choice = keel_settings.TOKEN_STORE
         if choice == "redis" or (choice == "auto" and is_configured()):
             return _redis_store
@@ -334,14 +343,14 @@ class JsonActionTokenRedisManager(JsonActionTokenManager):
     """A manager whose tokens always live in Redis (``KEEL['REDIS_URL']`` must be set)."""
 
     def get_store(self) -> TokenStore:
-        return _redis_store
+        return self.store or _redis_store
 
 
 class JsonActionTokenDatabaseManager(JsonActionTokenManager):
     """A manager whose tokens always live in the ``ActionToken`` table."""
 
     def get_store(self) -> TokenStore:
-        return self._database_store
+        return self.store or self._database_store
 
 
 def get_json_action_token_manager(prefix: str = DEFAULT_PREFIX) -> JsonActionTokenManager:

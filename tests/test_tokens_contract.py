@@ -1,0 +1,393 @@
+"""One contract, every store: the same assertions for Redis and the database.
+
+Stores under test: Redis; the database with ``DELETE … RETURNING`` where the backend has it;
+the database with the read-then-conditional-delete strategy (MySQL's), forced on every
+backend so that it is proved on all three.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import math
+import multiprocessing
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.conf import settings as django_settings
+from django.db import connections
+from django.test.utils import CaptureQueriesContext, override_settings
+
+from keel import redis as keel_redis
+from keel.models import ActionToken
+from keel.tokens import (
+    DatabaseTokenStore,
+    JsonActionTokenDatabaseManager,
+    JsonActionTokenManager,
+    JsonActionTokenRedisManager,
+)
+
+pytestmark = pytest.mark.django_db
+
+DEAD_REDIS = "redis://127.0.0.1:1/0"
+STORES = ["redis", "database", "database-select-delete"]
+
+#: Strings that are not tokens: each must be refused without touching the store.
+BAD_TOKENS = [
+    "",
+    "other:x",
+    "x" * 10_240,
+    "é" * 43,
+    "ü" * 20 + "a" * 23,
+    "a" * 42,
+    "a" * 44,
+    "a" * 42 + "+",
+    "a" * 42 + "/",
+    "a" * 42 + "=",
+    "a" * 42 + "\n",
+    "a" * 41 + "\x00a",
+    " " + "a" * 42,
+    "*" * 43,
+    "a" * 20 + ":" + "b" * 22,
+]
+
+
+@dataclass
+class Case:
+    """A store under test: its manager and what the contract needs to look inside it."""
+
+    kind: str
+    manager: JsonActionTokenManager
+    #: A context in which any I/O to the store fails the test.
+    no_io: Callable[[], AbstractContextManager[None]]
+    #: Every stored key and value, as text.
+    dump: Callable[[], list[str]]
+
+    def other(self, prefix: str) -> JsonActionTokenManager:
+        """A manager of another purpose on the same store."""
+        return type(self.manager)(prefix=prefix, store=self.manager.store)
+
+
+@contextmanager
+def no_queries() -> Iterator[None]:
+    with CaptureQueriesContext(connections["default"]) as queries:
+        yield
+    assert len(queries) == 0, [q["sql"] for q in queries]
+
+
+@contextmanager
+def dead_redis() -> Iterator[None]:
+    # Any command would raise TokenStoreUnavailable: answering proves no command was sent.
+    with override_settings(KEEL={**django_settings.KEEL, "REDIS_URL": DEAD_REDIS}):
+        yield
+
+
+def dump_table() -> list[str]:
+    return [
+        " ".join([row.digest, row.purpose, row.subject, row.payload])
+        for row in ActionToken.objects.all()
+    ]
+
+
+@pytest.fixture(params=STORES)
+def case(request: pytest.FixtureRequest) -> Case:
+    prefix = f"contract:{uuid.uuid4().hex[:8]}"
+    if request.param == "redis":
+        client = request.getfixturevalue("keel_redis")
+
+        def dump_redis() -> list[str]:
+            keys = client.scan_iter(match=f"{django_settings.TEST_KEY_PREFIX}*")
+            return [f"{k.decode()} {(client.get(k) or b'').decode()}" for k in keys]
+
+        return Case("redis", JsonActionTokenRedisManager(prefix=prefix), dead_redis, dump_redis)
+    store = DatabaseTokenStore(delete_returning=False if request.param.endswith("delete") else None)
+    return Case(
+        request.param,
+        JsonActionTokenDatabaseManager(prefix=prefix, store=store),
+        no_queries,
+        dump_table,
+    )
+
+
+def test_created_token_is_url_safe_and_43_characters(case: Case) -> None:
+    token = case.manager.create_token({"user_id": 1})
+    assert len(token) == 43
+    assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def test_peek_leaves_the_token_and_consume_takes_it_once(case: Case) -> None:
+    token = case.manager.create_token({"user_id": 7, "email": "a@example.com"})
+    assert case.manager.get_token_data(token) == {"user_id": 7, "email": "a@example.com"}
+    assert case.manager.get_token_data(token) == {"user_id": 7, "email": "a@example.com"}
+    assert case.manager.consume_token(token) == {"user_id": 7, "email": "a@example.com"}
+    assert case.manager.consume_token(token) is None
+    assert case.manager.get_token_data(token) is None
+
+
+def test_delete_token_reports_whether_it_existed(case: Case) -> None:
+    token = case.manager.create_token({"a": 1})
+    assert case.manager.delete_token(token) is True
+    assert case.manager.delete_token(token) is False
+    assert case.manager.get_token_data(token) is None
+
+
+def test_tokens_are_distinct_and_independent(case: Case) -> None:
+    first = case.manager.create_token({"n": 1})
+    second = case.manager.create_token({"n": 1})
+    assert first != second
+    assert case.manager.consume_token(first) == {"n": 1}
+    assert case.manager.get_token_data(second) == {"n": 1}
+
+
+def test_token_expires_after_a_fractional_ttl(case: Case) -> None:
+    token = case.manager.create_token({"a": 1}, ttl_seconds=0.3)
+    assert case.manager.get_token_data(token) == {"a": 1}
+    time.sleep(0.45)
+    assert case.manager.get_token_data(token) is None
+    assert case.manager.consume_token(token) is None
+
+
+def test_expired_token_cannot_be_consumed(case: Case) -> None:
+    token = case.manager.create_token({"a": 1}, ttl_seconds=0.2)
+    time.sleep(0.35)
+    assert case.manager.consume_token(token) is None
+
+
+def test_fractional_hours_are_a_lifetime_not_an_error(case: Case) -> None:
+    token = case.manager.create_token({"a": 1}, ttl_hours=0.5)
+    assert case.manager.get_token_data(token) == {"a": 1}
+
+
+@pytest.mark.parametrize("bad", BAD_TOKENS, ids=lambda s: repr(s[:12]) + f"/{len(s)}")
+def test_malformed_tokens_are_refused_without_any_lookup(case: Case, bad: str) -> None:
+    with case.no_io():
+        assert case.manager.get_token_data(bad) is None
+        assert case.manager.consume_token(bad) is None
+        assert case.manager.delete_token(bad) is False
+
+
+def test_non_string_tokens_are_a_type_error(case: Case) -> None:
+    for bad in (None, 42, b"a" * 43):
+        with case.no_io(), pytest.raises(TypeError, match="A token is a str"):
+            case.manager.get_token_data(bad)  # type: ignore[arg-type]
+
+
+def test_a_well_formed_unknown_token_is_none(case: Case) -> None:
+    assert case.manager.get_token_data(case.manager.make_token()) is None
+    assert case.manager.consume_token(case.manager.make_token()) is None
+
+
+def test_tokens_of_one_purpose_are_unknown_to_another(case: Case) -> None:
+    token = case.manager.create_token({"a": 1})
+    other = case.other("another:purpose")
+    assert other.get_token_data(token) is None
+    assert other.consume_token(token) is None
+    assert other.delete_token(token) is False
+    assert case.manager.consume_token(token) == {"a": 1}
+
+
+def test_the_store_never_holds_the_token(case: Case) -> None:
+    tokens = [case.manager.create_token({"i": i}, subject=f"user{i}") for i in range(5)]
+    dump = "\n".join(case.dump())
+    assert dump
+    for token in tokens:
+        assert token not in dump
+        assert case.manager.digest(token) in dump
+
+
+def test_payload_round_trip_returns_the_json_form(case: Case) -> None:
+    ident = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    payload = {
+        "date": datetime.date(2026, 1, 31),
+        "when": datetime.datetime(2026, 1, 31, 12, 30, tzinfo=datetime.UTC),
+        "amount": Decimal("10.50"),
+        "id": ident,
+        "nested": {"list": [1, 2.5, None, True]},
+        "text": "héllo ✓",
+    }
+    token = case.manager.create_token(payload)
+    assert case.manager.consume_token(token) == {
+        "date": "2026-01-31",
+        "when": "2026-01-31T12:30:00Z",
+        "amount": "10.50",
+        "id": "12345678-1234-5678-1234-567812345678",
+        "nested": {"list": [1, 2.5, None, True]},
+        "text": "héllo ✓",
+    }
+
+
+def test_a_new_token_for_a_subject_revokes_the_previous_one(case: Case) -> None:
+    first = case.manager.create_token({"n": 1}, subject=42)
+    unrelated = case.manager.create_token({"n": 2}, subject=43)
+    second = case.manager.create_token({"n": 3}, subject=42)
+    assert case.manager.get_token_data(first) is None
+    assert case.manager.get_token_data(second) == {"n": 3}
+    assert case.manager.get_token_data(unrelated) == {"n": 2}
+
+
+def test_subjects_are_per_purpose(case: Case) -> None:
+    mine = case.manager.create_token({"n": 1}, subject="u1")
+    case.other("other:flow").create_token({"n": 2}, subject="u1")
+    assert case.manager.get_token_data(mine) == {"n": 1}
+
+
+def test_revoke_subject_deletes_its_live_token(case: Case) -> None:
+    token = case.manager.create_token({"n": 1}, subject="u1")
+    kept = case.manager.create_token({"n": 2}, subject="u2")
+    assert case.manager.revoke_subject("u1") == 1
+    assert case.manager.revoke_subject("u1") == 0
+    assert case.manager.get_token_data(token) is None
+    assert case.manager.get_token_data(kept) == {"n": 2}
+
+
+def test_async_twins_keep_the_same_contract(case: Case) -> None:
+    manager = case.manager
+
+    async def scenario() -> list[Any]:
+        token = await manager.acreate_token({"a": 1}, ttl_seconds=60, subject="s")
+        peeked = await manager.aget_token_data(token)
+        consumed = await manager.aconsume_token(token)
+        again = await manager.aconsume_token(token)
+        other = await manager.acreate_token({"b": 2})
+        deleted = await manager.adelete_token(other)
+        gone = await manager.aget_token_data(other)
+        third = await manager.acreate_token({"c": 3}, subject="s")
+        revoked = await manager.arevoke_subject("s")
+        malformed = await manager.aconsume_token("other:x")
+        return [peeked, consumed, again, deleted, gone, revoked, malformed, third]
+
+    # async_to_sync runs the database calls on this thread, inside the test's transaction.
+    result = async_to_sync(scenario)()
+    assert result[:7] == [{"a": 1}, {"a": 1}, None, True, None, 1, None]
+    assert manager.get_token_data(result[7]) is None
+
+
+def test_async_and_sync_calls_share_tokens(case: Case) -> None:
+    token = case.manager.create_token({"a": 1})
+    assert async_to_sync(case.manager.aconsume_token)(token) == {"a": 1}
+    assert case.manager.get_token_data(token) is None
+
+
+def test_async_malformed_tokens_need_no_lookup(case: Case) -> None:
+    async def scenario() -> list[Any]:
+        return [
+            await case.manager.aget_token_data("other:x"),
+            await case.manager.aconsume_token(""),
+            await case.manager.adelete_token("x" * 10_240),
+        ]
+
+    with case.no_io():
+        assert asyncio.run(scenario()) == [None, None, False]
+
+
+# -- concurrency: exactly one winner per token ---------------------------------------------
+
+RACE_TOKENS = 200
+RACE_THREADS = 16
+RACE_PROCESSES = 4
+
+
+def _race_threads(manager: JsonActionTokenManager, tokens: list[str]) -> list[int]:
+    barrier = threading.Barrier(RACE_THREADS)
+    wins = [0] * len(tokens)
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for i, token in enumerate(tokens):
+                barrier.wait()
+                if manager.consume_token(token) is not None:
+                    with lock:
+                        wins[i] += 1
+        except BaseException as exc:
+            errors.append(exc)
+            barrier.abort()
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(RACE_THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    return wins
+
+
+@pytest.mark.django_db(transaction=True)
+def test_consume_is_atomic_under_16_racing_threads(case: Case) -> None:
+    tokens = [case.manager.create_token({"i": i}) for i in range(RACE_TOKENS)]
+    wins = _race_threads(case.manager, tokens)
+    assert wins == [1] * RACE_TOKENS
+
+
+def _race_process(
+    manager: JsonActionTokenManager,
+    tokens: list[str],
+    barrier: Any,
+    results: Any,
+) -> None:
+    # A forked child must not reuse the parent's sockets: drop inherited clients first.
+    keel_redis.reset_clients()
+    won: list[int] = []
+    try:
+        for i, token in enumerate(tokens):
+            barrier.wait(timeout=60)
+            if manager.consume_token(token) is not None:
+                won.append(i)
+    except BaseException as exc:
+        results.put(("error", repr(exc)))
+        raise
+    finally:
+        connections.close_all()
+    results.put(("ok", won))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_consume_is_atomic_under_4_racing_processes(case: Case) -> None:
+    tokens = [case.manager.create_token({"i": i}) for i in range(RACE_TOKENS)]
+    # Children get their own database connections and Redis sockets, never the parent's.
+    connections.close_all()
+    keel_redis.reset_clients()
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(RACE_PROCESSES)
+    results = context.Queue()
+    processes = [
+        context.Process(target=_race_process, args=(case.manager, tokens, barrier, results))
+        for _ in range(RACE_PROCESSES)
+    ]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(timeout=30)
+    assert [status for status, _ in outcomes] == ["ok"] * RACE_PROCESSES, outcomes
+    wins = [0] * RACE_TOKENS
+    for _, won in outcomes:
+        for i in won:
+            wins[i] += 1
+    assert wins == [1] * RACE_TOKENS
+    assert all(process.exitcode == 0 for process in processes)
+
+
+def test_ttl_is_stored_as_a_lifetime_not_a_date_far_away(case: Case) -> None:
+    token = case.manager.create_token({"a": 1}, ttl_hours=0.5)
+    digest = case.manager.digest(token)
+    if case.kind == "redis":
+        ttl_ms = keel_redis.get_redis().pttl(
+            f"{django_settings.TEST_KEY_PREFIX}:token:{case.manager.prefix}:{digest}"
+        )
+        assert 1_799_000 < ttl_ms <= 1_800_000
+    else:
+        row = ActionToken.objects.get(digest=digest)
+        lifetime = (row.expires_at - row.created_at).total_seconds()
+        assert math.isclose(lifetime, 1800, abs_tol=0.001)

@@ -1,0 +1,259 @@
+"""The manager's promises that hold before any I/O: TTLs, payloads, purposes, store choice."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
+from django.test.utils import CaptureQueriesContext, override_settings
+
+from keel.exceptions import KeelError
+from keel.tokens import (
+    DatabaseTokenStore,
+    InvalidPayload,
+    InvalidToken,
+    JsonActionTokenDatabaseManager,
+    JsonActionTokenManager,
+    JsonActionTokenRedisManager,
+    RedisTokenStore,
+    TokenError,
+    TokenStoreUnavailable,
+    get_json_action_token_manager,
+)
+
+pytestmark = pytest.mark.django_db
+
+DEAD_REDIS = "redis://127.0.0.1:1/0"
+
+
+@pytest.fixture
+def manager() -> JsonActionTokenDatabaseManager:
+    return JsonActionTokenDatabaseManager(prefix="test:manager")
+
+
+def assert_nothing_stored_or_asked(run: Any) -> None:
+    """``run()`` raises before any query; with a dead Redis it would raise something else."""
+    with CaptureQueriesContext(connections["default"]) as queries:
+        run()
+    assert len(queries) == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"ttl_seconds": 0}, "positive"),
+        ({"ttl_seconds": -1}, "positive"),
+        ({"ttl_seconds": -0.5}, "positive"),
+        ({"ttl_seconds": math.nan}, "positive"),
+        ({"ttl_seconds": math.inf}, "positive"),
+        ({"ttl_hours": 0}, "positive"),
+        ({"ttl_hours": -2}, "positive"),
+        ({"ttl_hours": math.nan}, "positive"),
+        ({"ttl_seconds": 30 * 86400 + 1}, "TOKEN_MAX_TTL"),
+        ({"ttl_hours": 10**9}, "TOKEN_MAX_TTL"),
+        ({"ttl_seconds": 10, "ttl_hours": 1}, "not both"),
+    ],
+)
+def test_bad_ttls_are_value_errors_before_any_io(
+    manager: JsonActionTokenManager, kwargs: dict[str, Any], message: str
+) -> None:
+    for candidate in (manager, JsonActionTokenRedisManager(prefix="test:manager")):
+        with override_settings(KEEL={"REDIS_URL": DEAD_REDIS}):
+
+            def create(m: JsonActionTokenManager = candidate) -> None:
+                with pytest.raises(ValueError, match=message):
+                    m.create_token({"a": 1}, **kwargs)
+
+            assert_nothing_stored_or_asked(create)
+
+
+@pytest.mark.parametrize("ttl", [True, "60", [60], b"60"])
+def test_non_numeric_ttls_are_type_errors(manager: JsonActionTokenManager, ttl: Any) -> None:
+    with pytest.raises(TypeError, match="ttl_seconds must be a number"):
+        manager.create_token({"a": 1}, ttl_seconds=ttl)
+
+
+def test_ttl_resolution() -> None:
+    manager = JsonActionTokenManager(prefix="p")
+    assert manager.resolve_ttl(ttl_seconds=90) == 90
+    assert manager.resolve_ttl(ttl_hours=0.5) == 1800
+    assert manager.resolve_ttl(ttl_seconds=0.2) == 0.2
+    assert manager.resolve_ttl() == 86400
+    with override_settings(KEEL={"TOKEN_DEFAULT_TTL": 600, "TOKEN_MAX_TTL": 3600}):
+        assert manager.resolve_ttl() == 600
+        with pytest.raises(ValueError, match="exceeds KEEL\\['TOKEN_MAX_TTL'\\] = 3600"):
+            manager.resolve_ttl(ttl_hours=2)
+
+
+def test_class_default_ttl_overrides_the_setting_and_is_checked() -> None:
+    class Short(JsonActionTokenManager):
+        default_ttl_seconds = 120
+
+    class Forever(JsonActionTokenManager):
+        default_ttl_seconds = 10**12
+
+    assert Short(prefix="p").resolve_ttl() == 120
+    with pytest.raises(ValueError, match="default_ttl_seconds"):
+        Forever(prefix="p").resolve_ttl()
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ([1, 2], "is a dict"),
+        ("text", "is a dict"),
+        (None, "is a dict"),
+        ({"obj": object()}, "cannot be written as JSON"),
+        ({"nan": math.nan}, "cannot be written as JSON"),
+        ({"surrogate": "\ud800"}, "cannot be written as JSON"),
+        ({"big": "x" * 20_000}, "TOKEN_MAX_PAYLOAD_BYTES"),
+    ],
+)
+def test_bad_payloads_are_refused_before_any_io(
+    manager: JsonActionTokenManager, payload: Any, message: str
+) -> None:
+    def create() -> None:
+        with pytest.raises(InvalidPayload, match=message):
+            manager.create_token(payload)
+
+    assert_nothing_stored_or_asked(create)
+
+
+def test_invalid_payload_is_a_value_error_and_a_keel_error() -> None:
+    assert issubclass(InvalidPayload, ValueError)
+    for error in (InvalidPayload, InvalidToken, TokenStoreUnavailable):
+        assert issubclass(error, TokenError)
+        assert issubclass(error, KeelError)
+
+
+def test_payload_size_limit_counts_utf8_bytes(manager: JsonActionTokenManager) -> None:
+    with override_settings(KEEL={"TOKEN_MAX_PAYLOAD_BYTES": 20}):
+        # {"t":"ééééé"}: 13 characters, 18 bytes; with eleven letters: 19 characters, 30 bytes.
+        manager.create_token({"t": "ééééé"})
+        with pytest.raises(InvalidPayload, match="30 bytes of JSON, more than"):
+            manager.create_token({"t": "ééééééééééé"})
+
+
+def test_validate_payload_is_the_subclass_hook() -> None:
+    class EmailChange(JsonActionTokenDatabaseManager):
+        def validate_payload(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+            data = super().validate_payload(payload)
+            if set(data) != {"user_id", "email"}:
+                raise InvalidPayload("An email change needs user_id and email.")
+            return data
+
+    manager = EmailChange(prefix="email:change")
+    token = manager.create_token({"user_id": 1, "email": "new@example.com"})
+    assert manager.consume_token(token) == {"user_id": 1, "email": "new@example.com"}
+    with pytest.raises(InvalidPayload, match="needs user_id and email"):
+        manager.create_token({"user_id": 1})
+
+
+@pytest.mark.parametrize("prefix", ["", " ", "a b", "x" * 101, "tab\there", "new\nline"])
+def test_bad_prefixes_are_value_errors(prefix: str) -> None:
+    with pytest.raises(ValueError, match="prefix"):
+        JsonActionTokenManager(prefix=prefix)
+
+
+def test_prefix_must_be_a_string() -> None:
+    with pytest.raises(TypeError, match="prefix must be a str"):
+        JsonActionTokenManager(prefix=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("subject", "error"),
+    [("", ValueError), ("s" * 256, ValueError), (True, TypeError), (1.5, TypeError)],
+)
+def test_bad_subjects_are_refused(
+    manager: JsonActionTokenManager, subject: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match="subject"):
+        manager.create_token({"a": 1}, subject=subject)
+    with pytest.raises(error, match="subject"):
+        manager.revoke_subject(subject)
+
+
+def test_make_token_is_43_url_safe_characters_and_stores_nothing(
+    manager: JsonActionTokenManager,
+) -> None:
+    with CaptureQueriesContext(connections["default"]) as queries:
+        tokens = {manager.make_token() for _ in range(100)}
+    assert len(queries) == 0
+    assert len(tokens) == 100
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{43}", t) for t in tokens)
+    assert all(manager.is_well_formed(t) for t in tokens)
+
+
+def test_token_length_follows_token_bytes() -> None:
+    class Short(JsonActionTokenManager):
+        token_bytes = 16
+
+    manager = Short(prefix="p")
+    token = manager.make_token()
+    assert len(token) == Short.token_length() == 22
+    assert manager.is_well_formed(token)
+    assert not manager.is_well_formed(JsonActionTokenManager(prefix="p").make_token())
+
+
+def test_digest_depends_on_purpose_and_is_sha256_hex() -> None:
+    first, second = JsonActionTokenManager(prefix="a"), JsonActionTokenManager(prefix="b")
+    token = first.make_token()
+    assert re.fullmatch(r"[0-9a-f]{64}", first.digest(token))
+    assert first.digest(token) != second.digest(token)
+    assert token not in first.digest(token)
+
+
+def test_auto_store_is_the_database_without_redis_url() -> None:
+    with override_settings(KEEL={}):
+        assert isinstance(JsonActionTokenManager().get_store(), DatabaseTokenStore)
+
+
+def test_auto_store_is_redis_when_redis_url_is_set() -> None:
+    with override_settings(KEEL={"REDIS_URL": DEAD_REDIS}):
+        assert isinstance(JsonActionTokenManager().get_store(), RedisTokenStore)
+
+
+def test_explicit_token_store_setting_wins() -> None:
+    manager = JsonActionTokenManager()
+    with override_settings(KEEL={"REDIS_URL": DEAD_REDIS, "TOKEN_STORE": "database"}):
+        assert isinstance(manager.get_store(), DatabaseTokenStore)
+    with override_settings(KEEL={"TOKEN_STORE": "redis"}):
+        assert isinstance(manager.get_store(), RedisTokenStore)
+        with pytest.raises(ImproperlyConfigured, match="REDIS_URL"):
+            manager.create_token({"a": 1})
+
+
+def test_store_is_chosen_per_call_so_module_level_managers_follow_settings() -> None:
+    manager = get_json_action_token_manager(prefix="module:level")
+    assert isinstance(manager, JsonActionTokenManager)
+    assert manager.prefix == manager.purpose == "module:level"
+    with override_settings(KEEL={"REDIS_URL": DEAD_REDIS}):
+        assert isinstance(manager.get_store(), RedisTokenStore)
+    assert isinstance(manager.get_store(), DatabaseTokenStore)
+
+
+def test_fixed_store_managers_ignore_the_setting() -> None:
+    with override_settings(KEEL={"TOKEN_STORE": "database", "REDIS_URL": DEAD_REDIS}):
+        assert isinstance(JsonActionTokenRedisManager().get_store(), RedisTokenStore)
+    with override_settings(KEEL={"TOKEN_STORE": "redis", "REDIS_URL": DEAD_REDIS}):
+        assert isinstance(JsonActionTokenDatabaseManager().get_store(), DatabaseTokenStore)
+
+
+def test_default_prefix_is_the_seed_one_and_repr_names_it() -> None:
+    manager = JsonActionTokenRedisManager()
+    assert manager.prefix == "auth:action"
+    assert repr(manager) == "JsonActionTokenRedisManager(prefix='auth:action')"
+
+
+def test_a_stored_document_that_is_not_an_object_reads_as_none(
+    manager: JsonActionTokenManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert manager.decode_payload("[1, 2]") is None
+    assert manager.decode_payload("{not json") is None
+    assert manager.decode_payload(None) is None
+    assert "not a JSON object" in caplog.text
