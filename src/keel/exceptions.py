@@ -2,8 +2,108 @@
 
 from __future__ import annotations
 
-__all__ = ["KeelError"]
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db import DatabaseError
+
+__all__ = [
+    "DatabaseUpdatePreconditionsError",
+    "InvalidStateError",
+    "KeelError",
+    "RowDeletedError",
+    "TransitionNotAllowedError",
+]
 
 
 class KeelError(Exception):
     """Base class of every exception raised by keel."""
+
+
+def _label(model: Any) -> str:
+    meta = getattr(model, "_meta", None)
+    return str(meta.label) if meta is not None else repr(model)
+
+
+class DatabaseUpdatePreconditionsError(KeelError, DatabaseError):
+    """A conditional UPDATE matched no row although the row exists.
+
+    Another transaction changed the row since it was loaded: the conditions given as
+    ``pre_filters``/``pre_excludes`` (or the state guard) no longer hold. Nothing was written.
+    Attributes: ``model`` (the model class), ``pk`` and ``conditions`` (a dict with the keys
+    ``filters`` and ``excludes``).
+    """
+
+    def __init__(
+        self,
+        model: type[Any],
+        pk: Any,
+        filters: Mapping[str, Any] | None = None,
+        excludes: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self.pk = pk
+        self.conditions: dict[str, dict[str, Any]] = {
+            "filters": dict(filters or {}),
+            "excludes": dict(excludes or {}),
+        }
+        parts = []
+        if self.conditions["filters"]:
+            parts.append(f"filters {self.conditions['filters']!r}")
+        if self.conditions["excludes"]:
+            parts.append(f"excludes {self.conditions['excludes']!r}")
+        super().__init__(
+            f"Update of {_label(model)} pk={pk!r} refused: the row in the database no longer "
+            f"matches {' and '.join(parts) or 'its preconditions'} (a concurrent change). "
+            "Nothing was written; reload the instance and retry."
+        )
+
+
+class RowDeletedError(KeelError, DatabaseError):
+    """A guarded UPDATE found no row at all: it was deleted since it was loaded.
+
+    keel never re-inserts such a row (Django's fallback to INSERT would resurrect it).
+    Attributes: ``model`` and ``pk``.
+    """
+
+    def __init__(self, model: type[Any], pk: Any) -> None:
+        self.model = model
+        self.pk = pk
+        super().__init__(
+            f"Update of {_label(model)} pk={pk!r} refused: the row was deleted from the database "
+            "since the instance was loaded. Nothing was written (the row is not re-inserted)."
+        )
+
+
+class InvalidStateError(KeelError):
+    """An instance is not in one of the expected states, or in no declared state at all.
+
+    Attributes: ``instance``, ``state`` (its current state) and ``states`` (the expected ones).
+    """
+
+    def __init__(self, instance: Any, state: Any, states: Iterable[Any]) -> None:
+        self.instance = instance
+        self.state = state
+        self.states = tuple(states)
+        expected = ", ".join(repr(s) for s in self.states) or "(none declared)"
+        super().__init__(
+            f"State of {_label(type(instance))} pk={getattr(instance, 'pk', None)!r} is "
+            f"{state!r}, expected one of {expected}."
+        )
+
+
+class TransitionNotAllowedError(KeelError):
+    """The state graph has no transition from the current state to the requested one.
+
+    Attributes: ``instance``, ``source`` and ``target``.
+    """
+
+    def __init__(self, instance: Any, source: Any, target: Any) -> None:
+        self.instance = instance
+        self.source = source
+        self.target = target
+        super().__init__(
+            f"Cannot change state of {_label(type(instance))} "
+            f"pk={getattr(instance, 'pk', None)!r} from {source!r} to {target!r}: "
+            "the transition is not declared."
+        )

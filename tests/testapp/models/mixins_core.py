@@ -1,3 +1,216 @@
 """Concrete test models for keel.models.mixins (change tracking, preconditions, states)."""
 
 from __future__ import annotations
+
+from django.db import models
+
+from keel.models.mixins import (
+    AlwaysUpdateFieldsMixin,
+    AutoForceInsertMixin,
+    AutoRemovePKFromUpdateFieldsMixin,
+    AutoUpdateFieldsMixin,
+    BetterUniquenessErrorsMixin,
+    CallFieldsPreSaveMixin,
+    ChangeTrackingMixin,
+    PublicMetaMixin,
+    RelatedModelMixin,
+    ReloadMixin,
+    SaveInstanceFilesMixin,
+    StateEnum,
+    StateTransitionEventsMixin,
+    StateTransitionPreconditionMixin,
+    TimestampedMixin,
+    UpdatePreconditionsMixin,
+    ValidateOnSaveMixin,
+)
+
+
+class CoreAuthor(models.Model):
+    name = models.CharField(max_length=50)
+
+
+class TrackedItem(AutoUpdateFieldsMixin):
+    name = models.CharField(max_length=50)
+    count = models.IntegerField(default=0)
+    price = models.DecimalField(max_digits=8, decimal_places=2, default=0)
+    flag = models.BooleanField(default=False)
+    data = models.JSONField(default=dict, blank=True)
+    happened_at = models.DateTimeField(null=True, blank=True)
+    author = models.ForeignKey(CoreAuthor, null=True, blank=True, on_delete=models.SET_NULL)
+    notes = models.TextField(blank=True)
+
+
+class TrackedOnly(ChangeTrackingMixin):
+    """Tracking without widening update_fields: a plain save() stays a full save."""
+
+    name = models.CharField(max_length=50)
+    count = models.IntegerField(default=0)
+
+
+class TrackedParent(AutoUpdateFieldsMixin):
+    name = models.CharField(max_length=50)
+
+
+class TrackedChild(TrackedParent):
+    extra = models.CharField(max_length=50, blank=True)
+
+
+class CompositeItem(AutoUpdateFieldsMixin, AutoRemovePKFromUpdateFieldsMixin):
+    pk = models.CompositePrimaryKey("tenant", "code")
+    tenant = models.IntegerField()
+    code = models.CharField(max_length=20)
+    value = models.IntegerField(default=0)
+
+
+class AlwaysItem(AlwaysUpdateFieldsMixin):
+    always_update_fields = ("touched",)
+
+    name = models.CharField(max_length=50)
+    counter = models.IntegerField(default=0)
+    touched = models.IntegerField(default=0)
+
+
+class AutoAlwaysItem(AutoUpdateFieldsMixin, AlwaysUpdateFieldsMixin):
+    always_update_fields = ("touched",)
+
+    name = models.CharField(max_length=50)
+    counter = models.IntegerField(default=0)
+    touched = models.IntegerField(default=0)
+
+
+class ForceInsertItem(AutoForceInsertMixin):
+    code = models.IntegerField(primary_key=True)
+    name = models.CharField(max_length=50)
+
+
+class ForceInsertChild(ForceInsertItem):
+    extra = models.CharField(max_length=50, blank=True)
+
+
+class PreSaveItem(CallFieldsPreSaveMixin, AutoUpdateFieldsMixin):
+    name = models.CharField(max_length=50)
+    touched_at = models.DateTimeField(auto_now=True)
+
+
+class RemovePKItem(AutoRemovePKFromUpdateFieldsMixin):
+    code = models.CharField(max_length=20, primary_key=True)
+    name = models.CharField(max_length=50)
+
+
+class VersionedDoc(UpdatePreconditionsMixin):
+    name = models.CharField(max_length=50)
+    version = models.IntegerField(default=0)
+    status = models.CharField(max_length=20, default="draft")
+
+
+class VersionedParent(UpdatePreconditionsMixin):
+    name = models.CharField(max_length=50)
+    version = models.IntegerField(default=0)
+
+
+class VersionedChild(VersionedParent):
+    extra = models.CharField(max_length=50, blank=True)
+    locked = models.BooleanField(default=False)
+
+
+class TaskStates(StateEnum):
+    NEW = "new"
+    RUNNING = "running"
+    DONE = "done"
+    CANCELED = "canceled"
+    INITIAL_STATE = NEW
+    ACTIVE_STATES = {NEW, RUNNING}
+    TRANSITIONS = {NEW: {RUNNING, CANCELED}, RUNNING: {DONE, CANCELED}}
+
+
+class Task(StateTransitionPreconditionMixin, StateTransitionEventsMixin, AutoUpdateFieldsMixin):
+    states = TaskStates
+
+    name = models.CharField(max_length=50)
+    state = models.CharField(max_length=20, choices=TaskStates.choices(), default=TaskStates.NEW)
+
+
+class OnCommitTask(StateTransitionEventsMixin):
+    states = TaskStates
+    state_transition_on_commit = True
+
+    state = models.CharField(max_length=20, default=TaskStates.NEW)
+
+
+class TicketStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    IN_REVIEW = "in_review", "In review"
+    CLOSED = "closed", "Closed"
+
+
+class Ticket(StateTransitionPreconditionMixin, StateTransitionEventsMixin):
+    states = TicketStatus
+    state_transitions = {
+        TicketStatus.OPEN: {TicketStatus.IN_REVIEW, TicketStatus.CLOSED},
+        TicketStatus.IN_REVIEW: {TicketStatus.OPEN, TicketStatus.CLOSED},
+    }
+    state_field_name = "status"
+
+    title = models.CharField(max_length=50)
+    status = models.CharField(
+        max_length=20, choices=TicketStatus.choices, default=TicketStatus.OPEN
+    )
+
+
+class TaskParent(StateTransitionPreconditionMixin):
+    states = TaskStates
+
+    state = models.CharField(max_length=20, default=TaskStates.NEW)
+
+
+class TaskChild(TaskParent):
+    detail = models.CharField(max_length=50, blank=True)
+
+
+class StampedItem(TimestampedMixin, AutoUpdateFieldsMixin):
+    name = models.CharField(max_length=50)
+    count = models.IntegerField(default=0)
+
+
+class FullStackArticle(
+    BetterUniquenessErrorsMixin,
+    AutoForceInsertMixin,
+    CallFieldsPreSaveMixin,
+    AutoUpdateFieldsMixin,
+    AlwaysUpdateFieldsMixin,
+    AutoRemovePKFromUpdateFieldsMixin,
+    ValidateOnSaveMixin,
+    StateTransitionPreconditionMixin,
+    StateTransitionEventsMixin,
+    TimestampedMixin,
+    PublicMetaMixin,
+    RelatedModelMixin,
+    ReloadMixin,
+    SaveInstanceFilesMixin,
+):
+    """Every mixin, in the recommended order."""
+
+    states = TaskStates
+    always_update_fields = ("revision",)
+
+    slug = models.SlugField(max_length=50, unique=True)
+    title = models.CharField(max_length=100)
+    body = models.TextField(blank=True)
+    revision = models.IntegerField(default=0)
+    author = models.ForeignKey(CoreAuthor, null=True, blank=True, on_delete=models.SET_NULL)
+    state = models.CharField(max_length=20, choices=TaskStates.choices(), default=TaskStates.NEW)
+    attachment = models.FileField(upload_to="articles/", blank=True)
+
+
+class MixPairTable(models.Model):
+    """The table every dynamically built pair model of test_mixins_core_pairs.py writes to."""
+
+    name = models.CharField(max_length=100, unique=True)
+    state = models.CharField(max_length=20, default="new")
+    version = models.IntegerField(default=0)
+    data = models.JSONField(default=dict, blank=True)
+    attachment = models.FileField(upload_to="pairs/", blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "testapp_mixpair"

@@ -1,0 +1,158 @@
+"""The only module of keel that touches Django internals.
+
+Each hook below names the Django versions it was checked against (``SUPPORTED``) and says
+why no public API does the job. Outside that range keel falls back to public behaviour
+(slower, never wrong) where it can, and :func:`check_supported` says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import django
+from django.db import models
+from django.db.models.base import ModelState
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
+
+__all__ = [
+    "DJANGO_VERSION",
+    "FAST_FROM_DB",
+    "SUPPORTED",
+    "AsyncSaveOptionsMixin",
+    "ConditionalUpdateMixin",
+    "DeferredAttribute",
+    "instance_from_db",
+    "parent_models",
+]
+
+DJANGO_VERSION: tuple[int, int] = (django.VERSION[0], django.VERSION[1])
+
+#: Django releases whose internals below were read and tested.
+SUPPORTED: tuple[tuple[int, int], ...] = ((5, 2), (6, 0), (6, 1))
+
+# ``Model.__init__`` with positional values (the path ``Model.from_db`` takes) sends
+# ``pre_init``, sets ``_state`` and assigns each non-deferred value with ``setattr``, then
+# sends ``post_init``. :func:`instance_from_db` repeats exactly that, but assigns with
+# ``object.__setattr__`` so that a tracking ``__setattr__`` on the model costs nothing while
+# rows load. Django offers no public way to build an instance without running the model's
+# own ``__setattr__``; the steps were checked against every release in ``SUPPORTED``.
+FAST_FROM_DB: bool = DJANGO_VERSION in SUPPORTED
+
+
+def instance_from_db(
+    cls: type[models.Model], db: str, field_names: Sequence[str], values: Sequence[Any]
+) -> models.Model:
+    """Build ``cls`` from a database row like ``Model.from_db`` does, bypassing ``__setattr__``.
+
+    Signals (``pre_init``, ``post_init``) and data descriptors on the class run as in Django;
+    only the model's own ``__setattr__`` override is skipped. Only valid for models that do
+    not override ``__init__`` (the caller checks).
+    """
+    concrete = cls._meta.concrete_fields
+    if len(values) != len(concrete):
+        values_iter = iter(values)
+        values = [
+            next(values_iter) if f.attname in field_names else models.DEFERRED for f in concrete
+        ]
+    pre_init.send(sender=cls, args=tuple(values), kwargs={})
+    new = cls.__new__(cls)
+    assign = object.__setattr__
+    state = ModelState()
+    assign(new, "_state", state)
+    deferred = models.DEFERRED
+    for value, field in zip(values, concrete, strict=False):
+        if value is not deferred:
+            assign(new, field.attname, value)
+    post_init.send(sender=cls, instance=new)
+    state.adding = False
+    state.db = db
+    return new
+
+
+def parent_models(model: type[models.Model]) -> list[type[models.Model]]:
+    """The concrete parents of a multi-table-inheritance model, nearest first.
+
+    ``Options.get_parent_list()`` is not part of the documented ``_meta`` API; it has been
+    stable since Django 1.x and is what ``Model.save`` uses itself.
+    """
+    return list(model._meta.get_parent_list())
+
+
+class AsyncSaveOptionsMixin(models.Model):
+    """Make ``asave(**options)`` accept every option ``save()`` accepts.
+
+    Django's ``Model.asave`` takes only the four standard keywords (5.2 and 6.x) before
+    calling ``save`` in a thread, so keel's save options (``pre_filters``, ``check_state``,
+    ``validate``...) would be refused there. This override forwards every keyword unchanged;
+    an option that no mixin consumes still reaches ``Model.save`` and raises ``TypeError``.
+    """
+
+    class Meta:
+        abstract = True
+
+    async def asave(self, *args: Any, **kwargs: Any) -> None:
+        from asgiref.sync import sync_to_async
+
+        if args:
+            raise TypeError(
+                f"{type(self).__name__}.asave() takes keyword arguments only, got positional "
+                f"arguments {args!r}."
+            )
+        await sync_to_async(self.save)(**kwargs)
+
+    asave.alters_data = True  # type: ignore[attr-defined]
+
+
+class ConditionalUpdateMixin(models.Model):
+    """Route Django's per-table UPDATE through :meth:`guard_update`.
+
+    ``Model._do_update(base_qs, using, pk_val, values, update_fields, forced_update)`` is
+    private. It is the only point inside ``save()`` where the ``WHERE`` clause of the UPDATE
+    can be extended while keeping ``save()``'s semantics (``pre_save``, signals, parents,
+    ``update_fields``). Django 6.0 added a seventh argument (``returning_fields``) and returns
+    the updated rows instead of a boolean: extra arguments are forwarded untouched and the
+    result is only tested for truth (rows were updated), which holds on 5.2 and 6.x.
+    """
+
+    class Meta:
+        abstract = True
+
+    def guard_update(
+        self,
+        base_qs: models.QuerySet[Any],
+        using: str,
+        pk_val: Any,
+        values: Sequence[Any],
+        update_fields: Any,
+        forced_update: Any,
+    ) -> models.QuerySet[Any] | None:
+        """Return the guarded queryset for this table, or ``None`` to update unguarded."""
+        return None
+
+    def update_not_applied(self, base_qs: models.QuerySet[Any], using: str, pk_val: Any) -> None:
+        """Called when a guarded UPDATE matched no row; expected to raise."""
+
+    def _do_update(
+        self,
+        base_qs: models.QuerySet[Any],
+        using: str,
+        pk_val: Any,
+        values: Any,
+        update_fields: Any,
+        forced_update: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        guarded = self.guard_update(base_qs, using, pk_val, values, update_fields, forced_update)
+        if guarded is None:
+            return super()._do_update(  # type: ignore[misc]
+                base_qs, using, pk_val, values, update_fields, forced_update, *args, **kwargs
+            )
+        result = super()._do_update(  # type: ignore[misc]
+            guarded, using, pk_val, values, update_fields, forced_update, *args, **kwargs
+        )
+        if not result:
+            self.update_not_applied(base_qs, using, pk_val)
+        return result

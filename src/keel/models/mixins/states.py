@@ -1,0 +1,454 @@
+"""State machines on a model field: declared states, allowed transitions, guards and events."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.db import models, transaction
+from django.db.models.signals import class_prepared
+
+from keel.exceptions import InvalidStateError, TransitionNotAllowedError
+from keel.models.mixins.preconditions import _ACTIVE, Preconditions, UpdatePreconditionsMixin
+from keel.models.mixins.tracking import ChangeTrackingMixin
+from keel.signals import post_state_transition
+
+__all__ = [
+    "StateEnum",
+    "StateGraph",
+    "StateMachineMixin",
+    "StateTransitionEventsMixin",
+    "StateTransitionPreconditionMixin",
+]
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+@dataclass(frozen=True)
+class StateGraph:
+    """States (in declaration order), their labels and the allowed transitions."""
+
+    states: tuple[Any, ...]
+    labels: Mapping[Any, str]
+    transitions: Mapping[Any, frozenset[Any]]
+    initial: Any = None
+
+    @classmethod
+    def build(
+        cls,
+        states: Iterable[Any],
+        transitions: Mapping[Any, Iterable[Any]],
+        *,
+        labels: Mapping[Any, str] | None = None,
+        initial: Any = None,
+        owner: str = "states",
+    ) -> StateGraph:
+        """Validate and build a graph; unknown states raise ``ImproperlyConfigured``."""
+        ordered = tuple(dict.fromkeys(states))
+        known = set(ordered)
+        normalised: dict[Any, frozenset[Any]] = {}
+        for source, targets in transitions.items():
+            if isinstance(targets, str):
+                targets = (targets,)
+            targets = frozenset(targets)
+            unknown = [s for s in (source, *targets) if s not in known]
+            if unknown:
+                raise ImproperlyConfigured(
+                    f"{owner}: transitions name undeclared state(s) "
+                    f"{', '.join(repr(s) for s in unknown)}; declared: "
+                    f"{', '.join(repr(s) for s in ordered)}."
+                )
+            normalised[source] = targets
+        if initial is not None and initial not in known:
+            raise ImproperlyConfigured(f"{owner}: initial state {initial!r} is not declared.")
+        return cls(
+            ordered,
+            {s: (labels or {}).get(s, str(s)) for s in ordered},
+            {s: normalised.get(s, frozenset()) for s in ordered},
+            initial,
+        )
+
+    @classmethod
+    def from_choices(
+        cls,
+        choices: Any,
+        transitions: Mapping[Any, Iterable[Any]],
+        *,
+        initial: Any = None,
+    ) -> StateGraph:
+        """Build from Django ``TextChoices``/``IntegerChoices`` (or ``(value, label)`` pairs)."""
+        if isinstance(choices, type) and issubclass(choices, enum.Enum):
+            pairs = [(m.value, str(getattr(m, "label", m.name))) for m in choices]
+            owner = choices.__qualname__
+        else:
+            pairs = [(value, str(label)) for value, label in choices]
+            owner = "choices"
+        transitions = {_plain(k): [_plain(t) for t in _iter(v)] for k, v in transitions.items()}
+        return cls.build(
+            [v for v, _ in pairs],
+            transitions,
+            labels=dict(pairs),
+            initial=_plain(initial),
+            owner=owner,
+        )
+
+    @property
+    def final_states(self) -> frozenset[Any]:
+        """States with no transition to another state."""
+        return frozenset(s for s in self.states if not (self.transitions[s] - {s}))
+
+    def sources_of(self, target: Any) -> frozenset[Any]:
+        """States from which ``target`` can be reached in one transition."""
+        return frozenset(s for s in self.states if target in self.transitions[s])
+
+    def can_transit(self, source: Any, target: Any) -> bool:
+        return target in self.transitions.get(source, frozenset())
+
+    def to_mermaid(self, *, title: str | None = None) -> str:
+        """A Mermaid ``stateDiagram-v2`` of the graph (initial and final states marked)."""
+        ids = {s: _mermaid_id(s, i) for i, s in enumerate(self.states)}
+        lines = []
+        if title:
+            lines += ["---", f"title: {title}", "---"]
+        lines.append("stateDiagram-v2")
+        for state in self.states:
+            lines.append(f'    state "{_mermaid_text(self.labels[state])}" as {ids[state]}')
+        if self.initial is not None:
+            lines.append(f"    [*] --> {ids[self.initial]}")
+        for source in self.states:
+            for target in self.states:
+                if target in self.transitions[source]:
+                    lines.append(f"    {ids[source]} --> {ids[target]}")
+        for state in self.states:
+            if state in self.final_states:
+                lines.append(f"    {ids[state]} --> [*]")
+        return "\n".join(lines) + "\n"
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _iter(value: Any) -> Iterable[Any]:
+    return (value,) if isinstance(value, str | enum.Enum) else value
+
+
+def _mermaid_id(state: Any, index: int) -> str:
+    ident = re.sub(r"\W", "_", str(state))
+    return ident if ident and not ident[0].isdigit() else f"s{index}_{ident}"
+
+
+def _mermaid_text(text: str) -> str:
+    return text.replace('"', "'")
+
+
+_RESERVED = frozenset({"TRANSITIONS", "INITIAL_STATE", "ALL_STATES", "FINAL_STATES"})
+
+
+class StateEnumMeta(type):
+    """Collects the states of a :class:`StateEnum` and validates its ``TRANSITIONS``."""
+
+    def __new__(
+        mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]
+    ) -> StateEnumMeta:
+        cls = super().__new__(mcs, name, bases, namespace)
+        states: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                if (
+                    isinstance(value, str)
+                    and attr.isupper()
+                    and not attr.startswith("_")
+                    and not attr.endswith("_STATES")
+                    and attr not in _RESERVED
+                ):
+                    states[value] = attr
+        graph = StateGraph.build(
+            states,
+            getattr(cls, "TRANSITIONS", {}),
+            labels={value: _label(attr) for value, attr in states.items()},
+            initial=getattr(cls, "INITIAL_STATE", None),
+            owner=f"{cls.__qualname__}.TRANSITIONS",
+        )
+        cls._graph = graph  # type: ignore[attr-defined]
+        cls.TRANSITIONS = dict(graph.transitions)  # type: ignore[attr-defined]
+        cls.ALL_STATES = frozenset(graph.states)  # type: ignore[attr-defined]
+        cls.FINAL_STATES = graph.final_states  # type: ignore[attr-defined]
+        cls.INVERSE_TRANSITIONS = {  # type: ignore[attr-defined]
+            s: graph.sources_of(s) for s in graph.states
+        }
+        for attr, value in vars(cls).items():
+            if attr.endswith("_STATES") and attr not in _RESERVED and attr != "ALL_STATES":
+                group = frozenset(_iter(value))
+                if not group <= cls.ALL_STATES:  # type: ignore[attr-defined]
+                    raise ImproperlyConfigured(
+                        f"{cls.__qualname__}.{attr} names undeclared state(s) "
+                        f"{sorted(map(repr, group - cls.ALL_STATES))}."  # type: ignore[attr-defined]
+                    )
+                setattr(cls, attr, group)
+        return cls
+
+
+class StateEnum(metaclass=StateEnumMeta):
+    """Declare states as string class attributes and the transitions between them.
+
+    ``TRANSITIONS = {NEW: {RUNNING, CANCELED}, RUNNING: {DONE}}``; optional ``INITIAL_STATE``
+    and ``<GROUP>_STATES`` sets. Computed: ``ALL_STATES``, ``FINAL_STATES``,
+    ``INVERSE_TRANSITIONS``. A transition naming an undeclared state raises
+    ``ImproperlyConfigured`` when the class is defined.
+    """
+
+    TRANSITIONS: ClassVar[Mapping[str, Iterable[str]]] = {}
+    INITIAL_STATE: ClassVar[str | None] = None
+    ALL_STATES: ClassVar[frozenset[str]]
+    FINAL_STATES: ClassVar[frozenset[str]]
+    INVERSE_TRANSITIONS: ClassVar[dict[str, frozenset[str]]]
+
+    @classmethod
+    def graph(cls) -> StateGraph:
+        return cls._graph  # type: ignore[attr-defined,no-any-return]
+
+    @classmethod
+    def choices(cls) -> list[tuple[str, str]]:
+        """``(value, label)`` pairs for a model field's ``choices``."""
+        graph = cls.graph()
+        return [(s, graph.labels[s]) for s in graph.states]
+
+    @classmethod
+    def get(cls, name: str) -> str:
+        """The state whose attribute name or value is ``name`` (case-insensitive)."""
+        wanted = name.lower()
+        for attr in dir(cls):
+            value = getattr(cls, attr)
+            if value in cls.ALL_STATES and wanted in (attr.lower(), str(value).lower()):
+                return str(value)
+        raise KeyError(f"{cls.__qualname__} has no state named {name!r}.")
+
+    @classmethod
+    def get_transit_from(cls, state: str) -> frozenset[str]:
+        """The states from which ``state`` can be reached (empty for none, never KeyError)."""
+        return cls.graph().sources_of(state)
+
+    @classmethod
+    def to_mermaid(cls, *, title: str | None = None) -> str:
+        return cls.graph().to_mermaid(title=title)
+
+
+class StateMachineMixin(ChangeTrackingMixin):
+    """Declares the state field and its graph; the helpers shared by the two state mixins.
+
+    ``states`` is a :class:`StateEnum` subclass, or a Django ``TextChoices`` with
+    ``state_transitions = {source: {targets}}`` (``states = None`` takes the field's
+    ``choices``). ``state_field_name`` defaults to ``"state"``.
+    """
+
+    states: ClassVar[Any] = None
+    state_transitions: ClassVar[Mapping[Any, Iterable[Any]] | None] = None
+    state_field_name: ClassVar[str] = "state"
+    invalid_state_error_class: ClassVar[type[InvalidStateError]] = InvalidStateError
+    transition_not_allowed_error_class: ClassVar[type[TransitionNotAllowedError]] = (
+        TransitionNotAllowedError
+    )
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def get_state_graph(cls) -> StateGraph:
+        """The model's validated state graph (built once per class)."""
+        graph: StateGraph | None = cls.__dict__.get("_keel_state_graph")
+        if graph is None:
+            graph = _build_graph(cls)
+            cls._keel_state_graph = graph  # type: ignore[attr-defined]
+        return graph
+
+    def get_state(self) -> Any:
+        return getattr(self, self._keel_state_attname())
+
+    def can_transit_to(self, state: Any, fail: bool = False, noop_skip: bool = False) -> bool:
+        """Whether the graph allows going from the current state to ``state``.
+
+        ``noop_skip``: staying in the same state returns ``False`` (nothing to do). Otherwise
+        a disallowed transition returns ``False``, or raises ``TransitionNotAllowedError``
+        when ``fail``; an undeclared current state is ``InvalidStateError`` when ``fail``.
+        """
+        state = _plain(state)
+        current = self.get_state()
+        if noop_skip and state == current:
+            return False
+        graph = self.get_state_graph()
+        if current not in graph.transitions:
+            if fail:
+                raise self.invalid_state_error_class(self, current, graph.states)
+            return False
+        if graph.can_transit(current, state):
+            return True
+        if fail:
+            raise self.transition_not_allowed_error_class(self, current, state)
+        return False
+
+    def check_state_in(self, states: Any, fail: bool = False) -> bool:
+        """Whether the current state is one of ``states`` (one state or an iterable)."""
+        expected = tuple(_plain(s) for s in _iter(states))
+        current = self.get_state()
+        if current in expected:
+            return True
+        if fail:
+            raise self.invalid_state_error_class(self, current, expected)
+        return False
+
+    def _keel_state_attname(self) -> str:
+        return self._keel_attname(self.state_field_name)
+
+
+def _build_graph(cls: type[StateMachineMixin]) -> StateGraph:
+    owner = f"{cls.__qualname__}.states"
+    try:
+        field = cls._meta.get_field(cls.state_field_name)
+    except FieldDoesNotExist:
+        raise ImproperlyConfigured(
+            f"{cls.__qualname__}.state_field_name is {cls.state_field_name!r}, which is not a "
+            "field of the model."
+        ) from None
+    default = getattr(field, "default", models.NOT_PROVIDED)
+    initial = None if default is models.NOT_PROVIDED or callable(default) else _plain(default)
+    states = cls.states
+    if isinstance(states, type) and issubclass(states, StateEnum):
+        graph = states.graph()
+        if initial is not None and graph.initial is None and initial in graph.states:
+            graph = StateGraph(graph.states, graph.labels, graph.transitions, initial)
+        return graph
+    if cls.state_transitions is None:
+        raise ImproperlyConfigured(
+            f"{owner}: declare a StateEnum subclass (with TRANSITIONS), or TextChoices plus "
+            f"{cls.__qualname__}.state_transitions = {{source: {{targets}}}}."
+        )
+    choices = states if states is not None else getattr(field, "choices", None)
+    if not choices:
+        raise ImproperlyConfigured(
+            f"{owner}: no states: set states = <TextChoices> or give the "
+            f"{cls.state_field_name!r} field choices."
+        )
+    graph = StateGraph.from_choices(choices, cls.state_transitions)
+    if initial is not None and initial in graph.states:
+        graph = StateGraph(graph.states, graph.labels, graph.transitions, initial)
+    return graph
+
+
+class StateTransitionPreconditionMixin(StateMachineMixin, UpdatePreconditionsMixin):
+    """A save that changes the state checks the transition, then compares and sets it.
+
+    Only when the state changed and is being written (``check_state=False`` on ``save()`` or
+    in the class skips it): the transition from the loaded state must be declared (else
+    ``TransitionNotAllowedError``, before any query), and the UPDATE carries
+    ``WHERE <state> = <loaded state>``, so a concurrent transition makes the save raise
+    ``DatabaseUpdatePreconditionsError``. Any save of an undeclared state raises
+    ``InvalidStateError``. Saves that leave the state alone are not guarded. A precondition
+    of the caller on the state field replaces the automatic one.
+    """
+
+    check_state: ClassVar[bool] = True
+
+    class Meta:
+        abstract = True
+
+    def pop_preconditions(self, kwargs: dict[str, Any]) -> bool:
+        check = kwargs.pop("check_state", None)
+        guarded = super().pop_preconditions(kwargs)
+        if not (self.check_state if check is None else check):
+            return guarded
+        name = self.state_field_name
+        attname = self._keel_state_attname()
+        graph = self.get_state_graph()
+        if attname not in self.__dict__:  # deferred and untouched: not written
+            return guarded
+        state = self.__dict__[attname]
+        if state not in graph.transitions:
+            raise self.invalid_state_error_class(self, state, graph.states)
+        if self._state.adding or not self.has_changed(name):
+            return guarded
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and not {name, attname}.intersection(update_fields):
+            return guarded
+        previous = self.previous(name)
+        if not graph.can_transit(previous, state):
+            raise self.transition_not_allowed_error_class(self, previous, state)
+        active = self.__dict__.setdefault(_ACTIVE, Preconditions())
+        active.state = (name, attname, previous)
+        return True
+
+    def get_preconditions(self, update_fields: Any) -> Preconditions:
+        conditions = super().get_preconditions(update_fields)
+        active: Preconditions | None = self.__dict__.get(_ACTIVE)
+        if active is None or active.state is None:
+            return conditions
+        name, attname, previous = active.state
+        if update_fields is not None and not {name, attname}.intersection(update_fields):
+            return conditions
+        keys = [*conditions.filters, *conditions.excludes]
+        if not any(k.split("__")[0] in (name, attname) for k in keys):
+            conditions.filters[attname] = previous
+        return conditions
+
+
+class StateTransitionEventsMixin(StateMachineMixin):
+    """``keel.signals.post_state_transition`` is sent once per saved change of the state.
+
+    Sent after the row was written, with ``sender`` (the instance's class), ``instance``,
+    ``previous_state`` (``None`` on creation), ``state`` and ``using``; never for a save that
+    leaves the state alone. With ``state_transition_on_commit = True`` it is sent when the
+    transaction commits (not at all on rollback). Override :meth:`on_post_state_transition`
+    to act without a signal.
+    """
+
+    state_transition_on_commit: ClassVar[bool] = False
+    _keel_keep_saved_changes: ClassVar[bool] = True
+
+    class Meta:
+        abstract = True
+
+    def save(self, **kwargs: Any) -> None:
+        self._keel_pop_saved_changes()
+        super().save(**kwargs)
+        saved = self._keel_pop_saved_changes()
+        if saved is None:
+            return
+        inserted, changes = saved
+        attname = self._keel_state_attname()
+        if inserted:
+            self.on_post_state_transition(None, self._state.db)
+        elif attname in changes:
+            self.on_post_state_transition(changes[attname], self._state.db)
+
+    def on_post_state_transition(self, previous_state: Any, using: str | None) -> None:
+        """Send the signal now, or on commit when ``state_transition_on_commit``."""
+        state = self.get_state()
+        model = type(self)
+
+        def send() -> None:
+            post_state_transition.send(
+                sender=model,
+                instance=self,
+                previous_state=previous_state,
+                state=state,
+                using=using,
+            )
+
+        if self.state_transition_on_commit:
+            transaction.on_commit(send, using=using)
+        else:
+            send()
+
+
+def _check_state_model(sender: type[models.Model], **kwargs: Any) -> None:
+    if issubclass(sender, StateMachineMixin) and not sender._meta.abstract:
+        sender.get_state_graph()
+
+
+class_prepared.connect(_check_state_model, dispatch_uid="keel.models.mixins.states")

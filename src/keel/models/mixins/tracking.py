@@ -1,0 +1,298 @@
+"""Change tracking: which fields really changed since the instance was loaded or saved.
+
+Design (why it is cheap): nothing is recorded while rows load. The first assignment to a
+field of a loaded instance stores the value it replaces (its *baseline*) in a small dict
+created on demand; whether the field changed is decided by comparing baseline and current
+value only when asked (``get_dirty_fields()``, or at save). Values that can be mutated in
+place (``JSONField``, ``ArrayField``, ``HStoreField``) are copied the first time they are
+read, since reading is the only way to reach them. Memory stays that of a plain instance
+until a field is assigned or a mutable value is read.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any, ClassVar, Self
+
+from django.db import models
+from django.db.models.signals import class_prepared
+
+from keel import compat
+
+__all__ = ["AutoUpdateFieldsMixin", "ChangeTrackingMixin"]
+
+_BASELINES = "_keel_baselines"
+_SNAPSHOTS = "_keel_snapshots"
+_SAVED = "_keel_saved_changes"
+_MUTABLE_TYPES = (dict, list, set, bytearray)
+_MUTABLE_FIELD_TYPES = frozenset({"JSONField", "ArrayField", "HStoreField"})
+
+
+def _is_expression(value: Any) -> bool:
+    return hasattr(value, "resolve_expression")
+
+
+def same_value(field: models.Field[Any, Any], old: Any, new: Any) -> bool:
+    """Whether ``new`` stores the same value as ``old`` (coercing through ``to_python``)."""
+    if old is new:
+        return True
+    if _is_expression(old) or _is_expression(new):
+        return False
+    try:
+        if type(old) is type(new) or old is None or new is None:
+            return bool(old == new)
+        return bool(field.to_python(new) == old)
+    except Exception:  # noqa: BLE001 - incomparable values (tz-naive vs aware...) differ
+        return False
+
+
+class _MutableValueDescriptor(compat.DeferredAttribute):
+    """Copies a mutable value (dict, list...) the first time it is read from a loaded row."""
+
+    def __get__(self, instance: Any, cls: Any = None) -> Any:
+        if instance is None:
+            return self
+        value = super().__get__(instance, cls)
+        if isinstance(value, _MUTABLE_TYPES):
+            data = instance.__dict__
+            if not data["_state"].adding:
+                attname = self.field.attname
+                baselines = data.get(_BASELINES)
+                if baselines is None or attname not in baselines:
+                    snapshots = data.get(_SNAPSHOTS)
+                    if snapshots is None:
+                        snapshots = data[_SNAPSHOTS] = {}
+                    if attname not in snapshots:
+                        snapshots[attname] = copy.deepcopy(value)
+        return value
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        instance.__dict__[self.field.attname] = value
+
+
+class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
+    """Know which fields of a loaded instance really changed, and their previous values.
+
+    Guarantees: a field is *changed* when its current value differs from the value loaded
+    from (or last saved to) the database; assigning the same value, ``refresh_from_db()`` and
+    loading deferred fields change nothing. Foreign keys are tracked on their attname
+    (``author_id``) whether the object or the id is assigned; dicts and lists of JSON fields
+    are compared with a copy, so in-place edits count; an assigned expression (``F()``)
+    always counts as a change. An unsaved instance has no changes (all of it gets inserted).
+    """
+
+    # Filled per concrete class when it is prepared (see _prepare_tracking below).
+    _keel_tracked: ClassVar[dict[str, models.Field[Any, Any]]] = {}
+    _keel_attnames: ClassVar[dict[str, str]] = {}
+    _keel_pk_attnames: ClassVar[frozenset[str]] = frozenset()
+    # Set by mixins that act after the write and need to know what it changed.
+    _keel_keep_saved_changes: ClassVar[bool] = False
+
+    class Meta:
+        abstract = True
+
+    # Loading: no per-field work at all.
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Self:
+        if compat.FAST_FROM_DB and cls.__init__ is models.Model.__init__:
+            return compat.instance_from_db(cls, db, field_names, values)  # type: ignore[arg-type,return-value]
+        return super().from_db(db, field_names, values)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._keel_tracked:
+            data = self.__dict__
+            if name in data and not data["_state"].adding:
+                baselines = data.get(_BASELINES)
+                if baselines is None:
+                    baselines = data[_BASELINES] = {}
+                if name not in baselines:
+                    snapshots = data.get(_SNAPSHOTS)
+                    if snapshots and name in snapshots:
+                        baselines[name] = snapshots.pop(name)
+                    else:
+                        baselines[name] = data[name]
+        super().__setattr__(name, value)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().__getstate__()  # type: ignore[misc]
+        for key in (_BASELINES, _SNAPSHOTS):
+            if key in state:
+                state[key] = dict(state[key])
+        return state
+
+    # Public API.
+    def get_dirty_fields(self) -> dict[str, Any]:
+        """Map each changed field's name to its previous value (``author_id`` value for FKs)."""
+        tracked = self._keel_tracked
+        return {tracked[a].name: old for a, old in self._keel_changes().items()}
+
+    def is_dirty(self) -> bool:
+        """Whether any field changed since the instance was loaded or saved."""
+        return bool(self._keel_changes())
+
+    def has_changed(self, field: str) -> bool:
+        """Whether ``field`` (name or attname) changed since the instance was loaded or saved."""
+        return self._keel_attname(field) in self._keel_changes()
+
+    def previous(self, field: str) -> Any:
+        """The value ``field`` had when loaded or last saved (the current one if unchanged)."""
+        attname = self._keel_attname(field)
+        changes = self._keel_changes()
+        if attname in changes:
+            return changes[attname]
+        return getattr(self, attname)
+
+    def reset_changes(self, fields: Iterable[str] | None = None) -> None:
+        """Forget changes (all, or of ``fields``): call after writing them another way."""
+        self._keel_forget(None if fields is None else {self._keel_attname(f) for f in fields})
+
+    # Internals.
+    def _keel_attname(self, field: str) -> str:
+        try:
+            return self._keel_attnames[field]
+        except KeyError:
+            raise ValueError(
+                f"{type(self).__name__} has no concrete field named {field!r}; tracked fields: "
+                f"{', '.join(sorted(self._keel_tracked))}."
+            ) from None
+
+    def _keel_changes(self) -> dict[str, Any]:
+        """attname -> previous value, for the fields whose value really differs."""
+        data = self.__dict__
+        if data["_state"].adding:
+            return {}
+        changes: dict[str, Any] = {}
+        baselines = data.get(_BASELINES)
+        if baselines:
+            tracked = self._keel_tracked
+            for attname, old in baselines.items():
+                if attname in data and not same_value(tracked[attname], old, data[attname]):
+                    changes[attname] = old
+        snapshots = data.get(_SNAPSHOTS)
+        if snapshots:
+            for attname, snapshot in snapshots.items():
+                if attname in data and attname not in changes and snapshot != data[attname]:
+                    changes[attname] = snapshot
+        return changes
+
+    def _keel_forget(self, attnames: set[str] | None) -> None:
+        data = self.__dict__
+        for key in (_BASELINES, _SNAPSHOTS):
+            store = data.get(key)
+            if store:
+                if attnames is None:
+                    del data[key]
+                else:
+                    for attname in attnames.intersection(store):
+                        del store[attname]
+
+    def refresh_from_db(
+        self, using: str | None = None, fields: Any = None, from_queryset: Any = None
+    ) -> None:
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+        if fields is None:
+            self._keel_forget(None)
+        else:
+            names = self._keel_attnames
+            self._keel_forget({names[f] for f in fields if f in names})
+
+    def save_base(self, *args: Any, **kwargs: Any) -> None:
+        adding = self._state.adding
+        changes = {} if adding else self._keel_changes()
+        super().save_base(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        data = self.__dict__
+        if update_fields is None:
+            saved = None
+        else:
+            names = self._keel_attnames
+            saved = {names[f] for f in update_fields if f in names}
+        if self._keel_keep_saved_changes:
+            # For mixins acting after the write (state events): what this save changed.
+            written = changes if saved is None else {a: v for a, v in changes.items() if a in saved}
+            prior = data.get(_SAVED)
+            if prior is not None:  # several writes in one save(): keep the oldest values
+                adding, written = prior[0] or adding, {**written, **prior[1]}
+            data[_SAVED] = (adding, written)
+        self._keel_forget(saved)
+        for attname in self._keel_tracked if saved is None else saved:
+            # An expression (F() + 1) was computed by the database: reload it on next access
+            # rather than keep the expression object around (Django 6.0 does so itself).
+            if attname in data and _is_expression(data[attname]):
+                del data[attname]
+
+    save_base.alters_data = True  # type: ignore[attr-defined]
+
+    def _keel_pop_saved_changes(self) -> tuple[bool, dict[str, Any]] | None:
+        result: tuple[bool, dict[str, Any]] | None = self.__dict__.pop(_SAVED, None)
+        return result
+
+
+class AutoUpdateFieldsMixin(ChangeTrackingMixin):
+    """``save()`` writes only the fields that changed: one UPDATE of those columns.
+
+    When ``update_fields`` is not given on a loaded instance, it becomes the changed fields
+    plus ``always_update_fields`` (if the model declares them) and ``auto_now`` fields. No
+    change means no query (Django skips an empty ``update_fields``, signals included). A
+    changed primary key, a save to another database or ``force_insert`` keep Django's full
+    save. ``default_force_update`` supplies ``force_update`` when the caller gave none.
+    """
+
+    default_force_update: ClassVar[bool] = False
+
+    class Meta:
+        abstract = True
+
+    def save(self, **kwargs: Any) -> None:
+        if not self._state.adding and not kwargs.get("force_insert"):
+            if kwargs.get("force_update") is None and self.default_force_update:
+                kwargs["force_update"] = True
+            if kwargs.get("update_fields") is None:
+                fields = self._keel_auto_update_fields(kwargs.get("using"))
+                if fields is not None:
+                    kwargs["update_fields"] = fields
+        super().save(**kwargs)
+
+    def _keel_auto_update_fields(self, using: str | None) -> set[str] | None:
+        if using is not None and using != self._state.db:
+            return None
+        changes = self._keel_changes()
+        if self._keel_pk_attnames.intersection(changes):
+            return None
+        tracked = self._keel_tracked
+        names = {tracked[a].name for a in changes}
+        if names:
+            names.update(getattr(self, "always_update_fields", ()))
+            names.update(
+                f.name
+                for f in tracked.values()
+                if getattr(f, "auto_now", False) and f.attname not in self._keel_pk_attnames
+            )
+        return names
+
+
+def _prepare_tracking(sender: type[models.Model], **kwargs: Any) -> None:
+    if not issubclass(sender, ChangeTrackingMixin):
+        return
+    meta = sender._meta
+    concrete = list(meta.concrete_fields)
+    sender._keel_tracked = {f.attname: f for f in concrete}
+    names: dict[str, str] = {}
+    for field in concrete:
+        names[field.name] = field.attname
+        names[field.attname] = field.attname
+    if len(meta.pk_fields) == 1:
+        names["pk"] = meta.pk_fields[0].attname
+    sender._keel_attnames = names
+    sender._keel_pk_attnames = frozenset(f.attname for f in meta.pk_fields)
+    for field in concrete:
+        if field.get_internal_type() not in _MUTABLE_FIELD_TYPES:
+            continue
+        # Only the stock descriptor is replaced; a custom one (a third-party field's) keeps
+        # working, without in-place mutation tracking.
+        if type(getattr(sender, field.attname, None)) is compat.DeferredAttribute:
+            setattr(sender, field.attname, _MutableValueDescriptor(field))
+
+
+class_prepared.connect(_prepare_tracking, dispatch_uid="keel.models.mixins.tracking")
