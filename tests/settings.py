@@ -103,6 +103,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "keel.site.context_processors.site_settings",
+                "keel.site.context_processors.static_content",
             ]
         },
     }
@@ -110,6 +112,11 @@ TEMPLATES = [
 
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Shared between processes (files), for the site settings tests without Redis.
+    "keel_shared": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(Path(tempfile.gettempdir()) / f"keel-test-cache{SUFFIX}"),
+    },
 }
 
 STATIC_URL = "/static/"
@@ -118,7 +125,11 @@ MEDIA_ROOT = str(Path(tempfile.gettempdir()) / f"keel-test-media{SUFFIX}")
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-KEEL: dict[str, Any] = {"KEY_PREFIX": TEST_KEY_PREFIX}
+KEEL: dict[str, Any] = {
+    "KEY_PREFIX": TEST_KEY_PREFIX,
+    # A fixed test key for encrypted fields (never use it anywhere else).
+    "ENCRYPTION_KEYS": ["Y2VsbC1rZWVsLXRlc3RzLW5vdC1zZWNyZXQtMDAwMDA="],
+}
 
 # The suite runs in one process: a per-process cache is what it wants.
 SILENCED_SYSTEM_CHECKS = ["keel.W002"]

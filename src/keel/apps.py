@@ -20,3 +20,7 @@ class KeelConfig(AppConfig):
 
         setting_changed.connect(reload_on_setting_changed, dispatch_uid="keel.conf")
         setting_changed.connect(reset_on_setting_changed, dispatch_uid="keel.redis")
+
+        from keel.site.receivers import connect_receivers
+
+        connect_receivers()

@@ -1,3 +1,104 @@
 """Concrete test models for keel.site."""
 
 from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import models
+from django.utils.translation import get_language
+
+from keel.site.models import (
+    AbstractSiteSettings,
+    AbstractStaticContent,
+    AbstractStaticPageSeo,
+    AbstractUserProfile,
+    CrmIntegrationMixin,
+    ExtraConfigMixin,
+    GoogleIntegrationMixin,
+    MetaIntegrationMixin,
+    SevenIntegrationMixin,
+    SiteContactSettingsMixin,
+    SiteEmailIdentityMixin,
+    SiteGeoSettingsMixin,
+    SiteMarketingSettingsMixin,
+    SiteSettingsSyncMixin,
+    SiteSocialSettingsMixin,
+    SiteTechnicalSettingsMixin,
+    StripeIntegrationMixin,
+    TwilioIntegrationMixin,
+)
+
+
+class Brand(models.Model):
+    name = models.CharField(max_length=50)
+
+
+class SiteSettings(
+    SiteContactSettingsMixin,
+    SiteGeoSettingsMixin,
+    SiteSocialSettingsMixin,
+    SiteMarketingSettingsMixin,
+    SiteTechnicalSettingsMixin,
+    SiteEmailIdentityMixin,
+    GoogleIntegrationMixin,
+    MetaIntegrationMixin,
+    StripeIntegrationMixin,
+    CrmIntegrationMixin,
+    TwilioIntegrationMixin,
+    SevenIntegrationMixin,
+    ExtraConfigMixin,
+    AbstractSiteSettings,
+):
+    site_name = models.CharField(max_length=100, default="keel")
+    tagline = models.CharField(max_length=100, blank=True)
+    tagline_fr = models.CharField(max_length=100, blank=True)
+    logo = models.FileField(upload_to="logos/", blank=True)
+    brand = models.ForeignKey(Brand, null=True, blank=True, on_delete=models.SET_NULL)
+    launched_on = models.DateField(null=True, blank=True)
+    public_id = models.UUIDField(default=uuid.uuid4)
+
+    def site_title(self) -> str:
+        return f"{self.site_name}: {self.tagline}" if self.tagline else self.site_name
+
+
+class TranslatedAttribute:
+    """What django-modeltranslation puts on a translated field: the value of the active
+    language's column (falling back to the default one); assignment goes to that column."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _column(self, instance: Any) -> str:
+        language = (get_language() or "en").split("-")[0]
+        column = f"{self.name}_{language}"
+        return column if any(f.attname == column for f in instance._meta.fields) else self.name
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is None:
+            return self
+        return instance.__dict__.get(self._column(instance)) or instance.__dict__.get(self.name)
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        instance.__dict__[self._column(instance)] = value
+
+
+SiteSettings.tagline = TranslatedAttribute("tagline")  # type: ignore[assignment]
+
+
+class BookingSettings(SiteSettingsSyncMixin):
+    context_name = "booking_settings"
+
+    slot_minutes = models.PositiveIntegerField(default=30)
+
+
+class StaticContent(AbstractStaticContent):
+    pass
+
+
+class StaticPageSeo(AbstractStaticPageSeo):
+    pass
+
+
+class UserProfile(AbstractUserProfile):
+    pass

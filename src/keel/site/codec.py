@@ -1,0 +1,142 @@
+"""Turning model instances into JSON-safe documents and back.
+
+A document's ``data`` maps each published field's ``attname`` to a JSON value: strings, numbers,
+booleans and ``null`` as they are; decimals, UUIDs, dates and times as strings; durations as
+ISO 8601; binary data as base64; file fields as the stored file name (``null`` when empty);
+foreign keys as the related id; ``JSONField`` values as they are. Secret fields are left out.
+Decoding goes through each field's ``to_python``, so a value comes back with its Python type.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import decimal
+import hashlib
+import uuid
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from django.db import models
+from django.db.models import Model
+from django.db.models.fields.files import FieldFile
+from django.utils.duration import duration_iso_string
+
+from keel.site.encryption import is_secret_field
+
+__all__ = [
+    "FORMAT",
+    "decode_instance",
+    "encode_instance",
+    "presentation_dict",
+    "published_fields",
+    "schema_id",
+]
+
+#: Version of the document layout; a change makes every stored document a miss.
+FORMAT = 1
+
+M = TypeVar("M", bound=Model)
+
+_fields_cache: dict[type[Model], tuple[models.Field[Any, Any], ...]] = {}
+_schema_cache: dict[type[Model], str] = {}
+
+
+def published_fields(model: type[Model]) -> tuple[models.Field[Any, Any], ...]:
+    """The concrete fields of ``model`` that may leave the database: all but the secrets."""
+    try:
+        return _fields_cache[model]
+    except KeyError:
+        fields = tuple(f for f in model._meta.concrete_fields if not is_secret_field(f))
+        _fields_cache[model] = fields
+        return fields
+
+
+def secret_fields(model: type[Model]) -> tuple[models.Field[Any, Any], ...]:
+    """The concrete secret fields of ``model``."""
+    return tuple(f for f in model._meta.concrete_fields if is_secret_field(f))
+
+
+def schema_id(model: type[Model]) -> str:
+    """A short digest of the published fields: documents of another layout are never read."""
+    try:
+        return _schema_cache[model]
+    except KeyError:
+        digest = hashlib.sha256(f"{FORMAT}:{model._meta.label_lower}".encode())
+        for f in published_fields(model):
+            digest.update(f"|{f.attname}:{type(f).__module__}.{type(f).__qualname__}".encode())
+        value = digest.hexdigest()[:10]
+        _schema_cache[model] = value
+        return value
+
+
+def encode_value(field: models.Field[Any, Any], value: Any) -> Any:
+    """The JSON-safe form of ``value`` for ``field`` (see the module docstring)."""
+    if value is None or isinstance(field, models.JSONField):
+        return value
+    if isinstance(value, FieldFile):
+        return value.name or None
+    if isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return duration_iso_string(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, Model):
+        return encode_value(field, value.pk)
+    raise TypeError(
+        f"{field.model._meta.label}.{field.name}: cannot publish a {type(value).__name__}; "
+        "mark the field secret=True or give it a JSON-safe value."
+    )
+
+
+def encode_instance(instance: Model) -> dict[str, Any]:
+    """The document data of ``instance``: ``{attname: JSON value}`` of its published fields."""
+    data: dict[str, Any] = {}
+    for field in published_fields(type(instance)):
+        data[field.attname] = encode_value(field, getattr(instance, field.attname))
+    return data
+
+
+def decode_instance(model: type[M], db: str, data: dict[str, Any]) -> M:
+    """Rebuild an instance from document data; secret fields are left deferred."""
+    fields = published_fields(model)
+    names: list[str] = []
+    values: list[Any] = []
+    for field in fields:
+        raw = data[field.attname]
+        if raw is None or isinstance(field, models.JSONField | models.FileField):
+            value = raw
+        elif isinstance(field, models.ForeignKey):
+            value = field.target_field.to_python(raw)
+        else:
+            value = field.to_python(raw)
+        names.append(field.attname)
+        values.append(value)
+    # ``from_db`` marks the concrete fields missing from ``names`` (the secrets) as deferred.
+    return model.from_db(db, names, values)
+
+
+def presentation_dict(instance: Model, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """``{field name: JSON value}``: like the document, but files as URLs (``None`` if empty).
+
+    Foreign keys appear under the field's name with the related id as value.
+    """
+    wanted = set(names) if names is not None else None
+    out: dict[str, Any] = {}
+    for field in published_fields(type(instance)):
+        if wanted is not None and field.name not in wanted:
+            continue
+        if field.attname in instance.get_deferred_fields():
+            continue
+        value = getattr(instance, field.attname)
+        if isinstance(field, models.FileField):
+            file = getattr(instance, field.name)
+            out[field.name] = file.url if file else None
+        else:
+            out[field.name] = encode_value(field, value)
+    return out

@@ -1,0 +1,116 @@
+"""The cached objects of keel's project-state models: a singleton, a content map, a page."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from django.db import models
+from django.db.models import Model
+from django.utils import translation
+
+from keel.site.cache import CachedSource, clone_instance
+from keel.site.codec import decode_instance, encode_instance, secret_fields
+
+__all__ = ["ContentMapSource", "PageSource", "SingletonSource", "language_chain"]
+
+
+def language_chain(language: str) -> list[str]:
+    """Rows that apply to ``language``, least specific first: ``["", "fr", "fr-ca"]``."""
+    chain = [""]
+    base = language.split("-")[0]
+    if base:
+        chain.append(base)
+    if language not in chain:
+        chain.append(language)
+    return chain
+
+
+class SingletonSource(CachedSource[Model]):
+    """The one row of a singleton model, as an instance with its secret fields deferred."""
+
+    kind = "settings"
+    rebuild_on_publish = True
+
+    def _queryset(self, alias: str) -> models.QuerySet[Model]:
+        qs = self.model._base_manager.db_manager(alias).all()
+        secrets = [f.name for f in secret_fields(self.model)]
+        return qs.defer(*secrets) if secrets else qs
+
+    def build(self, alias: str, language: str, part: str | None) -> tuple[Any, Any]:
+        pk = self.model.singleton_pk  # type: ignore[attr-defined]
+        with translation.override(language):
+            try:
+                instance = self._queryset(alias).get(pk=pk)
+            except self.model.DoesNotExist:
+                self.model._default_manager.db_manager(alias).get_or_create(pk=pk)
+                instance = self._queryset(alias).get(pk=pk)
+            return encode_instance(instance), instance
+
+    def build_for_publish(self, alias: str, language: str) -> tuple[Any, Any] | None:
+        pk = self.model.singleton_pk  # type: ignore[attr-defined]
+        with translation.override(language):
+            instance = self._queryset(alias).filter(pk=pk).first()
+            if instance is None:
+                return None
+            return encode_instance(instance), instance
+
+    def from_payload(self, alias: str, payload: Any) -> Any:
+        return decode_instance(self.model, alias, payload)
+
+    def materialize(self, template: Any) -> Model:
+        return clone_instance(template)
+
+
+class ContentMapSource(CachedSource[Mapping[str, str]]):
+    """``{key: content}`` for one language: language rows override the language-neutral ones."""
+
+    kind = "content"
+
+    def build(self, alias: str, language: str, part: str | None) -> tuple[Any, Any]:
+        chain = language_chain(language)
+        rank = {code: index for index, code in enumerate(chain)}
+        rows = (
+            self.model._base_manager.db_manager(alias)
+            .filter(language__in=chain)
+            .values_list("key", "language", "content")
+        )
+        best: dict[str, tuple[int, str]] = {}
+        for key, row_language, content in rows:
+            order = rank[row_language]
+            if key not in best or order > best[key][0]:
+                best[key] = (order, content)
+        payload = {key: content for key, (_, content) in sorted(best.items())}
+        return payload, MappingProxyType(payload)
+
+    def from_payload(self, alias: str, payload: Any) -> Any:
+        if not isinstance(payload, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in payload.items()
+        ):
+            raise ValueError("not a content map")
+        return MappingProxyType(payload)
+
+
+class PageSource(CachedSource[Model | None]):
+    """The SEO row of one page for one language (the most specific one), or ``None``."""
+
+    kind = "page"
+
+    def build(self, alias: str, language: str, part: str | None) -> tuple[Any, Any]:
+        chain = language_chain(language)
+        rows = list(
+            self.model._base_manager.db_manager(alias).filter(page_key=part, language__in=chain)
+        )
+        if not rows:
+            return None, None
+        instance = max(rows, key=lambda row: chain.index(row.language))  # type: ignore[attr-defined]
+        return encode_instance(instance), instance
+
+    def from_payload(self, alias: str, payload: Any) -> Any:
+        if payload is None:
+            return None
+        return decode_instance(self.model, alias, payload)
+
+    def materialize(self, template: Any) -> Model | None:
+        return None if template is None else clone_instance(template)
