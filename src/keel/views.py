@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
 from django.db import DEFAULT_DB_ALIAS, models, router, transaction
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils.text import capfirst
 
 __all__ = ["ValidationErrorsMixin"]
@@ -23,31 +23,50 @@ else:
 class ValidationErrorsMixin(_FormViewBase):
     """Show a ``ValidationError`` raised while saving as form errors, not as a server error.
 
-    For Django's generic edit views (``CreateView``, ``UpdateView``, ``FormView``). When
-    ``form_valid()`` raises ``ValidationError`` (a uniqueness race converted by
+    For Django's generic edit views (``CreateView``, ``UpdateView``, ``FormView``); put it
+    before the view class. When ``form_valid()`` (yours or Django's, including the model's
+    ``save()``) raises ``ValidationError`` on a POST (a uniqueness race converted by
     :class:`~keel.models.mixins.uniqueness.BetterUniquenessErrorsMixin`, a
     :class:`~keel.models.mixins.validation.ValidateOnSaveMixin` check, or your own code):
 
-    - whatever ``form_valid()`` wrote to the database is rolled back to a savepoint (on the
-      database the form's model writes to, ``default`` for a plain form), so nothing half saved
-      remains and the request's transaction stays usable;
+    - whatever the request wrote to the database is rolled back to a savepoint (on the database
+      the view's model writes to, ``default`` without a model), so nothing half saved remains
+      and the request's transaction (``ATOMIC_REQUESTS``) stays usable;
     - errors of a field on the form go onto that field; the others (non-field errors, and fields
       the form does not show, prefixed with their label) go to the non-field errors;
     - the form is rendered again by ``form_invalid()``, with status 200.
     """
 
-    def form_valid(self, form: Any) -> HttpResponse:
+    _validation_errors_form: forms.BaseForm | None = None
+
+    def get_form(self, form_class: Any = None) -> Any:
+        form = super().get_form(form_class)
+        self._validation_errors_form = form
+        return form
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
-            with transaction.atomic(using=self.get_validation_errors_database(form)):
-                return super().form_valid(form)
+            with transaction.atomic(using=self.get_validation_errors_database()):
+                response: HttpResponse = super().post(  # type: ignore[misc]
+                    request, *args, **kwargs
+                )
+                return response
         except ValidationError as error:
+            form = self._validation_errors_form
+            if form is None:
+                raise
             self.add_validation_errors(form, error)
             return self.form_invalid(form)
 
-    def get_validation_errors_database(self, form: forms.BaseForm) -> str:
-        """Alias of the savepoint around ``form_valid()``."""
-        model = self._form_model(form)
-        return router.db_for_write(model) if model is not None else DEFAULT_DB_ALIAS
+    def get_validation_errors_database(self) -> str:
+        """Alias of the savepoint around the handling of a POST."""
+        model = getattr(self, "model", None)
+        if model is None:
+            form_class = self.get_form_class()
+            model = getattr(getattr(form_class, "_meta", None), "model", None)
+        if isinstance(model, type) and issubclass(model, models.Model):
+            return router.db_for_write(model)
+        return DEFAULT_DB_ALIAS
 
     def add_validation_errors(self, form: forms.BaseForm, error: ValidationError) -> None:
         """Put every message of ``error`` onto ``form``; none is dropped."""
