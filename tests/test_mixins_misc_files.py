@@ -92,7 +92,7 @@ def test_failure_rolls_back_the_row_deletes_stored_files_and_keeps_the_input(
         attachment=ContentFile(b"kept", name="a.txt"),
         extra=ContentFile(b"no", name="reject.txt"),
     )
-    with pytest.raises(ValueError, match="refusing to store reject.txt"):
+    with pytest.raises(ValueError, match=r"refusing to store reject\.txt"):
         document.save()
     assert not MiscDocument.objects.exists()
     assert [p for p in media_root.rglob("*") if p.is_file()] == []

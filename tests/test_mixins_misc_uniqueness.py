@@ -29,8 +29,7 @@ def errors_of(excinfo: pytest.ExceptionInfo[ValidationError]) -> dict[str, list[
 
 def codes_of(excinfo: pytest.ExceptionInfo[ValidationError]) -> dict[str, list[str | None]]:
     return {
-        key: [error.code for error in errors]
-        for key, errors in excinfo.value.error_dict.items()
+        key: [error.code for error in errors] for key, errors in excinfo.value.error_dict.items()
     }
 
 
@@ -175,9 +174,7 @@ def test_validate_unique_keeps_errors_whose_fields_are_all_hidden() -> None:
     with pytest.raises(ValidationError) as excinfo:
         MiscUniqueTogetherItem(owner=owner, name="b", code="2", position=3).validate_unique()
     assert errors_of(excinfo) == {
-        NON_FIELD_ERRORS: [
-            "Misc unique together item with this Owner and Position already exists."
-        ]
+        NON_FIELD_ERRORS: ["Misc unique together item with this Owner and Position already exists."]
     }
 
 

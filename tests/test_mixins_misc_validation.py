@@ -148,9 +148,7 @@ def test_unknown_save_option_is_a_type_error(author: MiscOwner) -> None:
     with pytest.raises(TypeError, match="bogus"):
         MiscValidatedArticle(title="a", slug="a", author=author).save(bogus=1)
     with pytest.raises(TypeError, match="bogus"):
-        MiscFasterValidatedArticle(title="a", slug="a", author=author).save(
-            validate=False, bogus=1
-        )
+        MiscFasterValidatedArticle(title="a", slug="a", author=author).save(validate=False, bogus=1)
 
 
 def test_asave_takes_the_validate_option(author: MiscOwner) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from django.forms import BaseModelForm
 from django.http import HttpResponse
 from django.urls import URLPattern, URLResolver, path

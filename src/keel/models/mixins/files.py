@@ -8,6 +8,7 @@ from django.core.files import File
 from django.db import models, router, transaction
 from django.db.models.fields.files import FieldFile
 
+from keel import compat
 from keel.models.mixins.uniqueness import _UnsavedState
 
 __all__ = ["SaveInstanceFilesMixin"]
@@ -30,7 +31,7 @@ def _pending_upload(value: object) -> File[Any] | None:
     return None
 
 
-class SaveInstanceFilesMixin(models.Model):
+class SaveInstanceFilesMixin(compat.AsyncSaveOptionsMixin):
     """Make ``upload_to`` see the primary key of a new instance.
 
     Guarantees, for a new instance whose pk comes from the database (an ``AutoField``) and which

@@ -75,9 +75,7 @@ class ReloadMixin(models.Model):
     ) -> models.QuerySet[Self]:
         if self.pk is None or (isinstance(self.pk, tuple) and None in self.pk):
             raise ValueError(f"Cannot reload an unsaved {type(self).__name__} instance.")
-        queryset = (
-            from_queryset if from_queryset is not None else type(self)._base_manager.all()
-        )
+        queryset = from_queryset if from_queryset is not None else type(self)._base_manager.all()
         alias = using or self._state.db or router.db_for_read(type(self), instance=self)
         return queryset.using(alias).filter(pk=self.pk)
 

@@ -17,6 +17,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models import UniqueConstraint
 
+from keel import compat
+
 __all__ = ["BetterUniquenessErrorsMixin"]
 
 # SQLSTATE 23505 is unique_violation (PostgreSQL, psycopg 3 ``sqlstate``, psycopg2 ``pgcode``).
@@ -124,7 +126,7 @@ class _UnsavedState:
         instance._state.db = self.db
 
 
-class BetterUniquenessErrorsMixin(models.Model):
+class BetterUniquenessErrorsMixin(compat.AsyncSaveOptionsMixin):
     """Report uniqueness violations as ``ValidationError``, and hide fields from their messages.
 
     Guarantees:

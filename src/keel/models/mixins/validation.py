@@ -6,14 +6,15 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import models
+
+from keel import compat
 
 __all__ = ["FasterValidateOnSaveMixin", "ValidateOnSaveMixin"]
 
 
-class ValidateOnSaveMixin(models.Model):
+class ValidateOnSaveMixin(compat.AsyncSaveOptionsMixin):
     """Call ``full_clean()`` before every save; invalid data raises ``ValidationError``.
 
     Guarantees:
@@ -48,10 +49,6 @@ class ValidateOnSaveMixin(models.Model):
         if validate and (update_fields is None or update_fields):
             self.validate_for_save(update_fields=update_fields)
         super().save(**kwargs)
-
-    async def asave(self, **kwargs: Any) -> None:
-        # Django's asave() forwards only its four arguments; this forwards every option.
-        await sync_to_async(self.save)(**kwargs)
 
     def get_validate_on_save_kwargs(
         self, update_fields: Iterable[str] | None = None
@@ -88,13 +85,14 @@ class FasterValidateOnSaveMixin(ValidateOnSaveMixin):
     class Meta:
         abstract = True
 
-    def _written_relations(self, update_fields: Iterable[str] | None) -> list[models.Field[Any, Any]]:
+    def _written_relations(
+        self, update_fields: Iterable[str] | None
+    ) -> list[models.Field[Any, Any]]:
         written = None if update_fields is None else set(update_fields)
         return [
             f
             for f in self._meta.concrete_fields
-            if f.is_relation
-            and (written is None or f.name in written or f.attname in written)
+            if f.is_relation and (written is None or f.name in written or f.attname in written)
         ]
 
     def get_validate_on_save_kwargs(
