@@ -224,10 +224,13 @@ class StateEnum(metaclass=StateEnumMeta):
     def get(cls, name: str) -> str:
         """The state whose attribute name or value is ``name`` (case-insensitive)."""
         wanted = name.lower()
+        for state in cls.graph().states:
+            if wanted == str(state).lower():
+                return str(state)
         for attr in dir(cls):
             value = getattr(cls, attr)
-            if value in cls.ALL_STATES and wanted in (attr.lower(), str(value).lower()):
-                return str(value)
+            if isinstance(value, str) and value in cls.ALL_STATES and attr.lower() == wanted:
+                return value
         raise KeyError(f"{cls.__qualname__} has no state named {name!r}.")
 
     @classmethod
