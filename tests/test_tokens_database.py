@@ -29,12 +29,12 @@ def expire(token: str, manager: JsonActionTokenDatabaseManager, using: str = "de
 
 
 def test_delete_returning_is_used_where_the_backend_has_it() -> None:
-    expected = {
-        "postgresql": True,
-        "sqlite": connection.Database.sqlite_version_info >= (3, 35),
-        "mysql": getattr(connection, "mysql_is_mariadb", False)
-        and connection.mysql_version >= (10, 5),
-    }[connection.vendor]
+    if connection.vendor == "postgresql":
+        expected = True
+    elif connection.vendor == "sqlite":
+        expected = connection.Database.sqlite_version_info >= (3, 35)
+    else:
+        expected = connection.mysql_is_mariadb and connection.mysql_version >= (10, 5)
     assert supports_delete_returning(connection) is expected
 
 

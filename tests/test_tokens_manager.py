@@ -86,7 +86,10 @@ def test_ttl_resolution() -> None:
     assert manager.resolve_ttl() == 86400
     with override_settings(KEEL={"TOKEN_DEFAULT_TTL": 600, "TOKEN_MAX_TTL": 3600}):
         assert manager.resolve_ttl() == 600
-        with pytest.raises(ValueError, match="exceeds KEEL\\['TOKEN_MAX_TTL'\\] = 3600"):
+        with pytest.raises(
+            ValueError,
+            match="7,200 s \\(ttl_hours=2\\) exceeds KEEL\\['TOKEN_MAX_TTL'\\] = 3,600 s",
+        ):
             manager.resolve_ttl(ttl_hours=2)
 
 

@@ -8,13 +8,12 @@ validates TTLs before it calls a store, so a store only does I/O.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["NewToken", "TokenStore"]
 
 
-@dataclass(frozen=True)
-class NewToken:
+class NewToken(NamedTuple):
     """What a store writes for one token."""
 
     #: The manager's purpose (its ``prefix``); part of the digest and of the storage key.

@@ -54,6 +54,10 @@ def _ttl_number(name: str, value: Any) -> float:
     return float(value)
 
 
+def _seconds(value: float) -> str:
+    return f"{value:,.3f}".rstrip("0").rstrip(".")
+
+
 class JsonActionTokenManager:
     """Create, peek at, consume and delete action tokens of one purpose.
 
@@ -95,6 +99,10 @@ class JsonActionTokenManager:
         self.using = using
         self.store = store
         self._database_store = DatabaseTokenStore(using)
+        # One encoder for every call: json.dumps(cls=...) would build one per payload.
+        self._encoder = self.json_encoder(
+            ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(prefix={self.prefix!r})"
@@ -156,13 +164,7 @@ class JsonActionTokenManager:
         """The JSON document stored for ``payload``, validated and within the size limit."""
         data = self.validate_payload(payload)
         try:
-            text = json.dumps(
-                data,
-                cls=self.json_encoder,
-                ensure_ascii=False,
-                allow_nan=False,
-                separators=(",", ":"),
-            )
+            text = self._encoder.encode(data)
             size = len(text.encode())
         except (TypeError, ValueError) as exc:
             raise InvalidPayload(f"The token payload cannot be written as JSON: {exc}") from exc
@@ -208,8 +210,8 @@ class JsonActionTokenManager:
         limit = keel_settings.TOKEN_MAX_TTL
         if ttl > limit:
             raise ValueError(
-                f"A token lifetime of {ttl:g} s ({given}) exceeds "
-                f"KEEL['TOKEN_MAX_TTL'] = {limit:g} s."
+                f"A token lifetime of {_seconds(ttl)} s ({given}) exceeds "
+                f"KEEL['TOKEN_MAX_TTL'] = {_seconds(limit)} s."
             )
         return ttl
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from keel.redis import get_async_redis, get_redis, log_redis_error, make_key, redis_errors
@@ -39,16 +37,12 @@ def _expiry(ttl: float) -> tuple[int | None, int | None]:
     return None, max(1, math.ceil(ttl * 1000))
 
 
-@contextmanager
-def _redis_call(operation: str) -> Iterator[None]:
-    try:
-        yield
-    except redis_errors() as exc:
-        log_redis_error(f"tokens.{operation}", exc)
-        raise TokenStoreUnavailable(
-            f"Redis did not answer while trying to {operation} an action token "
-            f"({type(exc).__name__}: {exc})."
-        ) from exc
+def _unavailable(operation: str, exc: BaseException) -> TokenStoreUnavailable:
+    log_redis_error(f"tokens.{operation}", exc)
+    return TokenStoreUnavailable(
+        f"Redis did not answer while trying to {operation} an action token "
+        f"({type(exc).__name__}: {exc})."
+    )
 
 
 class RedisTokenStore(TokenStore):
@@ -74,7 +68,7 @@ class RedisTokenStore(TokenStore):
     def put(self, entry: NewToken) -> bool:
         key = self.token_key(entry.purpose, entry.digest)
         ex, px = _expiry(entry.ttl)
-        with _redis_call("create"):
+        try:
             client = get_redis()
             if entry.subject is None:
                 return bool(client.set(key, entry.value, nx=True, ex=ex, px=px))
@@ -87,32 +81,42 @@ class RedisTokenStore(TokenStore):
             previous = _text(previous)
             if previous is not None and previous != entry.digest:
                 client.delete(self.token_key(entry.purpose, previous))
+        except redis_errors() as exc:
+            raise _unavailable("create", exc) from exc
         return bool(created)
 
     def get(self, purpose: str, digest: str) -> str | None:
-        with _redis_call("read"):
+        try:
             return _text(get_redis().get(self.token_key(purpose, digest)))
+        except redis_errors() as exc:
+            raise _unavailable("read", exc) from exc
 
     def pop(self, purpose: str, digest: str) -> str | None:
-        with _redis_call("consume"):
+        try:
             return _text(get_redis().getdel(self.token_key(purpose, digest)))
+        except redis_errors() as exc:
+            raise _unavailable("consume", exc) from exc
 
     def delete(self, purpose: str, digest: str) -> bool:
-        with _redis_call("delete"):
+        try:
             return bool(get_redis().delete(self.token_key(purpose, digest)))
+        except redis_errors() as exc:
+            raise _unavailable("delete", exc) from exc
 
     def revoke_subject(self, purpose: str, subject: str) -> int:
-        with _redis_call("revoke"):
+        try:
             client = get_redis()
             digest = _text(client.getdel(self.subject_key(purpose, subject)))
             if digest is None:
                 return 0
             return int(client.delete(self.token_key(purpose, digest)))
+        except redis_errors() as exc:
+            raise _unavailable("revoke", exc) from exc
 
     async def aput(self, entry: NewToken) -> bool:
         key = self.token_key(entry.purpose, entry.digest)
         ex, px = _expiry(entry.ttl)
-        with _redis_call("create"):
+        try:
             client = get_async_redis()
             if entry.subject is None:
                 return bool(await client.set(key, entry.value, nx=True, ex=ex, px=px))
@@ -129,24 +133,34 @@ class RedisTokenStore(TokenStore):
             previous = _text(previous)
             if previous is not None and previous != entry.digest:
                 await client.delete(self.token_key(entry.purpose, previous))
+        except redis_errors() as exc:
+            raise _unavailable("create", exc) from exc
         return bool(created)
 
     async def aget(self, purpose: str, digest: str) -> str | None:
-        with _redis_call("read"):
+        try:
             return _text(await get_async_redis().get(self.token_key(purpose, digest)))
+        except redis_errors() as exc:
+            raise _unavailable("read", exc) from exc
 
     async def apop(self, purpose: str, digest: str) -> str | None:
-        with _redis_call("consume"):
+        try:
             return _text(await get_async_redis().getdel(self.token_key(purpose, digest)))
+        except redis_errors() as exc:
+            raise _unavailable("consume", exc) from exc
 
     async def adelete(self, purpose: str, digest: str) -> bool:
-        with _redis_call("delete"):
+        try:
             return bool(await get_async_redis().delete(self.token_key(purpose, digest)))
+        except redis_errors() as exc:
+            raise _unavailable("delete", exc) from exc
 
     async def arevoke_subject(self, purpose: str, subject: str) -> int:
-        with _redis_call("revoke"):
+        try:
             client = get_async_redis()
             digest = _text(await client.getdel(self.subject_key(purpose, subject)))
             if digest is None:
                 return 0
             return int(await client.delete(self.token_key(purpose, digest)))
+        except redis_errors() as exc:
+            raise _unavailable("revoke", exc) from exc
