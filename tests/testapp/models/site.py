@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import get_language
 
@@ -101,4 +102,12 @@ class StaticPageSeo(AbstractStaticPageSeo):
 
 
 class UserProfile(AbstractUserProfile):
-    pass
+    # The test app is synced before auth's migrations run: no database-level constraint.
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="profile",
+        db_constraint=False,
+    )
