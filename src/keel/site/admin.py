@@ -110,6 +110,9 @@ class SecretFieldsAdminMixin:
                 required=False,
                 max_length=getattr(db_field, "max_length", None),
             )
+        if isinstance(db_field, models.URLField):
+            # Django 6 makes https the default scheme; choose it now on every version.
+            kwargs.setdefault("assume_scheme", "https")
         return super().formfield_for_dbfield(db_field, request, **kwargs)  # type: ignore[misc,no-any-return]
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
