@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AnonymousUser
+from django.db import connections
 from django.test import RequestFactory
 
 from keel.models import ActionToken
@@ -27,9 +30,14 @@ def test_the_page_has_examples() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_every_example_of_the_tokens_page_runs() -> None:
     namespace: dict[str, Any] = {"__name__": "docs_tokens"}
-    for number, block in enumerate(python_blocks(), start=1):
-        code = compile(block, f"{DOC.name} example {number}", "exec")
-        exec(code, namespace)
+    try:
+        for number, block in enumerate(python_blocks(), start=1):
+            code = compile(block, f"{DOC.name} example {number}", "exec")
+            exec(code, namespace)
+    finally:
+        # asyncio.run() sends the ORM to asgiref's worker thread: close its connection there,
+        # or the test database cannot be dropped.
+        asyncio.run(sync_to_async(connections.close_all)())
     # The view example is a working view, not only a class statement.
     view_class = namespace["ConfirmEmailChangeView"]
     token = namespace["email_change"].create_token({"user_id": 1, "new_email": "b@example.com"})
