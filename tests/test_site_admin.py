@@ -95,9 +95,7 @@ def test_saving_the_form_keeps_an_untouched_secret_and_publishes(admin_client: C
 def test_a_secret_can_be_replaced_or_cleared(admin_client: Client) -> None:
     admin_client.post(ADMIN + "sitesettings/1/change/", form_data(stripe_secret_key="new"))
     assert SiteSettings.objects.get().stripe_secret_key == "new"
-    admin_client.post(
-        ADMIN + "sitesettings/1/change/", form_data(stripe_secret_key__clear="on")
-    )
+    admin_client.post(ADMIN + "sitesettings/1/change/", form_data(stripe_secret_key__clear="on"))
     assert SiteSettings.objects.get().stripe_secret_key == ""
 
 

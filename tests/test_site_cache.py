@@ -301,11 +301,16 @@ def test_aload_reads_through_the_same_layers(keel_redis: redis.Redis) -> None:
 def test_a_rolled_back_save_publishes_nothing(keel_redis: redis.Redis) -> None:
     SiteSettings.objects.update(phone="committed")
     before = (keel_redis.get(gen_key()), keel_redis.get(settings_doc_key()))
-    with pytest.raises(RuntimeError), transaction.atomic():
-        settings = SiteSettings.load()
-        settings.phone = "rolled back"
-        settings.save()
-        raise RuntimeError
+
+    def save_then_fail() -> None:
+        with transaction.atomic():
+            settings = SiteSettings.load()
+            settings.phone = "rolled back"
+            settings.save()
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        save_then_fail()
     assert (keel_redis.get(gen_key()), keel_redis.get(settings_doc_key())) == before
     reset_process_state()
     assert SiteSettings.load().phone == "committed"
@@ -615,7 +620,11 @@ def test_another_process_sees_a_change_within_the_local_window(
 @pytest.mark.django_db(transaction=True)
 def test_another_process_sees_a_change_through_a_shared_django_cache(settings: Any) -> None:
     caches["keel_shared"].clear()
-    keel = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 1, "SITE_SETTINGS_CACHE_ALIAS": "keel_shared"}
+    keel = {
+        **settings.KEEL,
+        "SITE_SETTINGS_LOCAL_TTL": 1,
+        "SITE_SETTINGS_CACHE_ALIAS": "keel_shared",
+    }
     settings.KEEL = keel
     try:
         _assert_change_seen_within(keel, 1)

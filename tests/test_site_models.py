@@ -210,7 +210,9 @@ def test_the_sender_name_field_rejects_line_breaks() -> None:
 @pytest.mark.django_db
 def test_get_from_email_builds_a_from_header_that_email_clients_parse(settings: Any) -> None:
     row = SiteSettings(email_from="team@acme.test", email_sender_name="Acme, Inc.")
-    message = EmailMessage("s", "b", row.get_from_email(), ["to@x.test"], reply_to=row.get_reply_to())
+    message = EmailMessage(
+        "s", "b", row.get_from_email(), ["to@x.test"], reply_to=row.get_reply_to()
+    )
     parsed = message_from_bytes(message.message().as_bytes())
     assert parsed["From"] == '"Acme, Inc." <team@acme.test>'
     assert parsed["Reply-To"] is None
@@ -409,8 +411,13 @@ def test_user_profile_is_reachable_from_the_user() -> None:
 def test_a_write_in_a_failed_transaction_leaves_content_untouched(keel_redis: redis.Redis) -> None:
     StaticContent.objects.create(key="greeting", content="Hello")
     assert StaticContent.get_text("greeting") == "Hello"
-    with pytest.raises(RuntimeError), transaction.atomic():
-        StaticContent.objects.update(content="rolled back")
-        raise RuntimeError
+
+    def update_then_fail() -> None:
+        with transaction.atomic():
+            StaticContent.objects.update(content="rolled back")
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        update_then_fail()
     reset_process_state()
     assert StaticContent.get_text("greeting") == "Hello"

@@ -38,13 +38,16 @@ def request_cache(settings: Any) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_template_that_never_touches_the_processors_costs_nothing(
-    counted_redis: type[CountingConnection], client: Client  # noqa: F811
+    counted_redis: type[CountingConnection],  # noqa: F811
+    client: Client,
 ) -> None:
     with CaptureQueriesContext(connection) as queries:
         response = client.get("/site/page/untouched/")
     assert response.status_code == 200
     assert counted_redis.commands == []
-    assert [q["sql"] for q in queries if "sitesettings" in q["sql"] or "staticcontent" in q["sql"]] == []
+    assert [
+        q["sql"] for q in queries if "sitesettings" in q["sql"] or "staticcontent" in q["sql"]
+    ] == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -91,7 +94,9 @@ def test_static_content_renders_in_the_active_language(keel_redis: redis.Redis) 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_template_tags_read_content_seo_and_settings(keel_redis: redis.Redis, client: Client) -> None:
+def test_template_tags_read_content_seo_and_settings(
+    keel_redis: redis.Redis, client: Client
+) -> None:
     StaticContent.objects.create(key="greeting", content="Hello <b>")
     StaticPageSeo.objects.create(page_key="home", seo_title="Home page")
     SiteSettings.objects.update(site_name="Acme")

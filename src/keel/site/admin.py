@@ -98,7 +98,7 @@ class SecretsModelForm(forms.ModelForm):  # type: ignore[type-arg]
 class SecretFieldsAdminMixin:
     """Masks secret fields in change forms and hides them from view-only users."""
 
-    form = SecretsModelForm
+    form: type[forms.ModelForm[Any]] = SecretsModelForm
 
     def formfield_for_dbfield(
         self, db_field: models.Field[Any, Any], request: HttpRequest, **kwargs: Any
@@ -153,7 +153,7 @@ class SingletonModelAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ig
 
     def _change_url(self) -> str:
         opts = self.model._meta
-        pk = self.model.singleton_pk  # type: ignore[attr-defined]
+        pk = self.model.singleton_pk
         return reverse(
             f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change", args=[pk]
         )
@@ -162,7 +162,7 @@ class SingletonModelAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ig
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         # The row must exist for its change form to open.
-        self.model._default_manager.get_or_create(pk=self.model.singleton_pk)  # type: ignore[attr-defined]
+        self.model._default_manager.get_or_create(pk=self.model.singleton_pk)
         return HttpResponseRedirect(self._change_url())
 
     def change_view(
@@ -172,11 +172,11 @@ class SingletonModelAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ig
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        if object_id != str(self.model.singleton_pk):  # type: ignore[attr-defined]
+        if object_id != str(self.model.singleton_pk):
             return HttpResponseRedirect(self._change_url())
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def response_post_save_change(self, request: HttpRequest, obj: Any) -> HttpResponse:
+    def response_post_save_change(self, request: HttpRequest, obj: Any) -> HttpResponseRedirect:
         return HttpResponseRedirect(self._change_url())
 
 

@@ -201,7 +201,7 @@ if (redis.call('GET', KEYS[2]) or '') == ARGV[1] then
 end
 return 0
 """
-_REFILL_SHA = hashlib.sha1(_REFILL_LUA.encode()).hexdigest()  # noqa: S324 (Redis script id)
+_REFILL_SHA = hashlib.sha1(_REFILL_LUA.encode()).hexdigest()
 
 
 def _gen_text(value: Any) -> str:
@@ -239,9 +239,7 @@ class RedisStore:
         doc, gen = await get_async_redis().mget(doc_key, gen_key)
         return doc, _gen_text(gen)
 
-    async def arefill(
-        self, doc_key: str, gen_key: str, gen: str, raw: str, timeout: float
-    ) -> None:
+    async def arefill(self, doc_key: str, gen_key: str, gen: str, raw: str, timeout: float) -> None:
         client = get_async_redis()
         args = (2, doc_key, gen_key, gen, raw, max(1, math.ceil(timeout)))
         try:
@@ -298,9 +296,7 @@ class DjangoCacheStore:
         values = await caches[self.alias].aget_many([doc_key, gen_key])
         return values.get(doc_key), _gen_text(values.get(gen_key))
 
-    async def arefill(
-        self, doc_key: str, gen_key: str, gen: str, raw: str, timeout: float
-    ) -> None:
+    async def arefill(self, doc_key: str, gen_key: str, gen: str, raw: str, timeout: float) -> None:
         cache = caches[self.alias]
         if _gen_text(await cache.aget(gen_key)) == gen:
             await cache.aset(doc_key, raw, timeout)
@@ -377,9 +373,7 @@ def resolve_alias(model: type[Model], using: str | None) -> str:
     return using or router.db_for_write(model)
 
 
-def read(
-    source: CachedSource[T], *, using: str | None = None, part: str | None = None
-) -> T:
+def read(source: CachedSource[T], *, using: str | None = None, part: str | None = None) -> T:
     """Return the object of ``source`` for the active language (see the module docstring)."""
     model = source.model
     alias = resolve_alias(model, using)
@@ -404,9 +398,7 @@ def read(
     return value
 
 
-async def aread(
-    source: CachedSource[T], *, using: str | None = None, part: str | None = None
-) -> T:
+async def aread(source: CachedSource[T], *, using: str | None = None, part: str | None = None) -> T:
     """The asyncio twin of :func:`read`: the asyncio Redis client, the same layers."""
     model = source.model
     alias = resolve_alias(model, using)
@@ -446,7 +438,9 @@ def _local_template(model: type[Model], lkey: tuple[Any, ...], ttl: float) -> An
 MAX_LOCAL_ENTRIES = 1024
 
 
-def _keep_local(model: type[Model], lkey: tuple[Any, ...], ttl: float, epoch: int, tpl: Any) -> None:
+def _keep_local(
+    model: type[Model], lkey: tuple[Any, ...], ttl: float, epoch: int, tpl: Any
+) -> None:
     if ttl <= 0:
         return
     with _state_lock:

@@ -105,9 +105,7 @@ class EncryptedFieldMixin:
             return value
         return get_fernet().encrypt(str(value).encode()).decode()
 
-    def from_db_value(
-        self, value: Any, expression: Any, connection: BaseDatabaseWrapper
-    ) -> Any:
+    def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> Any:
         if value is None or value == "":
             return value
         try:

@@ -12,6 +12,7 @@ can log in). Put it after ``AuthenticationMiddleware``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -38,7 +39,7 @@ class _Middleware:
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
-            markcoroutinefunction(self)
+            markcoroutinefunction(self)  # type: ignore[type-var]
 
 
 class RequestCacheMiddleware(_Middleware):
@@ -92,10 +93,8 @@ class MaintenanceModeMiddleware(_Middleware):
 
     def _exempt_path(self, request: HttpRequest) -> bool:
         prefixes = list(self.exempt_path_prefixes)
-        try:
+        with contextlib.suppress(NoReverseMatch):
             prefixes.append(reverse("admin:index"))
-        except NoReverseMatch:
-            pass
         return any(request.path.startswith(p) for p in prefixes)
 
     def _unavailable(self, request: HttpRequest, settings: Any) -> HttpResponseBase:
@@ -113,5 +112,3 @@ def _user(request: HttpRequest) -> Any:
             "django.contrib.auth.middleware.AuthenticationMiddleware in MIDDLEWARE."
         )
     return request.user
-
-

@@ -205,6 +205,16 @@ class SiteSettingsSyncMixin(CachedModelMixin):
     class Meta:
         abstract = True
 
+    def save(self, **kwargs: Any) -> None:
+        self.pk = self.singleton_pk
+        super().save(**kwargs)
+        self._schedule_publish(kwargs.get("using"))
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise SingletonDeletionError(
+            f"{self._meta.label} is a singleton: edit its row, do not delete it."
+        )
+
     @classmethod
     def cache_sources(cls) -> tuple[CachedSource[Any], ...]:
         return (SingletonSource(cls),)
@@ -217,17 +227,7 @@ class SiteSettingsSyncMixin(CachedModelMixin):
     @classmethod
     async def aload(cls, *, using: str | None = None) -> Self:
         """``load()`` for async code: the asyncio Redis client, the same layers."""
-        return await aread(cls._source(), using=using)  # type: ignore[no-any-return]
-
-    def save(self, **kwargs: Any) -> None:
-        self.pk = self.singleton_pk
-        super().save(**kwargs)
-        self._schedule_publish(kwargs.get("using"))
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise SingletonDeletionError(
-            f"{self._meta.label} is a singleton: edit its row, do not delete it."
-        )
+        return await aread(cls._source(), using=using)
 
 
 class AbstractSiteSettings(SiteSettingsSyncMixin):
@@ -425,9 +425,7 @@ class SiteEmailIdentityMixin(models.Model):
 
 
 class GoogleIntegrationMixin(models.Model):
-    google_maps_api_key = models.CharField(
-        _("Google Maps browser key"), max_length=255, blank=True
-    )
+    google_maps_api_key = models.CharField(_("Google Maps browser key"), max_length=255, blank=True)
     google_business_id = models.CharField(_("Google Business id"), max_length=255, blank=True)
     google_recaptcha_site_key = models.CharField(
         _("reCAPTCHA site key"), max_length=255, blank=True
@@ -472,9 +470,7 @@ class CrmIntegrationMixin(models.Model):
 class TwilioIntegrationMixin(models.Model):
     twilio_account_sid = models.CharField(_("Twilio account SID"), max_length=64, blank=True)
     twilio_from_number = models.CharField(_("Twilio sender number"), max_length=32, blank=True)
-    twilio_whatsapp_from = models.CharField(
-        _("Twilio WhatsApp sender"), max_length=32, blank=True
-    )
+    twilio_whatsapp_from = models.CharField(_("Twilio WhatsApp sender"), max_length=32, blank=True)
     twilio_auth_token = EncryptedCharField(_("Twilio auth token"), max_length=255, blank=True)
 
     class Meta:
@@ -538,6 +534,10 @@ class AbstractStaticContent(CachedModelMixin):
     def __str__(self) -> str:
         return f"{self.key} [{self.language}]" if self.language else self.key
 
+    def save(self, **kwargs: Any) -> None:
+        super().save(**kwargs)
+        self._schedule_publish(kwargs.get("using"))
+
     @classmethod
     def cache_sources(cls) -> tuple[CachedSource[Any], ...]:
         return (ContentMapSource(cls),)
@@ -548,9 +548,9 @@ class AbstractStaticContent(CachedModelMixin):
     ) -> Mapping[str, str]:
         """``{key: content}`` for ``language`` (default: the active one); read-only."""
         if language is None:
-            return read(cls._source(), using=using)  # type: ignore[no-any-return]
+            return read(cls._source(), using=using)
         with translation.override(language):
-            return read(cls._source(), using=using)  # type: ignore[no-any-return]
+            return read(cls._source(), using=using)
 
     @classmethod
     async def aget_content_map(
@@ -558,18 +558,14 @@ class AbstractStaticContent(CachedModelMixin):
     ) -> Mapping[str, str]:
         """``get_content_map`` for async code."""
         if language is None:
-            return await aread(cls._source(), using=using)  # type: ignore[no-any-return]
+            return await aread(cls._source(), using=using)
         with translation.override(language):
-            return await aread(cls._source(), using=using)  # type: ignore[no-any-return]
+            return await aread(cls._source(), using=using)
 
     @classmethod
     def get_text(cls, key: str, default: str = "", *, language: str | None = None) -> str:
         """The content of ``key`` for ``language`` (default: the active one), or ``default``."""
         return cls.get_content_map(language).get(key, default)
-
-    def save(self, **kwargs: Any) -> None:
-        super().save(**kwargs)
-        self._schedule_publish(kwargs.get("using"))
 
 
 class AbstractStaticPageSeo(CachedModelMixin):
@@ -614,6 +610,10 @@ class AbstractStaticPageSeo(CachedModelMixin):
     def __str__(self) -> str:
         return f"{self.page_key} [{self.language}]" if self.language else self.page_key
 
+    def save(self, **kwargs: Any) -> None:
+        super().save(**kwargs)
+        self._schedule_publish(kwargs.get("using"))
+
     @classmethod
     def cache_sources(cls) -> tuple[CachedSource[Any], ...]:
         return (PageSource(cls),)
@@ -634,13 +634,9 @@ class AbstractStaticPageSeo(CachedModelMixin):
     ) -> Self | None:
         """``for_page`` for async code."""
         if language is None:
-            return await aread(cls._source(), using=using, part=page_key)  # type: ignore[no-any-return]
+            return await aread(cls._source(), using=using, part=page_key)
         with translation.override(language):
-            return await aread(cls._source(), using=using, part=page_key)  # type: ignore[no-any-return]
-
-    def save(self, **kwargs: Any) -> None:
-        super().save(**kwargs)
-        self._schedule_publish(kwargs.get("using"))
+            return await aread(cls._source(), using=using, part=page_key)
 
 
 # -- user profile ------------------------------------------------------------------------------
@@ -704,13 +700,13 @@ class AbstractUserProfile(models.Model):
     def __str__(self) -> str:
         return self.get_full_name() or str(self.user or "") or f"#{self.pk}"
 
-    def clean(self) -> None:
-        super().clean()
-        self.phone = normalize_phone(self.phone)
-
     def save(self, **kwargs: Any) -> None:
         self.phone = normalize_phone(self.phone)
         super().save(**kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        self.phone = normalize_phone(self.phone)
 
     def get_full_name(self) -> str:
         """The name parts that are set, in :attr:`full_name_order`."""

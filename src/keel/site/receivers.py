@@ -15,9 +15,9 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.apps import apps as global_apps
+from django.core.signals import setting_changed
 from django.db import connections, router
 from django.db.models import Model
-from django.core.signals import setting_changed
 from django.db.models.signals import post_delete, post_migrate, post_save
 
 from keel.signals import fixture_imported

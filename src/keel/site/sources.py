@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.db.models import Model
 from django.utils import translation
@@ -43,7 +44,7 @@ class SingletonSource(CachedSource[Model]):
         with translation.override(language):
             try:
                 instance = self._queryset(alias).get(pk=pk)
-            except self.model.DoesNotExist:
+            except ObjectDoesNotExist:
                 self.model._default_manager.db_manager(alias).get_or_create(pk=pk)
                 instance = self._queryset(alias).get(pk=pk)
             return encode_instance(instance), instance
@@ -60,7 +61,8 @@ class SingletonSource(CachedSource[Model]):
         return decode_instance(self.model, alias, payload)
 
     def materialize(self, template: Any) -> Model:
-        return clone_instance(template)
+        instance: Model = clone_instance(template)
+        return instance
 
 
 class ContentMapSource(CachedSource[Mapping[str, str]]):
