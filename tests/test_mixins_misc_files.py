@@ -16,7 +16,12 @@ from django.db.models.signals import post_save
 from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
-from tests.testapp.models.mixins_misc import MiscDocument, MiscUUIDDocument
+from tests.testapp.models.mixins_misc import (
+    MiscDocument,
+    MiscFilesThenTracking,
+    MiscTrackingThenFiles,
+    MiscUUIDDocument,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -173,3 +178,18 @@ def test_save_using_another_database() -> None:
     stored = MiscDocument.objects.using("other").get(pk=document.pk)
     assert stored.attachment.name == f"documents/{document.pk}/a.txt"
     assert not MiscDocument.objects.using("default").exists()
+
+
+@pytest.mark.parametrize("model", [MiscFilesThenTracking, MiscTrackingThenFiles])
+def test_change_tracking_sees_no_leftover_change_after_the_files_are_stored(model: Any) -> None:
+    document = model(attachment=ContentFile(b"x", name="a.txt"))
+    document.save()
+    assert document.attachment.name == f"documents/{document.pk}/a.txt"
+    assert document.get_dirty_fields() == {}
+    document.title = "renamed"
+    with CaptureQueriesContext(connection) as queries:
+        document.save()
+    assert writes(queries) == ["UPDATE"]
+    assert "attachment" not in queries.captured_queries[-1]["sql"]
+    stored = model.objects.get(pk=document.pk)
+    assert (stored.title, stored.attachment.name) == ("renamed", document.attachment.name)

@@ -13,6 +13,7 @@ from django.db.models.functions import Lower
 
 from keel.models.mixins.files import SaveInstanceFilesMixin
 from keel.models.mixins.meta import PublicMetaMixin, RelatedModelMixin, ReloadMixin
+from keel.models.mixins.tracking import AutoUpdateFieldsMixin
 from keel.models.mixins.uniqueness import BetterUniquenessErrorsMixin
 from keel.models.mixins.validation import FasterValidateOnSaveMixin, ValidateOnSaveMixin
 
@@ -252,3 +253,16 @@ PAIR_MODELS: dict[tuple[str, str], type[models.Model]] = {
     # FasterValidateOnSaveMixin is a ValidateOnSaveMixin: they are one mixin, not a pair.
     if {first, second} != {"Valid", "Faster"}
 }
+
+
+# --- with the change tracking of keel.models.mixins.tracking, in both orders ----------------
+
+
+class MiscFilesThenTracking(SaveInstanceFilesMixin, AutoUpdateFieldsMixin):
+    attachment = models.FileField(upload_to=document_upload_to, max_length=200)
+    title = models.CharField(max_length=50, blank=True)
+
+
+class MiscTrackingThenFiles(AutoUpdateFieldsMixin, SaveInstanceFilesMixin):
+    attachment = models.FileField(upload_to=document_upload_to, max_length=200)
+    title = models.CharField(max_length=50, blank=True)

@@ -80,10 +80,13 @@ class SaveInstanceFilesMixin(compat.AsyncSaveOptionsMixin):
                 super().save(**kwargs)
                 values = {}
                 for f, content in pending:
-                    self.__dict__[f.attname] = content
-                    file = f.pre_save(self, False)
-                    stored.append((f, file.name))
-                    values[f.attname] = file.name
+                    # What FieldFile.save() does, minus its setattr(): the final name goes to
+                    # __dict__ too, so change tracking does not see a change to save again.
+                    name = f.generate_filename(self, content.name or "")
+                    name = f.storage.save(name, content, max_length=f.max_length)
+                    stored.append((f, name))
+                    values[f.attname] = name
+                    self.__dict__[f.attname] = name
                 type(self)._base_manager.using(using).filter(pk=self.pk).update(**values)
         except BaseException:
             for f, name in stored:

@@ -90,6 +90,11 @@ def _parse_violation(exc: IntegrityError, vendor: str, tables: Iterable[str]) ->
     return None
 
 
+# Columns of the constraints already looked up, per database, table and constraint name: the
+# schema does not change under a running process often enough to introspect on every error.
+_CONSTRAINT_COLUMNS: dict[tuple[tuple[Any, ...], str, str], tuple[str, ...]] = {}
+
+
 @dataclass(frozen=True)
 class _UniqueCheck:
     model: type[models.Model]
@@ -254,14 +259,23 @@ class BetterUniquenessErrorsMixin(compat.AsyncSaveOptionsMixin):
         name: str, table: str | None, using: str, tables: list[str]
     ) -> list[tuple[str, str]]:
         """Columns of the database constraint or unique index ``name`` (error path only)."""
+        settings_dict = connections[using].settings_dict
+        database = (using, settings_dict.get("HOST"), settings_dict.get("NAME"))
+        candidates = [table] if table in tables else tables
+        for candidate in candidates:
+            cached = _CONSTRAINT_COLUMNS.get((database, candidate, name))
+            if cached:
+                return [(candidate, column) for column in cached]
         connection = connections[using]
         with connection.cursor() as cursor:
-            for candidate in [table] if table in tables else tables:
+            for candidate in candidates:
                 assert candidate is not None
                 constraints = connection.introspection.get_constraints(cursor, candidate)
                 info = constraints.get(name)
                 if info and info.get("columns") and all(info["columns"]):
-                    return [(candidate, column) for column in info["columns"]]
+                    columns = tuple(info["columns"])
+                    _CONSTRAINT_COLUMNS[(database, candidate, name)] = columns
+                    return [(candidate, column) for column in columns]
         return []
 
     def _unique_check_errors(self, check: _UniqueCheck) -> dict[str, list[ValidationError]]:

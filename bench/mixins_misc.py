@@ -1,0 +1,256 @@
+"""Cost per save of the uniqueness, validation and files mixins against plain Django.
+
+    .venv/bin/python bench/mixins_misc.py [--db sqlite|postgres|mysql] [--rows 300] [--repeats 7]
+
+Each contender inserts ``--rows`` new rows per round into a table of its own with the same
+columns (a unique slug, a foreign key, a validated integer, a ``UniqueConstraint`` and a
+``CheckConstraint``). Rounds are interleaved (the order rotates every repeat) so that drift in
+the machine's load hits all alike; the tables print the median time per save and the ratio to
+plain Django measured in the same run.
+
+- ``plain Django``: ``Model.save()`` (the baseline).
+- ``BetterUniquenessErrorsMixin``: the same save inside a savepoint.
+- ``ValidateOnSaveMixin``: ``full_clean()`` first (4 validation queries per insert).
+- ``FasterValidateOnSaveMixin``: field validation only, no query.
+- ``Uniqueness + Faster``: the cheap pair that still gives form errors for duplicates.
+- ``duplicate → ValidationError`` vs ``duplicate → IntegrityError``: the error path, a save that
+  violates the unique slug, converted by keel vs caught by the caller in a savepoint.
+- ``SaveInstanceFilesMixin`` vs ``plain FileField``: a new row with a 1 KiB file in
+  ``upload_to`` (keel: INSERT + store + UPDATE; plain: store in ``None/`` + INSERT).
+
+Every round runs inside one ``atomic()`` (a request under ``ATOMIC_REQUESTS``), so that the
+figures show the mixins' own cost rather than the cost of committing each row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+import django
+from django.conf import settings
+
+DB_NAME = "keel_bench_mixins_misc"
+
+
+def database(kind: str) -> dict[str, Any]:
+    if kind == "sqlite":
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(Path(tempfile.gettempdir()) / f"{DB_NAME}.sqlite3"),
+        }
+    if kind == "postgres":
+        import psycopg
+
+        with psycopg.connect(
+            host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True
+        ) as conn:
+            if not conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]
+            ).fetchone():
+                conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": DB_NAME,
+            "USER": "postgres",
+            "HOST": "127.0.0.1",
+        }
+    if kind == "mysql":
+        import MySQLdb
+
+        conn = MySQLdb.connect(host="127.0.0.1", user="root")
+        conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{DB_NAME}` CHARACTER SET utf8mb4")
+        conn.close()
+        return {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": DB_NAME,
+            "USER": "root",
+            "HOST": "127.0.0.1",
+            "OPTIONS": {"charset": "utf8mb4"},
+        }
+    raise SystemExit(f"--db must be sqlite, postgres or mysql, got {kind!r}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default="sqlite")
+    parser.add_argument("--rows", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+
+    media = tempfile.mkdtemp(prefix="keel-bench-media-")
+    settings.configure(
+        DATABASES={"default": database(args.db)},
+        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "keel"],
+        USE_TZ=True,
+        MEDIA_ROOT=media,
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+    )
+    django.setup()
+
+    from django.core.exceptions import ValidationError
+    from django.core.files.base import ContentFile
+    from django.core.validators import MaxValueValidator
+    from django.db import IntegrityError, connection, models, transaction
+
+    from keel.models.mixins import (
+        BetterUniquenessErrorsMixin,
+        FasterValidateOnSaveMixin,
+        SaveInstanceFilesMixin,
+        ValidateOnSaveMixin,
+    )
+
+    class Owner(models.Model):
+        name = models.CharField(max_length=20)
+
+        class Meta:
+            app_label = "bench"
+
+    def make(name: str, *bases: type[models.Model]) -> type[models.Model]:
+        attrs: dict[str, Any] = {
+            "__module__": __name__,
+            "title": models.CharField(max_length=50),
+            "slug": models.SlugField(max_length=60, unique=True),
+            "owner": models.ForeignKey(Owner, on_delete=models.CASCADE, related_name="+"),
+            "rating": models.IntegerField(default=0, validators=[MaxValueValidator(5)]),
+            "Meta": type(
+                "Meta",
+                (),
+                {
+                    "app_label": "bench",
+                    "constraints": [
+                        models.UniqueConstraint(
+                            fields=["owner", "title"], name=f"bench_{name.lower()}_owner_title"
+                        ),
+                        models.CheckConstraint(
+                            condition=models.Q(rating__gte=0), name=f"bench_{name.lower()}_rating"
+                        ),
+                    ],
+                },
+            ),
+        }
+        return type(name, (*bases, models.Model) if bases else (models.Model,), attrs)
+
+    def upload_to(instance: models.Model, filename: str) -> str:
+        return f"bench/{instance.pk}/{filename}"
+
+    def make_files(name: str, *bases: type[models.Model]) -> type[models.Model]:
+        attrs: dict[str, Any] = {
+            "__module__": __name__,
+            "document": models.FileField(upload_to=upload_to, max_length=200),
+            "Meta": type("Meta", (), {"app_label": "bench"}),
+        }
+        return type(name, (*bases, models.Model) if bases else (models.Model,), attrs)
+
+    plain = make("Plain")
+    uniq = make("Uniq", BetterUniquenessErrorsMixin)
+    valid = make("Valid", ValidateOnSaveMixin)
+    faster = make("Faster", FasterValidateOnSaveMixin)
+    uniq_faster = make("UniqFaster", BetterUniquenessErrorsMixin, FasterValidateOnSaveMixin)
+    plain_files = make_files("PlainFiles")
+    keel_files = make_files("KeelFiles", SaveInstanceFilesMixin)
+    all_models = [Owner, plain, uniq, valid, faster, uniq_faster, plain_files, keel_files]
+
+    with connection.schema_editor() as editor:
+        for model in reversed(all_models):
+            editor.execute(
+                f"DROP TABLE IF EXISTS {connection.ops.quote_name(model._meta.db_table)}"
+            )
+        for model in all_models:
+            editor.create_model(model)
+    owner = Owner.objects.create(name="o")
+    payload = b"x" * 1024
+    counter = iter(range(10**9))
+
+    def inserts(model: Any) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(args.rows):
+                n = next(counter)
+                model(title=f"t{n}", slug=f"s{n}", owner=owner, rating=3).save()
+
+        return run
+
+    def duplicates(model: Any, catch: type[Exception]) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(args.rows):
+                n = next(counter)
+                try:
+                    if catch is IntegrityError:
+                        with transaction.atomic():
+                            model(title=f"t{n}", slug="taken", owner=owner).save()
+                    else:
+                        model(title=f"t{n}", slug="taken", owner=owner).save()
+                except catch:
+                    pass
+                else:
+                    raise AssertionError("the duplicate was saved")
+
+        return run
+
+    def files(model: Any) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(args.rows):
+                n = next(counter)
+                model(document=ContentFile(payload, name=f"f{n}.bin")).save()
+
+        return run
+
+    plain.objects.create(title="taken", slug="taken", owner=owner)
+    uniq.objects.create(title="taken", slug="taken", owner=owner)
+    contenders: dict[str, Callable[[], None]] = {
+        "plain Django": inserts(plain),
+        "BetterUniquenessErrorsMixin": inserts(uniq),
+        "ValidateOnSaveMixin": inserts(valid),
+        "FasterValidateOnSaveMixin": inserts(faster),
+        "Uniqueness + Faster": inserts(uniq_faster),
+        "duplicate → IntegrityError": duplicates(plain, IntegrityError),
+        "duplicate → ValidationError": duplicates(uniq, ValidationError),
+        "plain FileField": files(plain_files),
+        "SaveInstanceFilesMixin": files(keel_files),
+    }
+    baselines = {
+        "duplicate → ValidationError": "duplicate → IntegrityError",
+        "SaveInstanceFilesMixin": "plain FileField",
+    }
+
+    print(
+        f"keel bench/mixins_misc.py — Django {django.get_version()}, "
+        f"{connection.display_name} {'.'.join(map(str, connection.get_database_version()))}, "
+        f"Python {platform.python_version()}, {platform.machine()}; "
+        f"{args.rows} saves per round, {args.repeats} rounds, median"
+    )
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for repeat in range(args.repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            with transaction.atomic():
+                contenders[name]()
+            samples[name].append((time.perf_counter() - start) / args.rows)
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    print()
+    print("| contender | µs per save | ratio | baseline |")
+    print("|---|---:|---:|---|")
+    for name, median in medians.items():
+        base = baselines.get(name, "plain Django")
+        ratio = median / medians[base]
+        print(f"| {name} | {median * 1e6:,.0f} | {ratio:.2f}x | {base} |")
+
+    with connection.schema_editor() as editor:
+        for model in reversed(all_models):
+            editor.delete_model(model)
+
+
+if __name__ == "__main__":
+    main()
