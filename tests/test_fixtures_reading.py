@@ -15,8 +15,8 @@ from keel.fixtures import (
     compute_paths_hash,
     iter_fixture_rows,
     load_json_fixture_rows,
+    reading,
 )
-from keel.fixtures import reading
 
 
 def write(path: Path, text: str) -> Path:
@@ -122,7 +122,9 @@ def test_a_large_array_is_read_in_bounded_chunks(tmp_path: Path) -> None:
     with path.open("w") as stream:
         stream.write("[\n")
         stream.write(
-            ",\n".join(json.dumps({"fields": {"key": f"k{i}", "text": "x" * 50}}) for i in range(count))
+            ",\n".join(
+                json.dumps({"fields": {"key": f"k{i}", "text": "x" * 50}}) for i in range(count)
+            )
         )
         stream.write("\n]")
     reader_sizes = []
@@ -145,7 +147,9 @@ def test_a_large_array_is_read_in_bounded_chunks(tmp_path: Path) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(), children, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -157,7 +161,11 @@ json_values = st.recursive(
     chunk=st.integers(min_value=1, max_value=16),
 )
 def test_any_array_reads_back_exactly_whatever_the_chunk_size(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: list[dict[str, object]], indent: int | None, chunk: int
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    rows: list[dict[str, object]],
+    indent: int | None,
+    chunk: int,
 ) -> None:
     monkeypatch.setattr(reading, "CHUNK_CHARS", chunk)
     path = tmp_path / "any.json"
@@ -169,7 +177,7 @@ def test_errors_keep_their_line_and_column_across_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(reading, "CHUNK_CHARS", 5)
-    lines = ['{"fields": {"k": %d}},' % i for i in range(50)]
+    lines = [f'{{"fields": {{"k": {i}}}}},' for i in range(50)]
     lines.append('{"fields": {"k": tru}}')
     path = write(tmp_path / "bad.json", "[\n" + "\n".join(lines) + "\n]")
     with pytest.raises(FixtureError) as caught:

@@ -74,7 +74,11 @@ def test_only_changed_fields_are_saved_once(tmp_path: Path) -> None:
         post_save.disconnect(on_save, sender=FixtureSiteConfig)
     assert result.updated == 1
     assert saves == [frozenset({"site_name"})]
-    updates = [q["sql"] for q in queries if q["sql"].startswith("UPDATE") and "fixturesiteconfig" in q["sql"]]
+    updates = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith("UPDATE") and "fixturesiteconfig" in q["sql"]
+    ]
     assert len(updates) == 1
     assert "site_name" in updates[0] and "fee" not in updates[0] and "maintenance" not in updates[0]
 
@@ -83,7 +87,9 @@ def test_an_unchanged_singleton_is_not_saved(tmp_path: Path) -> None:
     FixtureSiteConfig.objects.create(pk=1, site_name="Same", fee=Decimal("0.00"))
     path = write(tmp_path / "s.json", {"site_name": "Same", "fee": "0"})
     saves: list[Any] = []
-    post_save.connect(lambda **kw: saves.append(kw), sender=FixtureSiteConfig, weak=False, dispatch_uid="t")
+    post_save.connect(
+        lambda **kw: saves.append(kw), sender=FixtureSiteConfig, weak=False, dispatch_uid="t"
+    )
     try:
         result = run(command_for(path))
     finally:
@@ -98,7 +104,9 @@ def test_a_key_naming_a_method_or_property_is_rejected(tmp_path: Path, key: str,
     with pytest.raises(FixtureError) as caught:
         run(command_for(path))
     assert (caught.value.path, caught.value.row, caught.value.field) == (path, 0, key)
-    assert f"'{key}' names {kind} of testapp.FixtureSiteConfig, not a model field" in str(caught.value)
+    assert f"'{key}' names {kind} of testapp.FixtureSiteConfig, not a model field" in str(
+        caught.value
+    )
     assert callable(FixtureSiteConfig.to_dict)
     assert not FixtureSiteConfig.objects.filter(site_name="X").exists()
     assert not FixtureState.objects.exists()
@@ -112,7 +120,9 @@ def test_an_invalid_value_names_the_field(tmp_path: Path) -> None:
 
 def test_the_row_must_be_for_the_commands_model(tmp_path: Path) -> None:
     path = write(tmp_path / "s.json", {"motto": "x"}, model="testapp.fixtureplainsingleton")
-    with pytest.raises(FixtureError, match="the row is for model 'testapp.fixtureplainsingleton'"):
+    with pytest.raises(
+        FixtureError, match=r"the row is for model 'testapp\.fixtureplainsingleton'"
+    ):
         run(command_for(path))
 
 
@@ -129,10 +139,14 @@ def test_a_model_without_load_gets_its_row_created_from_the_fixture(tmp_path: Pa
         model_class = FixturePlainSingleton
 
     command = UpdatePlain()
-    command.fixture_path = write(tmp_path / "p.json", {"motto": "Ahoy", "visits": "3"}, model="testapp.fixtureplainsingleton")  # type: ignore[misc]
+    command.fixture_path = write(
+        tmp_path / "p.json", {"motto": "Ahoy", "visits": "3"}, model="testapp.fixtureplainsingleton"
+    )  # type: ignore[misc]
     assert run(command).created == 1
     assert FixturePlainSingleton.objects.get().visits == 3
-    command.fixture_path = write(tmp_path / "p.json", {"motto": "Ahoy", "visits": "4"}, model="testapp.fixtureplainsingleton")  # type: ignore[misc]
+    command.fixture_path = write(
+        tmp_path / "p.json", {"motto": "Ahoy", "visits": "4"}, model="testapp.fixtureplainsingleton"
+    )  # type: ignore[misc]
     assert run(command).updated == 1
     assert FixturePlainSingleton.objects.count() == 1
 
@@ -151,7 +165,7 @@ def test_foreign_keys_by_id_or_natural_key(tmp_path: Path) -> None:
     category = FixtureCategory.objects.create(slug="news")
     run(command_for(write(tmp_path / "a.json", {"default_category": ["news"]})))
     assert FixtureSiteConfig.objects.get().default_category == category
-    with pytest.raises(FixtureError, match="no testapp.FixtureCategory with natural key"):
+    with pytest.raises(FixtureError, match=r"no testapp\.FixtureCategory with natural key"):
         run(command_for(write(tmp_path / "b.json", {"default_category": ["nope"]})))
 
 

@@ -48,7 +48,11 @@ def test_force_reaches_only_the_subcommands_that_take_it() -> None:
 
 def test_a_failure_runs_the_rest_and_fails_the_command(tmp_path: Path) -> None:
     class Broken(UpdateAll):
-        commands_to_run = ["fixtures_import_categories", "no_such_command", "fixtures_rebuild_index"]
+        commands_to_run = [
+            "fixtures_import_categories",
+            "no_such_command",
+            "fixtures_rebuild_index",
+        ]
 
     out = io.StringIO()
     err = io.StringIO()
@@ -128,11 +132,15 @@ def test_keel_fixtures_lists_stored_and_current_hashes(tmp_path: Path) -> None:
     call_command("fixtures_import_categories", stdout=io.StringIO())
     out = io.StringIO()
     call_command("keel_fixtures", stdout=out)
-    line = next(l for l in out.getvalue().splitlines() if l.startswith("fixtures_import_categories"))
+    line = next(
+        x for x in out.getvalue().splitlines() if x.startswith("fixtures_import_categories")
+    )
     assert line.endswith("current")
     FixtureState.objects.filter(key="testapp.categories").update(content_hash="0" * 64)
     out = io.StringIO()
     with pytest.raises(CommandError, match="not current"):
         call_command("keel_fixtures", "--check", stdout=out)
-    line = next(l for l in out.getvalue().splitlines() if l.startswith("fixtures_import_categories"))
+    line = next(
+        x for x in out.getvalue().splitlines() if x.startswith("fixtures_import_categories")
+    )
     assert "000000000000" in line and line.endswith("stale")
