@@ -134,6 +134,18 @@ def test_async_operations_are_one_command_each(
     assert calls == {"getdel": 1}
 
 
+def test_malformed_tokens_send_no_command(
+    private_redis: PrivateRedis, manager: JsonActionTokenManager
+) -> None:
+    def attempts() -> None:
+        for bad in ("", "other:x", "x" * 10_240, "é" * 43, "a" * 42 + "+"):
+            assert manager.get_token_data(bad) is None
+            assert manager.consume_token(bad) is None
+            assert manager.delete_token(bad) is False
+
+    assert private_redis.command_calls(attempts) == {}
+
+
 def test_a_subject_token_swaps_the_index_and_deletes_the_previous_token(
     private_redis: PrivateRedis, manager: JsonActionTokenManager
 ) -> None:

@@ -11,11 +11,11 @@ gets the payload however many race for it. Expired rows are never returned; they
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from keel.models import ActionToken
@@ -80,7 +80,7 @@ class DatabaseTokenStore(TokenStore):
         """The alias of the database holding the tokens."""
         return self.using or router.db_for_write(ActionToken)
 
-    def _rows(self, alias: str) -> Any:
+    def _rows(self, alias: str) -> QuerySet[ActionToken]:
         return ActionToken._default_manager.using(alias)
 
     def put(self, entry: NewToken) -> bool:

@@ -68,7 +68,8 @@ class ActionTokenConfirmView(TemplateResponseMixin, ContextMixin, View):
         if self.token_manager is not None:
             return self.token_manager
         if self.token_prefix is not None:
-            return JsonActionTokenManager(prefix=self.token_prefix)
+            self.token_manager = JsonActionTokenManager(prefix=self.token_prefix)
+            return self.token_manager
         raise ImproperlyConfigured(
             f"{type(self).__name__} needs a token_manager or a token_prefix."
         )
