@@ -255,7 +255,8 @@ def main() -> None:
 def keel_db_server_version() -> str:
     from django.db import connection
 
-    major, rest = divmod(connection.pg_version, 10000)
+    backend: Any = connection
+    major, rest = divmod(backend.pg_version, 10000)
     return f"{major}.{rest}"
 
 

@@ -203,6 +203,16 @@ def test_token_length_follows_token_bytes() -> None:
     assert not manager.is_well_formed(JsonActionTokenManager(prefix="p").make_token())
 
 
+def test_too_short_tokens_are_refused() -> None:
+    class Weak(JsonActionTokenManager):
+        token_bytes = 8
+
+    with pytest.raises(
+        ValueError, match=r"Weak.token_bytes must be at least 16 \(128 random bits\)"
+    ):
+        Weak(prefix="p")
+
+
 def test_digest_depends_on_purpose_and_is_sha256_hex() -> None:
     first, second = JsonActionTokenManager(prefix="a"), JsonActionTokenManager(prefix="b")
     token = first.make_token()

@@ -40,6 +40,8 @@ DEFAULT_PREFIX = "auth:action"
 MAX_PREFIX_LENGTH = 100
 #: Longest subject: the ``subject`` column of :class:`keel.models.ActionToken`.
 MAX_SUBJECT_LENGTH = 255
+#: Fewer random bytes would make tokens guessable.
+MIN_TOKEN_BYTES = 16
 #: A digest collision of 256-bit random tokens does not happen; a bounded retry still beats
 #: an unbounded loop should a store misbehave.
 CREATE_ATTEMPTS = 3
@@ -95,6 +97,11 @@ class JsonActionTokenManager:
             )
         if any(c.isspace() for c in prefix):
             raise ValueError(f"prefix must not contain spaces, got {prefix!r}.")
+        if self.token_bytes < MIN_TOKEN_BYTES:
+            raise ValueError(
+                f"{type(self).__name__}.token_bytes must be at least {MIN_TOKEN_BYTES} "
+                f"(128 random bits), got {self.token_bytes}."
+            )
         self.prefix = prefix
         self.using = using
         self.store = store
