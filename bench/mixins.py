@@ -16,7 +16,7 @@ Django measured in the same run:
   ``save()``; keel ``save()``, which writes that column only; dirtyfields
   ``save_dirty_fields()``; model-utils ``save(update_fields=tracker.changed())``), per save.
 
-Goal: keel's load ≤ 1.2× plain Django and memory ≤ 1.1× plain until a change.
+Goal: keel's load ≤ 1.2x plain Django and memory ≤ 1.1x plain until a change.
 """
 
 from __future__ import annotations
@@ -194,8 +194,8 @@ def main() -> None:
         f"save: median of {args.repeats} x {args.saves} saves.\n"
     )
     header = (
-        "| contender | load (ms) | × plain | load + read (ms) | × plain | "
-        "memory (B/instance) | × plain | save one field (µs) | × plain |"
+        "| contender | load (ms) | x plain | load + read (ms) | x plain | "
+        "memory (B/instance) | x plain | save one field (µs) | x plain |"
     )
     print(header)
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -211,8 +211,12 @@ def main() -> None:
     load_ratio = keel["load"] / base["load"]
     mem_ratio = keel["mem"] / base["mem"]
     print()
-    print(f"Goal load ≤ 1.20× plain: {load_ratio:.2f}× → {'met' if load_ratio <= 1.2 else 'NOT met'}")
-    print(f"Goal memory ≤ 1.10× plain: {mem_ratio:.2f}× → {'met' if mem_ratio <= 1.1 else 'NOT met'}")
+    print(
+        f"Goal load ≤ 1.20x plain: {load_ratio:.2f}x → {'met' if load_ratio <= 1.2 else 'NOT met'}"
+    )
+    print(
+        f"Goal memory ≤ 1.10x plain: {mem_ratio:.2f}x → {'met' if mem_ratio <= 1.1 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -79,7 +79,12 @@ def _build(first: str, second: str) -> type[models.Model]:
     meta = type(
         "Meta",
         (),
-        {"app_label": "testapp", "apps": pair_apps, "db_table": "testapp_mixpair", "managed": False},
+        {
+            "app_label": "testapp",
+            "apps": pair_apps,
+            "db_table": "testapp_mixpair",
+            "managed": False,
+        },
     )
     attrs: dict[str, Any] = {
         "__module__": __name__,
@@ -175,7 +180,9 @@ def _set_clause(sql: str) -> str:
 def test_full_stack_create_is_one_insert() -> None:
     with CaptureQueriesContext(connection) as ctx:
         FullStackArticle(slug="a", title="A").save(validate=False)
-    assert [q["sql"].split()[0].upper() for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]] == ["INSERT"]
+    assert [
+        q["sql"].split()[0].upper() for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]
+    ] == ["INSERT"]
 
 
 def test_full_stack_edit_writes_the_changed_column_and_the_always_updated_ones() -> None:

@@ -144,7 +144,9 @@ def test_multi_table_child_guards_every_table() -> None:
 @pytest.mark.parametrize("column", ["version", "locked"])
 def test_multi_table_conflict_on_any_table_writes_nothing(column: str) -> None:
     child = VersionedChild.objects.create(name="p", version=1, extra="x")
-    VersionedChild.objects.filter(pk=child.pk).update(**{column: 2 if column == "version" else True})
+    VersionedChild.objects.filter(pk=child.pk).update(
+        **{column: 2 if column == "version" else True}
+    )
     child.name = "p2"
     child.extra = "x2"
     with pytest.raises(DatabaseUpdatePreconditionsError):

@@ -51,10 +51,10 @@ def _task(state: str = TaskStates.NEW) -> Task:
 
 
 def test_state_enum_computes_its_sets() -> None:
-    assert TaskStates.ALL_STATES == {"new", "running", "done", "canceled"}
-    assert TaskStates.FINAL_STATES == {"done", "canceled"}
+    assert {"new", "running", "done", "canceled"} == TaskStates.ALL_STATES
+    assert {"done", "canceled"} == TaskStates.FINAL_STATES
     assert TaskStates.INVERSE_TRANSITIONS["canceled"] == {"new", "running"}
-    assert TaskStates.ACTIVE_STATES == frozenset({"new", "running"})
+    assert frozenset({"new", "running"}) == TaskStates.ACTIVE_STATES
     assert TaskStates.get("RUNNING") == "running"
     assert TaskStates.choices()[0] == ("new", "New")
 
@@ -88,12 +88,15 @@ def test_mermaid_export_lists_states_transitions_and_ends() -> None:
     assert "    [*] --> new\n" in text
     assert "    new --> running\n" in text
     assert "    done --> [*]\n" in text
-    assert TaskStates.to_mermaid() == StateGraph.build(
-        TaskStates.graph().states,
-        TaskStates.TRANSITIONS,
-        labels=TaskStates.graph().labels,
-        initial="new",
-    ).to_mermaid()
+    assert (
+        TaskStates.to_mermaid()
+        == StateGraph.build(
+            TaskStates.graph().states,
+            TaskStates.TRANSITIONS,
+            labels=TaskStates.graph().labels,
+            initial="new",
+        ).to_mermaid()
+    )
 
 
 def test_mermaid_ids_are_safe_for_any_state_value() -> None:
@@ -309,8 +312,13 @@ def test_on_commit_events_wait_for_the_commit(events: list[dict[str, Any]]) -> N
 def test_on_commit_events_are_dropped_on_rollback(events: list[dict[str, Any]]) -> None:
     task = OnCommitTask.objects.create()
     events.clear()
-    with pytest.raises(RuntimeError), transaction.atomic():
-        task.state = TaskStates.RUNNING
-        task.save()
-        raise RuntimeError("rollback")
+
+    def transition_then_roll_back() -> None:
+        with transaction.atomic():
+            task.state = TaskStates.RUNNING
+            task.save()
+            raise RuntimeError("rollback")
+
+    with pytest.raises(RuntimeError):
+        transition_then_roll_back()
     assert events == []

@@ -7,7 +7,7 @@ why no public API does the job. Outside that range keel falls back to public beh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import django
@@ -42,7 +42,11 @@ FAST_FROM_DB: bool = DJANGO_VERSION in SUPPORTED
 
 
 def instance_from_db(
-    cls: type[models.Model], db: str, field_names: Sequence[str], values: Sequence[Any]
+    cls: type[models.Model],
+    db: str | None,
+    field_names: Collection[str],
+    values: Collection[Any],
+    fetch_mode: Any = None,
 ) -> models.Model:
     """Build ``cls`` from a database row like ``Model.from_db`` does, bypassing ``__setattr__``.
 
@@ -51,6 +55,7 @@ def instance_from_db(
     not override ``__init__`` (the caller checks).
     """
     concrete = cls._meta.concrete_fields
+    values = list(values)
     if len(values) != len(concrete):
         values_iter = iter(values)
         values = [
@@ -68,6 +73,8 @@ def instance_from_db(
     post_init.send(sender=cls, instance=new)
     state.adding = False
     state.db = db
+    if fetch_mode is not None:  # Django 6.1 records the queryset's fetch mode on the state
+        state.fetch_mode = fetch_mode
     return new
 
 
@@ -134,7 +141,7 @@ class ConditionalUpdateMixin(models.Model):
     def update_not_applied(self, base_qs: models.QuerySet[Any], using: str, pk_val: Any) -> None:
         """Called when a guarded UPDATE matched no row; expected to raise."""
 
-    def _do_update(
+    def _do_update(  # type: ignore[override]  # forwards 5.2's and 6.x's arguments alike
         self,
         base_qs: models.QuerySet[Any],
         using: str,
@@ -147,10 +154,10 @@ class ConditionalUpdateMixin(models.Model):
     ) -> Any:
         guarded = self.guard_update(base_qs, using, pk_val, values, update_fields, forced_update)
         if guarded is None:
-            return super()._do_update(  # type: ignore[misc]
+            return super()._do_update(
                 base_qs, using, pk_val, values, update_fields, forced_update, *args, **kwargs
             )
-        result = super()._do_update(  # type: ignore[misc]
+        result = super()._do_update(
             guarded, using, pk_val, values, update_fields, forced_update, *args, **kwargs
         )
         if not result:

@@ -214,3 +214,13 @@ class MixPairTable(models.Model):
 
     class Meta:
         db_table = "testapp_mixpair"
+
+
+class InitOverrideItem(AutoUpdateFieldsMixin):
+    """Overrides __init__: loading takes Django's own path, tracking still works."""
+
+    name = models.CharField(max_length=50)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.initialised = True

@@ -17,6 +17,10 @@ _ACTIVE = "_keel_preconditions"
 _APPLIED = "_keel_applied_preconditions"
 
 
+def _concrete(instance: models.Model) -> type[models.Model]:
+    return instance._meta.concrete_model or type(instance)
+
+
 @dataclass
 class Preconditions:
     """The conditions a row must meet for a save to update it (lookups, as in ``filter()``)."""
@@ -102,7 +106,7 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
         if not (conditions.filters or conditions.excludes):
             return None
         self.__dict__[_APPLIED] = conditions
-        concrete = type(self)._meta.concrete_model
+        concrete = _concrete(self)
         if base_qs.model is concrete:
             qs = base_qs
             if conditions.filters:
@@ -136,7 +140,7 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
         )
 
     def update_not_applied(self, base_qs: models.QuerySet[Any], using: str, pk_val: Any) -> None:
-        model = type(self)._meta.concrete_model
+        model = _concrete(self)
         if base_qs.filter(pk=pk_val).exists():
             conditions = self.__dict__.get(_APPLIED) or self.get_preconditions(None)
             raise self.precondition_error_class(

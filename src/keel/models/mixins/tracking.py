@@ -12,7 +12,7 @@ until a field is assigned or a mutable value is read.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any, ClassVar, Self
 
 from django.db import models
@@ -43,7 +43,7 @@ def same_value(field: models.Field[Any, Any], old: Any, new: Any) -> bool:
         if type(old) is type(new) or old is None or new is None:
             return bool(old == new)
         return bool(field.to_python(new) == old)
-    except Exception:  # noqa: BLE001 - incomparable values (tz-naive vs aware...) differ
+    except Exception:
         return False
 
 
@@ -94,10 +94,12 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
 
     # Loading: no per-field work at all.
     @classmethod
-    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Self:
+    def from_db(
+        cls, db: str | None, field_names: Collection[str], values: Collection[Any], **kwargs: Any
+    ) -> Self:
         if compat.FAST_FROM_DB and cls.__init__ is models.Model.__init__:
-            return compat.instance_from_db(cls, db, field_names, values)  # type: ignore[arg-type,return-value]
-        return super().from_db(db, field_names, values)
+            return compat.instance_from_db(cls, db, field_names, values, **kwargs)  # type: ignore[return-value]
+        return super().from_db(db, field_names, values, **kwargs)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in self._keel_tracked:
@@ -115,7 +117,7 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
         super().__setattr__(name, value)
 
     def __getstate__(self) -> dict[str, Any]:
-        state: dict[str, Any] = super().__getstate__()  # type: ignore[misc]
+        state: dict[str, Any] = super().__getstate__()
         for key in (_BASELINES, _SNAPSHOTS):
             if key in state:
                 state[key] = dict(state[key])

@@ -40,7 +40,7 @@ class AutoForceInsertMixin(compat.AsyncSaveOptionsMixin):
             and not kwargs.get("force_update")
             and not kwargs.get("update_fields")
         ):
-            parents = compat.parent_models(type(self)._meta.concrete_model)
+            parents = compat.parent_models(self._meta.concrete_model or type(self))
             kwargs["force_insert"] = tuple(parents) if parents else True
         super().save(**kwargs)
 
