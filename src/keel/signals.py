@@ -6,8 +6,10 @@ from django.dispatch import Signal
 
 __all__ = ["fixture_imported", "post_state_transition"]
 
-#: Sent once per saved change of a state field, with ``sender`` (the model class),
-#: ``instance``, ``previous_state``, ``state`` and ``using``.
+#: Sent by ``StateTransitionEventsMixin`` once per saved change of a state field, after the
+#: row was written (or when the transaction commits, with ``state_transition_on_commit``),
+#: with ``sender`` (the instance's class), ``instance``, ``previous_state`` (``None`` when the
+#: instance was created), ``state`` and ``using``. Never for a save that leaves the state alone.
 post_state_transition = Signal()
 
 #: Sent on commit after a fixture import wrote rows without ``save()`` (bulk upserts,
