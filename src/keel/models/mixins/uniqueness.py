@@ -25,7 +25,7 @@ __all__ = ["BetterUniquenessErrorsMixin"]
 _PG_UNIQUE_VIOLATION = "23505"
 # ER_DUP_ENTRY and ER_DUP_ENTRY_WITH_KEY_NAME: "Duplicate entry '…' for key '…'".
 _MYSQL_DUPLICATE_ENTRY = frozenset({1062, 1586})
-_MYSQL_KEY = re.compile(r"for key '(?P<key>.+)'\s*$", re.DOTALL)
+_MYSQL_KEY = re.compile(r"for key '(?P<key>[^']+)'\s*$")
 _SQLITE_PREFIX = "UNIQUE constraint failed: "
 _SQLITE_INDEX = re.compile(r"^index '(?P<name>.+)'$")
 _PG_DETAIL_KEY = re.compile(r"^Key \((?P<columns>[^()]+)\)=")
