@@ -110,7 +110,7 @@ def test_load_creates_the_row_when_absent(keel_redis: redis.Redis) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_warm_store_serves_reads_with_one_mget_and_no_sql(
+def test_a_warm_store_serves_reads_with_one_command_and_no_sql(
     counted_redis: type[CountingConnection], settings: Any
 ) -> None:
     settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
@@ -119,7 +119,7 @@ def test_a_warm_store_serves_reads_with_one_mget_and_no_sql(
     counted_redis.reset()
     with CaptureQueriesContext(connection) as queries:
         assert SiteSettings.load().phone == "+1 555"
-    assert counted_redis.commands == ["MGET"]
+    assert counted_redis.commands == ["EVALSHA"]
     assert len(queries) == 0
 
 
@@ -151,6 +151,22 @@ def test_the_process_copy_answers_without_any_round_trip_inside_its_window(
             SiteSettings.load()
     assert counted_redis.commands == []
     assert len(queries) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_expired_copy_is_renewed_without_the_document_when_nothing_changed(
+    counted_redis: type[CountingConnection], settings: Any
+) -> None:
+    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
+    SiteSettings.objects.update(phone="current")
+    SiteSettings.load()
+    get_redis().delete(settings_doc_key())  # were the document needed, it would be rebuilt
+    counted_redis.reset()
+    with CaptureQueriesContext(connection) as queries:
+        assert SiteSettings.load().phone == "current"
+    assert counted_redis.commands == ["EVALSHA"]
+    assert len(queries) == 0
+    assert get_redis().get(settings_doc_key()) is None
 
 
 @pytest.mark.django_db(transaction=True)
@@ -222,6 +238,7 @@ def test_a_damaged_document_is_rebuilt_from_the_database(
     SiteSettings.load()
     for damaged in (b"not json", b"[]", b'{"format": 1}', json.dumps({"format": 99}).encode()):
         keel_redis.set(settings_doc_key(), damaged)
+        reset_process_state()  # this process has no copy to fall back on
         assert SiteSettings.load().phone == "db"
         assert json.loads(keel_redis.get(settings_doc_key()))["data"]["phone"] == "db"
 

@@ -30,6 +30,7 @@ from keel.site.models import (
 )
 from keel.site.receivers import create_singletons
 from tests.testapp.models.site import (
+    BookingSettings,
     Brand,
     SiteSettings,
     StaticContent,
@@ -377,6 +378,19 @@ def test_translated_settings_fields_are_cached_per_language(keel_redis: redis.Re
         assert SiteSettings.load().tagline == "Bonjour"
     fr_key = make_key("site", "{testapp.sitesettings}", "settings")
     assert any(k.decode().endswith(":fr") for k in keel_redis.keys(fr_key + "*"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_singleton_without_language_dependent_fields_keeps_one_document(
+    keel_redis: redis.Redis,
+) -> None:
+    BookingSettings.objects.update(slot_minutes=15)
+    for language in ("en", "fr", "de"):
+        with translation.override(language):
+            assert BookingSettings.load().slot_minutes == 15
+    keys = [k.decode() for k in keel_redis.keys("*{testapp.bookingsettings}:settings:*")]
+    assert len(keys) == 1
+    assert keys[0].endswith(":any")
 
 
 # -- user profiles --------------------------------------------------------------------------

@@ -6,8 +6,10 @@ A read looks, in order, at:
    :class:`keel.site.middleware.RequestCacheMiddleware` (or :func:`request_scope` in a task);
    every read of the same object in one request returns the same Python object;
 2. the process copy, valid for ``KEEL["SITE_SETTINGS_LOCAL_TTL"]`` seconds (0 disables it);
-3. the shared store: one ``MGET`` of the document and of the model's generation in Redis, or
-   one ``get_many`` in the Django cache ``KEEL["SITE_SETTINGS_CACHE_ALIAS"]`` without Redis;
+3. the shared store, in one round trip: a Lua script returns the model's generation and,
+   unless the process copy was built at that generation (then only its window is renewed,
+   nothing is transferred or decoded), the JSON document; without Redis, one ``get_many``
+   in the Django cache ``KEEL["SITE_SETTINGS_CACHE_ALIAS"]``;
 4. the database, after which the document is written back only if the generation read in
    step 3 is still current (a Lua compare-and-set in Redis), so a slow reader can never
    overwrite what a writer published after it.
@@ -47,7 +49,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import caches
-from django.db import router, transaction
+from django.db import DEFAULT_DB_ALIAS, router, transaction
 from django.db.models import Model
 from django.db.models.base import ModelState
 from django.utils import translation
@@ -66,10 +68,11 @@ from keel.site.codec import FORMAT, schema_id
 __all__ = [
     "CachedSource",
     "DjangoCacheStore",
+    "Fetched",
     "RedisStore",
     "aread",
+    "InstanceTemplate",
     "clear_local_copies",
-    "clone_instance",
     "current_language",
     "get_store",
     "publish_now",
@@ -90,7 +93,7 @@ _MISSING: Any = object()
 _memo: contextvars.ContextVar[dict[type[Model], dict[tuple[Any, ...], Any]] | None] = (
     contextvars.ContextVar("keel_site_request_memo", default=None)
 )
-_local: dict[type[Model], dict[tuple[Any, ...], tuple[float, Any]]] = {}
+_local: dict[type[Model], dict[tuple[Any, ...], tuple[float, str | None, Any]]] = {}
 _epochs: dict[type[Model], int] = {}
 _pending: set[str] = set()
 _down_until = 0.0
@@ -112,6 +115,9 @@ class CachedSource(Generic[T]):
     #: Write the document of the current language at publish time (singletons), instead of
     #: letting the next reader rebuild it.
     rebuild_on_publish = False
+
+    #: Whether the object depends on the active language (a document per language).
+    per_language = True
 
     def __init__(self, model: type[Model]) -> None:
         self.model = model._meta.concrete_model or model
@@ -152,23 +158,44 @@ def _key_part(part: str) -> str:
     return "h-" + hashlib.sha256(part.encode()).hexdigest()[:32]
 
 
-def clone_instance(template: M) -> M:
-    """A private copy of a cached instance: its own ``_state`` and its own mutable values.
+def _copy(value: Any) -> Any:
+    # JSON values are dicts, lists and scalars: copying those by hand is several times
+    # cheaper than copy.deepcopy; anything else goes to deepcopy.
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return copy.deepcopy(value)
 
-    Cheaper than rebuilding from the document (no ``__init__``), and safe: a caller that
-    assigns or mutates a JSON value never changes what other callers receive.
-    """
-    new = object.__new__(type(template))
-    values = template.__dict__.copy()
-    for name, value in values.items():
-        if isinstance(value, dict | list | set | bytearray):
-            values[name] = copy.deepcopy(value)
-    state = ModelState()
-    state.db = template._state.db
-    state.adding = False
-    values["_state"] = state
-    new.__dict__ = values
-    return new
+
+class InstanceTemplate:
+    """A cached model instance, kept as the attribute values new copies are made from."""
+
+    __slots__ = ("db", "model", "mutable", "values")
+
+    def __init__(self, instance: Model) -> None:
+        self.model = type(instance)
+        self.db = instance._state.db
+        self.values = {k: v for k, v in instance.__dict__.items() if k != "_state"}
+        # Only these need a copy of their own per caller (JSON values, mixins' bookkeeping).
+        self.mutable = tuple(
+            k for k, v in self.values.items() if isinstance(v, dict | list | set | bytearray)
+        )
+
+    def materialize(self) -> Model:
+        """A private copy: its own ``_state`` and its own mutable values, no ``__init__``."""
+        new = object.__new__(self.model)
+        values = self.values.copy()
+        for name in self.mutable:
+            values[name] = _copy(values[name])
+        state = ModelState()
+        state.db = self.db
+        state.adding = False
+        values["_state"] = state
+        new.__dict__ = values
+        return new
 
 
 # -- stores --------------------------------------------------------------------------------
@@ -179,13 +206,13 @@ class Store(Protocol):
 
     def errors(self) -> tuple[type[BaseException], ...]: ...
 
-    def fetch(self, doc_key: str, gen_key: str) -> tuple[bytes | str | None, str]: ...
+    def fetch(self, doc_key: str, gen_key: str, known_gen: str) -> Fetched: ...
 
     def refill(self, doc_key: str, gen_key: str, gen: str, raw: str, timeout: float) -> None: ...
 
     def bump(self, gen_key: str) -> str: ...
 
-    async def afetch(self, doc_key: str, gen_key: str) -> tuple[bytes | str | None, str]: ...
+    async def afetch(self, doc_key: str, gen_key: str, known_gen: str) -> Fetched: ...
 
     async def arefill(
         self, doc_key: str, gen_key: str, gen: str, raw: str, timeout: float
@@ -194,6 +221,25 @@ class Store(Protocol):
     async def abump(self, gen_key: str) -> str: ...
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """What a store answered: the current generation, and the document unless the caller's
+    copy (built at ``known_gen``) is still current."""
+
+    gen: str
+    current: bool
+    raw: bytes | str | None = None
+
+
+# One round trip: the generation, and the document only when the caller's copy is stale.
+_FETCH_LUA = """
+local gen = redis.call('GET', KEYS[2]) or ''
+if ARGV[1] ~= '' and gen == ARGV[1] then
+  return {1, gen}
+end
+return {0, gen, redis.call('GET', KEYS[1])}
+"""
+# Write the document only if no publication happened since the caller read the generation.
 _REFILL_LUA = """
 if (redis.call('GET', KEYS[2]) or '') == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
@@ -201,7 +247,8 @@ if (redis.call('GET', KEYS[2]) or '') == ARGV[1] then
 end
 return 0
 """
-_REFILL_SHA = hashlib.sha1(_REFILL_LUA.encode()).hexdigest()
+_FETCH_SHA = hashlib.sha1(_FETCH_LUA.encode()).hexdigest()  # noqa: S324 (Redis script id)
+_REFILL_SHA = hashlib.sha1(_REFILL_LUA.encode()).hexdigest()  # noqa: S324 (Redis script id)
 
 
 def _gen_text(value: Any) -> str:
@@ -212,40 +259,51 @@ def _gen_text(value: Any) -> str:
     return str(value)
 
 
+def _fetched(reply: Any) -> Fetched:
+    if int(reply[0]) == 1:
+        return Fetched(_gen_text(reply[1]), True)
+    return Fetched(_gen_text(reply[1]), False, reply[2] if len(reply) > 2 else None)
+
+
 class RedisStore:
-    """Redis through keel's pooled clients: one ``MGET`` per read."""
+    """Redis through keel's pooled clients: one ``EVALSHA`` per read."""
 
     name = "redis"
 
     def errors(self) -> tuple[type[BaseException], ...]:
         return redis_errors()
 
-    def fetch(self, doc_key: str, gen_key: str) -> tuple[bytes | str | None, str]:
-        doc, gen = get_redis().mget(doc_key, gen_key)
-        return doc, _gen_text(gen)
+    def _script(self, sha: str, script: str, *args: Any) -> Any:
+        client = get_redis()
+        try:
+            return client.evalsha(sha, 2, *args)
+        except _noscript_error():
+            return client.eval(script, 2, *args)
+
+    async def _ascript(self, sha: str, script: str, *args: Any) -> Any:
+        client = get_async_redis()
+        try:
+            return await client.evalsha(sha, 2, *args)
+        except _noscript_error():
+            return await client.eval(script, 2, *args)
+
+    def fetch(self, doc_key: str, gen_key: str, known_gen: str) -> Fetched:
+        return _fetched(self._script(_FETCH_SHA, _FETCH_LUA, doc_key, gen_key, known_gen))
 
     def refill(self, doc_key: str, gen_key: str, gen: str, raw: str, timeout: float) -> None:
-        client = get_redis()
-        args = (2, doc_key, gen_key, gen, raw, max(1, math.ceil(timeout)))
-        try:
-            client.evalsha(_REFILL_SHA, *args)
-        except _noscript_error():
-            client.eval(_REFILL_LUA, *args)
+        ttl = max(1, math.ceil(timeout))
+        self._script(_REFILL_SHA, _REFILL_LUA, doc_key, gen_key, gen, raw, ttl)
 
     def bump(self, gen_key: str) -> str:
         return str(get_redis().incr(gen_key))
 
-    async def afetch(self, doc_key: str, gen_key: str) -> tuple[bytes | str | None, str]:
-        doc, gen = await get_async_redis().mget(doc_key, gen_key)
-        return doc, _gen_text(gen)
+    async def afetch(self, doc_key: str, gen_key: str, known_gen: str) -> Fetched:
+        reply = await self._ascript(_FETCH_SHA, _FETCH_LUA, doc_key, gen_key, known_gen)
+        return _fetched(reply)
 
     async def arefill(self, doc_key: str, gen_key: str, gen: str, raw: str, timeout: float) -> None:
-        client = get_async_redis()
-        args = (2, doc_key, gen_key, gen, raw, max(1, math.ceil(timeout)))
-        try:
-            await client.evalsha(_REFILL_SHA, *args)
-        except _noscript_error():
-            await client.eval(_REFILL_LUA, *args)
+        ttl = max(1, math.ceil(timeout))
+        await self._ascript(_REFILL_SHA, _REFILL_LUA, doc_key, gen_key, gen, raw, ttl)
 
     async def abump(self, gen_key: str) -> str:
         return str(await get_async_redis().incr(gen_key))
@@ -258,7 +316,7 @@ def _noscript_error() -> type[Exception]:
 
 
 class DjangoCacheStore:
-    """A Django cache alias, for deployments without Redis.
+    """A Django cache alias, for deployments without Redis: one ``get_many`` per read.
 
     Django's cache API has no compare-and-set: the generation is read again right before a
     refill, which narrows the window a slow reader has to store an old document to the time
@@ -274,9 +332,12 @@ class DjangoCacheStore:
         # Cache backends raise their client's own errors; none of them may break a page.
         return (Exception,)
 
-    def fetch(self, doc_key: str, gen_key: str) -> tuple[bytes | str | None, str]:
+    def fetch(self, doc_key: str, gen_key: str, known_gen: str) -> Fetched:
         values = caches[self.alias].get_many([doc_key, gen_key])
-        return values.get(doc_key), _gen_text(values.get(gen_key))
+        gen = _gen_text(values.get(gen_key))
+        if known_gen and gen == known_gen:
+            return Fetched(gen, True)
+        return Fetched(gen, False, values.get(doc_key))
 
     def refill(self, doc_key: str, gen_key: str, gen: str, raw: str, timeout: float) -> None:
         cache = caches[self.alias]
@@ -292,9 +353,12 @@ class DjangoCacheStore:
                 return "1"
             return str(cache.incr(gen_key))
 
-    async def afetch(self, doc_key: str, gen_key: str) -> tuple[bytes | str | None, str]:
+    async def afetch(self, doc_key: str, gen_key: str, known_gen: str) -> Fetched:
         values = await caches[self.alias].aget_many([doc_key, gen_key])
-        return values.get(doc_key), _gen_text(values.get(gen_key))
+        gen = _gen_text(values.get(gen_key))
+        if known_gen and gen == known_gen:
+            return Fetched(gen, True)
+        return Fetched(gen, False, values.get(doc_key))
 
     async def arefill(self, doc_key: str, gen_key: str, gen: str, raw: str, timeout: float) -> None:
         cache = caches[self.alias]
@@ -370,15 +434,18 @@ def resolve_alias(model: type[Model], using: str | None) -> str:
     The write database, not a replica: a refill from a lagging replica would store an old
     value under a current generation.
     """
-    return using or router.db_for_write(model)
+    if using:
+        return using
+    if not router.routers:  # the common case, without the routing machinery's cost
+        return DEFAULT_DB_ALIAS
+    return router.db_for_write(model)
 
 
 def read(source: CachedSource[T], *, using: str | None = None, part: str | None = None) -> T:
     """Return the object of ``source`` for the active language (see the module docstring)."""
     model = source.model
     alias = resolve_alias(model, using)
-    language = current_language()
-    lkey = (source.kind, alias, language, part)
+    lkey = (source.kind, alias, current_language() if source.per_language else "any", part)
     memo = _memo.get()
     if memo is not None:
         seen = memo.get(model)
@@ -386,12 +453,13 @@ def read(source: CachedSource[T], *, using: str | None = None, part: str | None 
             value = seen.get(lkey, _MISSING)
             if value is not _MISSING:
                 return value  # type: ignore[no-any-return]
-    ttl = keel_settings.SITE_SETTINGS_LOCAL_TTL
-    template = _local_template(model, lkey, ttl)
-    if template is _MISSING:
+    entry = _local.get(model, _NO_ENTRIES).get(lkey)
+    if entry is not None and entry[0] > time.monotonic():
+        template = entry[2]
+    else:
         epoch = _epochs.get(model, 0)
-        template = _fetch(source, alias, language, part)
-        _keep_local(model, lkey, ttl, epoch, template)
+        gen, template = _fetch(source, alias, lkey[2], part, entry)
+        _keep_local(model, lkey, epoch, gen, template)
     value = source.materialize(template)
     if memo is not None:
         memo.setdefault(model, {})[lkey] = value
@@ -402,8 +470,7 @@ async def aread(source: CachedSource[T], *, using: str | None = None, part: str 
     """The asyncio twin of :func:`read`: the asyncio Redis client, the same layers."""
     model = source.model
     alias = resolve_alias(model, using)
-    language = current_language()
-    lkey = (source.kind, alias, language, part)
+    lkey = (source.kind, alias, current_language() if source.per_language else "any", part)
     memo = _memo.get()
     if memo is not None:
         seen = memo.get(model)
@@ -411,38 +478,33 @@ async def aread(source: CachedSource[T], *, using: str | None = None, part: str 
             value = seen.get(lkey, _MISSING)
             if value is not _MISSING:
                 return value  # type: ignore[no-any-return]
-    ttl = keel_settings.SITE_SETTINGS_LOCAL_TTL
-    template = _local_template(model, lkey, ttl)
-    if template is _MISSING:
+    entry = _local.get(model, _NO_ENTRIES).get(lkey)
+    if entry is not None and entry[0] > time.monotonic():
+        template = entry[2]
+    else:
         epoch = _epochs.get(model, 0)
-        template = await _afetch(source, alias, language, part)
-        _keep_local(model, lkey, ttl, epoch, template)
+        gen, template = await _afetch(source, alias, lkey[2], part, entry)
+        _keep_local(model, lkey, epoch, gen, template)
     value = source.materialize(template)
     if memo is not None:
         memo.setdefault(model, {})[lkey] = value
     return value
 
 
-def _local_template(model: type[Model], lkey: tuple[Any, ...], ttl: float) -> Any:
-    if ttl <= 0:
-        return _MISSING
-    entries = _local.get(model)
-    if entries is not None:
-        entry = entries.get(lkey)
-        if entry is not None and entry[0] > time.monotonic():
-            return entry[1]
-    return _MISSING
-
+#: A process copy: (valid until, generation it was built at or None, template).
+_Entry = tuple[float, str | None, Any]
+_NO_ENTRIES: dict[tuple[Any, ...], _Entry] = {}
 
 #: Bound on the process copies of one model (page SEO may be asked for many page keys).
 MAX_LOCAL_ENTRIES = 1024
 
 
 def _keep_local(
-    model: type[Model], lkey: tuple[Any, ...], ttl: float, epoch: int, tpl: Any
+    model: type[Model], lkey: tuple[Any, ...], epoch: int, gen: str | None, template: Any
 ) -> None:
-    if ttl <= 0:
-        return
+    # Kept even with a TTL of 0: an expired copy still spares the document's transfer and
+    # decoding when the store says its generation is current.
+    expires = time.monotonic() + keel_settings.SITE_SETTINGS_LOCAL_TTL
     with _state_lock:
         # A publish in this process since the read started: what was read may be older.
         if _epochs.get(model, 0) != epoch:
@@ -450,62 +512,75 @@ def _keep_local(
         entries = _local.setdefault(model, {})
         if len(entries) >= MAX_LOCAL_ENTRIES:
             entries.clear()
-        entries[lkey] = (time.monotonic() + ttl, tpl)
+        entries[lkey] = (expires, gen, template)
 
 
-def _fetch(source: CachedSource[Any], alias: str, language: str, part: str | None) -> Any:
+def _fetch(
+    source: CachedSource[Any], alias: str, language: str, part: str | None, entry: _Entry | None
+) -> tuple[str | None, Any]:
+    """``(generation or None, template)`` from the store, else from the database."""
     store = get_store()
     if time.monotonic() < _down_until:
-        return source.build(alias, language, part)[1]
+        return None, source.build(alias, language, part)[1]
     gen_key = source.gen_key()
     doc_key = source.doc_key(alias, language, part)
+    known = entry[1] if entry is not None and entry[1] is not None else ""
     try:
-        raw, gen = store.fetch(doc_key, gen_key)
+        fetched = store.fetch(doc_key, gen_key, known)
         if _pending:
             bumped = _retry_pending(store)
             if gen_key in bumped:
-                raw, gen = None, bumped[gen_key]
+                fetched = Fetched(bumped[gen_key], False)
     except store.errors() as exc:
         _store_failed(store, "read", exc)
-        return source.build(alias, language, part)[1]
-    if raw is not None:
-        template = _decode_doc(source, raw, gen, alias)
+        return None, source.build(alias, language, part)[1]
+    if fetched.current and entry is not None:
+        return fetched.gen, entry[2]
+    if fetched.raw is not None:
+        template = _decode_doc(source, fetched.raw, fetched.gen, alias)
         if template is not _MISSING:
-            return template
+            return fetched.gen, template
     payload, template = source.build(alias, language, part)
     try:
-        store.refill(doc_key, gen_key, gen, _encode_doc(source, gen, payload), _timeout())
+        raw = _encode_doc(source, fetched.gen, payload)
+        store.refill(doc_key, gen_key, fetched.gen, raw, _timeout())
     except store.errors() as exc:
         _store_failed(store, "refill", exc)
-    return template
+    return fetched.gen, template
 
 
-async def _afetch(source: CachedSource[Any], alias: str, language: str, part: str | None) -> Any:
+async def _afetch(
+    source: CachedSource[Any], alias: str, language: str, part: str | None, entry: _Entry | None
+) -> tuple[str | None, Any]:
     store = get_store()
     build = sync_to_async(source.build)
     if time.monotonic() < _down_until:
-        return (await build(alias, language, part))[1]
+        return None, (await build(alias, language, part))[1]
     gen_key = source.gen_key()
     doc_key = source.doc_key(alias, language, part)
+    known = entry[1] if entry is not None and entry[1] is not None else ""
     try:
-        raw, gen = await store.afetch(doc_key, gen_key)
+        fetched = await store.afetch(doc_key, gen_key, known)
         if _pending:
             bumped = await _aretry_pending(store)
             if gen_key in bumped:
-                raw, gen = None, bumped[gen_key]
+                fetched = Fetched(bumped[gen_key], False)
     except store.errors() as exc:
         _store_failed(store, "read", exc)
-        return (await build(alias, language, part))[1]
-    if raw is not None:
-        template = _decode_doc(source, raw, gen, alias)
+        return None, (await build(alias, language, part))[1]
+    if fetched.current and entry is not None:
+        return fetched.gen, entry[2]
+    if fetched.raw is not None:
+        template = _decode_doc(source, fetched.raw, fetched.gen, alias)
         if template is not _MISSING:
-            return template
+            return fetched.gen, template
     payload, template = await build(alias, language, part)
     try:
-        await store.arefill(doc_key, gen_key, gen, _encode_doc(source, gen, payload), _timeout())
+        raw = _encode_doc(source, fetched.gen, payload)
+        await store.arefill(doc_key, gen_key, fetched.gen, raw, _timeout())
     except store.errors() as exc:
         _store_failed(store, "refill", exc)
-    return template
+    return fetched.gen, template
 
 
 def _timeout() -> float:
@@ -622,8 +697,8 @@ def publish_now(sources: tuple[CachedSource[Any], ...], alias: str) -> None:
         _store_failed(store, "publish", exc)
         return
     _pending.discard(gen_key)
-    language = current_language()
     for source in sources:
+        language = current_language() if source.per_language else "any"
         if not source.rebuild_on_publish:
             continue
         built = source.build_for_publish(alias, language)

@@ -199,6 +199,10 @@ class SiteSettingsSyncMixin(CachedModelMixin):
 
     #: The primary key of the one row.
     singleton_pk: ClassVar[int] = 1
+    #: Cache one document per language (safe with translated fields, e.g.
+    #: django-modeltranslation). ``False`` when no field depends on the language: reads then
+    #: skip looking up the active language.
+    cache_per_language: ClassVar[bool] = True
 
     objects = SingletonQuerySet.as_manager()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 from types import MappingProxyType
 from typing import Any
 
@@ -11,7 +12,7 @@ from django.db import models
 from django.db.models import Model
 from django.utils import translation
 
-from keel.site.cache import CachedSource, clone_instance
+from keel.site.cache import CachedSource, InstanceTemplate
 from keel.site.codec import decode_instance, encode_instance, secret_fields
 
 __all__ = ["ContentMapSource", "PageSource", "SingletonSource", "language_chain"]
@@ -34,6 +35,14 @@ class SingletonSource(CachedSource[Model]):
     kind = "settings"
     rebuild_on_publish = True
 
+    def __init__(self, model: type[Model]) -> None:
+        super().__init__(model)
+        self.per_language = bool(getattr(model, "cache_per_language", True))
+
+    def _language(self, language: str) -> Any:
+        # "any": the model declared that nothing in it depends on the language.
+        return translation.override(language) if self.per_language else nullcontext()
+
     def _queryset(self, alias: str) -> models.QuerySet[Model]:
         qs = self.model._base_manager.db_manager(alias).all()
         secrets = [f.name for f in secret_fields(self.model)]
@@ -41,27 +50,27 @@ class SingletonSource(CachedSource[Model]):
 
     def build(self, alias: str, language: str, part: str | None) -> tuple[Any, Any]:
         pk = self.model.singleton_pk  # type: ignore[attr-defined]
-        with translation.override(language):
+        with self._language(language):
             try:
                 instance = self._queryset(alias).get(pk=pk)
             except ObjectDoesNotExist:
                 self.model._default_manager.db_manager(alias).get_or_create(pk=pk)
                 instance = self._queryset(alias).get(pk=pk)
-            return encode_instance(instance), instance
+            return encode_instance(instance), InstanceTemplate(instance)
 
     def build_for_publish(self, alias: str, language: str) -> tuple[Any, Any] | None:
         pk = self.model.singleton_pk  # type: ignore[attr-defined]
-        with translation.override(language):
+        with self._language(language):
             instance = self._queryset(alias).filter(pk=pk).first()
             if instance is None:
                 return None
-            return encode_instance(instance), instance
+            return encode_instance(instance), InstanceTemplate(instance)
 
     def from_payload(self, alias: str, payload: Any) -> Any:
-        return decode_instance(self.model, alias, payload)
+        return InstanceTemplate(decode_instance(self.model, alias, payload))
 
     def materialize(self, template: Any) -> Model:
-        instance: Model = clone_instance(template)
+        instance: Model = template.materialize()
         return instance
 
 
@@ -107,12 +116,12 @@ class PageSource(CachedSource[Model | None]):
         if not rows:
             return None, None
         instance = max(rows, key=lambda row: chain.index(row.language))  # type: ignore[attr-defined]
-        return encode_instance(instance), instance
+        return encode_instance(instance), InstanceTemplate(instance)
 
     def from_payload(self, alias: str, payload: Any) -> Any:
         if payload is None:
             return None
-        return decode_instance(self.model, alias, payload)
+        return InstanceTemplate(decode_instance(self.model, alias, payload))
 
     def materialize(self, template: Any) -> Model | None:
-        return None if template is None else clone_instance(template)
+        return None if template is None else template.materialize()

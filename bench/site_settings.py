@@ -1,0 +1,301 @@
+"""Site settings: the cost of one read (get the settings, read ten fields) per contender.
+
+    .venv/bin/python bench/site_settings.py [--reads 2000] [--repeats 7]
+
+Contenders, each timed over ``--reads`` reads per round, rounds interleaved (the order rotates
+every repeat) so that drift in the machine's load hits all alike. Every contender reads the
+same ten fields of the same values from a model of the same ten fields:
+
+- ``keel, local window``: ``load()`` inside ``SITE_SETTINGS_LOCAL_TTL`` (a private copy of the
+  process copy; no network);
+- ``keel, request memo``: ``load()`` again within one request (``request_scope``);
+- ``keel, Redis``: local window off, so every read is one ``MGET`` of the JSON document;
+- ``keel, no Redis (LocMem cache)``: local window off, the Django cache as the shared store;
+- ``plain objects.get(pk=1)``: one query per read on PostgreSQL;
+- ``django-solo, Redis cache``: ``get_solo()`` with ``SOLO_CACHE`` on Django's ``RedisCache``
+  (one ``GET`` of a pickled instance);
+- ``django-constance, RedisBackend``: ``config.X`` for each field (one ``GET`` per field).
+
+Round trips per read are counted for keel with a redis-py connection class that counts
+commands, and for the database contenders with ``CaptureQueriesContext``.
+Needs Redis (``--redis-url``) and PostgreSQL (``--pg-host``, user postgres, trust auth).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+import django
+import psycopg
+import redis
+from django.conf import settings
+
+DB_NAME = "keel_bench_site"
+VALUES: dict[str, Any] = {
+    "site_name": "Acme Tools",
+    "phone": "+1 555 0100",
+    "email": "hello@acme.test",
+    "address_street": "1 Main Street",
+    "address_locality": "Springfield",
+    "maintenance_mode": False,
+    "google_analytics_id": "G-ABC123",
+    "email_from": "team@acme.test",
+    "latitude": Decimal("48.858400"),
+    "instagram_url": "https://instagram.com/acme",
+}
+FIELDS = list(VALUES)
+
+
+class CountingConnection(redis.Connection):
+    commands: ClassVar[int] = 0
+
+    def send_command(self, *args: Any, **kwargs: Any) -> None:
+        CountingConnection.commands += 1
+        super().send_command(*args, **kwargs)
+
+
+def configure(args: argparse.Namespace, prefix: str) -> None:
+    with psycopg.connect(
+        host=args.pg_host, user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}"')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    settings.configure(
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": DB_NAME,
+                "USER": "postgres",
+                "HOST": args.pg_host,
+                "CONN_MAX_AGE": None,
+            }
+        },
+        INSTALLED_APPS=[
+            "django.contrib.contenttypes",
+            "django.contrib.auth",
+            "keel",
+            "solo",
+            "constance",
+        ],
+        USE_TZ=True,
+        USE_I18N=True,
+        LANGUAGE_CODE="en",
+        CACHES={
+            "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+            "solo": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": args.redis_url,
+                "KEY_PREFIX": f"{prefix}:solo",
+            },
+        },
+        SOLO_CACHE="solo",
+        SOLO_CACHE_TIMEOUT=300,
+        CONSTANCE_BACKEND="constance.backends.redisd.RedisBackend",
+        CONSTANCE_REDIS_CONNECTION=args.redis_url,
+        CONSTANCE_REDIS_PREFIX=f"{prefix}:constance:",
+        CONSTANCE_CONFIG={name: (value, name) for name, value in VALUES.items()},
+        KEEL={
+            "REDIS_URL": args.redis_url,
+            "KEY_PREFIX": prefix,
+            "REDIS_OPTIONS": {"connection_class": CountingConnection},
+        },
+        SECRET_KEY="bench-not-secret",
+    )
+    django.setup()
+
+
+def build_models() -> tuple[type[Any], type[Any]]:
+    from django.db import connection, models
+    from solo.models import SingletonModel
+
+    from keel.site.models import AbstractSiteSettings
+
+    def fields() -> dict[str, Any]:
+        return {
+            "site_name": models.CharField(max_length=100),
+            "phone": models.CharField(max_length=50),
+            "email": models.EmailField(),
+            "address_street": models.CharField(max_length=255),
+            "address_locality": models.CharField(max_length=255),
+            "maintenance_mode": models.BooleanField(default=False),
+            "google_analytics_id": models.CharField(max_length=50),
+            "email_from": models.EmailField(),
+            "latitude": models.DecimalField(max_digits=9, decimal_places=6, null=True),
+            "instagram_url": models.URLField(),
+        }
+
+    # Registered under installed apps: django-solo's cache unpickles through the registry.
+    keel_model = type(
+        "BenchKeelSettings",
+        (AbstractSiteSettings,),
+        {"__module__": __name__, "Meta": type("Meta", (), {"app_label": "keel"}), **fields()},
+    )
+    solo_model = type(
+        "BenchSoloSettings",
+        (SingletonModel,),
+        {"__module__": __name__, "Meta": type("Meta", (), {"app_label": "solo"}), **fields()},
+    )
+    with connection.schema_editor() as editor:
+        editor.create_model(keel_model)
+        editor.create_model(solo_model)
+    keel_model.objects.create(pk=1, **VALUES)
+    solo_model.objects.create(pk=1, **VALUES)
+    return keel_model, solo_model
+
+
+def timed(read: Callable[[], Any], reads: int) -> float:
+    started = time.perf_counter()
+    for _ in range(reads):
+        read()
+    return (time.perf_counter() - started) / reads * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--reads", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")
+    )
+    parser.add_argument("--pg-host", default="127.0.0.1")
+    args = parser.parse_args()
+    prefix = f"keelbench-{uuid.uuid4().hex[:8]}"
+    configure(args, prefix)
+
+    from constance import config
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext, override_settings
+
+    from keel.site.cache import clear_local_copies, request_scope
+
+    keel_model, solo_model = build_models()
+    values = tuple(VALUES.values())
+    for name, value in VALUES.items():
+        setattr(config, name, value)
+
+    def read_fields(obj: Any) -> tuple[Any, ...]:
+        return tuple(getattr(obj, name) for name in FIELDS)
+
+    def keel_read() -> tuple[Any, ...]:
+        return read_fields(keel_model.load())
+
+    keel_window = override_settings(KEEL={**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 3600})
+    keel_redis = override_settings(KEEL={**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0})
+    keel_locmem = override_settings(
+        KEEL={k: v for k, v in settings.KEEL.items() if k != "REDIS_URL"}
+        | {"SITE_SETTINGS_LOCAL_TTL": 0}
+    )
+
+    def with_settings(override: Any, read: Callable[[], Any]) -> Callable[[int], float]:
+        def run(reads: int) -> float:
+            with override:
+                keel_read()  # warm the layer being measured
+                return timed(read, reads)
+
+        return run
+
+    def memo(reads: int) -> float:
+        with keel_window, request_scope():
+            keel_read()
+            return timed(keel_read, reads)
+
+    contenders: dict[str, Callable[[int], float]] = {
+        "keel, local window": with_settings(keel_window, keel_read),
+        "keel, request memo": memo,
+        "keel, Redis": with_settings(keel_redis, keel_read),
+        "keel, no Redis (LocMem cache)": with_settings(keel_locmem, keel_read),
+        "plain objects.get(pk=1)": lambda n: timed(
+            lambda: read_fields(solo_model.objects.get(pk=1)), n
+        ),
+        "django-solo, Redis cache": lambda n: timed(lambda: read_fields(solo_model.get_solo()), n),
+        "django-constance, RedisBackend": lambda n: timed(lambda: read_fields(config), n),
+    }
+    slow = {"plain objects.get(pk=1)", "django-constance, RedisBackend"}
+
+    # Correctness first: every contender reads the same values.
+    for name, run in contenders.items():
+        run(1)
+    assert read_fields(solo_model.get_solo()) == values
+    assert read_fields(config) == values
+    with keel_redis:
+        assert keel_read() == values
+
+    # Round trips per read.
+    trips: dict[str, str] = {}
+    for name, override in (
+        ("keel, local window", keel_window),
+        ("keel, Redis", keel_redis),
+        ("keel, no Redis (LocMem cache)", keel_locmem),
+    ):
+        with override:
+            keel_read()
+            CountingConnection.commands = 0
+            with CaptureQueriesContext(connection) as queries:
+                for _ in range(100):
+                    keel_read()
+            trips[name] = f"{CountingConnection.commands / 100:g} Redis, {len(queries) / 100:g} SQL"
+    trips["keel, request memo"] = "0 (after the request's first read)"
+    trips["plain objects.get(pk=1)"] = "1 SQL"
+    trips["django-solo, Redis cache"] = "1 Redis GET"
+    trips["django-constance, RedisBackend"] = f"{len(FIELDS)} Redis GET"
+
+    results: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for repeat in range(args.repeats):
+        order = names[repeat % len(names) :] + names[: repeat % len(names)]
+        for name in order:
+            reads = max(args.reads // 10, 50) if name in slow else args.reads
+            clear_local_copies()
+            results[name].append(contenders[name](reads))
+
+    medians = {name: statistics.median(times) for name, times in results.items()}
+    solo = medians["django-solo, Redis cache"]
+    print(
+        f"# {platform.node()} · Python {platform.python_version()} · Django {django.get_version()}"
+        f" · PostgreSQL and Redis on loopback · {args.repeats} rounds, median"
+    )
+    print()
+    print("| contender | µs per read (10 fields) | vs django-solo cached | round trips per read |")
+    print("|---|---:|---:|---|")
+    for name in names:
+        ratio = solo / medians[name]
+        print(f"| {name} | {medians[name]:.2f} | {ratio:.1f}× faster | {trips[name]} |")
+    print()
+    redis_ratio = solo / medians["keel, Redis"]
+    window_ratio = solo / medians["keel, local window"]
+    print(
+        f"Goal keel with Redis ≥ 3× faster than django-solo's cached read: "
+        f"{redis_ratio:.1f}× → {'met' if redis_ratio >= 3 else 'NOT met'}."
+    )
+    print(
+        f"Goal keel with a local window ≥ 100× faster: "
+        f"{window_ratio:.0f}× → {'met' if window_ratio >= 100 else 'NOT met'}."
+    )
+
+    client = redis.Redis.from_url(args.redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+    connection.close()
+    with psycopg.connect(
+        host=args.pg_host, user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}"')
+
+
+if __name__ == "__main__":
+    main()
