@@ -185,12 +185,16 @@ class BetterUniquenessErrorsMixin(compat.AsyncSaveOptionsMixin):
         try:
             super().validate_unique(exclude=exclude)
         except ValidationError as error:
+            if not hasattr(error, "error_dict"):
+                raise
             raise ValidationError(self._hide_unique_fields(error.error_dict)) from None
 
     def validate_constraints(self, exclude: Any = None) -> None:
         try:
             super().validate_constraints(exclude=exclude)
         except ValidationError as error:
+            if not hasattr(error, "error_dict"):
+                raise
             raise ValidationError(self._hide_unique_fields(error.error_dict)) from None
 
     def get_unique_error(self, exc: IntegrityError, *, using: str) -> ValidationError | None:
