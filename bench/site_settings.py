@@ -226,7 +226,7 @@ def main() -> None:
     slow = {"plain objects.get(pk=1)", "django-constance, RedisBackend"}
 
     # Correctness first: every contender reads the same values.
-    for name, run in contenders.items():
+    for run in contenders.values():
         run(1)
     assert read_fields(solo_model.get_solo()) == values
     assert read_fields(config) == values
@@ -272,17 +272,17 @@ def main() -> None:
     print("|---|---:|---:|---|")
     for name in names:
         ratio = solo / medians[name]
-        print(f"| {name} | {medians[name]:.2f} | {ratio:.1f}× faster | {trips[name]} |")
+        print(f"| {name} | {medians[name]:.2f} | {ratio:.1f}x faster | {trips[name]} |")
     print()
     redis_ratio = solo / medians["keel, Redis"]
     window_ratio = solo / medians["keel, local window"]
     print(
-        f"Goal keel with Redis ≥ 3× faster than django-solo's cached read: "
-        f"{redis_ratio:.1f}× → {'met' if redis_ratio >= 3 else 'NOT met'}."
+        f"Goal keel with Redis ≥ 3x faster than django-solo's cached read: "
+        f"{redis_ratio:.1f}x → {'met' if redis_ratio >= 3 else 'NOT met'}."
     )
     print(
-        f"Goal keel with a local window ≥ 100× faster: "
-        f"{window_ratio:.0f}× → {'met' if window_ratio >= 100 else 'NOT met'}."
+        f"Goal keel with a local window ≥ 100x faster: "
+        f"{window_ratio:.0f}x → {'met' if window_ratio >= 100 else 'NOT met'}."
     )
 
     client = redis.Redis.from_url(args.redis_url)
