@@ -21,7 +21,15 @@ from django.core.exceptions import ImproperlyConfigured
 
 __all__ = ["SETTINGS", "KeelSettings", "Setting", "keel_settings"]
 
-REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
+REDIS_URL_SCHEMES = (
+    "redis",
+    "rediss",
+    "unix",
+    "redis+sentinel",
+    "rediss+sentinel",
+    "redis+cluster",
+    "rediss+cluster",
+)
 TOKEN_STORES = ("auto", "redis", "database")
 
 
@@ -29,7 +37,10 @@ def _redis_url(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or urlsplit(value).scheme not in REDIS_URL_SCHEMES:
-        return "a redis://, rediss:// or unix:// URL (or None for no Redis)"
+        return (
+            "a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL "
+            "(or None for no Redis)"
+        )
     return None
 
 
@@ -91,7 +102,9 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "REDIS_URL",
             None,
-            "Redis server used by the site-settings cache and the token store. "
+            "Redis used by the site-settings cache and the token store: one server, "
+            "`redis+sentinel://host:port,host:port/service/db` (Sentinel) or "
+            "`redis+cluster://host:port,host:port` (Cluster). "
             "`None`: keel runs on the database and Django's cache alone.",
             _redis_url,
             "keel.E002",
@@ -100,7 +113,9 @@ SETTINGS: dict[str, Setting] = {
             "REDIS_OPTIONS",
             {},
             "Keyword arguments for the redis-py client (timeouts, `max_connections`, ...), "
-            "merged over keel's defaults (1 s connect and socket timeouts).",
+            "merged over keel's defaults (1 s connect and socket timeouts); "
+            "`cluster: True` makes a redis:// URL a Cluster, `sentinel_kwargs` configures the "
+            "connections to Sentinels.",
             _mapping,
             "keel.E004",
         ),

@@ -1,0 +1,1 @@
+"""Helpers of the reliability tests: real Redis topologies, load and fault injection."""
