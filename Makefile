@@ -25,9 +25,11 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.demo-installed
 	cd example && ../$(BIN)/python manage.py demo
 
-## Serve the example project on http://127.0.0.1:8000/ (run `make demo` first).
+## Serve the example project on http://127.0.0.1:8000/ (`make demo` prints the admin password).
 serve: $(VENV)/.demo-installed
-	cd example && ../$(BIN)/python manage.py runserver 127.0.0.1:8000
+	cd example && ../$(BIN)/python manage.py createcachetable && \
+		../$(BIN)/python manage.py migrate --verbosity 0 && \
+		../$(BIN)/python manage.py runserver 127.0.0.1:8000
 
 ## Lint, types, docs and the whole suite on every reachable database.
 test: lint types docs test-suite
