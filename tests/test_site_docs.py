@@ -1,0 +1,81 @@
+"""Every example of docs/site.md runs here (or, for model definitions, is the test models)."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.contrib import admin
+from django.contrib.admin import sites
+from django.core.cache import caches
+from django.template import Context, Template
+from django.test import RequestFactory
+
+from keel.site.cache import reset_process_state
+from keel.site.context_processors import site_settings, static_content
+from tests.testapp.models import site as site_models
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "docs/site.md"
+BLOCK = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```", re.S | re.M)
+
+
+def blocks(language: str) -> list[tuple[str, str]]:
+    return [
+        (info.strip(), textwrap.dedent(code))
+        for lang, info, code in BLOCK.findall(PAGE.read_text())
+        if lang == language
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state() -> Iterator[None]:
+    reset_process_state()
+    caches["default"].clear()
+    yield
+    reset_process_state()
+    caches["default"].clear()
+
+
+def test_the_model_examples_are_the_test_models() -> None:
+    source = Path(site_models.__file__).read_text()
+    examples = [code for info, code in blocks("python") if 'title="models.py"' in info]
+    assert len(examples) == 2
+    for code in examples:
+        assert code.strip() in source
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_python_examples_run(keel_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh_site = admin.AdminSite(name="docs_admin")
+    monkeypatch.setattr(admin, "site", fresh_site)
+    monkeypatch.setattr(sites, "site", fresh_site)
+    namespace: dict[str, Any] = {
+        "SiteSettings": site_models.SiteSettings,
+        "StaticContent": site_models.StaticContent,
+        "StaticPageSeo": site_models.StaticPageSeo,
+    }
+    examples = [code for info, code in blocks("python") if 'title="models.py"' not in info]
+    assert len(examples) >= 7
+    for code in examples:
+        exec(compile(code, str(PAGE), "exec"), namespace)  # noqa: S102
+    assert fresh_site.is_registered(site_models.SiteSettings)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_template_examples_render(keel_redis: redis.Redis) -> None:
+    site_models.StaticContent.objects.create(key="greeting", content="Hello")
+    site_models.StaticPageSeo.objects.create(page_key="home", seo_description="All about it")
+    request = RequestFactory().get("/")
+    context = {**site_settings(request), **static_content(request)}
+    rendered = [Template(code).render(Context(context)) for _, code in blocks("django")]
+    assert len(rendered) == 2
+    assert "<title>keel</title>" in rendered[0]
+    assert "<p>Hello</p>" in rendered[0]
+    assert 'content="All about it"' in rendered[1]
+    assert "© keel" in rendered[1]
