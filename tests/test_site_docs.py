@@ -63,7 +63,7 @@ def test_the_python_examples_run(keel_redis: redis.Redis, monkeypatch: pytest.Mo
     examples = [code for info, code in blocks("python") if 'title="models.py"' not in info]
     assert len(examples) >= 7
     for code in examples:
-        exec(compile(code, str(PAGE), "exec"), namespace)  # noqa: S102
+        exec(compile(code, str(PAGE), "exec"), namespace)
     assert fresh_site.is_registered(site_models.SiteSettings)
 
 
