@@ -229,3 +229,43 @@ def test_force_reimports_one_fixture_and_update_all_still_skips_the_rest(
     summary = again.stdout.split("Summary", 1)[1]
     assert re.search(r"update_static_content\s+unchanged", summary)
     assert re.search(r"update_seo\s+unchanged", summary)
+
+
+SUBSCRIPTION_SCRIPT = """
+from keel.exceptions import DatabaseUpdatePreconditionsError, TransitionNotAllowedError
+from newsletter.models import Subscription
+
+sub = Subscription.objects.create(email="lin@example.com")
+print("created", sub.state)
+sub.confirm()
+print("confirmed", Subscription.objects.get(pk=sub.pk).state)
+stale = Subscription.objects.get(pk=sub.pk)
+sub.unsubscribe()
+print("unsubscribed", Subscription.objects.get(pk=sub.pk).state)
+sub.state = "confirmed"
+try:
+    sub.save()
+except TransitionNotAllowedError:
+    print("refused unsubscribed -> confirmed")
+try:
+    stale.unsubscribe()  # loaded while confirmed; the row moved on meanwhile
+except DatabaseUpdatePreconditionsError:
+    print("refused a stale copy")
+"""
+
+
+def test_subscription_refuses_undeclared_and_stale_transitions(demo_run: DemoRun):
+    assert demo_run.manage("createcachetable").returncode == 0
+    assert demo_run.manage("migrate", "-v0").returncode == 0
+
+    result = demo_run.manage("shell", "-v0", "-c", SUBSCRIPTION_SCRIPT)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "created pending",
+        "confirmed confirmed",
+        "unsubscribed unsubscribed",
+        "refused unsubscribed -> confirmed",
+        "refused a stale copy",
+    ]
+    assert demo_run.query("SELECT state FROM newsletter_subscription") == [("unsubscribed",)]

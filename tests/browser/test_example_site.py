@@ -28,6 +28,12 @@ def wait_for(browser: Any, css: str) -> Any:
     return WebDriverWait(browser, 15).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
 
 
+def dropdown(element: Any) -> Any:
+    from selenium.webdriver.support.ui import Select as SeleniumSelect
+
+    return SeleniumSelect(element)
+
+
 def find(browser: Any, css: str) -> Any:
     from selenium.webdriver.common.by import By
 
@@ -137,3 +143,14 @@ def test_newsletter_confirmation_peeks_on_get_and_consumes_on_post(
     # POST consumed the token: the link is dead now.
     browser.get(link.group(0))
     assert "This link cannot be used" in wait_for(browser, "main h1").text
+
+    # Staff unsubscribe through the admin action: confirmed → unsubscribed, once.
+    log_in(browser, example_server)
+    browser.get(example_server.url + "/admin/newsletter/subscription/?q=" + address)
+    row = wait_for(browser, "#result_list tbody tr")
+    assert "Confirmed" in row.text
+    find(browser, "#result_list tbody input.action-select").click()
+    dropdown(find(browser, "select[name=action]")).select_by_value("unsubscribe")
+    find(browser, "button[name=index]").click()
+    assert "1 unsubscribed." in wait_for(browser, ".messagelist").text
+    assert "Unsubscribed" in find(browser, "#result_list tbody tr").text
