@@ -185,6 +185,16 @@ def test_full_stack_create_is_one_insert() -> None:
     ] == ["INSERT"]
 
 
+def test_full_stack_auto_force_insert_fires_in_the_recommended_order() -> None:
+    """Fixed: AutoForceInsertMixin never fired behind a mixin passing force_insert=False."""
+    with CaptureQueriesContext(connection) as ctx:
+        FullStackArticle(pk=100, slug="preset", title="Preset").save(validate=False)
+    verbs = [q["sql"].split()[0].upper() for q in ctx.captured_queries]
+    assert "UPDATE" not in verbs
+    assert verbs.count("INSERT") == 1
+    assert FullStackArticle.objects.get(pk=100).slug == "preset"
+
+
 def test_full_stack_edit_writes_the_changed_column_and_the_always_updated_ones() -> None:
     article = FullStackArticle.objects.create(slug="a", title="A", body="long text")
     article = FullStackArticle.objects.get(pk=article.pk)
