@@ -78,7 +78,7 @@ class MiscConditionalConstraintItem(BetterUniquenessErrorsMixin):
     archived = models.BooleanField(default=False)
 
     class Meta:
-        required_db_features = {"supports_partial_indexes"}
+        required_db_features = ["supports_partial_indexes"]
         constraints = [
             models.UniqueConstraint(
                 fields=["code"],
@@ -93,7 +93,7 @@ class MiscExpressionConstraintItem(BetterUniquenessErrorsMixin):
     name = models.CharField(max_length=50)
 
     class Meta:
-        required_db_features = {"supports_expression_indexes"}
+        required_db_features = ["supports_expression_indexes"]
         constraints = [
             models.UniqueConstraint(
                 Lower("name"),
