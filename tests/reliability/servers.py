@@ -26,6 +26,8 @@ import redis
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 SERVICE_NAME = "keelmaster"
+CREATE_FLAGS = ("--cluster-replicas", "0", "--cluster-yes")
+CLUSTER_NODE = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
 
 _live: set[subprocess.Popen[bytes]] = set()
 
@@ -116,11 +118,18 @@ class Processes:
     servers: list[Server] = field(default_factory=list)
 
     def start(
-        self, *args: str, port: int | None = None, sentinel_conf: str | None = None
+        self,
+        *args: str,
+        port: int | None = None,
+        sentinel_conf: str | None = None,
+        data_from: Path | None = None,
     ) -> Server:
         port = port or free_port()
         directory = self.root / str(port)
-        directory.mkdir()
+        if data_from is not None:
+            shutil.copytree(data_from, directory)
+        else:
+            directory.mkdir()
         command = [REDIS_SERVER]
         if sentinel_conf is not None:
             conf = directory / "sentinel.conf"
@@ -134,11 +143,11 @@ class Processes:
             "--daemonize", "no",
         ]  # fmt: skip
         if sentinel_conf is None:
-            command += ["--save", "", "--appendonly", "no"]
+            command += ["--save", ""]
+            if "--appendonly" not in args:
+                command += ["--appendonly", "no"]
         command += list(args)
-        process = subprocess.Popen(  # noqa: S603 (fixed binary, arguments built here)
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _live.add(process)
         server = Server(port, directory, process, sentinel=sentinel_conf is not None)
         self.servers.append(server)
@@ -148,11 +157,18 @@ class Processes:
             raise RuntimeError(f"{exc}\n{server.log()}") from exc
         return server
 
-    def restart(self, server: Server, *args: str) -> Server:
-        """Start a new server on the port of a killed one (same empty state)."""
+    def restart(self, server: Server, *args: str, keep_files: bool = False) -> Server:
+        """Start a new server on the port of a killed one: empty, or, ``keep_files``, from
+        the files the killed one left (its append-only file)."""
         server.kill()
-        shutil.rmtree(server.directory)
         self.servers.remove(server)
+        if keep_files:
+            kept = server.directory.with_name(f"{server.port}-previous")
+            server.directory.rename(kept)
+            restarted = self.start(*args, port=server.port, data_from=kept)
+            shutil.rmtree(kept)
+            return restarted
+        shutil.rmtree(server.directory)
         return self.start(*args, port=server.port)
 
     def stop(self) -> None:
@@ -178,19 +194,12 @@ def start_cluster(processes: Processes, masters: int = 3) -> Cluster:
     """``masters`` cluster nodes, the 16384 slots split between them, no replicas."""
     servers = [
         processes.start(
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            "nodes.conf",
-            "--cluster-node-timeout",
-            "2000",
-            port=free_port(with_bus=True),
-        )  # fmt: skip
+            *CLUSTER_NODE, "--cluster-node-timeout", "2000", port=free_port(with_bus=True)
+        )
         for _ in range(masters)
     ]
-    subprocess.run(  # noqa: S603
-        [REDIS_CLI, "--cluster", "create", *(s.address for s in servers)]
-        + ["--cluster-replicas", "0", "--cluster-yes"],
+    subprocess.run(
+        [REDIS_CLI, "--cluster", "create", *(s.address for s in servers), *CREATE_FLAGS],
         check=True,
         capture_output=True,
         timeout=30,
@@ -218,7 +227,7 @@ class SentinelGroup:
         return f"redis+sentinel://{hosts}/{SERVICE_NAME}/{db}"
 
     def master_port(self) -> int:
-        host, port = self.sentinels[0].client().sentinel_get_master_addr_by_name(SERVICE_NAME)
+        _host, port = self.sentinels[0].client().sentinel_get_master_addr_by_name(SERVICE_NAME)
         return int(port)
 
 
