@@ -22,6 +22,7 @@ from keel.tokens import (
     JsonActionTokenRedisManager,
     TokenStoreUnavailable,
 )
+from tests.conftest import require_service
 
 pytestmark = pytest.mark.redis
 
@@ -44,7 +45,8 @@ class PrivateRedis:
     def __init__(self) -> None:
         executable = shutil.which("redis-server")
         if executable is None:
-            pytest.skip("SERVICE MISSING: redis-server executable (needed to kill a server)")
+            require_service("redis-server", "the executable is needed to start and kill a server")
+        assert executable is not None  # require_service skipped or failed otherwise
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process = subprocess.Popen(
