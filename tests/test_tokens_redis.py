@@ -148,6 +148,22 @@ def test_malformed_tokens_send_no_command(
     assert private_redis.command_calls(attempts) == {}
 
 
+def test_async_twins_use_the_asyncio_client_not_a_thread(
+    private_redis: PrivateRedis, manager: JsonActionTokenManager
+) -> None:
+    keel_redis.reset_clients()
+
+    async def flow() -> dict[str, Any] | None:
+        token = await manager.acreate_token({"a": 1}, subject="s")
+        assert await manager.aget_token_data(token) == {"a": 1}
+        await manager.arevoke_subject("s")
+        return await manager.aconsume_token(await manager.acreate_token({"b": 2}))
+
+    assert asyncio.run(flow()) == {"b": 2}
+    # No sync client was built: nothing ran through a thread wrapper.
+    assert keel_redis._sync_client is None
+
+
 def test_a_subject_token_swaps_the_index_and_deletes_the_previous_token(
     private_redis: PrivateRedis, manager: JsonActionTokenManager
 ) -> None:
