@@ -1,7 +1,8 @@
 """The database token store: the :class:`keel.models.ActionToken` table.
 
-Used when Redis is not configured. Rows are keyed by the token's digest. Consuming is one
-``DELETE … WHERE digest = %s AND expires_at > %s RETURNING payload`` where the backend can
+The embedded default, used when Redis is not configured. Rows are keyed by the token's
+digest. Consuming is one ``DELETE … WHERE digest = %s AND purpose = %s AND expires_at > %s
+RETURNING payload`` where the backend can
 return rows from a ``DELETE`` (PostgreSQL, SQLite 3.35+, MariaDB 10.5+); elsewhere (MySQL) it
 reads the row and accepts it only if its own ``DELETE`` removed it. Either way, one caller
 gets the payload however many race for it. Expired rows are never returned; they stay until
