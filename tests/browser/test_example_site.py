@@ -69,16 +69,28 @@ def test_admin_site_settings_is_one_change_form_that_saves(
     tagline = find(browser, "#id_tagline")
     tagline.clear()
     tagline.send_keys("Edited in a real browser")
+    find(browser, "#id_crm_api_key").send_keys("crm-browser-secret")
     find(browser, "input[name=_save]").click()
     message = wait_for(browser, ".messagelist .success")
 
     assert "was changed successfully" in message.text
     assert browser.current_url.endswith("/admin/system/sitesettings/1/change/")
     assert find(browser, "#id_tagline").get_attribute("value") == "Edited in a real browser"
+    # The secret was stored and is never sent back: an empty box saying it is set.
+    secret = find(browser, "#id_crm_api_key")
+    assert secret.get_attribute("value") == ""
+    assert "leave empty to keep" in secret.get_attribute("placeholder")
+    assert "crm-browser-secret" not in browser.page_source
+    assert browser.find_elements("css selector", "input[name=crm_api_key__clear]")
     # The admin is styled: its stylesheet loaded (the header has its dark background).
     header = find(browser, "#header")
     assert header.value_of_css_property("background-color") not in {"rgba(0, 0, 0, 0)", ""}
-    browser.save_screenshot(str(screenshot_dir / "admin-site-settings.png"))
+    # Tall enough to show the masked CRM key near the bottom of the form.
+    browser.set_window_size(1280, 1500)
+    try:
+        browser.save_screenshot(str(screenshot_dir / "admin-site-settings.png"))
+    finally:
+        browser.set_window_size(1280, 900)
 
     # The public page reads the new value through keel's cache at once.
     browser.get(example_server.url + "/")
