@@ -126,6 +126,17 @@ def test_in_place_mutation_of_json_is_detected_and_saved() -> None:
     assert item.has_changed("data")
 
 
+def test_edits_through_a_reference_held_across_a_save_are_seen() -> None:
+    item = _loaded(data={"k": 1})
+    data = item.data
+    data["k"] = 2
+    item.save()
+    data["k"] = 3
+    assert item.get_dirty_fields() == {"data": {"k": 2}}
+    item.save()
+    assert TrackedItem.objects.get(pk=item.pk).data == {"k": 3}
+
+
 def test_reading_json_without_changing_it_is_not_a_change() -> None:
     item = _loaded(data={"k": 1})
     assert item.data == {"k": 1}

@@ -29,6 +29,21 @@ _MUTABLE_TYPES = (dict, list, set, bytearray)
 _MUTABLE_FIELD_TYPES = frozenset({"JSONField", "ArrayField", "HStoreField"})
 
 
+_IMMUTABLE_SCALARS = (str, int, float, bool, type(None))
+
+
+def _copy_mutable(value: Any) -> Any:
+    """A deep copy; JSON-shaped values (the common case) without ``deepcopy``'s memo cost."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy_mutable(v) for k, v in value.items()}
+    if kind is list:
+        return [_copy_mutable(v) for v in value]
+    if isinstance(value, _IMMUTABLE_SCALARS):
+        return value
+    return copy.deepcopy(value)
+
+
 def _is_expression(value: Any) -> bool:
     return hasattr(value, "resolve_expression")
 
@@ -64,7 +79,7 @@ class _MutableValueDescriptor(compat.DeferredAttribute):
                     if snapshots is None:
                         snapshots = data[_SNAPSHOTS] = {}
                     if attname not in snapshots:
-                        snapshots[attname] = copy.deepcopy(value)
+                        snapshots[attname] = _copy_mutable(value)
         return value
 
     def __set__(self, instance: Any, value: Any) -> None:
@@ -217,7 +232,16 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
             if prior is not None:  # several writes in one save(): keep the oldest values
                 adding, written = prior[0] or adding, {**written, **prior[1]}
             data[_SAVED] = (adding, written)
+        snapshots = data.get(_SNAPSHOTS)
+        copied = set(snapshots or ()) if saved is None else saved.intersection(snapshots or ())
         self._keel_forget(saved)
+        if copied:
+            # The caller may still hold the dict it read: copy it again, so that edits made
+            # through that reference after the save are still seen.
+            fresh = data.setdefault(_SNAPSHOTS, {})
+            for attname in copied:
+                if attname in data:
+                    fresh[attname] = _copy_mutable(data[attname])
         for attname in self._keel_tracked if saved is None else saved:
             # An expression (F() + 1) was computed by the database: reload it on next access
             # rather than keep the expression object around (Django 6.0 does so itself).
