@@ -264,9 +264,9 @@ def test_an_import_killed_mid_write_leaves_nothing_and_the_next_run_imports_all(
     path.write_text(json.dumps(entry_rows(rows)))
     marker = tmp_path / "first-batch-written"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    runner = [sys.executable, "-m", "tests.reliability.import_runner"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.reliability.import_runner"]
-        + [str(connection.settings_dict["NAME"]), str(path), str(marker)],
+        [*runner, str(connection.settings_dict["NAME"]), str(path), str(marker)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
