@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 import redis
+import redis.sentinel
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
@@ -76,3 +77,106 @@ def test_redis_errors_are_logged_once_per_interval(caplog: pytest.LogCaptureFixt
     assert [r.getMessage() for r in caplog.records].count(
         "Redis unavailable during test-op (ConnectionError: refused)"
     ) == 1
+
+
+# -- topologies: parsing (the real Sentinel and Cluster are in test_reliability_topologies) -----
+
+
+def test_plain_url_is_a_single_server() -> None:
+    with override_settings(KEEL={"REDIS_URL": "redis://127.0.0.1:6379/3"}):
+        described = keel_redis.topology()
+    assert (described.kind, described.nodes, described.service_name) == ("single", (), None)
+    assert described.connection["socket_timeout"] == keel_redis.DEFAULT_OPTIONS["socket_timeout"]
+
+
+def test_sentinel_url_names_sentinels_service_database_and_credentials() -> None:
+    url = "redis+sentinel://user:p%40ss@10.0.0.1:26379,[::1]:26380,sentinel-3/mymaster/4"
+    with override_settings(
+        KEEL={"REDIS_URL": url, "REDIS_OPTIONS": {"sentinel_kwargs": {"password": "s"}}}
+    ):
+        described = keel_redis.topology()
+    assert described.kind == "sentinel"
+    assert described.nodes == (("10.0.0.1", 26379), ("::1", 26380), ("sentinel-3", 26379))
+    assert described.service_name == "mymaster"
+    assert described.connection["db"] == 4
+    assert (described.connection["username"], described.connection["password"]) == (
+        "user",
+        "p@ss",
+    )
+    assert described.sentinel_kwargs == {"password": "s"}
+    assert "sentinel_kwargs" not in described.connection
+
+
+def test_sentinel_url_defaults_to_database_zero_and_tls_with_rediss() -> None:
+    with override_settings(KEEL={"REDIS_URL": "rediss+sentinel://h:1/svc"}):
+        described = keel_redis.topology()
+    assert described.connection["db"] == 0
+    assert described.connection["ssl"] is True
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://h:1",
+        "redis+sentinel://h:1/svc/0/extra",
+        "redis+sentinel://h:port/svc",
+        "redis+sentinel://:1/svc",
+        "redis+sentinel://h:1/svc/x",
+        "redis+cluster://h:1/3",
+        "redis+cluster://h:1/0/1",
+    ],
+)
+def test_malformed_topology_urls_are_improperly_configured(url: str) -> None:
+    with override_settings(KEEL={"REDIS_URL": url}), pytest.raises(ImproperlyConfigured):
+        keel_redis.topology()
+
+
+def test_cluster_by_scheme_or_by_option() -> None:
+    with override_settings(KEEL={"REDIS_URL": "redis+cluster://a:7000,b:7001"}):
+        by_scheme = keel_redis.topology()
+    with override_settings(
+        KEEL={"REDIS_URL": "redis://a:7000/0", "REDIS_OPTIONS": {"cluster": True}}
+    ):
+        by_option = keel_redis.topology()
+    assert by_scheme.kind == by_option.kind == "cluster"
+    assert by_scheme.nodes == (("a", 7000), ("b", 7001))
+    assert by_option.nodes == (("a", 7000),)
+    assert "cluster" not in by_option.connection
+    assert "db" not in by_scheme.connection
+
+
+def test_unknown_client_options_are_improperly_configured_for_a_cluster() -> None:
+    async def build() -> object:
+        return get_async_redis()
+
+    keel = {"REDIS_URL": "redis+cluster://127.0.0.1:1", "REDIS_OPTIONS": {"bogus": 1}}
+    with override_settings(KEEL=keel), pytest.raises(ImproperlyConfigured, match="bogus"):
+        asyncio.run(build())
+
+
+def test_every_topology_scheme_passes_settings_validation() -> None:
+    from keel.conf import invalid_value_message
+
+    for url in ("redis+sentinel://h:1/s", "rediss+sentinel://h:1/s", "redis+cluster://h:1"):
+        assert invalid_value_message("REDIS_URL", url) is None
+    assert "redis+cluster" in (invalid_value_message("REDIS_URL", "memcached://h") or "")
+
+
+def test_tagged_keys_share_a_hash_slot() -> None:
+    with override_settings(KEEL={"KEY_PREFIX": "site"}):
+        first, second = make_key("a", tag="t"), make_key("b", "c", tag="t")
+        assert first == "site:{t}:a"
+        assert second == "site:{t}:b:c"
+        assert keel_redis.key_slot(first) == keel_redis.key_slot(second)
+        assert keel_redis.key_slot(make_key("a")) != keel_redis.key_slot(make_key("b"))
+
+
+@pytest.mark.parametrize("tag", ["", "a{b", "a}b", "{x}"])
+def test_a_hash_tag_with_braces_or_empty_is_refused(tag: str) -> None:
+    with pytest.raises(ValueError, match="hash tag"):
+        make_key("a", tag=tag)
+
+
+def test_cluster_errors_count_as_redis_errors() -> None:
+    assert redis.exceptions.RedisClusterException in keel_redis.redis_errors()
+    assert issubclass(redis.sentinel.MasterNotFoundError, keel_redis.redis_errors())
