@@ -4,8 +4,8 @@ bulk writes in O(N / batch size) queries, the content hash kept in the database.
 from __future__ import annotations
 
 import io
-import threading
 import json
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
