@@ -226,14 +226,28 @@ def bulk_create_floor(model: type[Any], path: Path, alias: str) -> None:
         model.objects.db_manager(alias).bulk_create(objs, batch_size=1000)
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process, in MB.
+
+    Linux's VmHWM belongs to the process image, so it starts afresh in a new program;
+    ru_maxrss (the fallback elsewhere) may carry the parent's peak across exec.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child_memory(args: argparse.Namespace) -> None:
-    """Child process: one first import; prints peak RSS before and after, in MB."""
+    """Child process: one first import; prints peak RSS before and after it, in MB."""
     configure([args.child_database], args.pg_host, args.sqlite_path)
     model = define_model()
     truncate(model, args.child_database)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = peak_rss_mb()
     result = run_keel(model, Path(args.child_memory), args.child_database, "--force")
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    after = peak_rss_mb()
     print(json.dumps({"before": before, "peak": after, "created": result.created}))
 
 
@@ -377,6 +391,9 @@ def main() -> None:
     parser.add_argument("--databases", default="postgres,sqlite")
     parser.add_argument("--pg-host", default="127.0.0.1")
     parser.add_argument("--sqlite-path", default="")
+    parser.add_argument(
+        "--memory-only", action="store_true", help="Only measure the peak memory of an import."
+    )
     parser.add_argument("--child-memory", default="")
     parser.add_argument("--child-database", default="")
     args = parser.parse_args()
@@ -409,6 +426,19 @@ def main() -> None:
         )
         print()
         for alias in databases:
+            if args.memory_only:
+                from django.core.management import call_command
+                from django.db import connections as conns
+
+                with conns[alias].schema_editor() as editor:
+                    editor.create_model(model)
+                call_command("migrate", "keel", database=alias, verbosity=0)
+                memory = measure_memory(args, alias, file_a)
+                print(
+                    f"{alias}: peak RSS {memory['peak']:.0f} MB for a first import of "
+                    f"{args.rows:,} rows (before the import: {memory['before']:.0f} MB)"
+                )
+                continue
             for line in bench_database(args, model, alias, file_a, file_b):
                 print(line)
     finally:
