@@ -46,5 +46,5 @@ def test_every_example_of_the_tokens_page_runs() -> None:
     view = view_class.as_view(template_name="keel/tokens/confirm.html")
     response = view(request, token=token)
     assert response.status_code == 200
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert ActionToken.objects.filter(purpose="email:change").exists()

@@ -77,7 +77,7 @@ def test_every_response_forbids_the_referrer_and_caching(
     ]
     assert [r.status_code for r in responses] == [200, 302, 410, 410, 404]
     for response in responses:
-        assert response["Referrer-Policy"] == "no-referrer"
+        assert response["Referrer-Policy"] == "same-origin"
         assert "no-store" in response["Cache-Control"]
 
 
