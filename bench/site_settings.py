@@ -292,11 +292,13 @@ def main() -> None:
         f" · PostgreSQL and Redis on loopback · {args.repeats} rounds, median"
     )
     print()
-    print("| contender | µs per read (10 fields) | vs django-solo cached | round trips per read |")
+    print(
+        "| contender | µs per read (10 fields) | speed vs django-solo cached | round trips per read |"
+    )
     print("|---|---:|---:|---|")
     for name in names:
         ratio = solo / medians[name]
-        print(f"| {name} | {medians[name]:.2f} | {ratio:.1f}x faster | {trips[name]} |")
+        print(f"| {name} | {medians[name]:.2f} | {ratio:.1f}x | {trips[name]} |")
     print()
     redis_ratio = solo / medians["keel, Redis"]
     window_ratio = solo / medians["keel, local window"]
