@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,10 @@ from tests.testapp.management.commands.fixtures_import_entries import Command as
 from tests.testapp.models.fixtures import FixtureEntry
 from tests.testapp.models.mixins_core import FullStackArticle, TaskStates
 
-#: Text without lone surrogates: those are a known failure, tested on their own below.
-texts = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=300)
-short_texts = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=8)
+#: Text without lone surrogates nor NUL: those are known failures, tested on their own below.
+safe_characters = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
+texts = st.text(alphabet=safe_characters, max_size=300)
+short_texts = st.text(alphabet=safe_characters, max_size=8)
 
 FAST = settings(
     max_examples=200,
@@ -185,6 +187,11 @@ def test_nasty_fixture_files_are_refused_with_a_fixture_error(text: str | bytes)
 
 
 @pytest.mark.django_db
+@pytest.mark.xfail(
+    os.environ.get("KEEL_TEST_DB") == "postgres",
+    strict=True,
+    reason=f"{FIXTURES_BUG}: PostgreSQL's DataError for a NUL byte in a text column",
+)
 def test_a_nul_byte_in_a_value_is_imported_or_refused_whole() -> None:
     # SQLite and MariaDB store it; PostgreSQL refuses it in text columns.
     text = ROW % '{"key": "a\\u0000b", "label": "l", "amount": "1"}'
@@ -258,10 +265,12 @@ def test_a_deeply_nested_payload_is_refused_as_invalid_payload(settings: Any) ->
 ALL_STATES = [TaskStates.NEW, TaskStates.RUNNING, TaskStates.DONE, TaskStates.CANCELED]
 EDITABLE = ("title", "body", "revision", "state")
 
+#: PostgreSQL text columns refuse NUL, a database limit outside the mixins' contracts.
+model_text = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
 step = st.fixed_dictionaries(
     {
-        "title": st.one_of(st.none(), st.just(""), st.text(min_size=1, max_size=100)),
-        "body": st.one_of(st.none(), st.text(max_size=50)),
+        "title": st.one_of(st.none(), st.just(""), st.text(model_text, min_size=1, max_size=100)),
+        "body": st.one_of(st.none(), st.text(model_text, max_size=50)),
         "revision": st.one_of(st.none(), st.integers(min_value=0, max_value=2**31 - 1)),
         "state": st.one_of(st.none(), st.sampled_from(ALL_STATES)),
         "options": st.permutations(["pre_filters", "validate", "check_state", "update_fields"]),
