@@ -292,9 +292,8 @@ def main() -> None:
         f" · PostgreSQL and Redis on loopback · {args.repeats} rounds, median"
     )
     print()
-    print(
-        "| contender | µs per read (10 fields) | speed vs django-solo cached | round trips per read |"
-    )
+    print("| contender | µs per read (10 fields) | speed vs django-solo cached ", end="")
+    print("| round trips per read |")
     print("|---|---:|---:|---|")
     for name in names:
         ratio = solo / medians[name]
