@@ -69,9 +69,9 @@ __all__ = [
     "CachedSource",
     "DjangoCacheStore",
     "Fetched",
+    "InstanceTemplate",
     "RedisStore",
     "aread",
-    "InstanceTemplate",
     "clear_local_copies",
     "current_language",
     "get_store",
@@ -247,8 +247,8 @@ if (redis.call('GET', KEYS[2]) or '') == ARGV[1] then
 end
 return 0
 """
-_FETCH_SHA = hashlib.sha1(_FETCH_LUA.encode()).hexdigest()  # noqa: S324 (Redis script id)
-_REFILL_SHA = hashlib.sha1(_REFILL_LUA.encode()).hexdigest()  # noqa: S324 (Redis script id)
+_FETCH_SHA = hashlib.sha1(_FETCH_LUA.encode()).hexdigest()  # the id Redis gives the script
+_REFILL_SHA = hashlib.sha1(_REFILL_LUA.encode()).hexdigest()  # the id Redis gives the script
 
 
 def _gen_text(value: Any) -> str:
