@@ -5,7 +5,8 @@ A read looks, in order, at:
 1. the request memo: a ``ContextVar`` holding a dict, opened per request by
    :class:`keel.site.middleware.RequestCacheMiddleware` (or :func:`request_scope` in a task);
    every read of the same object in one request returns the same Python object;
-2. the process copy, valid for ``KEEL["SITE_SETTINGS_LOCAL_TTL"]`` seconds (0 disables it);
+2. the process copy, trusted for ``KEEL["SITE_SETTINGS_LOCAL_TTL"]`` seconds (0: ask the
+   store on every read outside a request);
 3. the shared store, in one round trip: a Lua script returns the model's generation and,
    unless the process copy was built at that generation (then only its window is renewed,
    nothing is transferred or decoded), the JSON document; without Redis, one ``get_many``
