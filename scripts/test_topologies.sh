@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The tests that start their own Redis servers (a 3-master Cluster, a master + replica +
-# 3 Sentinels, throwaway servers killed with SIGKILL) and the fuzzing, on the databases
+# 3 Sentinels, throwaway servers killed with SIGKILL, gunicorn workers) and the fuzzing, on the databases
 # given (default: all three). Needs Debian's redis-server and redis-tools packages.
 # Usage: scripts/test_topologies.sh [sqlite|postgres|mysql ...]
 set -euo pipefail
@@ -14,6 +14,7 @@ for db in "${@:-sqlite postgres mysql}"; do
         echo "== reliability tests on $one"
         KEEL_TEST_DB="$one" .venv/bin/python -m pytest -q -p no:cacheprovider \
             tests/test_redis.py tests/test_reliability_topologies.py \
-            tests/test_reliability_faults.py tests/test_reliability_fuzz.py
+            tests/test_reliability_faults.py tests/test_reliability_fuzz.py \
+            tests/test_reliability_workers.py tests/test_reliability_docs.py
     done
 done
