@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from email import message_from_bytes
 from email.header import decode_header, make_header
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +24,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
+import keel.site
 from keel.redis import make_key
 from keel.site import format_address
 from keel.site.cache import reset_process_state
@@ -435,3 +440,24 @@ def test_a_write_in_a_failed_transaction_leaves_content_untouched(keel_redis: re
         update_then_fail()
     reset_process_state()
     assert StaticContent.get_text("greeting") == "Hello"
+
+
+def test_keel_site_imports_before_django_is_set_up() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    code = "import keel.site, sys; assert 'keel.site.models' not in sys.modules; print('ok')"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_public_names_resolve_from_the_package() -> None:
+    for name in keel.site.__all__:
+        assert getattr(keel.site, name) is not None
+    with pytest.raises(AttributeError):
+        keel.site.NoSuchName  # noqa: B018
