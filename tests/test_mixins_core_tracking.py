@@ -336,6 +336,17 @@ def test_copies_and_pickles_do_not_share_change_records() -> None:
     assert restored.get_dirty_fields() == {"name": "a"}
 
 
+def test_reset_changes_forgets_changes_written_another_way() -> None:
+    item = _loaded()
+    item.name = "b"
+    item.count = 2
+    TrackedItem.objects.bulk_update([item], ["name"])
+    item.reset_changes(["name"])
+    assert item.get_dirty_fields() == {"count": 0}
+    item.reset_changes()
+    assert not item.is_dirty()
+
+
 def test_unknown_field_names_are_a_clear_error() -> None:
     item = _loaded()
     with pytest.raises(ValueError, match="no concrete field named 'nope'"):
