@@ -385,6 +385,16 @@ def test_translated_settings_fields_are_cached_per_language(keel_redis: redis.Re
     assert any(k.decode().endswith(":fr") for k in keel_redis.keys(fr_key + "*"))
 
 
+def test_language_dependence_is_detected_from_the_field_descriptors() -> None:
+    from keel.site.sources import SingletonSource, has_language_dependent_fields
+
+    assert has_language_dependent_fields(SiteSettings)  # its tagline routes by language
+    assert not has_language_dependent_fields(BookingSettings)
+    assert not has_language_dependent_fields(UserProfile)  # foreign key and file: Django's own
+    assert SingletonSource(SiteSettings).per_language
+    assert not SingletonSource(BookingSettings).per_language
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_singleton_without_language_dependent_fields_keeps_one_document(
     keel_redis: redis.Redis,

@@ -199,10 +199,11 @@ class SiteSettingsSyncMixin(CachedModelMixin):
 
     #: The primary key of the one row.
     singleton_pk: ClassVar[int] = 1
-    #: Cache one document per language (safe with translated fields, e.g.
-    #: django-modeltranslation). ``False`` when no field depends on the language: reads then
-    #: skip looking up the active language.
-    cache_per_language: ClassVar[bool] = True
+    #: Cache one document per language. ``None`` (default): when a field's value depends on
+    #: the active language, i.e. its attribute is not Django's own descriptor (what
+    #: django-modeltranslation installs); one document otherwise, and reads then skip looking
+    #: up the active language.
+    cache_per_language: ClassVar[bool | None] = None
 
     objects = SingletonQuerySet.as_manager()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from contextlib import nullcontext
 from types import MappingProxyType
@@ -10,10 +11,11 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.db.models import Model
+from django.db.models.query_utils import DeferredAttribute
 from django.utils import translation
 
 from keel.site.cache import CachedSource, InstanceTemplate
-from keel.site.codec import decode_instance, encode_instance, secret_fields
+from keel.site.codec import decode_instance, encode_instance, published_fields, secret_fields
 
 __all__ = ["ContentMapSource", "PageSource", "SingletonSource", "language_chain"]
 
@@ -29,6 +31,21 @@ def language_chain(language: str) -> list[str]:
     return chain
 
 
+def has_language_dependent_fields(model: type[Model]) -> bool:
+    """Whether reading a published field may depend on the active language.
+
+    Django reads a field through a ``DeferredAttribute`` (or a subclass: foreign keys, files);
+    anything else on the class under a field's name (django-modeltranslation's descriptors,
+    a project's own) may route by language, so it counts as language-dependent.
+    """
+    for field in published_fields(model):
+        # The attname holds the stored value (a foreign key's name is the related object).
+        attribute = inspect.getattr_static(model, field.attname, None)
+        if attribute is not None and not isinstance(attribute, DeferredAttribute):
+            return True
+    return False
+
+
 class SingletonSource(CachedSource[Model]):
     """The one row of a singleton model, as an instance with its secret fields deferred."""
 
@@ -37,7 +54,10 @@ class SingletonSource(CachedSource[Model]):
 
     def __init__(self, model: type[Model]) -> None:
         super().__init__(model)
-        self.per_language = bool(getattr(model, "cache_per_language", True))
+        declared = getattr(model, "cache_per_language", None)
+        self.per_language = (
+            has_language_dependent_fields(self.model) if declared is None else bool(declared)
+        )
 
     def _language(self, language: str) -> Any:
         # "any": the model declared that nothing in it depends on the language.

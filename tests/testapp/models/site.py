@@ -89,7 +89,6 @@ SiteSettings.tagline = TranslatedAttribute("tagline")  # type: ignore[assignment
 
 class BookingSettings(SiteSettingsSyncMixin):
     context_name = "booking_settings"
-    cache_per_language = False
 
     slot_minutes = models.PositiveIntegerField(default=30)
 
