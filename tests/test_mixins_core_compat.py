@@ -91,3 +91,16 @@ def test_asave_refuses_positional_arguments() -> None:
     item = TrackedItem.objects.create(name="a")
     with pytest.raises(TypeError, match="keyword arguments only"):
         async_to_sync(item.asave)(True)  # type: ignore[arg-type]
+
+
+
+def test_file_is_committed_tells_an_upload_from_a_stored_file() -> None:
+    from django.core.files.base import ContentFile
+
+    from keel.compat import file_is_committed
+    from tests.testapp.models.mixins_misc import MiscDocument
+
+    stored = MiscDocument(attachment="documents/stored.txt")
+    assert file_is_committed(stored.attachment)
+    pending = MiscDocument(attachment=ContentFile(b"x", name="new.txt"))
+    assert not file_is_committed(pending.attachment)

@@ -13,6 +13,7 @@ from typing import Any
 import django
 from django.db import models
 from django.db.models.base import ModelState
+from django.db.models.fields.files import FieldFile
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
 
@@ -23,6 +24,7 @@ __all__ = [
     "AsyncSaveOptionsMixin",
     "ConditionalUpdateMixin",
     "DeferredAttribute",
+    "file_is_committed",
     "instance_from_db",
     "parent_models",
 ]
@@ -163,3 +165,13 @@ class ConditionalUpdateMixin(models.Model):
         if not result:
             self.update_not_applied(base_qs, using, pk_val)
         return result
+
+
+def file_is_committed(value: FieldFile) -> bool:
+    """Whether a file field's value is already stored (False: an upload waiting for ``save``).
+
+    ``FieldFile._committed`` is the flag Django's own ``FileField.pre_save`` reads to decide
+    whether to store the file; no public attribute says it. Unchanged in every release of
+    ``SUPPORTED``.
+    """
+    return bool(getattr(value, "_committed", True))

@@ -15,14 +15,9 @@ __all__ = ["SaveInstanceFilesMixin"]
 
 
 def _pending_upload(value: object) -> File[Any] | None:
-    """The file content waiting to be stored, or None when the value is stored already.
-
-    ``FieldFile._committed`` is how Django's own ``FileField.pre_save`` tells the two apart; no
-    public attribute says it.
-    """
+    """The file content waiting to be stored, or None when the value is stored already."""
     if isinstance(value, FieldFile):
-        committed: bool = getattr(value, "_committed", True)
-        if value and not committed:
+        if value and not compat.file_is_committed(value):
             content: File[Any] = value.file
             return content
         return None
