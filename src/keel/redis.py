@@ -350,13 +350,14 @@ def redis_errors() -> tuple[type[Exception], ...]:
     return (redis.RedisError, redis.exceptions.RedisClusterException, OSError)
 
 
-def log_redis_error(operation: str, exc: BaseException) -> None:
-    """Log a Redis failure as a warning, at most once per ``REDIS_ERROR_LOG_INTERVAL``."""
+def log_redis_error(operation: str, exc: BaseException, *, store: str = "Redis") -> None:
+    """Log a failure of ``store`` as a warning, at most once per ``REDIS_ERROR_LOG_INTERVAL``."""
     now = time.monotonic()
-    if now - _last_logged.get(operation, -math.inf) < keel_settings.REDIS_ERROR_LOG_INTERVAL:
+    key = f"{store}:{operation}"
+    if now - _last_logged.get(key, -math.inf) < keel_settings.REDIS_ERROR_LOG_INTERVAL:
         return
-    _last_logged[operation] = now
-    logger.warning("Redis unavailable during %s (%s: %s)", operation, type(exc).__name__, exc)
+    _last_logged[key] = now
+    logger.warning("%s unavailable during %s (%s: %s)", store, operation, type(exc).__name__, exc)
 
 
 @dataclass(frozen=True)

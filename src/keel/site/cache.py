@@ -389,7 +389,8 @@ def get_store() -> Store:
 def _store_failed(store: Store, operation: str, exc: BaseException) -> None:
     global _down_until
     _down_until = time.monotonic() + STORE_RETRY_AFTER
-    log_redis_error(f"site cache {operation} ({store.name})", exc)
+    label = "Redis" if store.name == "redis" else "The Django cache"
+    log_redis_error(f"site cache {operation}", exc, store=label)
 
 
 # -- documents -----------------------------------------------------------------------------
