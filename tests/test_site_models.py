@@ -471,3 +471,14 @@ def test_public_names_resolve_from_the_package() -> None:
         assert getattr(keel.site, name) is not None
     with pytest.raises(AttributeError):
         keel.site.NoSuchName  # noqa: B018
+
+
+def test_verbose_names_survive_field_groups_listed_first() -> None:
+    from keel.site import AbstractSiteSettings
+    from tests.testapp.models.site import SiteSettings
+
+    # SiteSettings lists the field groups before AbstractSiteSettings.
+    assert SiteSettings.__mro__[1] is not AbstractSiteSettings
+    assert SiteSettings._meta.verbose_name == "site settings"
+    assert SiteSettings._meta.verbose_name_plural == "site settings"
+    assert not SiteSettings._meta.abstract

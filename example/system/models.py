@@ -34,11 +34,6 @@ class SiteSettings(
     tagline = models.CharField(max_length=200, blank=True)
     newsletter_enabled = models.BooleanField(default=True)
 
-    class Meta(AbstractSiteSettings.Meta):
-        # With several abstract bases Django takes Meta from the first one only: name the
-        # one that carries the verbose names.
-        pass
-
 
 class StaticContent(AbstractStaticContent):
     """Text snippets by key and language (``{% static_text "footer" %}``)."""

@@ -251,6 +251,15 @@ class AbstractSiteSettings(SiteSettingsSyncMixin):
         verbose_name = _("site settings")
         verbose_name_plural = _("site settings")
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A model that declares no Meta gets the one of the first base in its MRO: field
+        # groups listed before AbstractSiteSettings would hide the verbose names above.
+        # (Django reads a declared Meta before this runs, so a declared one always wins.)
+        inherited = getattr(cls, "Meta", None)
+        if inherited is not None and not issubclass(inherited, AbstractSiteSettings.Meta):
+            cls.Meta = AbstractSiteSettings.Meta  # type: ignore[misc]
+
     def __str__(self) -> str:
         return str(self._meta.verbose_name)
 
