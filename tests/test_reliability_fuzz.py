@@ -249,11 +249,6 @@ def test_any_payload_round_trips_or_is_refused_as_invalid_payload(
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="keel.tokens: a deeply nested payload raises RecursionError from the JSON encoder "
-    "(JsonActionTokenManager.encode_payload) instead of InvalidPayload",
-)
 def test_a_deeply_nested_payload_is_refused_as_invalid_payload(settings: Any) -> None:
     settings.KEEL = {**settings.KEEL, "TOKEN_STORE": "database"}
     with pytest.raises(InvalidPayload):

@@ -173,7 +173,8 @@ class JsonActionTokenManager:
         try:
             text = self._encoder.encode(data)
             size = len(text.encode())
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
+            # RecursionError: a payload nested thousands of levels deep.
             raise InvalidPayload(f"The token payload cannot be written as JSON: {exc}") from exc
         limit = keel_settings.TOKEN_MAX_PAYLOAD_BYTES
         if size > limit:
