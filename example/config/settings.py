@@ -17,6 +17,7 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-only-not-secret")
 DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
+# --8<-- [start:apps]
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -43,6 +44,8 @@ MIDDLEWARE = [
     # Answers 503 while SiteSettings.maintenance_mode is on (staff and the admin pass).
     "keel.site.middleware.MaintenanceModeMiddleware",
 ]
+
+# --8<-- [end:apps]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -80,6 +83,7 @@ CACHES = {
     }
 }
 
+# --8<-- [start:keel]
 KEEL = {
     # Unset: tokens live in the database and site settings in the cache above.
     "REDIS_URL": os.environ.get("REDIS_URL") or None,
@@ -90,6 +94,7 @@ KEEL = {
         os.environ.get("EXAMPLE_ENCRYPTION_KEY", "WooqnpnKih3C85Y9EPIpwbfU0AMQ7PypPrDFMLxxIgI=")
     ],
 }
+# --8<-- [end:keel]
 
 # Emails (the newsletter's confirmation link) go to the console of `make serve`.
 if os.environ.get("EXAMPLE_EMAIL_DIR"):
