@@ -113,3 +113,32 @@ class FixturePlainSingleton(models.Model):
 
     motto = models.CharField(max_length=100)
     visits = models.IntegerField(default=0)
+
+
+class FixtureContent(models.Model):
+    """Unique on (key, language), like keel.site's static content: a composite lookup."""
+
+    key = models.CharField(max_length=100)
+    language = models.CharField(max_length=15, blank=True, default="")
+    text = models.TextField(blank=True, default="")
+    rank = models.IntegerField(default=0)
+    tags = models.ManyToManyField(FixtureTag, blank=True, related_name="contents")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "language"], name="fixturecontent_key_language")
+        ]
+
+
+class FixtureRegionPrice(models.Model):
+    """Unique on (code, region) and on (code, category) through ``unique_together``; ``region``
+    may be NULL."""
+
+    code = models.CharField(max_length=20)
+    region = models.CharField(max_length=10, null=True, blank=True)
+    category = models.ForeignKey(FixtureCategory, null=True, on_delete=models.CASCADE)
+    amount = models.IntegerField(default=0)
+
+    class Meta:
+        unique_together = [("code", "region"), ("code", "category")]
