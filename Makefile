@@ -51,5 +51,11 @@ test-suite: $(VENV)/.dev-installed
 test-versions:
 	scripts/test_versions.sh
 
+## Benchmarks beside the peers and the systems keel replaces (PostgreSQL and Redis on loopback):
+## builds .venv-bench, regenerates docs/performance.md and docs/img/bench-*.png.
+.PHONY: bench
+bench:
+	scripts/bench.sh $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .venv-django* build site .pytest_cache .mypy_cache .ruff_cache

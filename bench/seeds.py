@@ -292,7 +292,7 @@ def bench_fixtures(args: argparse.Namespace, workdir: Path) -> list[str]:
     lines += [
         "",
         goal_line(
-            "first import ≥ 20x faster than the update_or_create loop "
+            "(issue 6) first import ≥ 20x faster than the update_or_create loop "
             "(here codex-django's command, which is that loop)",
             first >= 20,
             f"{first:.1f}x",
@@ -717,7 +717,7 @@ def bench_mixins(args: argparse.Namespace) -> list[str]:
     keel_load = med(load_runs, "keel AutoUpdateFieldsMixin") / plain_load
     lines += [
         "",
-        goal_line("keel load ≤ 1.20x plain", keel_load <= 1.2, f"{keel_load:.2f}x"),
+        goal_line("(issue 4) keel load ≤ 1.20x plain", keel_load <= 1.2, f"{keel_load:.2f}x"),
         "",
         f"Guarded save = save(pre_filters={{'version': v}}) bumping the version, {args.saves} "
         "saves in a row on one row; the floor is the conditional UPDATE written by hand.",
