@@ -18,6 +18,7 @@ BLOCK = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 PROJECT_MODELS = {
     "Article": models.FixtureArticle,
     "Category": models.FixtureCategory,
+    "Content": models.FixtureContent,
     "SiteSettings": models.FixtureSiteConfig,
 }
 
@@ -43,7 +44,7 @@ def test_every_example_of_the_fixtures_page_runs(tmp_path: Path, settings: Any) 
         files += 1
     namespace: dict[str, Any] = dict(PROJECT_MODELS)
     python_blocks = blocks("python")
-    assert files == 3 and len(python_blocks) >= 6
+    assert files == 4 and len(python_blocks) >= 7
     try:
         for _, body in python_blocks:
             code = re.sub(r"^from myproject\.models import .*$", "", body, flags=re.MULTILINE)
