@@ -93,7 +93,6 @@ def test_asave_refuses_positional_arguments() -> None:
         async_to_sync(item.asave)(True)  # type: ignore[arg-type]
 
 
-
 def test_file_is_committed_tells_an_upload_from_a_stored_file() -> None:
     from django.core.files.base import ContentFile
 
