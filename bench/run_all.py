@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import re
@@ -27,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 IMG = DOCS / "img"
+RESULTS = ROOT / "build" / "bench" / "results.json"
 REDIS_URL = os.environ.get("KEEL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 PG_HOST = os.environ.get("KEEL_BENCH_PG_HOST", "127.0.0.1")
 
@@ -688,7 +690,14 @@ def embed(output: str) -> list[str]:
         else:
             if previous_table or (lines and lines[-1] != ""):
                 lines.append("")
-            lines.append(line.replace("#### ", "### ", 1) if line.startswith("#### ") else line)
+            heading = re.match(r"(#+) (.*)", line)
+            if heading and len(heading[1]) <= 2:
+                # A script's own title line: the page has its own headings.
+                lines.append(heading[2])
+            elif heading:
+                lines.append(f"### {heading[2]}")
+            else:
+                lines.append(line)
             lines.append("")
         previous_table = is_table
     while lines and lines[-1] == "":
@@ -778,13 +787,53 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated section keys")
     parser.add_argument("--no-write", action="store_true", help="print, write no page or plot")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per script")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help=f"rewrite the page and plots from the last run's {RESULTS.relative_to(ROOT)}",
+    )
     args = parser.parse_args()
-    args.argv = sys.argv[1:]
     args.only = [key for key in args.only.split(",") if key]
-    started = time.perf_counter()
-    load_start = load_average()
-    machine = machine_line()
-    print(f"machine: {machine}; load average {load_start}", file=sys.stderr)
+    if args.render_only:
+        saved = json.loads(RESULTS.read_text(encoding="utf-8"))
+        args.argv, args.quick, args.only = saved["argv"], saved["quick"], saved["only"]
+        machine, loads, total = saved["machine"], tuple(saved["loads"]), saved["total"]
+        for section in SECTIONS:
+            for part, stored in zip(
+                section.parts, saved["parts"].get(section.key, []), strict=False
+            ):
+                part.command, part.output, part.error = stored
+    else:
+        args.argv = sys.argv[1:]
+        started = time.perf_counter()
+        load_start = load_average()
+        machine = machine_line()
+        print(f"machine: {machine}; load average {load_start}", file=sys.stderr)
+        for section in SECTIONS:
+            if args.only and section.key not in args.only:
+                continue
+            for part in section.parts:
+                run_part(part, args.quick, args.timeout)
+        total = time.perf_counter() - started
+        loads = (load_start, load_average())
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(
+            json.dumps(
+                {
+                    "argv": args.argv,
+                    "quick": args.quick,
+                    "only": args.only,
+                    "machine": machine,
+                    "loads": loads,
+                    "total": total,
+                    "parts": {
+                        s.key: [[p.command, p.output, p.error] for p in s.parts] for s in SECTIONS
+                    },
+                },
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
     done: dict[str, Section] = {}
     goals: list[Goal] = []
     skipped: list[str] = []
@@ -792,7 +841,6 @@ def main() -> None:
         if args.only and section.key not in args.only:
             continue
         for part in section.parts:
-            run_part(part, args.quick, args.timeout)
             if part.error:
                 skipped.append(f"`{part.command}`: {part.error}")
             goals += goals_of(section, part)
@@ -800,7 +848,6 @@ def main() -> None:
                 if line.startswith("- SKIPPED "):
                     skipped.append(line[2:])
         done[section.key] = section
-    total = time.perf_counter() - started
     goals.sort(key=lambda goal: goal.issue)
     if args.no_write:
         for section in done.values():
@@ -808,7 +855,7 @@ def main() -> None:
                 print(part.output, end="\n\n")
     else:
         plots = plot_all(done)
-        write_page(args, machine, (load_start, load_average()), total, goals, plots, skipped)
+        write_page(args, machine, loads, total, goals, plots, skipped)
     print(f"\nGoals ({len(goals)}):", file=sys.stderr)
     for goal in goals:
         mark = "met    " if goal.met else "NOT met"
