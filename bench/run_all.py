@@ -320,6 +320,66 @@ SECTIONS = [
 ]
 
 
+# What each section's tables mean, in words that hold whatever the figures of a run.
+NOTES: dict[str, list[str]] = {
+    "mixins": [
+        "keel builds instances the way Django builds them and records nothing while rows "
+        "load, so memory per instance is that of a plain instance; the snapshot peers copy "
+        "every field at load.",
+        "*Load + read* costs more than a plain load because the first read of a `JSONField` "
+        "value copies it (the price of seeing in-place edits such as `obj.data['k'] = 1`), "
+        "once per instance and field; models without JSON, array or hstore fields read at "
+        "plain speed.",
+        "Saving one changed field is cheaper than a plain `save()`: only that column is written.",
+    ],
+    "mixins_misc": [
+        "`BetterUniquenessErrorsMixin` costs a savepoint per save (`SAVEPOINT` + `RELEASE`): "
+        "that is what keeps the caller's transaction usable after a duplicate.",
+        "`ValidateOnSaveMixin` runs Django's `full_clean()`, which here sends a query per "
+        "foreign key, unique field and constraint before each INSERT; "
+        "`FasterValidateOnSaveMixin` validates the fields in Python and sends none.",
+        "`SaveInstanceFilesMixin` adds one `UPDATE` and a savepoint to the insert of a new "
+        "row with a file, in exchange for file paths that contain the pk; a pk with a default "
+        "(`UUIDField(default=uuid4)`) avoids the cost.",
+    ],
+    "site_settings": [
+        "keel with Redis and django-solo both make one round trip per read, and the round "
+        "trip is most of either cost; keel's returns only the generation when the process "
+        "copy is current (no transfer, no decoding) where django-solo unpickles a model "
+        "instance. Only skipping the round trip, which the local window does, buys more.",
+        "A singleton cached per language pays a lookup of the active language on each read.",
+        "django-constance's `RedisBackend` pays one `GET` per field.",
+    ],
+    "tokens": [
+        "keel's cost over the floor is the work the floor skips: hashing the token, encoding "
+        "and checking the payload, decoding it back. Round trips dominate, so this ratio "
+        "moves with the machine's load more than any other on the page.",
+        "The naive manager (the raw token as the key, `GET` then `DEL`) is slower *and* "
+        "wrong: under concurrency two requests can both read the payload.",
+        "The database store pays two commits per pair (one `INSERT`, one "
+        "`DELETE … RETURNING`), each a synchronous WAL flush; it is the default for sites "
+        "without Redis.",
+    ],
+    "fixtures": [
+        "An unchanged file costs one query whatever its size (*hash on*); a re-import with "
+        "1% changed writes only the changed rows.",
+        "*Django bulk_create of the parsed file* is Django's own insert of prebuilt "
+        "instances, with no reading, checks or diff; *re-import unchanged, hash off* measures "
+        "keel's reading, checking and diffing with no write. Together they show where the "
+        "first import's time goes.",
+    ],
+    "seeds": [
+        "codex-django's `JsonFixtureUpsertCommand` is one `update_or_create` per row outside "
+        "any transaction; keel checks every row first, then writes in bulk in one transaction.",
+        "codex-django's Redis managers open a new connection for every operation (no pool); "
+        "its token consume is a `GET` then a `DEL`, so two requests can both read the payload.",
+        "pytoolbox's `AutoUpdateFieldsMixin` sends every attribute assignment through a Python "
+        "`__setattr__`, including those Django makes while building each instance from a "
+        "row, and builds a set of field names per instance: that is its load cost.",
+    ],
+}
+
+
 # --------------------------------------------------------------------------- parsing
 
 
@@ -778,6 +838,9 @@ def write_page(
                 lines += [f"**{part.error}**", ""]
             if part.output:
                 lines += [*embed(part.output), ""]
+        if NOTES.get(section.key) and any(part.output for part in section.parts):
+            lines += [f"- {note}" for note in NOTES[section.key]]
+            lines.append("")
     DOCS.joinpath("performance.md").write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
 
 
