@@ -649,3 +649,42 @@ def test_two_concurrent_imports_of_one_fixture_run_one_after_the_other(tmp_path:
     second = next(result for result in results if result.created == 0)
     assert second.status == "unchanged" or second.unchanged == 300
     assert FixtureEntry.objects.count() == 300
+
+
+@pytest.mark.parametrize(
+    ("hold_bytes", "hold_rows", "spooled"),
+    [(0, 20_000, [100, 100, 50]), (8 << 20, 20_000, []), (8 << 20, 150, [100, 50])],
+    ids=["large-file-spools", "small-file-held", "rows-past-the-limit-spool"],
+)
+def test_small_imports_hold_rows_in_memory_large_ones_spool_with_the_same_result(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    hold_bytes: int,
+    hold_rows: int,
+    spooled: list[int],
+) -> None:
+    import pickle
+
+    from keel.fixtures.commands import upsert as command_module
+
+    spilled: list[int] = []
+    dump = pickle.dump
+
+    def counting_dump(batch: Any, *args: Any, **kwargs: Any) -> None:
+        spilled.append(len(batch))
+        dump(batch, *args, **kwargs)
+
+    monkeypatch.setattr(command_module, "_HOLD_FILE_BYTES", hold_bytes)
+    monkeypatch.setattr(command_module, "_HOLD_ROWS", hold_rows)
+    monkeypatch.setattr(command_module.pickle, "dump", counting_dump)
+    path = write(tmp_path / "e.json", [entry(i) for i in range(250)])
+    result = run(entries_command(path, batch_size=100))
+    assert (result.created, result.updated) == (250, 0)
+    write(path, [entry(i, label="changed" if i % 2 else f"Entry {i}") for i in range(250)])
+    result = run(entries_command(path, batch_size=100))
+    assert (result.created, result.updated, result.unchanged) == (0, 125, 125)
+    assert FixtureEntry.objects.get(key="e-249").amount == Decimal("249.50")
+    assert FixtureEntry.objects.filter(label="changed").count() == 125
+    # Over the size limit every batch goes through the spool; under it, the batches past the
+    # row limit do. Either way they are written in file order, with the same result.
+    assert spilled == spooled * 2
