@@ -78,7 +78,7 @@ SECTIONS = [
             Part(
                 "mixins",
                 "mixins.py",
-                ["--rows", "5000", "--repeats", "5"],
+                ["--rows", "10000", "--repeats", "5"],
                 ["--rows", "3000", "--repeats", "3"],
             )
         ],
@@ -114,7 +114,7 @@ SECTIONS = [
                     "--reads",
                     "2000",
                     "--repeats",
-                    "5",
+                    "7",
                     "--redis-url",
                     REDIS_URL,
                     "--pg-host",
@@ -145,7 +145,7 @@ SECTIONS = [
                 "tokens.py",
                 [
                     "--pairs",
-                    "500",
+                    "1000",
                     "--repeats",
                     "9",
                     "--redis-url",
@@ -288,7 +288,7 @@ SECTIONS = [
                     "--fixture-repeats",
                     "3",
                     "--repeats",
-                    "5",
+                    "7",
                     "--redis-url",
                     REDIS_URL,
                     "--pg-host",
@@ -798,7 +798,7 @@ def write_page(
         "Repeat counts are reduced so that the whole run stays under 15 minutes: the fixtures "
         "at 100,000 rows run once (one round), the `update_or_create` loop is timed on a "
         "sample (2,000 rows of the 100,000-row file, 5,000 of the 10,000-row file) and scaled, "
-        "change tracking loads 5,000 rows, and the other parts use 3 to 9 rounds."
+        "and the other parts use 3 to 9 rounds."
         + (" This run used `--quick` (fewer rounds still)." if args.quick else ""),
         "",
         "## Goals",
