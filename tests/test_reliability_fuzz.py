@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -134,33 +133,23 @@ def test_fuzzed_fixture_documents_are_imported_whole_or_refused_with_the_row(
 
 
 ROW = '[{"model": "testapp.fixtureentry", "fields": %s}]'
-FIXTURES_BUG = "keel.fixtures lets this escape as a raw exception instead of a FixtureError"
-
-
-def known_bug(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"{FIXTURES_BUG}: {reason}")
-
 
 NASTY_FILES = [
     pytest.param(
         "[" * 100_000 + "]" * 100_000,
         id="deep-nesting",
-        marks=known_bug("json.loads raises RecursionError in keel/fixtures/reading.py"),
     ),
     pytest.param(
         ROW % ('{"key": "k", "label": "l", "amount": ' + "9" * 5000 + "}"),
         id="5000-digit-integer",
-        marks=known_bug("json.loads raises ValueError (int_max_str_digits) in reading.py"),
     ),
     pytest.param(
         ROW % '{"key": "\\ud800", "label": "l", "amount": "1"}',
         id="lone-surrogate",
-        marks=known_bug("the database driver raises UnicodeEncodeError at write time"),
     ),
     pytest.param(
         ROW % '{"key": "k", "label": "l"}',
         id="required-field-missing",
-        marks=known_bug("the INSERT raises IntegrityError (NOT NULL amount), naming no row"),
     ),
     pytest.param(ROW % '{"key": "k", "amount": NaN}', id="NaN-literal"),
     pytest.param(ROW % '{"key": "k", "label": "l", "amount": Infinity}', id="Infinity-literal"),
@@ -187,15 +176,14 @@ def test_nasty_fixture_files_are_refused_with_a_fixture_error(text: str | bytes)
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    os.environ.get("KEEL_TEST_DB") == "postgres",
-    strict=True,
-    reason=f"{FIXTURES_BUG}: PostgreSQL's DataError for a NUL byte in a text column",
-)
-def test_a_nul_byte_in_a_value_is_imported_or_refused_whole() -> None:
-    # SQLite and MariaDB store it; PostgreSQL refuses it in text columns.
+def test_a_nul_byte_in_a_value_is_refused_on_every_database() -> None:
+    # SQLite and MariaDB would store it, PostgreSQL refuses it: keel refuses it everywhere.
     text = ROW % '{"key": "a\\u0000b", "label": "l", "amount": "1"}'
-    assert_imported_or_refused_whole(json.loads(text), text)
+    _, error = import_document(text)
+    assert isinstance(error, FixtureError), repr(error)
+    assert error.row == 0
+    assert error.field == "key"
+    assert FixtureEntry.objects.count() == 0
 
 
 # -- tokens ------------------------------------------------------------------------------------
