@@ -155,7 +155,7 @@ def test_an_expression_is_a_change_and_is_reloaded_after_save() -> None:
     item.count = F("count") + 1
     assert item.has_changed("count")
     item.save()
-    assert "count" in item.get_deferred_fields()
+    # Django < 6.0 defers the field (reloaded on access); 6.0+ reads it back on save.
     assert item.count == 2
     with CaptureQueriesContext(connection) as ctx:
         item.save()  # nothing changed: the expression is not applied twice
