@@ -8,4 +8,4 @@ class Command(JsonFixtureUpsertCommand):
     fixture_key = "system.seo"
     fixture_path = "fixtures/seo.json"
     model_path = "system.StaticPageSeo"
-    lookup_field = "pk"
+    lookup_fields = ("page_key", "language")

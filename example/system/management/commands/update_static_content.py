@@ -8,6 +8,5 @@ class Command(JsonFixtureUpsertCommand):
     fixture_key = "system.static_content"
     fixture_path = "fixtures/static_content.json"
     model_path = "system.StaticContent"
-    # Rows are unique on (key, language); the upsert matches on one unique field, so the
-    # fixture carries Django's usual "pk".
-    lookup_field = "pk"
+    # Rows are unique on (key, language): a row of the fixture updates the row with both.
+    lookup_fields = ("key", "language")
