@@ -789,7 +789,8 @@ def write_page(
         "each script below with the options shown above its tables and writes this page and "
         "the plots.)",
         "",
-        f"- **Date:** {now}; the whole run took **{total / 60:.1f} minutes**.",
+        f"- **Date:** {now}; the benchmarks took **{total / 60:.1f} minutes** (building "
+        "`.venv-bench` from nothing adds about one minute with a warm pip cache).",
         f"- **Machine:** {machine}.",
         f"- **Load average** at the start and at the end of the run: {loads[0]} / {loads[1]}. "
         "On a shared machine absolute times move with the load; the ratios, measured against "
@@ -798,7 +799,7 @@ def write_page(
         "Repeat counts are reduced so that the whole run stays under 15 minutes: the fixtures "
         "at 100,000 rows run once (one round), the `update_or_create` loop is timed on a "
         "sample (2,000 rows of the 100,000-row file, 5,000 of the 10,000-row file) and scaled, "
-        "and the other parts use 3 to 9 rounds."
+        "and the other parts use 5 to 9 rounds."
         + (" This run used `--quick` (fewer rounds still)." if args.quick else ""),
         "",
         "## Goals",
