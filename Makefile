@@ -58,4 +58,4 @@ bench:
 	scripts/bench.sh $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-django* build site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-django* .venv-bench build site .pytest_cache .mypy_cache .ruff_cache

@@ -35,8 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.reliability.servers import Processes, free_port, wait_for
 
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
+PYTHON = sys.executable
+# gunicorn beside the interpreter running this script (its virtual environment's bin/).
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 PAGE = "/"
 MARKER = b"<title>"
 
