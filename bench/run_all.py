@@ -58,11 +58,8 @@ class Section:
 
 
 def load_needs() -> str | None:
-    if not (ROOT / ".venv" / "bin" / "gunicorn").exists():
-        return (
-            "bench/load.py starts gunicorn from the test environment .venv, which this checkout "
-            "does not have (run `make test` once, then `make bench`)"
-        )
+    if not Path(sys.executable).with_name("gunicorn").exists():
+        return "bench/load.py needs gunicorn beside this Python (the `bench` dependency group)"
     return None
 
 
