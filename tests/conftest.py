@@ -10,9 +10,11 @@ import django
 import pytest
 import redis
 from django.conf import settings as django_settings
+from django.core.cache import caches
 from django.db import connection
 
 from keel.redis import get_redis
+from keel.site.cache import reset_process_state
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -76,6 +78,16 @@ def _clean_redis_after_run() -> Iterator[None]:
         client = redis.Redis.from_url(django_settings.TEST_REDIS_URL)
         _delete_prefixed_keys(client)
         client.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_site_cache() -> Iterator[None]:
+    """Every test starts with keel's site-cache process state and Django's cache empty."""
+    reset_process_state()
+    caches["default"].clear()
+    yield
+    reset_process_state()
+    caches["default"].clear()
 
 
 @pytest.fixture

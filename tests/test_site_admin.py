@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
-from django.core.cache import caches
 from django.forms.models import model_to_dict
 from django.test import Client
 
-from keel.site.cache import reset_process_state
 from tests.testapp.models.site import SiteSettings, StaticContent
 
 ADMIN = "/site/admin/testapp/"
 SECRET = "sk_live_admin_plaintext"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_process_state() -> Iterator[None]:
-    reset_process_state()
-    caches["default"].clear()
-    yield
-    reset_process_state()
-    caches["default"].clear()
 
 
 @pytest.fixture

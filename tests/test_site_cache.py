@@ -57,15 +57,6 @@ class CountingConnection(redis.Connection):
         cls.connects = 0
 
 
-@pytest.fixture(autouse=True)
-def _fresh_process_state() -> Iterator[None]:
-    reset_process_state()
-    caches["default"].clear()
-    yield
-    reset_process_state()
-    caches["default"].clear()
-
-
 @pytest.fixture
 def counted_redis(keel_redis: redis.Redis, settings: Any) -> Iterator[type[CountingConnection]]:
     """Redis on, through connections that count commands."""

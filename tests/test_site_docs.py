@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +11,9 @@ import pytest
 import redis
 from django.contrib import admin
 from django.contrib.admin import sites
-from django.core.cache import caches
 from django.template import Context, Template
 from django.test import RequestFactory
 
-from keel.site.cache import reset_process_state
 from keel.site.context_processors import site_settings, static_content
 from tests.testapp.models import site as site_models
 
@@ -31,15 +28,6 @@ def blocks(language: str) -> list[tuple[str, str]]:
         for lang, info, code in BLOCK.findall(PAGE.read_text())
         if lang == language
     ]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_process_state() -> Iterator[None]:
-    reset_process_state()
-    caches["default"].clear()
-    yield
-    reset_process_state()
-    caches["default"].clear()
 
 
 def test_the_model_examples_are_the_test_models() -> None:

@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 from cryptography.fernet import Fernet
-from django.core.cache import caches
 from django.core.exceptions import FieldError, ImproperlyConfigured
 from django.db import connection
 from django.template import Context, Template
 from django.test import RequestFactory
 
 from keel.site import DecryptionError, reencrypt
-from keel.site.cache import reset_process_state
 from keel.site.context_processors import site_settings
 from tests.testapp.models.site import SiteSettings
 
 SECRET = "sk_live_51Hplaintext"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_process_state() -> Iterator[None]:
-    reset_process_state()
-    caches["default"].clear()
-    yield
-    reset_process_state()
-    caches["default"].clear()
 
 
 def stored_value(column: str = "stripe_secret_key") -> str:

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.cache import caches
 from django.core.management import call_command
 
 from keel.fixtures import SingletonFixtureUpdateCommand
-from keel.site.cache import reset_process_state
 from tests.test_site_cache import CountingConnection, counted_redis  # noqa: F401
 from tests.testapp.models.site import SiteSettings
-
-
-@pytest.fixture(autouse=True)
-def _fresh_process_state() -> Iterator[None]:
-    reset_process_state()
-    caches["default"].clear()
-    yield
-    reset_process_state()
-    caches["default"].clear()
 
 
 def singleton_command(path: Path) -> SingletonFixtureUpdateCommand:

@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test import AsyncClient, Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 
-from keel.site.cache import reset_process_state
 from keel.site.middleware import MaintenanceModeMiddleware, RequestCacheMiddleware
 from tests.testapp.models.site import SiteSettings
 
 MAINTENANCE = "keel.site.middleware.MaintenanceModeMiddleware"
 REQUEST_CACHE = "keel.site.middleware.RequestCacheMiddleware"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_process_state() -> Iterator[None]:
-    reset_process_state()
-    caches["default"].clear()
-    yield
-    reset_process_state()
-    caches["default"].clear()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from decimal import Decimal
 from email import message_from_bytes
 from email.header import decode_header, make_header
@@ -16,7 +15,6 @@ from typing import Any
 import pytest
 import redis
 from django.apps import apps
-from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage
@@ -42,16 +40,6 @@ from tests.testapp.models.site import (
     StaticPageSeo,
     UserProfile,
 )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_process_state() -> Iterator[None]:
-    reset_process_state()
-    caches["default"].clear()
-    yield
-    reset_process_state()
-    caches["default"].clear()
-
 
 # -- singletons -----------------------------------------------------------------------------
 

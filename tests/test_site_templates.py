@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
-from django.core.cache import caches
 from django.db import connection
 from django.template import Context, Template, TemplateSyntaxError
 from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
-from keel.site.cache import reset_process_state
 from keel.site.context_processors import PublicSingleton, site_settings, static_content
 from tests.test_site_cache import CountingConnection, counted_redis  # noqa: F401
 from tests.testapp.models.site import SiteSettings, StaticContent, StaticPageSeo
 
 REQUEST_CACHE = "keel.site.middleware.RequestCacheMiddleware"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_process_state() -> Iterator[None]:
-    reset_process_state()
-    caches["default"].clear()
-    yield
-    reset_process_state()
-    caches["default"].clear()
 
 
 @pytest.fixture
