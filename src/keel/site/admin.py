@@ -40,7 +40,8 @@ class SecretInput(forms.PasswordInput):
     template_name = "keel/site/widgets/secret.html"
 
     def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs, render_value=False)
+        # The admin's wide text box: the "set: leave empty to keep" hint must fit.
+        super().__init__({"class": "vTextField", **(attrs or {})}, render_value=False)
 
     def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
         context = super().get_context(name, None, attrs)
