@@ -57,7 +57,9 @@ def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
 
 
 def test_invalid_json_names_file_line_column_and_row(tmp_path: Path) -> None:
-    path = write(tmp_path / "bad.json", '[\n {"fields": {"k": 1}},\n {"fields": {"k": 2,}}\n]')
+    path = write(
+        tmp_path / "bad.json", '[\n {"fields": {"k": 1}},\n {"fields": {"k": 2 "x": 3}}\n]'
+    )
     with pytest.raises(FixtureError) as caught:
         list(iter_fixture_rows(path))
     error = caught.value

@@ -59,8 +59,9 @@ def test_admin_site_settings_is_one_change_form_that_saves(
     browser.get(example_server.url + "/admin/system/sitesettings/")
     wait_for(browser, "#sitesettings_form")
     assert browser.current_url.endswith("/admin/system/sitesettings/1/change/")
-    crumbs = [part.strip() for part in find(browser, ".breadcrumbs").text.split("\u203a")]
-    assert crumbs == ["Home", "System", "Site settings", "site settings"]
+    # Django < 6.1 separates crumbs with a U+203A in the text, 6.1 with styled list items.
+    crumbs = " ".join(re.split(r"[\s\u203a]+", find(browser, ".breadcrumbs").text))
+    assert crumbs == "Home System Site settings site settings"
     assert find(browser, "#id_site_name").get_attribute("value") == "Harbour Notes"
     # The encrypted CRM key is a password box that never shows a stored value.
     assert find(browser, "#id_crm_api_key").get_attribute("type") == "password"
