@@ -130,6 +130,11 @@ class CachedModelMixin(models.Model):
     class Meta:
         abstract = True
 
+    def save(self, **kwargs: Any) -> None:
+        """Save, then publish once per transaction, on commit."""
+        super().save(**kwargs)
+        type(self).publish(using=kwargs.get("using") or self._state.db)
+
     @classmethod
     def cache_sources(cls) -> tuple[CachedSource[Any], ...]:
         """The cached objects built from this model (one source per kind)."""
@@ -171,9 +176,6 @@ class CachedModelMixin(models.Model):
         URLs (``None`` when empty), foreign keys as ids. Secret fields are never included."""
         return presentation_dict(self)
 
-    def _schedule_publish(self, using: str | None) -> None:
-        type(self).publish(using=using or self._state.db)
-
 
 class _Invalidating(CachedSource[Any]):
     """A source that only increments the generation (no rebuild)."""
@@ -213,7 +215,6 @@ class SiteSettingsSyncMixin(CachedModelMixin):
     def save(self, **kwargs: Any) -> None:
         self.pk = self.singleton_pk
         super().save(**kwargs)
-        self._schedule_publish(kwargs.get("using"))
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise SingletonDeletionError(
@@ -548,10 +549,6 @@ class AbstractStaticContent(CachedModelMixin):
     def __str__(self) -> str:
         return f"{self.key} [{self.language}]" if self.language else self.key
 
-    def save(self, **kwargs: Any) -> None:
-        super().save(**kwargs)
-        self._schedule_publish(kwargs.get("using"))
-
     @classmethod
     def cache_sources(cls) -> tuple[CachedSource[Any], ...]:
         return (ContentMapSource(cls),)
@@ -623,10 +620,6 @@ class AbstractStaticPageSeo(CachedModelMixin):
 
     def __str__(self) -> str:
         return f"{self.page_key} [{self.language}]" if self.language else self.page_key
-
-    def save(self, **kwargs: Any) -> None:
-        super().save(**kwargs)
-        self._schedule_publish(kwargs.get("using"))
 
     @classmethod
     def cache_sources(cls) -> tuple[CachedSource[Any], ...]:
