@@ -40,13 +40,27 @@ def find(browser: Any, css: str) -> Any:
     return browser.find_element(By.CSS_SELECTOR, css)
 
 
+def submit(browser: Any, css: str) -> None:
+    """Click ``css`` and wait until the page it loads has replaced the current one.
+
+    Without the wait, the next lookup can find an element of the old page, which then goes
+    stale under it.
+    """
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = find(browser, "html")
+    find(browser, css).click()
+    WebDriverWait(browser, 15).until(ec.staleness_of(page))
+
+
 def log_in(browser: Any, server: ExampleServer) -> None:
     browser.get(server.url + "/admin/")
     if not browser.find_elements("css selector", "#id_username"):
         return  # the session of an earlier test is still logged in
     find(browser, "#id_username").send_keys(server.admin_username)
     find(browser, "#id_password").send_keys(server.admin_password)
-    find(browser, "input[type=submit]").click()
+    submit(browser, "input[type=submit]")
     wait_for(browser, "#user-tools")
 
 
@@ -71,7 +85,7 @@ def test_admin_site_settings_is_one_change_form_that_saves(
     tagline.clear()
     tagline.send_keys("Edited in a real browser")
     find(browser, "#id_crm_api_key").send_keys("crm-browser-secret")
-    find(browser, "input[name=_save]").click()
+    submit(browser, "input[name=_save]")
     message = wait_for(browser, ".messagelist .success")
 
     assert "was changed successfully" in message.text
@@ -128,7 +142,7 @@ def test_newsletter_confirmation_peeks_on_get_and_consumes_on_post(
     assert "Every Friday: one story from the harbour" in wait_for(browser, "main").text
     assert browser.title == "Harbour Notes: a weekly newsletter"
     find(browser, "#id_email").send_keys(address)
-    find(browser, "main button[type=submit]").click()
+    submit(browser, "main button[type=submit]")
     assert "Check your email" in wait_for(browser, "main h1").text
 
     emails = example_server.emails_to(address)
@@ -145,7 +159,7 @@ def test_newsletter_confirmation_peeks_on_get_and_consumes_on_post(
     assert "One click and you are on the list." in main
     browser.save_screenshot(str(screenshot_dir / "confirm-page.png"))
 
-    find(browser, "main button[type=submit]").click()
+    submit(browser, "main button[type=submit]")
     main = wait_for(browser, "main").text
     assert browser.current_url == example_server.url + "/newsletter/thanks/"
     assert "You are subscribed" in main
@@ -164,6 +178,6 @@ def test_newsletter_confirmation_peeks_on_get_and_consumes_on_post(
     assert "Confirmed" in row.text
     find(browser, "#result_list tbody input.action-select").click()
     dropdown(find(browser, "select[name=action]")).select_by_value("unsubscribe")
-    find(browser, "button[name=index]").click()
+    submit(browser, "button[name=index]")
     assert "1 unsubscribed." in wait_for(browser, ".messagelist").text
     assert "Unsubscribed" in find(browser, "#result_list tbody tr").text
