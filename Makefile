@@ -51,6 +51,13 @@ test-suite: $(VENV)/.dev-installed
 test-versions:
 	scripts/test_versions.sh
 
+## Retake the browser tests' screenshots and copy them into the documentation's images.
+.PHONY: screenshots
+screenshots: $(VENV)/.dev-installed
+	rm -rf build/screenshots
+	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/browser
+	cp build/screenshots/*.png docs/img/
+
 ## Benchmarks beside the peers and the systems keel replaces (PostgreSQL and Redis on loopback):
 ## builds .venv-bench, regenerates docs/performance.md and docs/img/bench-*.png.
 .PHONY: bench

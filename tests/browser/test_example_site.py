@@ -1,5 +1,6 @@
 """The example project in a real browser: the admin's singleton and content pages, and the
-newsletter confirmation flow. Screenshots go to ``docs/img/`` for the documentation."""
+newsletter confirmation flow. Screenshots go to ``build/screenshots/``
+(``make screenshots`` copies them to ``docs/img/`` for the documentation)."""
 
 from __future__ import annotations
 
