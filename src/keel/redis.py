@@ -371,12 +371,25 @@ class RedisHealth:
 
 
 def health_check() -> RedisHealth:
-    """Ping the configured Redis server; never raises for an unreachable server."""
-    if not is_configured():
+    """Ping the configured Redis server, for a health endpoint. Never raises.
+
+    Returns:
+        A [`RedisHealth`][keel.redis.RedisHealth]: ``configured`` is ``False`` without
+        ``KEEL["REDIS_URL"]``; ``ok`` is ``True`` with ``latency_ms`` (milliseconds) when the
+        server answered; otherwise ``error`` says why, as ``"ExceptionName: message"``: an
+        unreachable server, a refused password, a URL or option redis-py rejects, redis-py
+        not installed.
+    """
+    # A health check reports: whatever went wrong is its answer, never an exception.
+    try:
+        configured = is_configured()
+    except Exception as exc:  # KEEL itself is malformed
+        return RedisHealth(configured=False, ok=False, error=f"{type(exc).__name__}: {exc}")
+    if not configured:
         return RedisHealth(configured=False, ok=False, error="KEEL['REDIS_URL'] is not set")
     started = time.perf_counter()
     try:
         get_redis().ping()
-    except redis_errors() as exc:
+    except Exception as exc:
         return RedisHealth(configured=True, ok=False, error=f"{type(exc).__name__}: {exc}")
     return RedisHealth(configured=True, ok=True, latency_ms=(time.perf_counter() - started) * 1000)
