@@ -17,10 +17,10 @@ post_state_transition = Signal()
 #: (site settings, static content, page SEO) listen to it to refresh themselves.
 fixture_imported = Signal()
 
-#: Sent when a change of the site settings made through
-#: [`SingletonModelAdmin`][keel.site.admin.SingletonModelAdmin] (a save or a "reset to
-#: default") commits, with ``sender`` (the model class), ``instance``, ``using`` and
-#: ``changes``: ``{field name: (old, new)}``, each value as the field's ``value_to_string``
-#: gives it (cut to 80 characters), a secret's as ``"••••••••"`` when set and ``""`` when not.
-#: Never for a save that changed nothing.
 site_settings_changed = Signal()
+"""Sent when a change of the site settings made through
+[`SingletonModelAdmin`][keel.site.admin.SingletonModelAdmin] (a save or a "reset to
+default") commits, with ``sender`` (the model class), ``instance``, ``using`` and
+``changes``: ``{field name: (old, new)}``, each value as the field's ``value_to_string``
+gives it (cut to 80 characters), a secret's as ``"••••••••"`` when set and ``""`` when not.
+Never for a save that changed nothing."""

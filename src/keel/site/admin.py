@@ -62,8 +62,6 @@ __all__ = [
     "field_group_fieldsets",
 ]
 
-#: Fieldset titles of keel's field groups. Another abstract base of the model that declares
-#: fields gets a fieldset too, titled after its class name (``ShopHoursMixin``: "Shop hours").
 GROUP_TITLES: dict[type[models.Model], str | Promise] = {
     SiteContactSettingsMixin: _("Contact"),
     SiteGeoSettingsMixin: _("Location"),
@@ -79,12 +77,14 @@ GROUP_TITLES: dict[type[models.Model], str | Promise] = {
     SevenIntegrationMixin: _("seven.io"),
     ExtraConfigMixin: _("Extra configuration"),
 }
+"""Fieldset titles of keel's field groups. Another abstract base of the model that declares
+fields gets a fieldset too, titled after its class name (``ShopHoursMixin``: "Shop hours")."""
 
 # keel's own bases: their fields (``updated_at``) join the model's own fields, not a group.
 _FRAMEWORK_BASES = (AbstractSiteSettings, SiteSettingsSyncMixin, CachedModelMixin)
 
-#: Shown instead of a secret's value in the history and in ``site_settings_changed``.
 MASK = "••••••••"
+"""Shown instead of a secret's value in the history and in ``site_settings_changed``."""
 
 
 class SecretInput(forms.PasswordInput):
@@ -422,6 +422,8 @@ class SingletonModelAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ig
 
 
 class StaticContentAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """Static content by key and language, with an excerpt of each text in the list."""
+
     list_display = ("key", "language", "excerpt", "updated_at")
     list_filter = ("language",)
     search_fields = ("key", "content")
@@ -433,6 +435,8 @@ class StaticContentAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ign
 
 
 class StaticPageSeoAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """Page SEO by page key and language."""
+
     list_display = ("page_key", "language", "seo_title", "updated_at")
     list_filter = ("language",)
     search_fields = ("page_key", "seo_title", "seo_description")
