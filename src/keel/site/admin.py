@@ -248,10 +248,9 @@ def field_group_fieldsets(
 
 def _shown(field: models.Field[Any, Any], instance: models.Model) -> str:
     """A field's value as the history shows it: secrets masked, long text cut."""
-    text = field.value_to_string(instance)
     if is_secret_field(field):
-        return MASK if text else ""
-    return Truncator(text).chars(80)
+        return MASK if field.value_from_object(instance) else ""
+    return Truncator(field.value_to_string(instance)).chars(80)
 
 
 class SingletonModelAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
@@ -335,7 +334,7 @@ class SingletonModelAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ig
         changes = {
             name: (_shown(fields[name], stored), _shown(fields[name], obj))
             for name in names
-            if fields[name].value_to_string(stored) != fields[name].value_to_string(obj)
+            if fields[name].value_from_object(stored) != fields[name].value_from_object(obj)
         }
         if changes:
             using = router.db_for_write(self.model, instance=obj)
