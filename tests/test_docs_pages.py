@@ -83,3 +83,13 @@ def test_clear_cache_shows_a_change_made_behind_keels_back() -> None:
         cursor.execute(f"UPDATE {table} SET site_name = %s", ["Harbour"])
     SiteSettings.clear_cache()
     assert SiteSettings.load().site_name == "Harbour"
+
+
+def test_the_performance_page_speaks_to_users_and_names_each_command() -> None:
+    page = (DOCS / "performance.md").read_text()
+    assert not re.search(r"\bissues?\b", page, flags=re.IGNORECASE)
+    sections = re.split(r"^## ", page, flags=re.MULTILINE)[1:]
+    measured = [s for s in sections if "\n| contender" in s or "\n| size" in s]
+    assert measured
+    for section in measured:
+        assert "```console\n$ " in section, section.splitlines()[0]
