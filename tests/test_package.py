@@ -27,7 +27,8 @@ def _python_blocks(markdown: str) -> list[str]:
 def test_the_suite_runs_against_the_copy_it_was_asked_to_test() -> None:
     location = Path(keel.__file__).resolve()
     if os.environ.get("KEEL_TEST_INSTALLED_WHEEL"):
-        assert ROOT not in location.parents, f"expected the installed wheel, got {location}"
+        assert location.parent != ROOT / "src" / "keel", f"expected the wheel, got {location}"
+        assert "site-packages" in location.parts, location
         assert (location.parent / "locale/fr/LC_MESSAGES/django.mo").is_file()
     else:
         assert location.parent == ROOT / "src" / "keel"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import ExampleServer
-from tests.browser.test_example_site import DATABASE, find, log_in, submit, wait_for
+from tests.browser.test_example_site import DATABASE, find, log_in, wait_for
 
 pytestmark = pytest.mark.skipif(
     DATABASE != "sqlite",
@@ -39,7 +39,14 @@ def test_settings_form_is_grouped_and_its_history_shows_each_change(
     hours.clear()
     hours.send_keys("Mon-Fri 9-17")
     find(browser, "#id_crm_api_key").send_keys("crm-history-secret")
-    submit(browser, "input[name=_save]")
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # Clicked from script: a pointer click on this long form was seen to race the page's
+    # own scripts ("Node with given id does not belong to the document").
+    page = find(browser, "html")
+    browser.execute_script("arguments[0].click()", find(browser, "input[name=_save]"))
+    WebDriverWait(browser, 15).until(ec.staleness_of(page))
     wait_for(browser, ".messagelist .success")
 
     browser.get(example_server.url + SETTINGS + "history/")
