@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DATABASES ?= sqlite postgres mysql
+LOCALES ?= fr de es
 PYTEST_ARGS ?= -q -p no:cacheprovider
+PORT ?= 8000
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: demo serve test lint types docs test-suite test-versions clean
+.PHONY: demo serve test lint types docs test-suite test-versions package messages compilemessages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +27,12 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.demo-installed
 	cd example && ../$(BIN)/python manage.py demo
 
-## Serve the example project on http://127.0.0.1:8000/ (`make demo` prints the admin password).
+## Serve the example project on http://127.0.0.1:$(PORT)/ (`make serve PORT=8001`;
+## `make demo` prints the admin password).
 serve: $(VENV)/.demo-installed
 	cd example && ../$(BIN)/python manage.py createcachetable && \
 		../$(BIN)/python manage.py migrate --verbosity 0 && \
-		../$(BIN)/python manage.py runserver 127.0.0.1:8000
+		../$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## Lint, types, docs and the whole suite on every reachable database.
 test: lint types docs test-suite
@@ -58,6 +61,18 @@ screenshots: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/browser
 	cp build/screenshots/*.png docs/img/
 
+## Build the sdist and the wheel, check them, and run the suite against the installed wheel.
+package: $(VENV)/.dev-installed
+	scripts/check_package.sh
+
+## Update the translation catalogues from the source (needs GNU gettext's xgettext), then
+## compile them (`compilemessages`: needs msgfmt).
+messages: $(VENV)/.dev-installed
+	cd src/keel && ../../$(BIN)/django-admin makemessages --no-obsolete --no-location $(addprefix --locale ,$(LOCALES))
+
+compilemessages: $(VENV)/.dev-installed
+	cd src/keel && ../../$(BIN)/django-admin compilemessages
+
 ## Benchmarks beside the peers and the systems keel replaces (PostgreSQL and Redis on loopback):
 ## builds .venv-bench, regenerates docs/performance.md and docs/img/bench-*.png.
 .PHONY: bench
@@ -65,4 +80,4 @@ bench:
 	scripts/bench.sh $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-django* .venv-bench build site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-django* .venv-bench .venv-wheel build dist site .pytest_cache .mypy_cache .ruff_cache

@@ -52,7 +52,7 @@ class Part:
 class Section:
     key: str
     title: str
-    issue: int
+    order: int
     intro: str
     parts: list[Part] = field(default_factory=list)
 
@@ -86,7 +86,7 @@ SECTIONS = [
         4,
         "Cost per save of `BetterUniquenessErrorsMixin`, `ValidateOnSaveMixin`, "
         "`FasterValidateOnSaveMixin` and `SaveInstanceFilesMixin` against plain Django, every "
-        "round in one `atomic()`. No goal is set for these in the issue: the ratios are the "
+        "round in one `atomic()`. No goal is set for these: the ratios are the "
         "result.",
         [
             Part(
@@ -170,7 +170,7 @@ SECTIONS = [
         "Importing one JSON fixture with keel's `JsonFixtureUpsertCommand` against Django's "
         "`loaddata` of the same file, an `update_or_create` loop (timed on a sample and scaled, "
         "as the table says), Django's own `bulk_create` of the parsed file with no checks, and "
-        "PostgreSQL `COPY` (the floor), at three sizes. The issue's goals are for the "
+        "PostgreSQL `COPY` (the floor), at three sizes. The goals are for the "
         "100,000-row file; the smaller sizes show how the cost grows.",
         [
             Part(
@@ -414,7 +414,7 @@ def table_with(found: list[Table], first_header: str) -> Table | None:
 
 @dataclass
 class Goal:
-    issue: int
+    order: int
     part: str
     goal: str
     measured: str
@@ -422,7 +422,7 @@ class Goal:
 
 
 GOAL_LINE = re.compile(
-    r"Goal:?\s+(?:\(issue (?P<issue>\d+)\)\s+)?(?P<goal>.+?):\s+"
+    r"Goal:?\s+(?P<goal>.+?):\s+"
     r"(?P<measured>[^:]+?)\s*(?:→|,)\s*(?P<met>NOT met|met)\b"
 )
 SUBGOAL = re.compile(r"(?P<goal>Consume is one round trip): (?P<met>NOT met|met) \((?P<n>[^)]*)\)")
@@ -435,10 +435,9 @@ def goals_of(section: Section, part: Part) -> list[Goal]:
         if line.startswith("|"):
             continue
         for match in GOAL_LINE.finditer(line):
-            issue = int(match["issue"]) if match["issue"] else section.issue
             found.append(
                 Goal(
-                    issue,
+                    section.order,
                     label,
                     match["goal"],
                     match["measured"].strip(" ."),
@@ -447,7 +446,7 @@ def goals_of(section: Section, part: Part) -> list[Goal]:
             )
         for match in SUBGOAL.finditer(line):
             found.append(
-                Goal(section.issue, label, match["goal"], match["n"], match["met"] == "met")
+                Goal(section.order, label, match["goal"], match["n"], match["met"] == "met")
             )
     parsed = tables(part.output)
     goal_table = table_with(parsed, "goal")
@@ -457,7 +456,7 @@ def goals_of(section: Section, part: Part) -> list[Goal]:
         size = f" ({rows_match.group(1)} rows)" if rows_match else ""
         for row in goal_table[1]:
             found.append(
-                Goal(section.issue, label + size, row[0], row[1], row[2].strip().lower() == "met")
+                Goal(section.order, label + size, row[0], row[1], row[2].strip().lower() == "met")
             )
     if section.key == "site_settings":
         contenders = table_with(parsed, "contender")
@@ -466,7 +465,7 @@ def goals_of(section: Section, part: Part) -> list[Goal]:
                 redis_trips = number(row[3]) or 0.0
                 found.append(
                     Goal(
-                        section.issue,
+                        section.order,
                         label,
                         "at most 1 network round trip per read",
                         row[3],
@@ -801,16 +800,16 @@ def write_page(
         "",
         "## Goals",
         "",
-        'Every goal of the issues\' "Done when", as measured in this run.',
+        "keel's performance goals, as measured in this run.",
         "",
-        "| issue | part | goal | measured | met |",
-        "|---:|---|---|---|---|",
+        "| part | goal | measured | met |",
+        "|---|---|---|---|",
     ]
     for goal in goals:
         status = "**met**" if goal.met else "**not met**"
-        lines.append(f"| {goal.issue} | {goal.part} | {goal.goal} | {goal.measured} | {status} |")
+        lines.append(f"| {goal.part} | {goal.goal} | {goal.measured} | {status} |")
     if not goals:
-        lines.append("| — | — | no goal could be read: see the sections below | — | — |")
+        lines.append("| — | no goal could be read: see the sections below | — | — |")
     lines.append("")
     if skipped:
         lines += ["Skipped or failed in this run:", ""]
@@ -909,7 +908,7 @@ def main() -> None:
                 if line.startswith("- SKIPPED "):
                     skipped.append(line[2:])
         done[section.key] = section
-    goals.sort(key=lambda goal: goal.issue)
+    goals.sort(key=lambda goal: goal.order)
     if args.no_write:
         for section in done.values():
             for part in section.parts:
@@ -921,7 +920,7 @@ def main() -> None:
     for goal in goals:
         mark = "met    " if goal.met else "NOT met"
         print(
-            f"  [{mark}] issue {goal.issue}, {goal.part}: {goal.goal}: {goal.measured}",
+            f"  [{mark}] {goal.part}: {goal.goal}: {goal.measured}",
             file=sys.stderr,
         )
     for item in skipped:

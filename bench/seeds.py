@@ -292,7 +292,7 @@ def bench_fixtures(args: argparse.Namespace, workdir: Path) -> list[str]:
     lines += [
         "",
         goal_line(
-            "(issue 6) first import ≥ 20x faster than the update_or_create loop "
+            "first import ≥ 20x faster than the update_or_create loop "
             "(here codex-django's command, which is that loop)",
             first >= 20,
             f"{first:.1f}x",
@@ -381,7 +381,7 @@ def bench_singleton(args: argparse.Namespace, workdir: Path) -> list[str]:
         lines.append(f"| {name} | {value:.2f} | {value / keel:.2f}x | {queries[name]} |")
     lines += [
         "",
-        "No speed goal is set for this command by the issues: comparison only "
+        "No speed goal is set for this command: comparison only "
         "(keel saves only the changed fields; codex-django saves all, then writes the Redis hash).",
         "",
     ]
@@ -487,8 +487,8 @@ def bench_site_settings(args: argparse.Namespace) -> list[str]:
         lines.append(f"| {name} | {value:.2f} | {codex_us / value:.1f}x | {trips[name]} |")
     lines += [
         "",
-        "No goal against codex-django is set by the issues (their goals are against "
-        "django-solo, in the table above): comparison only.",
+        "No goal against codex-django is set (keel's goals are against django-solo, in the "
+        "table above): comparison only.",
         "",
     ]
     return lines
@@ -553,8 +553,8 @@ def bench_tokens(args: argparse.Namespace) -> list[str]:
     lines += [
         "",
         "codex-django opens a new Redis connection per operation and consumes in two commands "
-        "(not atomic: two requests can both read the payload). No goal against it is set by "
-        "the issues: comparison only.",
+        "(not atomic: two requests can both read the payload). No goal against it is set: "
+        "comparison only.",
         "",
     ]
     return lines
@@ -717,7 +717,7 @@ def bench_mixins(args: argparse.Namespace) -> list[str]:
     keel_load = med(load_runs, "keel AutoUpdateFieldsMixin") / plain_load
     lines += [
         "",
-        goal_line("(issue 4) keel load ≤ 1.20x plain", keel_load <= 1.2, f"{keel_load:.2f}x"),
+        goal_line("keel load ≤ 1.20x plain", keel_load <= 1.2, f"{keel_load:.2f}x"),
         "",
         f"Guarded save = save(pre_filters={{'version': v}}) bumping the version, {args.saves} "
         "saves in a row on one row; the floor is the conditional UPDATE written by hand.",
@@ -731,7 +731,7 @@ def bench_mixins(args: argparse.Namespace) -> list[str]:
         lines.append(f"| {name} | {value / args.saves * 1e6:.0f} | {value / floor:.2f} |")
     lines += [
         "",
-        "No speed goal for the guarded save is set by the issues: comparison only (keel runs "
+        "No speed goal for the guarded save is set: comparison only (keel runs "
         "each guarded save in a savepoint, so that a refused save leaves the caller's "
         "transaction usable).",
         "",

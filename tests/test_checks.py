@@ -4,11 +4,14 @@ import sys
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.db import connection
 from django.test import override_settings
 
-from keel.checks import check_settings
+from keel.checks import check_cache_table, check_middleware, check_settings
+from keel.site.middleware import MaintenanceModeMiddleware
 
 
 def ids(keel: object, **settings: object) -> list[str]:
@@ -84,3 +87,67 @@ def test_manage_py_check_fails_with_id_and_key() -> None:
         call_command("check", stdout=StringIO(), stderr=StringIO())
     assert "keel.E003" in str(info.value)
     assert "KEEL['TOKEN_MAX_TTL']" in str(info.value)
+
+
+def test_w002_only_when_a_cached_site_model_is_installed() -> None:
+    apps_without_site_models = [a for a in settings.INSTALLED_APPS if a != "tests.testapp"]
+    with override_settings(INSTALLED_APPS=apps_without_site_models):
+        assert ids({}) == []
+    assert ids({}) == ["keel.W002"]
+
+
+_AUTH = "django.contrib.auth.middleware.AuthenticationMiddleware"
+_MAINTENANCE = "keel.site.middleware.MaintenanceModeMiddleware"
+
+
+def _middleware_ids(middleware: list[str]) -> list[str]:
+    with override_settings(MIDDLEWARE=middleware):
+        return [message.id for message in check_middleware()]
+
+
+def test_e013_maintenance_mode_before_authentication() -> None:
+    sessions = "django.contrib.sessions.middleware.SessionMiddleware"
+    assert _middleware_ids([sessions, _AUTH, _MAINTENANCE]) == []
+    assert _middleware_ids([sessions, _MAINTENANCE, _AUTH]) == ["keel.E013"]
+    assert _middleware_ids([sessions, _MAINTENANCE]) == ["keel.E013"]
+    assert _middleware_ids([sessions, _AUTH]) == []
+    with override_settings(MIDDLEWARE=[_MAINTENANCE, _AUTH]):
+        [message] = check_middleware()
+    assert "AuthenticationMiddleware comes after it" in message.msg
+    assert message.hint is not None and _AUTH in message.hint
+
+
+def test_e013_sees_subclasses_of_the_maintenance_middleware() -> None:
+    subclass = "tests.test_checks.ShopMaintenance"
+    assert _middleware_ids([subclass, _AUTH]) == ["keel.E013"]
+    assert _middleware_ids([_AUTH, subclass]) == []
+
+
+class ShopMaintenance(MaintenanceModeMiddleware):
+    exempt_path_prefixes = ("/health/",)
+
+
+_DATABASE_CACHE = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "keel_check_cache_table",
+    }
+}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_w010_missing_database_cache_table_names_the_command() -> None:
+    with override_settings(CACHES=_DATABASE_CACHE, KEEL={}):
+        [message] = check_cache_table(databases=["default"])
+        assert message.id == "keel.W010"
+        assert "'keel_check_cache_table'" in message.msg
+        assert message.hint == "Run: python manage.py createcachetable"
+        assert check_cache_table(databases=None) == []
+        with override_settings(KEEL={"REDIS_URL": "redis://x"}):
+            assert check_cache_table(databases=["default"]) == []
+        call_command("createcachetable", database="default", stdout=StringIO())
+        try:
+            assert check_cache_table(databases=["default"]) == []
+        finally:
+            with connection.schema_editor() as editor:
+                editor.execute(f"DROP TABLE {connection.ops.quote_name('keel_check_cache_table')}")

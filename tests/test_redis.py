@@ -180,3 +180,23 @@ def test_a_hash_tag_with_braces_or_empty_is_refused(tag: str) -> None:
 def test_cluster_errors_count_as_redis_errors() -> None:
     assert redis.exceptions.RedisClusterException in keel_redis.redis_errors()
     assert issubclass(redis.sentinel.MasterNotFoundError, keel_redis.redis_errors())
+
+
+@pytest.mark.parametrize(
+    ("keel", "error"),
+    [
+        (
+            {"REDIS_URL": "redis://127.0.0.1:6379/0", "REDIS_OPTIONS": {"no_such_option": 1}},
+            "TypeError",
+        ),
+        ({"REDIS_URL": "redis://127.0.0.1:notaport/0"}, "ValueError"),
+        ({"REDIS_URL": "redis+sentinel://127.0.0.1:1/"}, "ImproperlyConfigured"),
+        ({"REDIS_URL": 42}, "ImproperlyConfigured"),
+        ([], "ImproperlyConfigured"),
+    ],
+)
+def test_health_check_never_raises(keel: object, error: str) -> None:
+    with override_settings(KEEL=keel):
+        status = health_check()
+    assert not status.ok
+    assert (status.error or "").startswith(error), status.error

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
+from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 from cryptography.fernet import Fernet
 from django.core.exceptions import FieldError, ImproperlyConfigured
+from django.core.management import call_command
+from django.core.serializers.base import DeserializationError
 from django.db import connection
 from django.template import Context, Template
 from django.test import RequestFactory
 
 from keel.site import DecryptionError, reencrypt
 from keel.site.context_processors import site_settings
+from keel.site.encryption import SERIALIZED_PREFIX, plaintext_dumps
 from tests.testapp.models.site import SiteSettings
 
 SECRET = "sk_live_51Hplaintext"
@@ -142,3 +148,56 @@ def test_secrets_never_reach_a_template_context(keel_redis: redis.Redis) -> None
     ).render(context)
     assert rendered == "[][][keel]"
     assert SECRET not in rendered
+
+
+def _dump() -> str:
+    out = StringIO()
+    call_command("dumpdata", "testapp.sitesettings", stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_dumpdata_writes_secrets_as_ciphertext_and_loaddata_reads_them_back(
+    tmp_path: Path,
+) -> None:
+    save_secret()
+    dump = _dump()
+    assert SECRET not in dump
+    [row] = json.loads(dump)
+    assert row["fields"]["stripe_secret_key"].startswith(SERIALIZED_PREFIX + "gAAAA")
+    assert row["fields"]["stripe_webhook_secret"] == ""
+    save_secret("replaced")
+    fixture = tmp_path / "settings.json"
+    fixture.write_text(dump)
+    call_command("loaddata", str(fixture), verbosity=0)
+    assert SiteSettings.objects.get().stripe_secret_key == SECRET
+    assert stored_value().startswith("gAAAA")
+
+
+@pytest.mark.django_db
+def test_dumpdata_writes_plaintext_only_when_asked(tmp_path: Path) -> None:
+    save_secret()
+    with plaintext_dumps():
+        dump = _dump()
+    assert json.loads(dump)[0]["fields"]["stripe_secret_key"] == SECRET
+    assert SECRET not in _dump()
+    save_secret("replaced")
+    fixture = tmp_path / "settings.json"
+    fixture.write_text(dump)
+    call_command("loaddata", str(fixture), verbosity=0)
+    assert SiteSettings.objects.get().stripe_secret_key == SECRET
+    assert SECRET not in stored_value()
+
+
+@pytest.mark.django_db
+def test_loading_a_dump_made_with_another_key_names_the_field(
+    tmp_path: Path, settings: Any
+) -> None:
+    save_secret()
+    dump = _dump()
+    settings.KEEL = {**settings.KEEL, "ENCRYPTION_KEYS": [Fernet.generate_key().decode()]}
+    fixture = tmp_path / "settings.json"
+    fixture.write_text(dump)
+    with pytest.raises(DeserializationError) as info:
+        call_command("loaddata", str(fixture), verbosity=0)
+    assert "SiteSettings.stripe_secret_key could not be decrypted" in str(info.value)

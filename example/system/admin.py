@@ -6,18 +6,8 @@ from keel.site.admin import SingletonModelAdmin, StaticContentAdmin, StaticPageS
 
 from .models import SiteSettings, StaticContent, StaticPageSeo
 
-
-@admin.register(SiteSettings)
-class SiteSettingsAdmin(SingletonModelAdmin):
-    fieldsets = [
-        (None, {"fields": ["site_name", "tagline", "newsletter_enabled"]}),
-        ("Contact", {"fields": ["email", "phone", "address_street", "address_locality"]}),
-        ("Emails", {"fields": ["email_from", "email_sender_name", "email_reply_to"]}),
-        ("Social", {"fields": ["instagram_url", "youtube_url"]}),
-        ("CRM integration", {"fields": ["crm_api_url", "crm_api_key"]}),
-        ("Maintenance", {"fields": ["maintenance_mode", "maintenance_message"]}),
-    ]
-
-
+# No fieldsets: SingletonModelAdmin lays the form out by field group, the model's own fields
+# first, then Contact, Social networks, Technical, Outgoing e-mail and CRM.
+admin.site.register(SiteSettings, SingletonModelAdmin)
 admin.site.register(StaticContent, StaticContentAdmin)
 admin.site.register(StaticPageSeo, StaticPageSeoAdmin)

@@ -11,6 +11,8 @@ Ids are never reused:
 - ``keel.E007``: ``SITE_SETTINGS_CACHE_ALIAS`` names no entry of ``CACHES``.
 - ``keel.W001``: an unknown key in ``KEEL`` (with a did-you-mean).
 - ``keel.W002``: without Redis, site settings are shared through a per-process cache.
+- ``keel.W010``: the database cache keel shares site settings through has no table yet.
+- ``keel.E013``: ``MaintenanceModeMiddleware`` comes before the authentication middleware.
 """
 
 from __future__ import annotations
@@ -22,12 +24,18 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.core import checks
+from django.core.cache import caches
+from django.core.cache.backends.db import DatabaseCache
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, router
+from django.utils.module_loading import import_string
 
-from keel.conf import SETTINGS, invalid_value_message, user_settings
+from keel.conf import SETTINGS, invalid_value_message, keel_settings, user_settings
+from keel.site.registry import cached_models
 
-__all__ = ["check_settings"]
+__all__ = ["check_cache_table", "check_middleware", "check_settings"]
 
 PER_PROCESS_CACHES = (
     "django.core.cache.backends.locmem.LocMemCache",
@@ -94,6 +102,7 @@ def check_settings(
             "REDIS_URL" in valid
             and redis_url is None
             and cache.get("BACKEND") in PER_PROCESS_CACHES
+            and cached_models()
         ):
             messages.append(
                 checks.Warning(
@@ -106,3 +115,75 @@ def check_settings(
                 )
             )
     return messages
+
+
+def _middleware_index(base: type) -> int | None:
+    """Position in ``MIDDLEWARE`` of the first entry that is ``base`` or a subclass of it."""
+    for index, dotted in enumerate(settings.MIDDLEWARE):
+        try:
+            middleware = import_string(dotted)
+        except ImportError:
+            continue  # Django reports an unimportable middleware itself.
+        if isinstance(middleware, type) and issubclass(middleware, base):
+            return index
+    return None
+
+
+@checks.register()
+def check_middleware(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """``MaintenanceModeMiddleware`` needs ``request.user``: it must follow authentication."""
+    from keel.site.middleware import MaintenanceModeMiddleware
+
+    maintenance = _middleware_index(MaintenanceModeMiddleware)
+    if maintenance is None:
+        return []
+    authentication = _middleware_index(AuthenticationMiddleware)
+    if authentication is not None and authentication < maintenance:
+        return []
+    where = "is missing" if authentication is None else "comes after it"
+    return [
+        checks.Error(
+            f"{settings.MIDDLEWARE[maintenance]} reads request.user, but "
+            f"AuthenticationMiddleware {where} in MIDDLEWARE.",
+            hint="Put keel.site.middleware.MaintenanceModeMiddleware after "
+            "django.contrib.auth.middleware.AuthenticationMiddleware.",
+            id="keel.E013",
+        )
+    ]
+
+
+@checks.register(checks.Tags.database)
+def check_cache_table(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[checks.CheckMessage]:
+    """Without Redis, a database cache shared by site settings needs its table.
+
+    A database check: ``migrate`` runs it, and ``check --database <alias>``.
+    """
+    if not databases or keel_settings.REDIS_URL is not None or not cached_models():
+        return []
+    alias = keel_settings.SITE_SETTINGS_CACHE_ALIAS
+    cache = caches[alias]
+    if not isinstance(cache, DatabaseCache):
+        return []
+    database = router.db_for_read(cache.cache_model_class)
+    if database not in databases:
+        return []
+    table = settings.CACHES[alias]["LOCATION"]
+    with connections[database].cursor() as cursor:
+        tables = connections[database].introspection.table_names(cursor)
+    if table in tables:
+        return []
+    return [
+        checks.Warning(
+            f"The table {table!r} of CACHES[{alias!r}], the database cache keel shares site "
+            f"settings through, does not exist in database {database!r}: every read of the "
+            "settings falls back to a query.",
+            hint="Run: python manage.py createcachetable",
+            id="keel.W010",
+        )
+    ]

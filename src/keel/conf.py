@@ -2,10 +2,11 @@
 
     KEEL = {"REDIS_URL": "redis://127.0.0.1:6379/0", "KEY_PREFIX": "mysite"}
 
-Every key has a default and a validator beside it (:data:`SETTINGS`). A wrong value raises
-``ImproperlyConfigured`` naming the key and the fix; ``manage.py check`` reports the same
-problems as ``keel.E0xx`` errors before anything runs. Values are cached until Django's
-``setting_changed`` signal says ``KEEL`` changed, so ``override_settings`` works everywhere.
+Every key has a default and a validator beside it ([`SETTINGS`][keel.conf.SETTINGS]). A
+wrong value raises ``ImproperlyConfigured`` naming the key and the fix; ``manage.py check``
+reports the same problems as ``keel.E0xx`` errors before anything runs. Values are cached
+until Django's ``setting_changed`` signal says ``KEEL`` changed, so ``override_settings``
+works everywhere.
 """
 
 from __future__ import annotations

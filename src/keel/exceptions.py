@@ -1,4 +1,4 @@
-"""Every error keel raises derives from :class:`KeelError`."""
+"""Every error keel raises derives from [`KeelError`][keel.exceptions.KeelError]."""
 
 from __future__ import annotations
 

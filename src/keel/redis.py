@@ -5,7 +5,7 @@ one connection pool per process for the sync client, one per event loop for the 
 (an asyncio connection cannot cross event loops). They are dropped when ``KEEL`` changes, so
 ``override_settings(KEEL=...)`` points keel at another server.
 
-Three topologies, picked by the URL (see :func:`topology`):
+Three topologies, picked by the URL (see [`topology`][keel.redis.topology]):
 
 - one server: ``redis://``, ``rediss://``, ``unix://``;
 - Sentinel: ``redis+sentinel://[user:password@]host:port,host:port/service_name[/db]``: the
@@ -169,10 +169,14 @@ def _db(text: str, url: str) -> int:
 
 
 def topology() -> RedisTopology:
-    """Parse the settings into a :class:`RedisTopology`; raise ``ImproperlyConfigured``.
+    """Parse the settings into a [`RedisTopology`][keel.redis.RedisTopology].
 
     Options are ``DEFAULT_OPTIONS`` overridden by ``KEEL["REDIS_OPTIONS"]``, without the keys
-    keel reads itself (:data:`KEEL_OPTIONS`).
+    keel reads itself (``KEEL_OPTIONS``).
+
+    Raises:
+        ImproperlyConfigured: ``REDIS_URL`` is unset or malformed, or ``REDIS_OPTIONS``
+            holds a ``sentinel_kwargs`` that is not a dict.
     """
     url = keel_settings.REDIS_URL
     if url is None:
@@ -362,7 +366,7 @@ def log_redis_error(operation: str, exc: BaseException, *, store: str = "Redis")
 
 @dataclass(frozen=True)
 class RedisHealth:
-    """Outcome of :func:`health_check`."""
+    """Outcome of [`health_check`][keel.redis.health_check]."""
 
     configured: bool
     ok: bool
@@ -371,12 +375,25 @@ class RedisHealth:
 
 
 def health_check() -> RedisHealth:
-    """Ping the configured Redis server; never raises for an unreachable server."""
-    if not is_configured():
+    """Ping the configured Redis server, for a health endpoint. Never raises.
+
+    Returns:
+        A [`RedisHealth`][keel.redis.RedisHealth]: ``configured`` is ``False`` without
+        ``KEEL["REDIS_URL"]``; ``ok`` is ``True`` with ``latency_ms`` (milliseconds) when the
+        server answered; otherwise ``error`` says why, as ``"ExceptionName: message"``: an
+        unreachable server, a refused password, a URL or option redis-py rejects, redis-py
+        not installed.
+    """
+    # A health check reports: whatever went wrong is its answer, never an exception.
+    try:
+        configured = is_configured()
+    except Exception as exc:  # KEEL itself is malformed
+        return RedisHealth(configured=False, ok=False, error=f"{type(exc).__name__}: {exc}")
+    if not configured:
         return RedisHealth(configured=False, ok=False, error="KEEL['REDIS_URL'] is not set")
     started = time.perf_counter()
     try:
         get_redis().ping()
-    except redis_errors() as exc:
+    except Exception as exc:
         return RedisHealth(configured=True, ok=False, error=f"{type(exc).__name__}: {exc}")
     return RedisHealth(configured=True, ok=True, latency_ms=(time.perf_counter() - started) * 1000)

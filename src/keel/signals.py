@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
-__all__ = ["fixture_imported", "post_state_transition"]
+__all__ = ["fixture_imported", "post_state_transition", "site_settings_changed"]
 
 #: Sent by ``StateTransitionEventsMixin`` once per saved change of a state field, after the
 #: row was written (or when the transaction commits, with ``state_transition_on_commit``),
@@ -16,3 +16,11 @@ post_state_transition = Signal()
 #: deletes), with ``sender`` (the model class), ``using`` and ``result``. Caches of the model
 #: (site settings, static content, page SEO) listen to it to refresh themselves.
 fixture_imported = Signal()
+
+site_settings_changed = Signal()
+"""Sent when a change of the site settings made through
+[`SingletonModelAdmin`][keel.site.admin.SingletonModelAdmin] (a save or a "reset to
+default") commits, with ``sender`` (the model class), ``instance``, ``using`` and
+``changes``: ``{field name: (old, new)}``, each value as the field's ``value_to_string``
+gives it (cut to 80 characters), a secret's as ``"••••••••"`` when set and ``""`` when not.
+Never for a save that changed nothing."""

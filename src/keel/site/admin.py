@@ -1,29 +1,57 @@
 """Admin classes for keel's project-state models (register them for your concrete models).
 
-- :class:`SingletonModelAdmin`: the list page opens the one row's change form; no add, no
-  delete; history as usual.
-- :class:`SecretFieldsAdminMixin` (included in the classes here): secret fields render as an
-  empty password box with a "clear" checkbox; leaving it empty keeps the stored value; users
-  who may only view never see them.
-- :class:`StaticContentAdmin`, :class:`StaticPageSeoAdmin`.
+- [`SingletonModelAdmin`][keel.site.admin.SingletonModelAdmin]: the list page opens the one
+  row's change form; no add, no delete; fieldsets built from the model's field groups; each
+  save recorded in the history with its old and new values; "reset to default" for fields
+  that have a default.
+- [`SecretFieldsAdminMixin`][keel.site.admin.SecretFieldsAdminMixin] (included in the classes
+  here): secret fields render as an empty password box with a "clear" checkbox; leaving it
+  empty keeps the stored value; users who may only view never see them.
+- [`StaticContentAdmin`][keel.site.admin.StaticContentAdmin],
+  [`StaticPageSeoAdmin`][keel.site.admin.StaticPageSeoAdmin].
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from django import forms
-from django.contrib import admin
-from django.db import models
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import models, router, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
-from django.utils.text import Truncator
+from django.urls import URLPattern, path, reverse
+from django.utils.functional import Promise
+from django.utils.text import Truncator, camel_case_to_spaces, capfirst
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
+from keel.signals import site_settings_changed
 from keel.site.encryption import is_secret_field
+from keel.site.models import (
+    AbstractSiteSettings,
+    CachedModelMixin,
+    CrmIntegrationMixin,
+    ExtraConfigMixin,
+    GoogleIntegrationMixin,
+    MetaIntegrationMixin,
+    SevenIntegrationMixin,
+    SiteContactSettingsMixin,
+    SiteEmailIdentityMixin,
+    SiteGeoSettingsMixin,
+    SiteMarketingSettingsMixin,
+    SiteSettingsSyncMixin,
+    SiteSocialSettingsMixin,
+    SiteTechnicalSettingsMixin,
+    StripeIntegrationMixin,
+    TwilioIntegrationMixin,
+)
 
 __all__ = [
+    "GROUP_TITLES",
     "SecretFieldsAdminMixin",
     "SecretFormField",
     "SecretInput",
@@ -31,7 +59,32 @@ __all__ = [
     "SingletonModelAdmin",
     "StaticContentAdmin",
     "StaticPageSeoAdmin",
+    "field_group_fieldsets",
 ]
+
+GROUP_TITLES: dict[type[models.Model], str | Promise] = {
+    SiteContactSettingsMixin: _("Contact"),
+    SiteGeoSettingsMixin: _("Location"),
+    SiteSocialSettingsMixin: _("Social networks"),
+    SiteMarketingSettingsMixin: _("Marketing and analytics"),
+    SiteTechnicalSettingsMixin: _("Technical"),
+    SiteEmailIdentityMixin: _("Outgoing e-mail"),
+    GoogleIntegrationMixin: _("Google"),
+    MetaIntegrationMixin: _("Meta"),
+    StripeIntegrationMixin: _("Stripe"),
+    CrmIntegrationMixin: _("CRM"),
+    TwilioIntegrationMixin: _("Twilio"),
+    SevenIntegrationMixin: _("seven.io"),
+    ExtraConfigMixin: _("Extra configuration"),
+}
+"""Fieldset titles of keel's field groups. Another abstract base of the model that declares
+fields gets a fieldset too, titled after its class name (``ShopHoursMixin``: "Shop hours")."""
+
+# keel's own bases: their fields (``updated_at``) join the model's own fields, not a group.
+_FRAMEWORK_BASES = (AbstractSiteSettings, SiteSettingsSyncMixin, CachedModelMixin)
+
+MASK = "••••••••"
+"""Shown instead of a secret's value in the history and in ``site_settings_changed``."""
 
 
 class SecretInput(forms.PasswordInput):
@@ -106,7 +159,7 @@ class SecretFieldsAdminMixin:
     ) -> forms.Field | None:
         if is_secret_field(db_field):
             return SecretFormField(
-                label=db_field.verbose_name,
+                label=capfirst(db_field.verbose_name),
                 help_text=db_field.help_text,
                 required=False,
                 max_length=getattr(db_field, "max_length", None),
@@ -143,8 +196,74 @@ def _without(fields: Sequence[Any], names: set[str]) -> list[Any]:
     return kept
 
 
+def _field_origins(model: type[models.Model]) -> dict[str, type[models.Model]]:
+    """Each field name of ``model`` mapped to the class that declared it first."""
+    origins: dict[str, type[models.Model]] = {}
+    for base in reversed(model.__mro__):
+        if isinstance(base, type) and issubclass(base, models.Model) and base is not models.Model:
+            for field in (*base._meta.local_fields, *base._meta.local_many_to_many):
+                origins.setdefault(field.name, base)
+    return origins
+
+
+def _group_title(base: type[models.Model]) -> str | Promise:
+    title = GROUP_TITLES.get(base)
+    if title is None:
+        title = capfirst(camel_case_to_spaces(base.__name__.removesuffix("Mixin")))
+    return title
+
+
+def field_group_fieldsets(
+    model: type[models.Model], fields: Sequence[str]
+) -> list[tuple[str | Promise | None, dict[str, Any]]]:
+    """Admin fieldsets for ``fields`` of ``model``, one per field group.
+
+    Args:
+        model: a concrete model built from abstract field groups.
+        fields: the names to lay out, in form order (``ModelAdmin.get_fields``).
+
+    Returns:
+        ``[(None, {"fields": own}), (title, {"fields": group}), ...]``: first the model's own
+        fields (and those of keel's base classes), then one fieldset per abstract base in the
+        order of the model's bases, titled from [`GROUP_TITLES`][keel.site.admin.GROUP_TITLES].
+        A name no field declares (a read-only method) joins the first fieldset.
+    """
+    origins = _field_origins(model)
+    own: list[str] = []
+    groups: dict[type[models.Model], list[str]] = {}
+    for name in fields:
+        origin = origins.get(name, model)
+        if origin is model or origin in _FRAMEWORK_BASES:
+            own.append(name)
+        else:
+            groups.setdefault(origin, []).append(name)
+    order = {base: index for index, base in enumerate(model.__mro__)}
+    fieldsets: list[tuple[str | Promise | None, dict[str, Any]]] = []
+    if own:
+        fieldsets.append((None, {"fields": own}))
+    for base in sorted(groups, key=order.__getitem__):
+        fieldsets.append((_group_title(base), {"fields": groups[base]}))
+    return fieldsets
+
+
+def _shown(field: models.Field[Any, Any], instance: models.Model) -> str:
+    """A field's value as the history shows it: secrets masked, long text cut."""
+    if is_secret_field(field):
+        return MASK if field.value_from_object(instance) else ""
+    return Truncator(field.value_to_string(instance)).chars(80)
+
+
 class SingletonModelAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
-    """The list page goes straight to the singleton's change form; no add, no delete."""
+    """The list page goes straight to the singleton's change form; no add, no delete.
+
+    Without ``fieldsets`` of its own, the form is laid out by
+    [`field_group_fieldsets`][keel.site.admin.field_group_fieldsets]. Each save (and each
+    "reset to default") is recorded in the admin history as ``Label (“old” → “new”)`` per
+    changed field, secrets masked, and sends
+    [`site_settings_changed`][keel.signals.site_settings_changed] once the transaction commits.
+    """
+
+    change_form_template = "keel/site/admin/singleton_change_form.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -180,8 +299,130 @@ class SingletonModelAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ig
     def response_post_save_change(self, request: HttpRequest, obj: Any) -> HttpResponseRedirect:
         return HttpResponseRedirect(self._change_url())
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.fieldsets:
+            return fieldsets
+        fields = [name for _title, options in fieldsets for name in options["fields"]]
+        return field_group_fieldsets(self.model, fields)
+
+    # -- history, signal ------------------------------------------------------------------
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        names = [n for n in form.changed_data if n in self._concrete_fields()]
+        stored = self.model._base_manager.filter(pk=obj.pk).first() if change else None
+        super().save_model(request, obj, form, change)
+        if stored is not None:
+            form.keel_changes = self._record(stored, obj, names)
+
+    def construct_change_message(
+        self, request: HttpRequest, form: Any, formsets: Any, add: bool = False
+    ) -> list[dict[str, dict[str, list[str]]]]:
+        message = super().construct_change_message(request, form, formsets, add)
+        changes: dict[str, tuple[str, str]] = getattr(form, "keel_changes", {})
+        for entry in message:
+            if "changed" in entry and changes:
+                entry["changed"]["fields"] = self._describe(changes)
+        return message
+
+    def _concrete_fields(self) -> dict[str, models.Field[Any, Any]]:
+        return {f.name: f for f in self.model._meta.concrete_fields}
+
+    def _record(self, stored: Any, obj: Any, names: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """``{name: (old, new)}`` of what the save changed; the signal follows on commit."""
+        fields = self._concrete_fields()
+        changes = {
+            name: (_shown(fields[name], stored), _shown(fields[name], obj))
+            for name in names
+            if fields[name].value_from_object(stored) != fields[name].value_from_object(obj)
+        }
+        if changes:
+            using = router.db_for_write(self.model, instance=obj)
+            send = partial(
+                site_settings_changed.send,
+                sender=self.model,
+                instance=obj,
+                changes=changes,
+                using=using,
+            )
+            transaction.on_commit(send, using=using)
+        return changes
+
+    def _describe(self, changes: dict[str, tuple[str, str]]) -> list[str]:
+        fields = self._concrete_fields()
+        return [
+            f"{capfirst(fields[name].verbose_name)} (“{old}” → “{new}”)"
+            for name, (old, new) in changes.items()
+        ]
+
+    # -- reset to default -----------------------------------------------------------------
+
+    def resettable_fields(self, obj: Any) -> list[models.Field[Any, Any]]:
+        """Editable, non-secret fields with a default whose value differs from it."""
+        return [
+            field
+            for field in self.model._meta.concrete_fields
+            if field.editable
+            and field.has_default()
+            and not callable(field.default)
+            and not is_secret_field(field)
+            and field.value_from_object(obj) != field.get_default()
+        ]
+
+    def get_urls(self) -> list[URLPattern]:
+        opts = self.model._meta
+        reset = path(
+            "<path:object_id>/reset/",
+            self.admin_site.admin_view(require_POST(self.reset_view)),
+            name=f"{opts.app_label}_{opts.model_name}_reset",
+        )
+        return [reset, *super().get_urls()]
+
+    def reset_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST ``field=<name>``: set that field back to its default and save."""
+        obj = self.get_object(request, object_id)
+        if obj is None or not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        fields = {f.name: f for f in self.resettable_fields(obj)}
+        field = fields.get(str(request.POST.get("field", "")))
+        if field is None:
+            self.message_user(
+                request, gettext("This field has no default to reset to."), messages.ERROR
+            )
+            return HttpResponseRedirect(self._change_url())
+        with transaction.atomic(using=router.db_for_write(self.model, instance=obj)):
+            stored = self.model._base_manager.get(pk=obj.pk)
+            setattr(obj, field.attname, field.get_default())
+            obj.save()
+            changes = self._record(stored, obj, [field.name])
+            self.log_change(request, obj, [{"changed": {"fields": self._describe(changes)}}])
+        self.message_user(
+            request,
+            gettext("“%(field)s” was reset to its default.")
+            % {"field": capfirst(field.verbose_name)},
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(self._change_url())
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        if obj is not None and self.has_change_permission(request, obj):
+            context["keel_resettable_fields"] = [
+                (f.name, capfirst(f.verbose_name)) for f in self.resettable_fields(obj)
+            ]
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
 
 class StaticContentAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """Static content by key and language, with an excerpt of each text in the list."""
+
     list_display = ("key", "language", "excerpt", "updated_at")
     list_filter = ("language",)
     search_fields = ("key", "content")
@@ -193,6 +434,8 @@ class StaticContentAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ign
 
 
 class StaticPageSeoAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """Page SEO by page key and language."""
+
     list_display = ("page_key", "language", "seo_title", "updated_at")
     list_filter = ("language",)
     search_fields = ("page_key", "seo_title", "seo_description")

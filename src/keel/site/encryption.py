@@ -9,12 +9,20 @@ is rotated by putting the new one first, running :func:`reencrypt` and then drop
 A value that no configured key can decrypt raises :class:`DecryptionError`; it is never handed
 back as ciphertext. Encrypted fields are secret: keel never publishes them to a cache, never
 puts them in a template context and masks them in the admin.
+
+Serializers (``dumpdata``, ``serializers.serialize``) write a secret as
+``"keel-fernet:<token>"``, a fresh token under the first key, never in clear; ``loaddata``
+decrypts such a value back (and takes plaintext as it is). Inside
+``with plaintext_dumps():`` serializers write the plaintext instead.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -30,14 +38,36 @@ from keel.conf import keel_settings
 from keel.exceptions import KeelError
 
 __all__ = [
+    "SERIALIZED_PREFIX",
     "DecryptionError",
     "EncryptedCharField",
     "EncryptedFieldMixin",
     "EncryptedTextField",
     "get_fernet",
     "is_secret_field",
+    "plaintext_dumps",
     "reencrypt",
 ]
+
+SERIALIZED_PREFIX = "keel-fernet:"
+"""Marks an encrypted value in serialized data (``dumpdata`` output, fixtures)."""
+
+_plaintext_dumps: ContextVar[bool] = ContextVar("keel_plaintext_dumps", default=False)
+
+
+@contextlib.contextmanager
+def plaintext_dumps() -> Iterator[None]:
+    """Let serializers write encrypted fields in clear inside the block (this context only).
+
+    ``call_command("dumpdata", ...)`` inside it writes plaintext secrets: keep that output
+    as safe as the keys themselves.
+    """
+    token = _plaintext_dumps.set(True)
+    try:
+        yield
+    finally:
+        _plaintext_dumps.reset(token)
+
 
 _HKDF_INFO = b"keel.site.encrypted-fields"
 
@@ -108,8 +138,11 @@ class EncryptedFieldMixin:
     def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> Any:
         if value is None or value == "":
             return value
+        return self._decrypt(str(value))
+
+    def _decrypt(self, token: str) -> str:
         try:
-            return get_fernet().decrypt(str(value).encode()).decode()
+            return get_fernet().decrypt(token.encode()).decode()
         except InvalidToken as exc:
             field = self  # for the message
             raise DecryptionError(
@@ -117,6 +150,18 @@ class EncryptedFieldMixin:
                 "configured keys: add the key it was written with to KEEL['ENCRYPTION_KEYS'] "
                 "(or SECRET_KEY_FALLBACKS)."
             ) from exc
+
+    def value_to_string(self, obj: Model) -> str:
+        """A fresh token behind ``SERIALIZED_PREFIX``, or plaintext inside ``plaintext_dumps``."""
+        value = self.value_from_object(obj)  # type: ignore[attr-defined]
+        if value is None or value == "" or _plaintext_dumps.get():
+            return super().value_to_string(obj)  # type: ignore[misc,no-any-return]
+        return SERIALIZED_PREFIX + get_fernet().encrypt(str(value).encode()).decode()
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(SERIALIZED_PREFIX):
+            return self._decrypt(value.removeprefix(SERIALIZED_PREFIX))
+        return super().to_python(value)  # type: ignore[misc]
 
     def get_lookup(self, lookup_name: str) -> Any:
         if lookup_name != "isnull":

@@ -1,6 +1,6 @@
 """Middleware: a per-request memo for cached objects, and maintenance mode.
 
-``RequestCacheMiddleware`` opens the request memo of :mod:`keel.site.cache` (a
+``RequestCacheMiddleware`` opens the request memo of ``keel.site.cache`` (a
 ``ContextVar``, reset when the response is returned), so every read of the same cached object
 during one request returns the same object without touching even the process copy. Put it
 early in ``MIDDLEWARE``.
