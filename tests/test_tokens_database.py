@@ -19,6 +19,10 @@ from keel.tokens.database_store import supports_delete_returning
 pytestmark = pytest.mark.django_db
 
 
+#: Statements that only delimit a transaction or a savepoint.
+TRANSACTION = {"BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"}
+
+
 @pytest.fixture
 def manager() -> JsonActionTokenDatabaseManager:
     return JsonActionTokenDatabaseManager(prefix="test:db")
@@ -40,6 +44,9 @@ def test_delete_returning_is_used_where_the_backend_has_it() -> None:
     assert supports_delete_returning(connection) is expected
 
 
+# transaction=True: a consume outside any transaction, as a request without ATOMIC_REQUESTS
+# makes it (inside one, PostgreSQL adds a savepoint).
+@pytest.mark.django_db(transaction=True)
 def test_consume_is_one_query_with_delete_returning(
     manager: JsonActionTokenDatabaseManager,
 ) -> None:
@@ -59,10 +66,12 @@ def test_consume_without_returning_is_a_read_and_a_conditional_delete() -> None:
     token = manager.create_token({"a": 1})
     with CaptureQueriesContext(connection) as queries:
         assert manager.consume_token(token) == {"a": 1}
-    assert [q["sql"].split()[0].upper() for q in queries] == ["SELECT", "DELETE"]
+    statements = [q["sql"].split()[0].upper() for q in queries]
+    assert [word for word in statements if word not in TRANSACTION] == ["SELECT", "DELETE"]
     with CaptureQueriesContext(connection) as queries:
         assert manager.consume_token(token) is None
-    assert len(queries) == 1
+    statements = [q["sql"].split()[0].upper() for q in queries]
+    assert [word for word in statements if word not in TRANSACTION] == ["SELECT"]
 
 
 def test_peek_is_one_query_and_create_one_insert(manager: JsonActionTokenDatabaseManager) -> None:
@@ -121,14 +130,16 @@ def test_subject_tokens_replace_each_other_in_one_transaction(
 ) -> None:
     for _ in range(3):
         manager.create_token({"a": 1}, subject="user-1")
-    assert ActionToken.objects.filter(purpose="test:db", subject="user-1").count() == 1
+    subject = manager.subject_digest("user-1")
+    assert ActionToken.objects.filter(purpose="test:db", subject=subject).count() == 1
 
 
 def test_rows_record_purpose_subject_and_expiry(manager: JsonActionTokenDatabaseManager) -> None:
     before = timezone.now()
     token = manager.create_token({"a": 1}, ttl_seconds=90, subject=7)
     row = ActionToken.objects.get()
-    assert (row.digest, row.purpose, row.subject) == (manager.digest(token), "test:db", "7")
+    assert (row.digest, row.purpose) == (manager.digest(token), "test:db")
+    assert row.subject == manager.subject_digest(7)
     assert before <= row.created_at <= timezone.now()
     assert row.expires_at - row.created_at == datetime.timedelta(seconds=90)
     assert str(row) == f"test:db token {row.digest[:12]}"

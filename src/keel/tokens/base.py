@@ -18,13 +18,15 @@ class NewToken(NamedTuple):
 
     #: The manager's purpose (its ``prefix``); part of the digest and of the storage key.
     purpose: str
-    #: Hex SHA-256 of the purpose and the token: the only trace of the token in the store.
+    #: Keyed digest (hex HMAC-SHA256) of the purpose and the token: the only trace of the
+    #: token in the store.
     digest: str
     #: The JSON document of the payload.
     value: str
     #: Lifetime in seconds, positive and finite (validated by the manager).
     ttl: float
-    #: When set, every other live token of ``(purpose, subject)`` is revoked.
+    #: Keyed digest of the subject (never the subject in clear). When set, the entry is
+    #: indexed under it and every other live token of ``(purpose, subject)`` is revoked.
     subject: str | None = None
 
 
@@ -32,8 +34,11 @@ class TokenStore(abc.ABC):
     """Stores JSON documents under token digests, each with an expiry.
 
     Guarantees every implementation keeps: an entry is never readable after its expiry;
-    :meth:`pop` returns a document to exactly one caller, however many race for it; a failure
-    of the backing service raises :class:`~keel.tokens.TokenStoreUnavailable`.
+    :meth:`pop` returns a document to exactly one caller, however many race for it (a loser
+    gets ``None``, never an error); an entry written with a subject is indexed before it is
+    readable, and leaves the index only once it is deleted, so :meth:`revoke_subject` finds
+    it whatever step of a create or a revoke failed before; a failure of the backing service
+    raises :class:`~keel.tokens.TokenStoreUnavailable`.
     """
 
     #: Short name shown in messages and benchmarks.
@@ -57,7 +62,7 @@ class TokenStore(abc.ABC):
 
     @abc.abstractmethod
     def revoke_subject(self, purpose: str, subject: str) -> int:
-        """Remove the tokens created for ``subject``; how many were removed."""
+        """Remove the live tokens indexed under ``subject`` (a digest); how many were removed."""
 
     @abc.abstractmethod
     async def aput(self, entry: NewToken) -> bool:

@@ -5,16 +5,19 @@ digest. Consuming is one ``DELETE … WHERE digest = %s AND purpose = %s AND exp
 RETURNING payload`` where the backend can
 return rows from a ``DELETE`` (PostgreSQL, SQLite 3.35+, MariaDB 10.5+); elsewhere (MySQL) it
 reads the row and accepts it only if its own ``DELETE`` removed it. Either way, one caller
-gets the payload however many race for it. Expired rows are never returned; they stay until
-``manage.py keel_purge_tokens`` (or :meth:`DatabaseTokenStore.purge_expired`) removes them.
+gets the payload however many race for it; under ``REPEATABLE READ`` or ``SERIALIZABLE``
+the losers' serialization failures are answered ``None``, like any token already used.
+Expired rows are never returned; they stay until ``manage.py keel_purge_tokens`` (or
+:meth:`DatabaseTokenStore.purge_expired`) removes them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 
 from asgiref.sync import sync_to_async
-from django.db import IntegrityError, connections, router, transaction
+from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -39,6 +42,23 @@ def supports_delete_returning(connection: BaseDatabaseWrapper) -> bool:
     return connection.vendor in RETURNING_VENDORS and bool(
         connection.features.can_return_columns_from_insert
     )
+
+
+#: SQLSTATEs of a transaction that lost a race: serialization failure, deadlock.
+SERIALIZATION_SQLSTATES = frozenset({"40001", "40P01"})
+#: MySQL/MariaDB error codes of the same: deadlock (1213), and "record has changed since
+#: last read" (1020, MariaDB's snapshot isolation).
+SERIALIZATION_MYSQL_CODES = frozenset({1213, 1020})
+
+
+def is_serialization_failure(exc: DatabaseError) -> bool:
+    """Whether ``exc`` says that a concurrent transaction changed the row first."""
+    cause = exc.__cause__
+    state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    if state in SERIALIZATION_SQLSTATES:
+        return True
+    args: tuple[object, ...] = getattr(cause, "args", ())
+    return bool(args) and args[0] in SERIALIZATION_MYSQL_CODES
 
 
 _sql_by_vendor: dict[str, str] = {}
@@ -122,8 +142,24 @@ class DatabaseTokenStore(TokenStore):
         returning = self.delete_returning
         if returning is None:
             returning = supports_delete_returning(connection)
-        if returning:
-            return self._delete_returning(connection, purpose, digest)
+        # A PostgreSQL transaction is unusable after a failed statement: inside one, a
+        # savepoint keeps it usable when the DELETE loses a race. In autocommit the statement
+        # is its own transaction; MySQL and SQLite keep the transaction after such an error.
+        savepoint = connection.in_atomic_block and connection.vendor == "postgresql"
+        guard = transaction.atomic(using=alias) if savepoint else None
+        try:
+            with guard or contextlib.nullcontext():
+                if returning:
+                    return self._delete_returning(connection, purpose, digest)
+                return self._read_then_delete(alias, purpose, digest)
+        except DatabaseError as exc:
+            # REPEATABLE READ/SERIALIZABLE: another consumer deleted the row after this
+            # statement's snapshot was taken. The token is used: answer as for one.
+            if is_serialization_failure(exc):
+                return None
+            raise
+
+    def _read_then_delete(self, alias: str, purpose: str, digest: str) -> str | None:
         payload = self.get(purpose, digest)
         if payload is None:
             return None

@@ -1,23 +1,26 @@
 """Token managers: JSON payloads behind single-use, expiring, URL-safe tokens.
 
-A manager hands out ``secrets.token_urlsafe`` tokens and keeps, in its store, only the
-SHA-256 digest of its purpose and the token. Everything that can be refused (a malformed
-token, a bad TTL, a payload that is not a JSON object or is too large) is refused before any
-I/O.
+A manager hands out ``secrets.token_urlsafe`` tokens and keeps, in its store, only an HMAC of
+its purpose and the token keyed with the project's ``SECRET_KEY``; subjects are stored as
+keyed digests too. Tokens and subjects stored under a key of ``SECRET_KEY_FALLBACKS`` are still
+found, so rotating the secret does not kill the links in flight. Everything that can be refused
+(a malformed token, a TTL out of range, a payload that is not a JSON object, too large, too
+deep, or whose keys collide in JSON) is refused before any I/O.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import re
 import secrets
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar, TypeVar
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.utils.crypto import salted_hmac
 
 from keel.conf import keel_settings
 from keel.redis import is_configured
@@ -42,22 +45,73 @@ MAX_PREFIX_LENGTH = 100
 MAX_SUBJECT_LENGTH = 255
 #: Fewer random bytes would make tokens guessable.
 MIN_TOKEN_BYTES = 16
+#: Shortest lifetime in seconds: a token must outlive the round trip that stores it, in every
+#: store's unit (Redis milliseconds, database microseconds).
+MIN_TTL = 1.0
+#: Salts of the keyed digests: a token digest is never equal to a subject digest.
+TOKEN_SALT = "keel.tokens.token"
+SUBJECT_SALT = "keel.tokens.subject"
 #: A digest collision of 256-bit random tokens does not happen; a bounded retry still beats
 #: an unbounded loop should a store misbehave.
 CREATE_ATTEMPTS = 3
 
+_T = TypeVar("_T")
 _URLSAFE = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 _redis_store = RedisTokenStore()
 
 
 def _ttl_number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}: {value!r}.")
-    return float(value)
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}: {value!r:.60}.")
+    try:
+        return float(value)
+    except OverflowError:
+        # An int beyond float's range: infinitely long as far as a TTL goes.
+        return math.inf
 
 
 def _seconds(value: float) -> str:
     return f"{value:,.3f}".rstrip("0").rstrip(".")
+
+
+def project_secrets() -> list[str | bytes]:
+    """``SECRET_KEY`` then ``SECRET_KEY_FALLBACKS``: the keys of every keyed digest."""
+    return [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+
+
+def keyed_digest(salt: str, message: str, secret: str | bytes) -> str:
+    """Hex HMAC-SHA256 of ``message`` under a key derived from ``secret`` and ``salt``."""
+    return salted_hmac(salt, message, secret=secret, algorithm="sha256").hexdigest()
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidPayload(
+                    f"The token payload has keys that collide as JSON key {key!r} (for "
+                    "instance 1 and '1', or True and 'true'): one would be lost."
+                )
+            seen.add(key)
+    return data
+
+
+def _depth(value: Any) -> int:
+    """How deeply JSON objects and arrays nest in ``value`` (1 for a flat object)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 class JsonActionTokenManager:
@@ -81,6 +135,8 @@ class JsonActionTokenManager:
     default_ttl_seconds: ClassVar[float | None] = None
     #: Encoder of payloads; what comes back is its JSON form (dates and decimals as strings).
     json_encoder: ClassVar[type[json.JSONEncoder]] = DjangoJSONEncoder
+    #: Deepest nesting of objects and arrays a payload may have (a flat object is 1).
+    max_payload_depth: ClassVar[int] = 32
 
     def __init__(
         self,
@@ -147,12 +203,30 @@ class JsonActionTokenManager:
             raise TypeError(f"A token is a str, got {type(token).__name__}: {token!r:.80}.")
         return len(token) == self.token_length() and _URLSAFE.fullmatch(token) is not None
 
-    def digest(self, token: str) -> str:
-        """The hex SHA-256 under which ``token`` is stored: of the purpose and the token."""
-        return hashlib.sha256(f"{self.prefix}\0{token}".encode()).hexdigest()
+    def digest(self, token: str, secret: str | bytes | None = None) -> str:
+        """The key under which ``token`` is stored: 64 hex characters.
 
-    def _digest_if_well_formed(self, token: str) -> str | None:
-        return self.digest(token) if self.is_well_formed(token) else None
+        An HMAC-SHA256 of the purpose and the token, keyed with ``secret`` (by default
+        ``SECRET_KEY``): a token of another project or purpose has another digest.
+        """
+        key = settings.SECRET_KEY if secret is None else secret
+        return keyed_digest(TOKEN_SALT, f"{self.prefix}\0{token}", key)
+
+    def digests(self, token: str) -> list[str]:
+        """The digests of ``token`` under ``SECRET_KEY`` then each ``SECRET_KEY_FALLBACKS``."""
+        return [self.digest(token, secret) for secret in project_secrets()]
+
+    def subject_digest(self, subject: str | int, secret: str | bytes | None = None) -> str:
+        """The key under which tokens of ``subject`` are indexed: 64 hex characters.
+
+        Exact (``"josé"``, ``"JOSE"`` and ``"jose "`` differ whatever the database
+        collation) and never the subject in clear.
+        """
+        key = settings.SECRET_KEY if secret is None else secret
+        return keyed_digest(SUBJECT_SALT, f"{self.prefix}\0{self._required_subject(subject)}", key)
+
+    def _digests_if_well_formed(self, token: str) -> list[str]:
+        return self.digests(token) if self.is_well_formed(token) else []
 
     # -- payloads -------------------------------------------------------------------------
 
@@ -182,7 +256,22 @@ class JsonActionTokenManager:
                 f"The token payload is {size} bytes of JSON, more than "
                 f"KEEL['TOKEN_MAX_PAYLOAD_BYTES'] = {limit}. Store an id and load the rest."
             )
+        # Read the document back as consume will: what cannot be read back exactly (keys that
+        # collide once written as JSON, nesting too deep to decode) is refused now, before the
+        # token exists, never after a consume has deleted it.
+        try:
+            decoded = json.loads(text, object_pairs_hook=_unique_keys)
+        except RecursionError as exc:
+            raise InvalidPayload(self._too_deep()) from exc
+        if _depth(decoded) > self.max_payload_depth:
+            raise InvalidPayload(self._too_deep())
         return text
+
+    def _too_deep(self) -> str:
+        return (
+            f"The token payload is nested more than {type(self).__name__}.max_payload_depth = "
+            f"{self.max_payload_depth} levels deep."
+        )
 
     def decode_payload(self, value: str | None) -> dict[str, Any] | None:
         """The payload of a stored document; ``None`` if absent or not a JSON object."""
@@ -202,7 +291,12 @@ class JsonActionTokenManager:
     def resolve_ttl(
         self, ttl_seconds: float | None = None, ttl_hours: float | None = None
     ) -> float:
-        """The lifetime in seconds of a new token; ``ValueError`` if absent from (0, max]."""
+        """The lifetime in seconds of a new token.
+
+        ``ValueError`` unless it lies in ``[1, KEEL['TOKEN_MAX_TTL']]`` seconds (both given, a
+        NaN, an infinity, or an int too large for a float are refused the same way);
+        ``TypeError`` if it is not a number.
+        """
         if ttl_seconds is not None and ttl_hours is not None:
             raise ValueError("Give ttl_seconds or ttl_hours, not both.")
         if ttl_seconds is not None:
@@ -213,13 +307,11 @@ class JsonActionTokenManager:
             ttl, given = float(self.default_ttl_seconds), "default_ttl_seconds"
         else:
             ttl, given = float(keel_settings.TOKEN_DEFAULT_TTL), "KEEL['TOKEN_DEFAULT_TTL']"
-        if not (math.isfinite(ttl) and ttl > 0):
-            raise ValueError(f"A token lifetime must be a positive number of seconds: {given}.")
         limit = keel_settings.TOKEN_MAX_TTL
-        if ttl > limit:
+        if not MIN_TTL <= ttl <= limit:  # NaN fails both comparisons
             raise ValueError(
-                f"A token lifetime of {_seconds(ttl)} s ({given}) exceeds "
-                f"KEEL['TOKEN_MAX_TTL'] = {_seconds(limit)} s."
+                f"A token lifetime must be between {_seconds(MIN_TTL)} and {_seconds(limit)} s "
+                f"(KEEL['TOKEN_MAX_TTL']), got {given:.80}."
             )
         return ttl
 
@@ -246,13 +338,22 @@ class JsonActionTokenManager:
         ttl_seconds: float | None,
         ttl_hours: float | None,
         subject: str | int | None,
-    ) -> tuple[float, str, str | None]:
+    ) -> tuple[float, str, list[str]]:
+        """The TTL, the JSON document, and the subject's digests (current key first)."""
         ttl = self.resolve_ttl(ttl_seconds, ttl_hours)
-        return ttl, self.encode_payload(payload), self._subject(subject)
+        value = self.encode_payload(payload)
+        if self._subject(subject) is None:
+            return ttl, value, []
+        assert subject is not None  # _subject() refused anything else
+        return ttl, value, [self.subject_digest(subject, key) for key in project_secrets()]
 
-    def _entry(self, token: str, value: str, ttl: float, subject: str | None) -> NewToken:
+    def _entry(self, token: str, value: str, ttl: float, subjects: list[str]) -> NewToken:
         return NewToken(
-            purpose=self.prefix, digest=self.digest(token), value=value, ttl=ttl, subject=subject
+            purpose=self.prefix,
+            digest=self.digest(token),
+            value=value,
+            ttl=ttl,
+            subject=subjects[0] if subjects else None,
         )
 
     # -- operations -----------------------------------------------------------------------
@@ -268,43 +369,57 @@ class JsonActionTokenManager:
         """Store ``payload`` and return a new token for it.
 
         ``ttl_seconds`` or ``ttl_hours`` (fractions allowed) set its lifetime, else the
-        default. With ``subject`` (a user id, an email), the subject's previous token of this
-        purpose is revoked: at most one stays live. Raises ``ValueError``/``TypeError`` (bad
-        TTL or subject), :class:`~keel.tokens.InvalidPayload` before any I/O, and
-        :class:`~keel.tokens.TokenStoreUnavailable` if the store did not answer.
+        default. With ``subject`` (a user id, an email), the subject's previous tokens of this
+        purpose are revoked, also those issued under a key of ``SECRET_KEY_FALLBACKS``. Raises
+        ``ValueError``/``TypeError`` (TTL out of range, bad subject),
+        :class:`~keel.tokens.InvalidPayload` before any I/O, and
+        :class:`~keel.tokens.TokenStoreUnavailable` if the store did not answer (then no token
+        is handed out, and every token of the subject stays revocable).
         """
-        ttl, value, key = self._prepare(payload, ttl_seconds, ttl_hours, subject)
+        ttl, value, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
         store = self.get_store()
+        for previous in subjects[1:]:
+            store.revoke_subject(self.prefix, previous)
         for _ in range(CREATE_ATTEMPTS):
             token = self.make_token()
-            if store.put(self._entry(token, value, ttl, key)):
+            if store.put(self._entry(token, value, ttl, subjects)):
                 return token
         raise TokenError(f"The {store.name} token store refused {CREATE_ATTEMPTS} new tokens.")
 
+    def _first(self, token: str, lookup: Callable[[str, str], _T]) -> _T | None:
+        """``lookup(purpose, digest)`` for each key's digest of ``token``, until one answers."""
+        for digest in self._digests_if_well_formed(token):
+            found = lookup(self.prefix, digest)
+            if found:
+                return found
+        return None
+
+    async def _afirst(self, token: str, lookup: Callable[[str, str], Awaitable[_T]]) -> _T | None:
+        for digest in self._digests_if_well_formed(token):
+            found = await lookup(self.prefix, digest)
+            if found:
+                return found
+        return None
+
     def get_token_data(self, token: str) -> dict[str, Any] | None:
         """The payload of a live token, leaving it usable; ``None`` if not a live token."""
-        digest = self._digest_if_well_formed(token)
-        if digest is None:
-            return None
-        return self.decode_payload(self.get_store().get(self.prefix, digest))
+        return self.decode_payload(self._first(token, self.get_store().get))
 
     def consume_token(self, token: str) -> dict[str, Any] | None:
         """The payload of a live token, which is deleted: one caller only ever gets it."""
-        digest = self._digest_if_well_formed(token)
-        if digest is None:
-            return None
-        return self.decode_payload(self.get_store().pop(self.prefix, digest))
+        return self.decode_payload(self._first(token, self.get_store().pop))
 
     def delete_token(self, token: str) -> bool:
         """Delete a token; whether it existed."""
-        digest = self._digest_if_well_formed(token)
-        if digest is None:
-            return False
-        return self.get_store().delete(self.prefix, digest)
+        return bool(self._first(token, self.get_store().delete))
 
     def revoke_subject(self, subject: str | int) -> int:
-        """Delete the live token created for ``subject``; how many tokens were deleted."""
-        return self.get_store().revoke_subject(self.prefix, self._required_subject(subject))
+        """Delete the live tokens created for ``subject``; how many were deleted."""
+        store = self.get_store()
+        return sum(
+            store.revoke_subject(self.prefix, self.subject_digest(subject, key))
+            for key in project_secrets()
+        )
 
     async def acreate_token(
         self,
@@ -315,38 +430,35 @@ class JsonActionTokenManager:
         subject: str | int | None = None,
     ) -> str:
         """Async :meth:`create_token` (the asyncio Redis client, or the async ORM path)."""
-        ttl, value, key = self._prepare(payload, ttl_seconds, ttl_hours, subject)
+        ttl, value, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
         store = self.get_store()
+        for previous in subjects[1:]:
+            await store.arevoke_subject(self.prefix, previous)
         for _ in range(CREATE_ATTEMPTS):
             token = self.make_token()
-            if await store.aput(self._entry(token, value, ttl, key)):
+            if await store.aput(self._entry(token, value, ttl, subjects)):
                 return token
         raise TokenError(f"The {store.name} token store refused {CREATE_ATTEMPTS} new tokens.")
 
     async def aget_token_data(self, token: str) -> dict[str, Any] | None:
         """Async :meth:`get_token_data`."""
-        digest = self._digest_if_well_formed(token)
-        if digest is None:
-            return None
-        return self.decode_payload(await self.get_store().aget(self.prefix, digest))
+        return self.decode_payload(await self._afirst(token, self.get_store().aget))
 
     async def aconsume_token(self, token: str) -> dict[str, Any] | None:
         """Async :meth:`consume_token`."""
-        digest = self._digest_if_well_formed(token)
-        if digest is None:
-            return None
-        return self.decode_payload(await self.get_store().apop(self.prefix, digest))
+        return self.decode_payload(await self._afirst(token, self.get_store().apop))
 
     async def adelete_token(self, token: str) -> bool:
         """Async :meth:`delete_token`."""
-        digest = self._digest_if_well_formed(token)
-        if digest is None:
-            return False
-        return await self.get_store().adelete(self.prefix, digest)
+        return bool(await self._afirst(token, self.get_store().adelete))
 
     async def arevoke_subject(self, subject: str | int) -> int:
         """Async :meth:`revoke_subject`."""
-        return await self.get_store().arevoke_subject(self.prefix, self._required_subject(subject))
+        store = self.get_store()
+        revoked = 0
+        for key in project_secrets():
+            revoked += await store.arevoke_subject(self.prefix, self.subject_digest(subject, key))
+        return revoked
 
 
 class JsonActionTokenRedisManager(JsonActionTokenManager):
