@@ -23,17 +23,23 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test.utils import CaptureQueriesContext, override_settings
+from django.utils import timezone
 
 from keel import redis as keel_redis
 from keel.models import ActionToken
 from keel.tokens import (
     DatabaseTokenStore,
+    InvalidPayload,
     JsonActionTokenDatabaseManager,
     JsonActionTokenManager,
     JsonActionTokenRedisManager,
+    StateBinding,
+    UserStateBinding,
 )
+from tests.testapp.models.tokens import TokenAccount
 
 pytestmark = pytest.mark.django_db
 
@@ -74,6 +80,10 @@ class Case:
     def other(self, prefix: str) -> JsonActionTokenManager:
         """A manager of another purpose on the same store."""
         return type(self.manager)(prefix=prefix, store=self.manager.store)
+
+    def bound(self, state: StateBinding) -> JsonActionTokenManager:
+        """A manager of this purpose and store whose tokens are bound to ``state``."""
+        return type(self.manager)(prefix=self.manager.prefix, store=self.manager.store, state=state)
 
 
 @contextmanager
@@ -394,3 +404,90 @@ def test_ttl_is_stored_as_a_lifetime_not_a_date_far_away(case: Case) -> None:
         row = ActionToken.objects.get(digest=digest)
         lifetime = (row.expires_at - row.created_at).total_seconds()
         assert math.isclose(lifetime, 1800, abs_tol=0.001)
+
+
+# -- state binding: a token dies when what it protects changes --------------------------------
+
+ACCOUNT_EMAIL = StateBinding(TokenAccount, ["email"], payload_key="account")
+
+
+def test_a_bound_token_dies_when_the_bound_fields_change(case: Case) -> None:
+    account = TokenAccount.objects.create(email="ada@example.com")
+    manager = case.bound(ACCOUNT_EMAIL)
+    peeked = manager.create_token({"account": account.pk})
+    consumed = manager.create_token({"account": account.pk})
+    assert manager.get_token_data(peeked) == {"account": account.pk}
+    account.email_confirmed = True  # not a bound field: the tokens live on
+    account.save()
+    assert manager.get_token_data(peeked) == {"account": account.pk}
+    account.email = "eve@example.com"
+    account.save()
+    assert manager.get_token_data(peeked) is None
+    assert manager.consume_token(consumed) is None
+    assert manager.consume_token(consumed) is None  # the refused consume used it up
+    fresh = manager.create_token({"account": account.pk})
+    assert manager.consume_token(fresh) == {"account": account.pk}
+
+
+@pytest.mark.parametrize("change", ["password", "last_login", "email"])
+def test_a_user_bound_token_dies_with_a_new_password_login_or_email(
+    case: Case, change: str
+) -> None:
+    user = get_user_model().objects.create_user("ada", "ada@example.com", "first password")
+    manager = case.bound(UserStateBinding())
+    token = manager.create_token({"user_id": user.pk})
+    assert manager.get_token_data(token) == {"user_id": user.pk}
+    if change == "password":
+        user.set_password("second password")
+    elif change == "last_login":
+        user.last_login = timezone.now()
+    else:
+        user.email = "ada@example.org"
+    user.save()
+    assert manager.get_token_data(token) is None
+    assert manager.consume_token(token) is None
+
+
+def test_a_bound_token_needs_its_instance(case: Case) -> None:
+    account = TokenAccount.objects.create(email="ada@example.com")
+    manager = case.bound(ACCOUNT_EMAIL)
+    with case.no_io(), pytest.raises(InvalidPayload, match="lacks"):
+        manager.create_token({"user": account.pk})
+    with pytest.raises(InvalidPayload, match=r"No testapp\.TokenAccount has pk=0"):
+        manager.create_token({"account": 0})
+    token = manager.create_token({"account": account.pk})
+    account.delete()
+    assert manager.get_token_data(token) is None
+
+
+def test_bound_and_unbound_documents_never_pass_for_each_other(case: Case) -> None:
+    account = TokenAccount.objects.create(email="ada@example.com")
+    bound = case.bound(ACCOUNT_EMAIL)
+    unbound = case.manager
+    from_bound = bound.create_token({"account": account.pk})
+    from_unbound = unbound.create_token({"account": account.pk})
+    assert unbound.get_token_data(from_bound) is None
+    assert bound.get_token_data(from_unbound) is None
+
+
+def test_a_bound_token_survives_a_key_rotation(case: Case) -> None:
+    account = TokenAccount.objects.create(email="ada@example.com")
+    manager = case.bound(ACCOUNT_EMAIL)
+    token = manager.create_token({"account": account.pk})
+    old_key = django_settings.SECRET_KEY
+    with override_settings(SECRET_KEY="the-new-secret", SECRET_KEY_FALLBACKS=[old_key]):
+        assert manager.consume_token(token) == {"account": account.pk}
+
+
+def test_async_twins_check_the_state_too(case: Case) -> None:
+    account = TokenAccount.objects.create(email="ada@example.com")
+    manager = case.bound(ACCOUNT_EMAIL)
+
+    async def create() -> str:
+        return await manager.acreate_token({"account": account.pk})
+
+    kept, changed = async_to_sync(create)(), async_to_sync(create)()
+    assert async_to_sync(manager.aget_token_data)(kept) == {"account": account.pk}
+    assert async_to_sync(manager.aconsume_token)(kept) == {"account": account.pk}
+    TokenAccount.objects.filter(pk=account.pk).update(email="eve@example.com")
+    assert async_to_sync(manager.aconsume_token)(changed) is None

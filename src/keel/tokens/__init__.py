@@ -21,6 +21,7 @@ from keel.tokens.manager import (
     get_json_action_token_manager,
 )
 from keel.tokens.redis_store import RedisTokenStore
+from keel.tokens.state import StateBinding, UserStateBinding
 from keel.tokens.views import ActionTokenConfirmView
 
 __all__ = [
@@ -33,8 +34,10 @@ __all__ = [
     "JsonActionTokenRedisManager",
     "NewToken",
     "RedisTokenStore",
+    "StateBinding",
     "TokenError",
     "TokenStore",
     "TokenStoreUnavailable",
+    "UserStateBinding",
     "get_json_action_token_manager",
 ]

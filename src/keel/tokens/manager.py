@@ -18,16 +18,16 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
-from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.utils.crypto import salted_hmac
 
 from keel.conf import keel_settings
 from keel.redis import is_configured
 from keel.tokens.base import NewToken, TokenStore
 from keel.tokens.database_store import DatabaseTokenStore
 from keel.tokens.exceptions import InvalidPayload, TokenError
+from keel.tokens.keys import keyed_digest, project_secrets
 from keel.tokens.redis_store import RedisTokenStore
+from keel.tokens.state import FINGERPRINT_LENGTH, StateBinding
 
 __all__ = [
     "JsonActionTokenDatabaseManager",
@@ -72,16 +72,6 @@ def _ttl_number(name: str, value: Any) -> float:
 
 def _seconds(value: float) -> str:
     return f"{value:,.3f}".rstrip("0").rstrip(".")
-
-
-def project_secrets() -> list[str | bytes]:
-    """``SECRET_KEY`` then ``SECRET_KEY_FALLBACKS``: the keys of every keyed digest."""
-    return [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
-
-
-def keyed_digest(salt: str, message: str, secret: str | bytes) -> str:
-    """Hex HMAC-SHA256 of ``message`` under a key derived from ``secret`` and ``salt``."""
-    return salted_hmac(salt, message, secret=secret, algorithm="sha256").hexdigest()
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -144,6 +134,7 @@ class JsonActionTokenManager:
         *,
         using: str | None = None,
         store: TokenStore | None = None,
+        state: StateBinding | None = None,
     ) -> None:
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, got {type(prefix).__name__}: {prefix!r}.")
@@ -161,6 +152,7 @@ class JsonActionTokenManager:
         self.prefix = prefix
         self.using = using
         self.store = store
+        self.state = state
         self._database_store = DatabaseTokenStore(using)
         # One encoder for every call: json.dumps(cls=...) would build one per payload.
         self._encoder = self.json_encoder(
@@ -209,8 +201,7 @@ class JsonActionTokenManager:
         An HMAC-SHA256 of the purpose and the token, keyed with ``secret`` (by default
         ``SECRET_KEY``): a token of another project or purpose has another digest.
         """
-        key = settings.SECRET_KEY if secret is None else secret
-        return keyed_digest(TOKEN_SALT, f"{self.prefix}\0{token}", key)
+        return keyed_digest(TOKEN_SALT, f"{self.prefix}\0{token}", secret)
 
     def digests(self, token: str) -> list[str]:
         """The digests of ``token`` under ``SECRET_KEY`` then each ``SECRET_KEY_FALLBACKS``."""
@@ -222,8 +213,9 @@ class JsonActionTokenManager:
         Exact (``"josé"``, ``"JOSE"`` and ``"jose "`` differ whatever the database
         collation) and never the subject in clear.
         """
-        key = settings.SECRET_KEY if secret is None else secret
-        return keyed_digest(SUBJECT_SALT, f"{self.prefix}\0{self._required_subject(subject)}", key)
+        return keyed_digest(
+            SUBJECT_SALT, f"{self.prefix}\0{self._required_subject(subject)}", secret
+        )
 
     def _digests_if_well_formed(self, token: str) -> list[str]:
         return self.digests(token) if self.is_well_formed(token) else []
@@ -243,6 +235,10 @@ class JsonActionTokenManager:
 
     def encode_payload(self, payload: Mapping[str, Any]) -> str:
         """The JSON document stored for ``payload``, validated and within the size limit."""
+        return self._encode(payload)[0]
+
+    def _encode(self, payload: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The JSON document of ``payload`` and the payload it reads back as."""
         data = self.validate_payload(payload)
         try:
             text = self._encoder.encode(data)
@@ -265,7 +261,7 @@ class JsonActionTokenManager:
             raise InvalidPayload(self._too_deep()) from exc
         if _depth(decoded) > self.max_payload_depth:
             raise InvalidPayload(self._too_deep())
-        return text
+        return text, decoded
 
     def _too_deep(self) -> str:
         return (
@@ -338,14 +334,69 @@ class JsonActionTokenManager:
         ttl_seconds: float | None,
         ttl_hours: float | None,
         subject: str | int | None,
-    ) -> tuple[float, str, list[str]]:
-        """The TTL, the JSON document, and the subject's digests (current key first)."""
+    ) -> tuple[float, str, dict[str, Any], list[str]]:
+        """The TTL, the JSON document and its payload, the subject's digests (current key
+        first)."""
         ttl = self.resolve_ttl(ttl_seconds, ttl_hours)
-        value = self.encode_payload(payload)
+        text, data = self._encode(payload)
         if self._subject(subject) is None:
-            return ttl, value, []
+            return ttl, text, data, []
         assert subject is not None  # _subject() refused anything else
-        return ttl, value, [self.subject_digest(subject, key) for key in project_secrets()]
+        return ttl, text, data, [self.subject_digest(subject, key) for key in project_secrets()]
+
+    # -- state binding --------------------------------------------------------------------
+
+    def _state_key(self, state: StateBinding, payload: Mapping[str, Any]) -> None:
+        try:
+            state.key_of(payload)
+        except KeyError:
+            raise InvalidPayload(
+                f"A {self.prefix!r} token is bound to a {state.model._meta.label} named by the "
+                f"payload's {state.payload_key!r} key, which the payload lacks."
+            ) from None
+
+    def _bound(self, text: str, data: dict[str, Any], instance: Any) -> str:
+        """The document of a bound token: the fingerprint of the state, then the JSON."""
+        assert self.state is not None
+        if instance is None:
+            raise InvalidPayload(
+                f"No {self.state.model._meta.label} has {self.state.lookup}="
+                f"{self.state.key_of(data)!r}: a {self.prefix!r} token bound to it would be dead."
+            )
+        return self.state.fingerprint(instance, self.prefix) + text
+
+    def _document(self, text: str, data: dict[str, Any]) -> str:
+        if self.state is None:
+            return text
+        self._state_key(self.state, data)
+        return self._bound(text, data, self.state.get_instance(data))
+
+    async def _adocument(self, text: str, data: dict[str, Any]) -> str:
+        if self.state is None:
+            return text
+        self._state_key(self.state, data)
+        return self._bound(text, data, await self.state.aget_instance(data))
+
+    def _split(self, value: str | None) -> tuple[str, dict[str, Any] | None]:
+        """The fingerprint (``""`` when unbound) and payload of a stored document."""
+        if value is None or self.state is None:
+            return "", self.decode_payload(value)
+        return value[:FINGERPRINT_LENGTH], self.decode_payload(value[FINGERPRINT_LENGTH:])
+
+    def _accept(self, value: str | None) -> dict[str, Any] | None:
+        """The payload of a stored document, if the state it is bound to has not changed."""
+        fingerprint, payload = self._split(value)
+        if payload is None or self.state is None:
+            return payload
+        instance = self.state.get_instance(payload)
+        return payload if self.state.matches(instance, self.prefix, fingerprint) else None
+
+    async def _aaccept(self, value: str | None) -> dict[str, Any] | None:
+        fingerprint, payload = self._split(value)
+        if payload is None or self.state is None:
+            return payload
+        instance = await self.state.aget_instance(payload)
+        return payload if self.state.matches(instance, self.prefix, fingerprint) else None
 
     def _entry(self, token: str, value: str, ttl: float, subjects: list[str]) -> NewToken:
         return NewToken(
@@ -376,7 +427,8 @@ class JsonActionTokenManager:
         :class:`~keel.tokens.TokenStoreUnavailable` if the store did not answer (then no token
         is handed out, and every token of the subject stays revocable).
         """
-        ttl, value, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
+        ttl, text, data, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
+        value = self._document(text, data)
         store = self.get_store()
         for previous in subjects[1:]:
             store.revoke_subject(self.prefix, previous)
@@ -403,11 +455,11 @@ class JsonActionTokenManager:
 
     def get_token_data(self, token: str) -> dict[str, Any] | None:
         """The payload of a live token, leaving it usable; ``None`` if not a live token."""
-        return self.decode_payload(self._first(token, self.get_store().get))
+        return self._accept(self._first(token, self.get_store().get))
 
     def consume_token(self, token: str) -> dict[str, Any] | None:
         """The payload of a live token, which is deleted: one caller only ever gets it."""
-        return self.decode_payload(self._first(token, self.get_store().pop))
+        return self._accept(self._first(token, self.get_store().pop))
 
     def delete_token(self, token: str) -> bool:
         """Delete a token; whether it existed."""
@@ -430,7 +482,8 @@ class JsonActionTokenManager:
         subject: str | int | None = None,
     ) -> str:
         """Async :meth:`create_token` (the asyncio Redis client, or the async ORM path)."""
-        ttl, value, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
+        ttl, text, data, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
+        value = await self._adocument(text, data)
         store = self.get_store()
         for previous in subjects[1:]:
             await store.arevoke_subject(self.prefix, previous)
@@ -442,11 +495,11 @@ class JsonActionTokenManager:
 
     async def aget_token_data(self, token: str) -> dict[str, Any] | None:
         """Async :meth:`get_token_data`."""
-        return self.decode_payload(await self._afirst(token, self.get_store().aget))
+        return await self._aaccept(await self._afirst(token, self.get_store().aget))
 
     async def aconsume_token(self, token: str) -> dict[str, Any] | None:
         """Async :meth:`consume_token`."""
-        return self.decode_payload(await self._afirst(token, self.get_store().apop))
+        return await self._aaccept(await self._afirst(token, self.get_store().apop))
 
     async def adelete_token(self, token: str) -> bool:
         """Async :meth:`delete_token`."""
