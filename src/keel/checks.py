@@ -11,6 +11,10 @@ Ids are never reused:
 - ``keel.E007``: ``SITE_SETTINGS_CACHE_ALIAS`` names no entry of ``CACHES``.
 - ``keel.W001``: an unknown key in ``KEEL`` (with a did-you-mean).
 - ``keel.W002``: without Redis, site settings are shared through a per-process cache.
+- ``keel.W008``: (deploy) Redis keeps action tokens without an always-synced append-only
+  file: a restart can make consumed tokens valid again.
+- ``keel.W009``: (deploy) Redis replicates action tokens asynchronously: a failover can make
+  consumed tokens valid again.
 """
 
 from __future__ import annotations
@@ -106,3 +110,7 @@ def check_settings(
                 )
             )
     return messages
+
+
+# The Redis token store's deployment checks (keel.W008, keel.W009) live with the tokens.
+from keel.tokens import checks as _token_checks  # noqa: E402, F401
