@@ -36,7 +36,9 @@ from keel.tokens import (
     JsonActionTokenDatabaseManager,
     JsonActionTokenManager,
     JsonActionTokenRedisManager,
+    OneTimeCodeManager,
     StateBinding,
+    TooManyCodes,
     UserStateBinding,
 )
 from tests.testapp.models.tokens import TokenAccount
@@ -491,3 +493,158 @@ def test_async_twins_check_the_state_too(case: Case) -> None:
     assert async_to_sync(manager.aconsume_token)(kept) == {"account": account.pk}
     TokenAccount.objects.filter(pk=account.pk).update(email="eve@example.com")
     assert async_to_sync(manager.aconsume_token)(changed) is None
+
+
+# -- one-time codes: per-subject limits on attempts and on codes issued -----------------------
+
+
+class Codes(OneTimeCodeManager):
+    max_attempts = 5
+    max_codes = 3
+
+
+def codes(case: Case, cls: type[OneTimeCodeManager] = Codes) -> OneTimeCodeManager:
+    return cls(case.manager.prefix, store=case.manager.get_store())
+
+
+def wrong(code: str) -> str:
+    """Another code of the same length."""
+    return str((int(code) + 1) % 10 ** len(code)).zfill(len(code))
+
+
+def test_a_code_is_numeric_and_verifies_once_with_its_payload(case: Case) -> None:
+    manager = codes(case)
+    code = manager.issue_code("ada@example.com", {"user_id": 7})
+    assert len(code) == 6 and code.isdigit()
+    assert manager.verify_code("ada@example.com", code) == {"user_id": 7}
+    assert manager.verify_code("ada@example.com", code) is None
+
+
+def test_a_code_belongs_to_its_subject_exactly(case: Case) -> None:
+    manager = codes(case)
+    code = manager.issue_code("josé")
+    assert manager.verify_code("JOSE", code) is None
+    assert manager.verify_code("jose", code) is None
+    assert manager.verify_code("josé", code) == {}
+
+
+def test_a_new_code_replaces_the_previous_one(case: Case) -> None:
+    manager = codes(case)
+    first = manager.issue_code(42)
+    second = manager.issue_code(42)
+    if first != second:  # one chance in a million that they are equal
+        assert manager.verify_code(42, first) is None
+    assert manager.verify_code(42, second) == {}
+
+
+def test_guessing_stops_after_max_attempts_even_with_the_right_code(case: Case) -> None:
+    manager = codes(case)
+    code = manager.issue_code("ada")
+    for _ in range(Codes.max_attempts):
+        assert manager.verify_code("ada", wrong(code)) is None
+    assert manager.verify_code("ada", code) is None
+    # A brute force over many codes, the right one among them, finds nothing either.
+    code = manager.issue_code("bob")
+    candidates = [str(n).zfill(6) for n in range(40)] + [code]
+    assert all(manager.verify_code("bob", guess) is None for guess in candidates[5:])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_guesses_are_all_counted(case: Case) -> None:
+    manager = codes(case)
+    code = manager.issue_code("ada")
+    barrier = threading.Barrier(RACE_THREADS)
+    answers: list[Any] = []
+
+    def guess() -> None:
+        try:
+            barrier.wait()
+            answers.append(manager.verify_code("ada", wrong(code)))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=guess) for _ in range(RACE_THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [None] * RACE_THREADS
+    assert manager.verify_code("ada", code) is None  # 16 attempts counted: locked
+
+
+def test_a_right_code_resets_the_attempts(case: Case) -> None:
+    manager = codes(case)
+    code = manager.issue_code("ada")
+    for _ in range(Codes.max_attempts - 1):
+        manager.verify_code("ada", wrong(code))
+    assert manager.verify_code("ada", code) == {}
+    code = manager.issue_code("ada")
+    for _ in range(Codes.max_attempts - 1):
+        manager.verify_code("ada", wrong(code))
+    assert manager.verify_code("ada", code) == {}
+
+
+def test_no_more_than_max_codes_per_window(case: Case) -> None:
+    class Windowed(Codes):
+        window_seconds = 1.5
+
+    manager = codes(case, Windowed)
+    for _ in range(Windowed.max_codes):
+        manager.issue_code("ada")
+    with pytest.raises(TooManyCodes, match=r"3 .* codes were already issued"):
+        manager.issue_code("ada")
+    assert manager.issue_code("bob")  # per subject
+    time.sleep(1.6)
+    assert manager.verify_code("ada", manager.issue_code("ada")) == {}
+
+
+def test_a_code_expires(case: Case) -> None:
+    manager = codes(case)
+    code = manager.issue_code("ada", ttl_seconds=1)
+    time.sleep(1.2)
+    assert manager.verify_code("ada", code) is None
+
+
+def test_malformed_codes_cost_no_attempt_and_no_io(case: Case) -> None:
+    manager = codes(case)
+    code = manager.issue_code("ada")
+    with case.no_io():
+        for bad in ("", "12345", "1234567", "12345a", "١٢٣٤٥٦", " 12345"):
+            assert manager.verify_code("ada", bad) is None
+    assert manager.verify_code("ada", code) == {}
+
+
+def test_a_code_survives_a_key_rotation(case: Case) -> None:
+    manager = codes(case)
+    code = manager.issue_code("ada", {"n": 1})
+    old_key = django_settings.SECRET_KEY
+    with override_settings(SECRET_KEY="the-new-secret", SECRET_KEY_FALLBACKS=[old_key]):
+        assert manager.verify_code("ada", code) == {"n": 1}
+
+
+def test_codes_are_never_stored_in_clear(case: Case) -> None:
+    manager = codes(case)
+    code = manager.issue_code("ada@example.com", {"n": 1})
+    stored = "\n".join(case.dump())
+    assert "ada@example.com" not in stored
+    assert f":{code}" not in stored and f" {code}" not in stored
+
+
+def test_async_codes_keep_the_same_limits(case: Case) -> None:
+    manager = codes(case)
+
+    async def scenario() -> list[Any]:
+        code = await manager.aissue_code("ada", {"n": 1})
+        right = await manager.averify_code("ada", code)
+        code = await manager.aissue_code("ada")
+        for _ in range(Codes.max_attempts):
+            await manager.averify_code("ada", wrong(code))
+        locked = await manager.averify_code("ada", code)
+        await manager.aissue_code("ada")
+        try:
+            await manager.aissue_code("ada")
+        except TooManyCodes:
+            return [right, locked, "too many"]
+        return [right, locked, "issued"]
+
+    assert async_to_sync(scenario)() == [{"n": 1}, None, "too many"]

@@ -12,8 +12,8 @@ from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from keel.models import ActionToken
-from keel.tokens import DatabaseTokenStore, JsonActionTokenDatabaseManager
+from keel.models import ActionCounter, ActionToken
+from keel.tokens import DatabaseTokenStore, JsonActionTokenDatabaseManager, OneTimeCodeManager
 from keel.tokens.database_store import supports_delete_returning
 
 pytestmark = pytest.mark.django_db
@@ -169,6 +169,17 @@ def test_purge_command_deletes_only_expired_rows(manager: JsonActionTokenDatabas
     assert out.getvalue().strip() == "Deleted 5 expired action tokens."
     assert ActionToken.objects.count() == 3
     assert all(manager.get_token_data(token) is not None for token in live)
+
+
+def test_purge_also_deletes_expired_code_counters() -> None:
+    codes = OneTimeCodeManager("test:codes", store=DatabaseTokenStore())
+    codes.issue_code("ada")
+    codes.issue_code("bob")
+    ActionCounter.objects.filter(pk__in=ActionCounter.objects.values("pk")[:1]).update(
+        expires_at=timezone.now() - datetime.timedelta(seconds=1)
+    )
+    assert DatabaseTokenStore().purge_expired(batch_size=1) == 1
+    assert ActionCounter.objects.count() == 1
 
 
 def test_purge_command_dry_run_only_counts(manager: JsonActionTokenDatabaseManager) -> None:

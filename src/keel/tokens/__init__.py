@@ -12,6 +12,7 @@ The store is Redis or the ``ActionToken`` table (see :class:`JsonActionTokenMana
 from __future__ import annotations
 
 from keel.tokens.base import NewToken, TokenStore
+from keel.tokens.codes import OneTimeCodeManager, TooManyCodes
 from keel.tokens.database_store import DatabaseTokenStore
 from keel.tokens.exceptions import InvalidPayload, InvalidToken, TokenError, TokenStoreUnavailable
 from keel.tokens.manager import (
@@ -33,11 +34,13 @@ __all__ = [
     "JsonActionTokenManager",
     "JsonActionTokenRedisManager",
     "NewToken",
+    "OneTimeCodeManager",
     "RedisTokenStore",
     "StateBinding",
     "TokenError",
     "TokenStore",
     "TokenStoreUnavailable",
+    "TooManyCodes",
     "UserStateBinding",
     "get_json_action_token_manager",
 ]

@@ -83,3 +83,26 @@ class TokenStore(abc.ABC):
     @abc.abstractmethod
     async def arevoke_subject(self, purpose: str, subject: str) -> int:
         """Async :meth:`revoke_subject`."""
+
+    # Counters back the limits of one-time codes. Concrete so that a store written before they
+    # existed still works for tokens; it only cannot serve codes.
+
+    def incr(self, purpose: str, key: str, ttl: float) -> int:
+        """Add 1 to the counter ``key`` and return its new value, atomically.
+
+        An absent or expired counter starts at 1 and lives ``ttl`` seconds; counting does
+        not extend its life.
+        """
+        raise NotImplementedError(f"The {self.name} token store keeps no counters.")
+
+    def reset(self, purpose: str, key: str) -> None:
+        """Forget the counter ``key``."""
+        raise NotImplementedError(f"The {self.name} token store keeps no counters.")
+
+    async def aincr(self, purpose: str, key: str, ttl: float) -> int:
+        """Async :meth:`incr`."""
+        raise NotImplementedError(f"The {self.name} token store keeps no counters.")
+
+    async def areset(self, purpose: str, key: str) -> None:
+        """Async :meth:`reset`."""
+        raise NotImplementedError(f"The {self.name} token store keeps no counters.")

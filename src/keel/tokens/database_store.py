@@ -19,13 +19,17 @@ import datetime
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from keel.models import ActionToken
+from keel.models import ActionCounter, ActionToken
 from keel.tokens.base import NewToken, TokenStore
+from keel.tokens.exceptions import TokenError
 
 __all__ = ["DatabaseTokenStore"]
+
+#: A counter created concurrently makes an insert fail; the next attempt counts on it.
+COUNTER_ATTEMPTS = 3
 
 #: Vendors whose ``DELETE … RETURNING`` syntax matches the one written here.
 RETURNING_VENDORS = frozenset({"postgresql", "sqlite", "mysql"})
@@ -187,26 +191,56 @@ class DatabaseTokenStore(TokenStore):
         return deleted
 
     def purge_expired(self, *, batch_size: int = 1000, dry_run: bool = False) -> int:
-        """Delete the expired rows, ``batch_size`` per statement; return how many.
+        """Delete the expired rows (tokens and code counters), ``batch_size`` per statement;
+        return how many.
 
         Batches keep each ``DELETE`` short so that a large backlog never locks the table for
         long. With ``dry_run``, only count them.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        rows = self._rows(self.db_for_write())
+        alias = self.db_for_write()
         now = timezone.now()
-        expired = rows.filter(expires_at__lte=now)
-        if dry_run:
-            count: int = expired.count()
-            return count
         total = 0
-        while True:
-            digests = list(expired.values_list("digest", flat=True)[:batch_size])
-            if not digests:
-                return total
-            deleted, _ = rows.filter(digest__in=digests, expires_at__lte=now).delete()
-            total += deleted
+        for model in (ActionToken, ActionCounter):
+            rows = model._default_manager.using(alias)
+            expired = rows.filter(expires_at__lte=now)
+            if dry_run:
+                total += expired.count()
+                continue
+            while keys := list(expired.values_list("pk", flat=True)[:batch_size]):
+                total += rows.filter(pk__in=keys, expires_at__lte=now).delete()[0]
+        return total
+
+    def incr(self, purpose: str, key: str, ttl: float) -> int:
+        alias = self.db_for_write()
+        counters = ActionCounter._default_manager.using(alias)
+        for _ in range(COUNTER_ATTEMPTS):
+            now = timezone.now()
+            with transaction.atomic(using=alias):
+                # The UPDATE locks the row until commit: the count read back is this call's.
+                live = counters.filter(key=key, expires_at__gt=now)
+                if live.update(count=F("count") + 1):
+                    count: int = live.values_list("count", flat=True).get()
+                    return count
+                counters.filter(key=key, expires_at__lte=now).delete()
+                try:
+                    with transaction.atomic(using=alias):
+                        expires_at = now + datetime.timedelta(seconds=ttl)
+                        counters.create(key=key, purpose=purpose, count=1, expires_at=expires_at)
+                    return 1
+                except IntegrityError:
+                    continue  # created by a concurrent call since the UPDATE: count on it
+        raise TokenError(f"The counter {key[:12]} of {purpose!r} could not be counted.")
+
+    def reset(self, purpose: str, key: str) -> None:
+        ActionCounter._default_manager.using(self.db_for_write()).filter(key=key).delete()
+
+    async def aincr(self, purpose: str, key: str, ttl: float) -> int:
+        return await sync_to_async(self.incr)(purpose, key, ttl)
+
+    async def areset(self, purpose: str, key: str) -> None:
+        await sync_to_async(self.reset)(purpose, key)
 
     async def aput(self, entry: NewToken) -> bool:
         return await sync_to_async(self.put)(entry)

@@ -43,6 +43,14 @@ end
 return {expiry, others}
 """
 
+#: Adds 1 to the counter ``KEYS[1]``; gives a counter without expiry (a new one) a lifetime of
+#: ``ARGV[1]`` milliseconds. One key, one atomic step: a counter never lives forever.
+COUNTER_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
 
 def _text(value: Any) -> str | None:
     if value is None:
@@ -112,6 +120,11 @@ class RedisTokenStore(TokenStore):
     def subject_key(purpose: str, subject: str) -> str:
         """The key of the index of a subject's tokens (``subject`` is already a digest)."""
         return make_key("token-subject", purpose, subject)
+
+    @staticmethod
+    def counter_key(purpose: str, key: str) -> str:
+        """The key of the counter ``key`` (a digest)."""
+        return make_key("token-count", purpose, key)
 
     def _check_replicated(self, acknowledged: Any) -> None:
         if int(acknowledged) < self.wait_replicas:
@@ -239,3 +252,31 @@ class RedisTokenStore(TokenStore):
             return await self._arevoke(client, purpose, index, digests) if digests else 0
         except redis_errors() as exc:
             raise _unavailable("revoke", exc) from exc
+
+    def incr(self, purpose: str, key: str, ttl: float) -> int:
+        try:
+            client = get_redis()
+            script = client.register_script(COUNTER_SCRIPT)
+            return int(script(keys=[self.counter_key(purpose, key)], args=[_milliseconds(ttl)]))
+        except redis_errors() as exc:
+            raise _unavailable("count", exc) from exc
+
+    def reset(self, purpose: str, key: str) -> None:
+        try:
+            get_redis().delete(self.counter_key(purpose, key))
+        except redis_errors() as exc:
+            raise _unavailable("count", exc) from exc
+
+    async def aincr(self, purpose: str, key: str, ttl: float) -> int:
+        try:
+            script = get_async_redis().register_script(COUNTER_SCRIPT)
+            keys, args = [self.counter_key(purpose, key)], [_milliseconds(ttl)]
+            return int(await script(keys=keys, args=args))
+        except redis_errors() as exc:
+            raise _unavailable("count", exc) from exc
+
+    async def areset(self, purpose: str, key: str) -> None:
+        try:
+            await get_async_redis().delete(self.counter_key(purpose, key))
+        except redis_errors() as exc:
+            raise _unavailable("count", exc) from exc
