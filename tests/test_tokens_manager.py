@@ -214,7 +214,7 @@ def test_too_short_tokens_are_refused() -> None:
         Weak(prefix="p")
 
 
-def test_digest_depends_on_purpose_and_is_sha256_hex() -> None:
+def test_digest_depends_on_purpose_and_is_64_hex() -> None:
     first, second = JsonActionTokenManager(prefix="a"), JsonActionTokenManager(prefix="b")
     token = first.make_token()
     assert re.fullmatch(r"[0-9a-f]{64}", first.digest(token))
@@ -271,3 +271,16 @@ def test_a_stored_document_that_is_not_an_object_reads_as_none(
     assert manager.decode_payload("{not json") is None
     assert manager.decode_payload(None) is None
     assert "not a JSON object" in caplog.text
+
+
+def test_digests_are_django_salted_hmacs_of_the_secret() -> None:
+    from django.conf import settings
+    from django.utils.crypto import salted_hmac
+
+    manager = JsonActionTokenManager(prefix="p")
+    token = manager.make_token()
+    expected = salted_hmac(
+        "keel.tokens.token", f"p\0{token}", secret=settings.SECRET_KEY, algorithm="sha256"
+    )
+    assert manager.digest(token) == expected.hexdigest()
+    assert manager.digest(token, "another") != manager.digest(token)

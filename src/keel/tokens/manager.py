@@ -88,6 +88,20 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
+#: Values JSON writes as themselves, without the encoder's ``default``.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _flat(data: dict[Any, Any]) -> bool:
+    """Whether ``data`` has only str keys and scalar values: its JSON reads back equal."""
+    return all(type(key) is str and type(value) in _SCALARS for key, value in data.items())
+
+
+#: Reads a document back as consume will, refusing keys that collide (built once: a decoder
+#: per call would cost more than the decoding).
+_CHECKING_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
+
+
 def _depth(value: Any) -> int:
     """How deeply JSON objects and arrays nest in ``value`` (1 for a flat object)."""
     deepest, stack = 0, [(value, 1)]
@@ -252,14 +266,19 @@ class JsonActionTokenManager:
                 f"The token payload is {size} bytes of JSON, more than "
                 f"KEEL['TOKEN_MAX_PAYLOAD_BYTES'] = {limit}. Store an id and load the rest."
             )
+        if _flat(data):
+            return text, data  # read back as it is: nothing can collide or nest
         # Read the document back as consume will: what cannot be read back exactly (keys that
         # collide once written as JSON, nesting too deep to decode) is refused now, before the
         # token exists, never after a consume has deleted it.
         try:
-            decoded = json.loads(text, object_pairs_hook=_unique_keys)
+            decoded = _CHECKING_DECODER.decode(text)
         except RecursionError as exc:
             raise InvalidPayload(self._too_deep()) from exc
-        if _depth(decoded) > self.max_payload_depth:
+        # Each level opens a bracket: a document with few brackets (as most are) cannot be
+        # too deep, and needs no walk.
+        brackets = text.count("{") + text.count("[")
+        if brackets > self.max_payload_depth and _depth(decoded) > self.max_payload_depth:
             raise InvalidPayload(self._too_deep())
         return text, decoded
 
