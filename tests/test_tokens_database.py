@@ -171,14 +171,17 @@ def test_purge_command_deletes_only_expired_rows(manager: JsonActionTokenDatabas
     assert all(manager.get_token_data(token) is not None for token in live)
 
 
-def test_purge_also_deletes_expired_code_counters() -> None:
+def test_purge_command_also_deletes_expired_code_counters() -> None:
     codes = OneTimeCodeManager("test:codes", store=DatabaseTokenStore())
     codes.issue_code("ada")
     codes.issue_code("bob")
     ActionCounter.objects.filter(pk__in=ActionCounter.objects.values("pk")[:1]).update(
         expires_at=timezone.now() - datetime.timedelta(seconds=1)
     )
-    assert DatabaseTokenStore().purge_expired(batch_size=1) == 1
+    assert DatabaseTokenStore().purge_expired_counters(batch_size=1, dry_run=True) == 1
+    out = StringIO()
+    call_command("keel_purge_tokens", "--batch-size", "1", stdout=out)
+    assert out.getvalue().strip() == "Deleted 0 expired action tokens and 1 code counter."
     assert ActionCounter.objects.count() == 1
 
 

@@ -191,25 +191,29 @@ class DatabaseTokenStore(TokenStore):
         return deleted
 
     def purge_expired(self, *, batch_size: int = 1000, dry_run: bool = False) -> int:
-        """Delete the expired rows (tokens and code counters), ``batch_size`` per statement;
-        return how many.
+        """Delete the expired tokens, ``batch_size`` per statement; return how many.
 
         Batches keep each ``DELETE`` short so that a large backlog never locks the table for
         long. With ``dry_run``, only count them.
         """
+        return self._purge(ActionToken, batch_size, dry_run)
+
+    def purge_expired_counters(self, *, batch_size: int = 1000, dry_run: bool = False) -> int:
+        """The same as :meth:`purge_expired` for the expired counters of one-time codes."""
+        return self._purge(ActionCounter, batch_size, dry_run)
+
+    def _purge(self, model: type[ActionToken | ActionCounter], batch_size: int, dry: bool) -> int:
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        alias = self.db_for_write()
+        rows = model._default_manager.using(self.db_for_write())
         now = timezone.now()
+        expired = rows.filter(expires_at__lte=now)
+        if dry:
+            count: int = expired.count()
+            return count
         total = 0
-        for model in (ActionToken, ActionCounter):
-            rows = model._default_manager.using(alias)
-            expired = rows.filter(expires_at__lte=now)
-            if dry_run:
-                total += expired.count()
-                continue
-            while keys := list(expired.values_list("pk", flat=True)[:batch_size]):
-                total += rows.filter(pk__in=keys, expires_at__lte=now).delete()[0]
+        while keys := list(expired.values_list("pk", flat=True)[:batch_size]):
+            total += rows.filter(pk__in=keys, expires_at__lte=now).delete()[0]
         return total
 
     def incr(self, purpose: str, key: str, ttl: float) -> int:

@@ -126,8 +126,11 @@ class JsonActionTokenManager:
     ``'database'``, or ``'auto'`` (Redis when ``KEEL['REDIS_URL']`` is set, else the
     database), so a manager can be created at import time. ``using`` names the database of the
     database store; ``store`` fixes the store (any :class:`~keel.tokens.TokenStore`).
+    ``state`` (a :class:`~keel.tokens.StateBinding`) binds each token to the state of the
+    instance its payload names: peek and consume answer ``None`` once that state changed.
 
-    Guarantees: the store never holds the token itself; :meth:`consume_token` returns the
+    Guarantees: the store never holds the token itself, only keyed digests (of the token and
+    of the subject); :meth:`consume_token` returns the
     payload to one caller only, however many race; an expired token is never returned; a
     token is returned only once it is stored (a store failure raises
     :class:`~keel.tokens.TokenStoreUnavailable`).
