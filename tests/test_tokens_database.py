@@ -175,9 +175,9 @@ def test_purge_command_also_deletes_expired_code_counters() -> None:
     codes = OneTimeCodeManager("test:codes", store=DatabaseTokenStore())
     codes.issue_code("ada")
     codes.issue_code("bob")
-    ActionCounter.objects.filter(pk__in=ActionCounter.objects.values("pk")[:1]).update(
-        expires_at=timezone.now() - datetime.timedelta(seconds=1)
-    )
+    first = ActionCounter.objects.values_list("pk", flat=True).first()
+    past = timezone.now() - datetime.timedelta(seconds=1)
+    ActionCounter.objects.filter(pk=first).update(expires_at=past)
     assert DatabaseTokenStore().purge_expired_counters(batch_size=1, dry_run=True) == 1
     out = StringIO()
     call_command("keel_purge_tokens", "--batch-size", "1", stdout=out)
