@@ -188,6 +188,7 @@ def main() -> None:
         (async_floor, raw_async_floor),
         ("keel Redis store, asyncio", keel_redis_async_round),
     ]
+    load_before = os.getloadavg()[0]
     # Warm up connections, code paths and the table.
     for _, run in contenders:
         run()
@@ -245,7 +246,8 @@ def main() -> None:
         f"redis-py {redis.__version__}, Redis {client.info('server')['redis_version']}, "
         f"PostgreSQL {keel_db_server_version()}; {platform.machine()}, "
         f"{os.cpu_count()} CPUs; {pairs} create+consume pairs per contender in {chunks} "
-        f"interleaved chunks of {chunk}; medians per chunk"
+        f"interleaved chunks of {chunk}; medians per chunk; load average "
+        f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     )
     print()
     print(
