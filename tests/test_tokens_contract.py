@@ -450,6 +450,16 @@ def test_a_user_bound_token_dies_with_a_new_password_login_or_email(
     assert manager.consume_token(token) is None
 
 
+def test_a_bound_peek_reads_the_instance_with_one_select(case: Case) -> None:
+    account = TokenAccount.objects.create(email="ada@example.com")
+    manager = case.bound(ACCOUNT_EMAIL)
+    token = manager.create_token({"account": account.pk})
+    with CaptureQueriesContext(connections["default"]) as queries:
+        assert manager.get_token_data(token) == {"account": account.pk}
+    reads = [q["sql"] for q in queries if "tokenaccount" in q["sql"].lower()]
+    assert len(reads) == 1, reads
+
+
 def test_a_bound_token_needs_its_instance(case: Case) -> None:
     account = TokenAccount.objects.create(email="ada@example.com")
     manager = case.bound(ACCOUNT_EMAIL)
@@ -543,6 +553,8 @@ def test_guessing_stops_after_max_attempts_even_with_the_right_code(case: Case) 
     for _ in range(Codes.max_attempts):
         assert manager.verify_code("ada", wrong(code)) is None
     assert manager.verify_code("ada", code) is None
+    fresh = manager.issue_code("ada")  # a new code starts with its own attempts
+    assert manager.verify_code("ada", fresh) == {}
     # A brute force over many codes, the right one among them, finds nothing either.
     code = manager.issue_code("bob")
     candidates = [str(n).zfill(6) for n in range(40)] + [code]

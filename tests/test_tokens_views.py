@@ -173,7 +173,9 @@ def test_the_csrf_refusal_carries_the_protective_headers(store: str, account: To
     assert_protected(response)
 
 
-def test_the_store_down_error_carries_the_protective_headers(settings: Any) -> None:
+def test_the_store_down_error_carries_the_protective_headers(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     settings.KEEL = {**settings.KEEL, "REDIS_URL": "redis://127.0.0.1:1/0"}
     client = Client(raise_request_exception=False)
     for response in (
@@ -182,6 +184,9 @@ def test_the_store_down_error_carries_the_protective_headers(settings: Any) -> N
     ):
         assert response.status_code == 500
         assert_protected(response)
+    # Django's error handling ran as usual: the django.request log has the error.
+    logged = [r for r in caplog.records if r.name == "django.request"]
+    assert logged and all(r.exc_info and r.exc_info[0] is TokenStoreUnavailable for r in logged)
 
 
 def test_an_error_in_the_action_carries_the_protective_headers(
