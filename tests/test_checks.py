@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import sys
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.checks import run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
@@ -12,6 +14,11 @@ from django.test import override_settings
 
 from keel.checks import check_cache_table, check_middleware, check_settings
 from keel.site.middleware import MaintenanceModeMiddleware
+from keel.checks import check_settings
+from tests.reliability import servers
+from tests.test_reliability_faults import started, use_redis
+
+__all__ = ["started"]  # the fixture of real Redis servers, used by name
 
 
 def ids(keel: object, **settings: object) -> list[str]:
@@ -151,3 +158,44 @@ def test_w010_missing_database_cache_table_names_the_command() -> None:
         finally:
             with connection.schema_editor() as editor:
                 editor.execute(f"DROP TABLE {connection.ops.quote_name('keel_check_cache_table')}")
+# -- deployment checks of the Redis token store, against real servers --------------------------
+
+
+def deploy_ids() -> list[str]:
+    from keel.tokens.checks import check_token_persistence
+
+    return [message.id for message in check_token_persistence()]
+
+
+def test_w008_redis_without_an_always_synced_append_only_file(
+    started: servers.Processes, settings: Any
+) -> None:
+    server = started.start()  # snapshots only, as Redis ships
+    use_redis(settings, server)
+    assert deploy_ids() == ["keel.W008"]
+    assert "keel.W008" in {m.id for m in run_checks(include_deployment_checks=True)}
+    assert "keel.W008" not in {m.id for m in run_checks()}  # it talks to Redis: deploy only
+    # An ACL user refused CONFIG: keel cannot tell, and says nothing.
+    server.client().execute_command(
+        "ACL", "SETUSER", "app", "on", "nopass", "~*", "&*", "+@all", "-config"
+    )
+    settings.KEEL = {**settings.KEEL, "REDIS_URL": f"redis://app:x@127.0.0.1:{server.port}/0"}
+    assert deploy_ids() == []
+    use_redis(settings, started.start("--appendonly", "yes", "--appendfsync", "always"))
+    assert deploy_ids() == []
+    use_redis(settings, started.start("--appendonly", "yes", "--appendfsync", "everysec"))
+    assert deploy_ids() == ["keel.W008"]
+    use_redis(settings, server, TOKEN_STORE="database")
+    assert deploy_ids() == []
+
+
+def test_w009_redis_with_asynchronous_replicas(started: servers.Processes, settings: Any) -> None:
+    durable = ("--appendonly", "yes", "--appendfsync", "always")
+    master = started.start(*durable)
+    use_redis(settings, master)
+    assert deploy_ids() == []
+    started.start(*durable, "--replicaof", "127.0.0.1", str(master.port))
+    servers.wait_for(
+        lambda: master.client().info("replication")["connected_slaves"] == 1, 20, "the replica"
+    )
+    assert deploy_ids() == ["keel.W009"]

@@ -19,7 +19,12 @@ from redis.exceptions import RedisClusterException
 
 from keel.redis import get_redis, health_check, key_slot, make_key, reset_clients, topology
 from keel.site.cache import request_scope, reset_process_state
-from keel.tokens import JsonActionTokenManager, TokenStoreUnavailable
+from keel.tokens import (
+    JsonActionTokenManager,
+    OneTimeCodeManager,
+    TokenStoreUnavailable,
+    TooManyCodes,
+)
 from tests.conftest import require_service
 from tests.reliability import servers
 from tests.testapp.models.site import SiteSettings
@@ -108,6 +113,25 @@ def test_async_tokens_through_the_cluster(on_cluster: servers.Cluster) -> None:
     results = asyncio.run(scenario())
     assert results.count({"a": 1}) == 1
     assert results.count(None) == 9
+
+
+def test_one_time_codes_and_their_limits_through_the_cluster(on_cluster: servers.Cluster) -> None:
+    codes = OneTimeCodeManager("reliab:ccodes")
+    code = codes.issue_code("ada", {"n": 1})
+    assert codes.verify_code("ada", code) == {"n": 1}
+    code = codes.issue_code("ada")
+    for _ in range(codes.max_attempts):
+        assert codes.verify_code("ada", str((int(code) + 1) % 10**6).zfill(6)) is None
+    assert codes.verify_code("ada", code) is None
+    codes.issue_code("ada")  # the third within the window
+    with pytest.raises(TooManyCodes):
+        codes.issue_code("ada")
+
+    async def scenario() -> Any:
+        issued = await codes.aissue_code("bob", {"n": 2})
+        return await codes.averify_code("bob", issued)
+
+    assert asyncio.run(scenario()) == {"n": 2}
 
 
 def test_tagged_keys_share_a_slot_and_serve_multi_key_commands(

@@ -23,17 +23,25 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test.utils import CaptureQueriesContext, override_settings
+from django.utils import timezone
 
 from keel import redis as keel_redis
 from keel.models import ActionToken
 from keel.tokens import (
     DatabaseTokenStore,
+    InvalidPayload,
     JsonActionTokenDatabaseManager,
     JsonActionTokenManager,
     JsonActionTokenRedisManager,
+    OneTimeCodeManager,
+    StateBinding,
+    TooManyCodes,
+    UserStateBinding,
 )
+from tests.testapp.models.tokens import TokenAccount
 
 pytestmark = pytest.mark.django_db
 
@@ -75,6 +83,10 @@ class Case:
         """A manager of another purpose on the same store."""
         return type(self.manager)(prefix=prefix, store=self.manager.store)
 
+    def bound(self, state: StateBinding) -> JsonActionTokenManager:
+        """A manager of this purpose and store whose tokens are bound to ``state``."""
+        return type(self.manager)(prefix=self.manager.prefix, store=self.manager.store, state=state)
+
 
 @contextmanager
 def no_queries() -> Iterator[None]:
@@ -88,6 +100,13 @@ def dead_redis() -> Iterator[None]:
     # Any command would raise TokenStoreUnavailable: answering proves no command was sent.
     with override_settings(KEEL={**django_settings.KEEL, "REDIS_URL": DEAD_REDIS}):
         yield
+
+
+def redis_value(client: Any, key: bytes) -> str:
+    """A string's value, or a subject index's members."""
+    if client.type(key) == b"zset":
+        return b" ".join(client.zrange(key, 0, -1)).decode()
+    return (client.get(key) or b"").decode()
 
 
 def dump_table() -> list[str]:
@@ -105,7 +124,7 @@ def case(request: pytest.FixtureRequest) -> Case:
 
         def dump_redis() -> list[str]:
             keys = client.scan_iter(match=f"{django_settings.TEST_KEY_PREFIX}*")
-            return [f"{k.decode()} {(client.get(k) or b'').decode()}" for k in keys]
+            return [f"{k.decode()} {redis_value(client, k)}" for k in keys]
 
         return Case("redis", JsonActionTokenRedisManager(prefix=prefix), dead_redis, dump_redis)
     store = DatabaseTokenStore(delete_returning=False if request.param.endswith("delete") else None)
@@ -148,17 +167,13 @@ def test_tokens_are_distinct_and_independent(case: Case) -> None:
 
 
 def test_token_expires_after_a_fractional_ttl(case: Case) -> None:
-    token = case.manager.create_token({"a": 1}, ttl_seconds=0.5)
+    token = case.manager.create_token({"a": 1}, ttl_seconds=1.25)
+    kept = case.manager.create_token({"a": 2}, ttl_seconds=1.25, subject="s")
     assert case.manager.get_token_data(token) == {"a": 1}
-    time.sleep(0.7)
+    time.sleep(1.4)
     assert case.manager.get_token_data(token) is None
     assert case.manager.consume_token(token) is None
-
-
-def test_expired_token_cannot_be_consumed(case: Case) -> None:
-    token = case.manager.create_token({"a": 1}, ttl_seconds=0.2)
-    time.sleep(0.35)
-    assert case.manager.consume_token(token) is None
+    assert case.manager.consume_token(kept) is None
 
 
 def test_fractional_hours_are_a_lifetime_not_an_error(case: Case) -> None:
@@ -391,3 +406,259 @@ def test_ttl_is_stored_as_a_lifetime_not_a_date_far_away(case: Case) -> None:
         row = ActionToken.objects.get(digest=digest)
         lifetime = (row.expires_at - row.created_at).total_seconds()
         assert math.isclose(lifetime, 1800, abs_tol=0.001)
+
+
+# -- state binding: a token dies when what it protects changes --------------------------------
+
+ACCOUNT_EMAIL = StateBinding(TokenAccount, ["email"], payload_key="account")
+
+
+def test_a_bound_token_dies_when_the_bound_fields_change(case: Case) -> None:
+    account = TokenAccount.objects.create(email="ada@example.com")
+    manager = case.bound(ACCOUNT_EMAIL)
+    peeked = manager.create_token({"account": account.pk})
+    consumed = manager.create_token({"account": account.pk})
+    assert manager.get_token_data(peeked) == {"account": account.pk}
+    account.email_confirmed = True  # not a bound field: the tokens live on
+    account.save()
+    assert manager.get_token_data(peeked) == {"account": account.pk}
+    account.email = "eve@example.com"
+    account.save()
+    assert manager.get_token_data(peeked) is None
+    assert manager.consume_token(consumed) is None
+    assert manager.consume_token(consumed) is None  # the refused consume used it up
+    fresh = manager.create_token({"account": account.pk})
+    assert manager.consume_token(fresh) == {"account": account.pk}
+
+
+@pytest.mark.parametrize("change", ["password", "last_login", "email"])
+def test_a_user_bound_token_dies_with_a_new_password_login_or_email(
+    case: Case, change: str
+) -> None:
+    user = get_user_model().objects.create_user("ada", "ada@example.com", "first password")
+    manager = case.bound(UserStateBinding())
+    token = manager.create_token({"user_id": user.pk})
+    assert manager.get_token_data(token) == {"user_id": user.pk}
+    if change == "password":
+        user.set_password("second password")
+    elif change == "last_login":
+        user.last_login = timezone.now()
+    else:
+        user.email = "ada@example.org"
+    user.save()
+    assert manager.get_token_data(token) is None
+    assert manager.consume_token(token) is None
+
+
+def test_a_bound_peek_reads_the_instance_with_one_select(case: Case) -> None:
+    account = TokenAccount.objects.create(email="ada@example.com")
+    manager = case.bound(ACCOUNT_EMAIL)
+    token = manager.create_token({"account": account.pk})
+    with CaptureQueriesContext(connections["default"]) as queries:
+        assert manager.get_token_data(token) == {"account": account.pk}
+    reads = [q["sql"] for q in queries if "tokenaccount" in q["sql"].lower()]
+    assert len(reads) == 1, reads
+
+
+def test_a_bound_token_needs_its_instance(case: Case) -> None:
+    account = TokenAccount.objects.create(email="ada@example.com")
+    manager = case.bound(ACCOUNT_EMAIL)
+    with case.no_io(), pytest.raises(InvalidPayload, match="lacks"):
+        manager.create_token({"user": account.pk})
+    with pytest.raises(InvalidPayload, match=r"No testapp\.TokenAccount has pk=0"):
+        manager.create_token({"account": 0})
+    token = manager.create_token({"account": account.pk})
+    account.delete()
+    assert manager.get_token_data(token) is None
+
+
+def test_bound_and_unbound_documents_never_pass_for_each_other(case: Case) -> None:
+    account = TokenAccount.objects.create(email="ada@example.com")
+    bound = case.bound(ACCOUNT_EMAIL)
+    unbound = case.manager
+    from_bound = bound.create_token({"account": account.pk})
+    from_unbound = unbound.create_token({"account": account.pk})
+    assert unbound.get_token_data(from_bound) is None
+    assert bound.get_token_data(from_unbound) is None
+
+
+def test_a_bound_token_survives_a_key_rotation(case: Case) -> None:
+    account = TokenAccount.objects.create(email="ada@example.com")
+    manager = case.bound(ACCOUNT_EMAIL)
+    token = manager.create_token({"account": account.pk})
+    old_key = django_settings.SECRET_KEY
+    with override_settings(SECRET_KEY="the-new-secret", SECRET_KEY_FALLBACKS=[old_key]):
+        assert manager.consume_token(token) == {"account": account.pk}
+
+
+def test_async_twins_check_the_state_too(case: Case) -> None:
+    account = TokenAccount.objects.create(email="ada@example.com")
+    manager = case.bound(ACCOUNT_EMAIL)
+
+    async def create() -> str:
+        return await manager.acreate_token({"account": account.pk})
+
+    kept, changed = async_to_sync(create)(), async_to_sync(create)()
+    assert async_to_sync(manager.aget_token_data)(kept) == {"account": account.pk}
+    assert async_to_sync(manager.aconsume_token)(kept) == {"account": account.pk}
+    TokenAccount.objects.filter(pk=account.pk).update(email="eve@example.com")
+    assert async_to_sync(manager.aconsume_token)(changed) is None
+
+
+# -- one-time codes: per-subject limits on attempts and on codes issued -----------------------
+
+
+class Codes(OneTimeCodeManager):
+    max_attempts = 5
+    max_codes = 3
+
+
+def codes(case: Case, cls: type[OneTimeCodeManager] = Codes) -> OneTimeCodeManager:
+    return cls(case.manager.prefix, store=case.manager.get_store())
+
+
+def wrong(code: str) -> str:
+    """Another code of the same length."""
+    return str((int(code) + 1) % 10 ** len(code)).zfill(len(code))
+
+
+def test_a_code_is_numeric_and_verifies_once_with_its_payload(case: Case) -> None:
+    manager = codes(case)
+    code = manager.issue_code("ada@example.com", {"user_id": 7})
+    assert len(code) == 6 and code.isdigit()
+    assert manager.verify_code("ada@example.com", code) == {"user_id": 7}
+    assert manager.verify_code("ada@example.com", code) is None
+
+
+def test_a_code_belongs_to_its_subject_exactly(case: Case) -> None:
+    manager = codes(case)
+    code = manager.issue_code("josé")
+    assert manager.verify_code("JOSE", code) is None
+    assert manager.verify_code("jose", code) is None
+    assert manager.verify_code("josé", code) == {}
+
+
+def test_a_new_code_replaces_the_previous_one(case: Case) -> None:
+    manager = codes(case)
+    first = manager.issue_code(42)
+    second = manager.issue_code(42)
+    if first != second:  # one chance in a million that they are equal
+        assert manager.verify_code(42, first) is None
+    assert manager.verify_code(42, second) == {}
+
+
+def test_guessing_stops_after_max_attempts_even_with_the_right_code(case: Case) -> None:
+    manager = codes(case)
+    code = manager.issue_code("ada")
+    for _ in range(Codes.max_attempts):
+        assert manager.verify_code("ada", wrong(code)) is None
+    assert manager.verify_code("ada", code) is None
+    fresh = manager.issue_code("ada")  # a new code starts with its own attempts
+    assert manager.verify_code("ada", fresh) == {}
+    # A brute force over many codes, the right one among them, finds nothing either.
+    code = manager.issue_code("bob")
+    candidates = [str(n).zfill(6) for n in range(40)] + [code]
+    assert all(manager.verify_code("bob", guess) is None for guess in candidates[5:])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_guesses_are_all_counted(case: Case) -> None:
+    manager = codes(case)
+    code = manager.issue_code("ada")
+    barrier = threading.Barrier(RACE_THREADS)
+    answers: list[Any] = []
+
+    def guess() -> None:
+        try:
+            barrier.wait()
+            answers.append(manager.verify_code("ada", wrong(code)))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=guess) for _ in range(RACE_THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [None] * RACE_THREADS
+    assert manager.verify_code("ada", code) is None  # 16 attempts counted: locked
+
+
+def test_a_right_code_resets_the_attempts(case: Case) -> None:
+    manager = codes(case)
+    code = manager.issue_code("ada")
+    for _ in range(Codes.max_attempts - 1):
+        manager.verify_code("ada", wrong(code))
+    assert manager.verify_code("ada", code) == {}
+    code = manager.issue_code("ada")
+    for _ in range(Codes.max_attempts - 1):
+        manager.verify_code("ada", wrong(code))
+    assert manager.verify_code("ada", code) == {}
+
+
+def test_no_more_than_max_codes_per_window(case: Case) -> None:
+    class Windowed(Codes):
+        window_seconds = 3
+
+    manager = codes(case, Windowed)
+    manager.issue_code("ada")
+    opened = time.monotonic()  # the window opened during that first issue, not after
+    for _ in range(Windowed.max_codes - 1):
+        manager.issue_code("ada")
+    with pytest.raises(TooManyCodes, match=r"3 .* codes were already issued"):
+        manager.issue_code("ada")
+    assert manager.issue_code("bob")  # per subject
+    time.sleep(max(0.0, opened + Windowed.window_seconds + 0.1 - time.monotonic()))
+    assert manager.verify_code("ada", manager.issue_code("ada")) == {}
+
+
+def test_a_code_expires(case: Case) -> None:
+    manager = codes(case)
+    code = manager.issue_code("ada", ttl_seconds=1)
+    time.sleep(1.2)
+    assert manager.verify_code("ada", code) is None
+
+
+def test_malformed_codes_cost_no_attempt_and_no_io(case: Case) -> None:
+    manager = codes(case)
+    code = manager.issue_code("ada")
+    with case.no_io():
+        for bad in ("", "12345", "1234567", "12345a", "١٢٣٤٥٦", " 12345"):
+            assert manager.verify_code("ada", bad) is None
+    assert manager.verify_code("ada", code) == {}
+
+
+def test_a_code_survives_a_key_rotation(case: Case) -> None:
+    manager = codes(case)
+    code = manager.issue_code("ada", {"n": 1})
+    old_key = django_settings.SECRET_KEY
+    with override_settings(SECRET_KEY="the-new-secret", SECRET_KEY_FALLBACKS=[old_key]):
+        assert manager.verify_code("ada", code) == {"n": 1}
+
+
+def test_codes_are_never_stored_in_clear(case: Case) -> None:
+    manager = codes(case)
+    code = manager.issue_code("ada@example.com", {"n": 1})
+    stored = "\n".join(case.dump())
+    assert "ada@example.com" not in stored
+    assert f":{code}" not in stored and f" {code}" not in stored
+
+
+def test_async_codes_keep_the_same_limits(case: Case) -> None:
+    manager = codes(case)
+
+    async def scenario() -> list[Any]:
+        code = await manager.aissue_code("ada", {"n": 1})
+        right = await manager.averify_code("ada", code)
+        code = await manager.aissue_code("ada")
+        for _ in range(Codes.max_attempts):
+            await manager.averify_code("ada", wrong(code))
+        locked = await manager.averify_code("ada", code)
+        await manager.aissue_code("ada")
+        try:
+            await manager.aissue_code("ada")
+        except TooManyCodes:
+            return [right, locked, "too many"]
+        return [right, locked, "issued"]
+
+    assert async_to_sync(scenario)() == [{"n": 1}, None, "too many"]

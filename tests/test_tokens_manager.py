@@ -46,14 +46,15 @@ def assert_nothing_stored_or_asked(run: Any) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"ttl_seconds": 0}, "positive"),
-        ({"ttl_seconds": -1}, "positive"),
-        ({"ttl_seconds": -0.5}, "positive"),
-        ({"ttl_seconds": math.nan}, "positive"),
-        ({"ttl_seconds": math.inf}, "positive"),
-        ({"ttl_hours": 0}, "positive"),
-        ({"ttl_hours": -2}, "positive"),
-        ({"ttl_hours": math.nan}, "positive"),
+        ({"ttl_seconds": 0}, "must be between 1 and"),
+        ({"ttl_seconds": -1}, "must be between 1 and"),
+        ({"ttl_seconds": -0.5}, "must be between 1 and"),
+        ({"ttl_seconds": math.nan}, "must be between 1 and"),
+        ({"ttl_seconds": math.inf}, "must be between 1 and"),
+        ({"ttl_hours": 0}, "must be between 1 and"),
+        ({"ttl_hours": -2}, "must be between 1 and"),
+        ({"ttl_hours": math.nan}, "must be between 1 and"),
+        ({"ttl_seconds": 0.5}, "must be between 1 and"),
         ({"ttl_seconds": 30 * 86400 + 1}, "TOKEN_MAX_TTL"),
         ({"ttl_hours": 10**9}, "TOKEN_MAX_TTL"),
         ({"ttl_seconds": 10, "ttl_hours": 1}, "not both"),
@@ -82,13 +83,13 @@ def test_ttl_resolution() -> None:
     manager = JsonActionTokenManager(prefix="p")
     assert manager.resolve_ttl(ttl_seconds=90) == 90
     assert manager.resolve_ttl(ttl_hours=0.5) == 1800
-    assert manager.resolve_ttl(ttl_seconds=0.2) == 0.2
+    assert manager.resolve_ttl(ttl_seconds=1.25) == 1.25
     assert manager.resolve_ttl() == 86400
     with override_settings(KEEL={"TOKEN_DEFAULT_TTL": 600, "TOKEN_MAX_TTL": 3600}):
         assert manager.resolve_ttl() == 600
         with pytest.raises(
             ValueError,
-            match="7,200 s \\(ttl_hours=2\\) exceeds KEEL\\['TOKEN_MAX_TTL'\\] = 3,600 s",
+            match="between 1 and 3,600 s \\(KEEL\\['TOKEN_MAX_TTL'\\]\\), got ttl_hours=2",
         ):
             manager.resolve_ttl(ttl_hours=2)
 
@@ -213,7 +214,7 @@ def test_too_short_tokens_are_refused() -> None:
         Weak(prefix="p")
 
 
-def test_digest_depends_on_purpose_and_is_sha256_hex() -> None:
+def test_digest_depends_on_purpose_and_is_64_hex() -> None:
     first, second = JsonActionTokenManager(prefix="a"), JsonActionTokenManager(prefix="b")
     token = first.make_token()
     assert re.fullmatch(r"[0-9a-f]{64}", first.digest(token))
@@ -270,3 +271,16 @@ def test_a_stored_document_that_is_not_an_object_reads_as_none(
     assert manager.decode_payload("{not json") is None
     assert manager.decode_payload(None) is None
     assert "not a JSON object" in caplog.text
+
+
+def test_digests_are_django_salted_hmacs_of_the_secret() -> None:
+    from django.conf import settings
+    from django.utils.crypto import salted_hmac
+
+    manager = JsonActionTokenManager(prefix="p")
+    token = manager.make_token()
+    expected = salted_hmac(
+        "keel.tokens.token", f"p\0{token}", secret=settings.SECRET_KEY, algorithm="sha256"
+    )
+    assert manager.digest(token) == expected.hexdigest()
+    assert manager.digest(token, "another") != manager.digest(token)

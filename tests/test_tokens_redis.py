@@ -30,6 +30,8 @@ DEAD_REDIS = "redis://127.0.0.1:1/0"
 PREFIX = "test:redis"
 #: Commands that are not the operation under test: this harness's own, and the handshake and
 #: health check redis-py sends when it opens a connection.
+#: Commands the subject-index script runs inside Redis (no round trip each).
+INDEX_SCRIPT_COMMANDS = {"time", "zremrangebyscore", "zadd", "zrange", "pexpireat"}
 NOT_OPERATIONS = {"info", "config|resetstat", "hello", "ping", "client|setinfo", "select"}
 
 
@@ -164,19 +166,24 @@ def test_async_twins_use_the_asyncio_client_not_a_thread(
     assert keel_redis._sync_client is None
 
 
-def test_a_subject_token_swaps_the_index_and_deletes_the_previous_token(
+def test_a_subject_token_is_indexed_first_then_deletes_the_previous_token(
     private_redis: PrivateRedis, manager: JsonActionTokenManager
 ) -> None:
-    assert private_redis.command_calls(lambda: manager.create_token({}, subject=1)) == {"set": 2}
-    calls = private_redis.command_calls(lambda: manager.create_token({}, subject=1))
-    assert calls == {"set": 2, "del": 1}
+    def round_trips(run: Callable[[], Any]) -> dict[str, int]:
+        calls = private_redis.command_calls(run)
+        return {name: n for name, n in calls.items() if name not in INDEX_SCRIPT_COMMANDS}
+
+    manager.create_token({}, subject=2)  # loads the script into this new server
+    assert round_trips(lambda: manager.create_token({}, subject=1)) == {"evalsha": 1, "set": 1}
+    calls = round_trips(lambda: manager.create_token({}, subject=1))
+    assert calls == {"evalsha": 1, "set": 1, "del": 1, "zrem": 1}
 
 
 def test_every_key_has_an_expiry_and_the_key_prefix(
     private_redis: PrivateRedis, manager: JsonActionTokenManager
 ) -> None:
     manager.create_token({"a": 1})
-    manager.create_token({"a": 1}, ttl_seconds=0.75)
+    manager.create_token({"a": 1}, ttl_seconds=1.75)
     manager.create_token({"a": 1}, ttl_hours=1.5, subject="user@example.com")
     keys = list(private_redis.client.scan_iter())
     assert len(keys) == 4
@@ -189,9 +196,9 @@ def test_every_key_has_an_expiry_and_the_key_prefix(
 def test_fractional_ttls_are_kept_to_the_millisecond(
     private_redis: PrivateRedis, manager: JsonActionTokenManager
 ) -> None:
-    token = manager.create_token({"a": 1}, ttl_seconds=0.75)
+    token = manager.create_token({"a": 1}, ttl_seconds=1.75)
     key = f"{django_settings.TEST_KEY_PREFIX}:token:{PREFIX}:{manager.digest(token)}"
-    assert 0 < private_redis.client.pttl(key) <= 750
+    assert 1000 < private_redis.client.pttl(key) <= 1750
     token = manager.create_token({"a": 1}, ttl_seconds=60)
     key = f"{django_settings.TEST_KEY_PREFIX}:token:{PREFIX}:{manager.digest(token)}"
     assert 59_000 < private_redis.client.pttl(key) <= 60_000
@@ -299,3 +306,59 @@ def test_a_token_created_before_an_outage_is_still_valid_after(
     ):
         manager.consume_token(token)
     assert manager.consume_token(token) == {"a": 1}
+
+
+# -- a step of a create or a revoke fails: no revoked-but-live token ---------------------------
+
+
+def restricted_url(server: PrivateRedis, *denied: str) -> str:
+    """A URL of ``server`` for an ACL user refused ``denied``: a real, permanent failure."""
+    server.client.execute_command(
+        "ACL", "SETUSER", "limited", "reset", "on", "nopass", "~*", "&*", "+@all",
+        *(f"-{command}" for command in denied),
+    )  # fmt: skip
+    return f"redis://limited:any@127.0.0.1:{server.port}/0"
+
+
+def test_a_create_whose_last_step_fails_leaves_the_old_token_revocable(
+    private_redis: PrivateRedis, manager: JsonActionTokenManager, settings: Any
+) -> None:
+    full = settings.KEEL
+    sent = manager.create_token({"link": 1}, subject="ada")
+    # The new token is stored, then deleting the previous one is refused.
+    settings.KEEL = {**full, "REDIS_URL": restricted_url(private_redis, "del", "unlink")}
+    with pytest.raises(TokenStoreUnavailable):
+        manager.create_token({"link": 2}, subject="ada")
+    settings.KEEL = full
+    assert manager.get_token_data(sent) == {"link": 1}  # the create failed: the link still works
+    assert manager.revoke_subject("ada") >= 1
+    assert manager.get_token_data(sent) is None
+    assert manager.consume_token(sent) is None
+
+
+def test_a_revoke_that_fails_midway_can_be_retried(
+    private_redis: PrivateRedis, manager: JsonActionTokenManager, settings: Any
+) -> None:
+    full = settings.KEEL
+    sent = manager.create_token({"link": 1}, subject="ada")
+    settings.KEEL = {**full, "REDIS_URL": restricted_url(private_redis, "del", "unlink")}
+    with pytest.raises(TokenStoreUnavailable):
+        manager.revoke_subject("ada")
+    settings.KEEL = full
+    assert manager.revoke_subject("ada") == 1
+    assert manager.get_token_data(sent) is None
+
+
+def test_async_create_and_revoke_fail_the_same_way(
+    private_redis: PrivateRedis, manager: JsonActionTokenManager, settings: Any
+) -> None:
+    full = settings.KEEL
+    sent = asyncio.run(manager.acreate_token({"link": 1}, subject="ada"))
+    settings.KEEL = {**full, "REDIS_URL": restricted_url(private_redis, "del", "unlink")}
+    with pytest.raises(TokenStoreUnavailable):
+        asyncio.run(manager.acreate_token({"link": 2}, subject="ada"))
+    with pytest.raises(TokenStoreUnavailable):
+        asyncio.run(manager.arevoke_subject("ada"))
+    settings.KEEL = full
+    assert asyncio.run(manager.arevoke_subject("ada")) >= 1
+    assert manager.get_token_data(sent) is None

@@ -88,8 +88,8 @@ def test_malformed_tokens_get_the_invalid_page(client: Client, store: str, bad: 
 
 
 def test_expired_token_gets_the_invalid_page(client: Client, store: str) -> None:
-    token = email_tokens.create_token({"account": 1}, ttl_seconds=0.2)
-    time.sleep(0.3)
+    token = email_tokens.create_token({"account": 1}, ttl_seconds=1)
+    time.sleep(1.1)
     assert client.get(confirm_url(token)).status_code == 410
     assert client.post(confirm_url(token)).status_code == 410
 
@@ -159,3 +159,40 @@ def test_store_down_is_an_error_not_an_invalid_link(client: Client, settings: An
     settings.KEEL = {**settings.KEEL, "REDIS_URL": "redis://127.0.0.1:1/0"}
     with pytest.raises(TokenStoreUnavailable):
         client.get(confirm_url(email_tokens.make_token()))
+
+
+def assert_protected(response: Any) -> None:
+    assert response["Referrer-Policy"] == "same-origin"
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_the_csrf_refusal_carries_the_protective_headers(store: str, account: TokenAccount) -> None:
+    browser = Client(enforce_csrf_checks=True)
+    response = browser.post(confirm_url(email_token(account)))
+    assert response.status_code == 403
+    assert_protected(response)
+
+
+def test_the_store_down_error_carries_the_protective_headers(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.KEEL = {**settings.KEEL, "REDIS_URL": "redis://127.0.0.1:1/0"}
+    client = Client(raise_request_exception=False)
+    for response in (
+        client.get(confirm_url(email_tokens.make_token())),
+        client.post(confirm_url(email_tokens.make_token())),
+    ):
+        assert response.status_code == 500
+        assert_protected(response)
+    # Django's error handling ran as usual: the django.request log has the error.
+    logged = [r for r in caplog.records if r.name == "django.request"]
+    assert logged and all(r.exc_info and r.exc_info[0] is TokenStoreUnavailable for r in logged)
+
+
+def test_an_error_in_the_action_carries_the_protective_headers(
+    store: str, account: TokenAccount
+) -> None:
+    client = Client(raise_request_exception=False)
+    response = client.post(confirm_url(email_token(account, fail=True)))
+    assert response.status_code == 500
+    assert_protected(response)

@@ -13,6 +13,10 @@ Ids are never reused:
 - ``keel.W002``: without Redis, site settings are shared through a per-process cache.
 - ``keel.W010``: the database cache keel shares site settings through has no table yet.
 - ``keel.E013``: ``MaintenanceModeMiddleware`` comes before the authentication middleware.
+- ``keel.W008``: (deploy) Redis keeps action tokens without an always-synced append-only
+  file: a restart can make consumed tokens valid again.
+- ``keel.W009``: (deploy) Redis replicates action tokens asynchronously: a failover can make
+  consumed tokens valid again.
 """
 
 from __future__ import annotations
@@ -187,3 +191,5 @@ def check_cache_table(
             id="keel.W010",
         )
     ]
+# The Redis token store's deployment checks (keel.W008, keel.W009) live with the tokens.
+from keel.tokens import checks as _token_checks  # noqa: E402, F401

@@ -175,3 +175,23 @@ def file_is_committed(value: FieldFile) -> bool:
     ``SUPPORTED``.
     """
     return bool(getattr(value, "_committed", True))
+
+
+# Django turns an exception raised by a view into a response (the debug page, handler404,
+# handler403 or handler500, the ``got_request_exception`` signal, the ``django.request`` log)
+# with ``response_for_exception``, but only after the view has returned, where the view can no
+# longer add headers. keel's token confirmation view calls it itself so that its error pages
+# carry the headers that keep the token in its URL out of referrers and caches. No public API
+# builds that response; its signature ``(request, exc)`` is the same in every release of
+# ``SUPPORTED``. Elsewhere :func:`error_response` answers ``None`` and the view re-raises (the
+# error page then lacks those headers).
+ERROR_RESPONSE: bool = DJANGO_VERSION in SUPPORTED
+
+
+def error_response(request: Any, exc: Exception) -> Any:
+    """Django's response to ``exc`` raised by a view; ``None`` outside ``SUPPORTED``."""
+    if not ERROR_RESPONSE:
+        return None
+    from django.core.handlers.exception import response_for_exception
+
+    return response_for_exception(request, exc)

@@ -6,12 +6,15 @@
     token = email_tokens.create_token({"user_id": 42}, ttl_hours=0.5)
     email_tokens.consume_token(token)  # {"user_id": 42}, once
 
-The store is Redis or the ``ActionToken`` table (see :class:`JsonActionTokenManager`).
+The store is Redis or the ``ActionToken`` table (see :class:`JsonActionTokenManager`). A
+:class:`StateBinding` makes tokens die when the state of what they protect changes;
+:class:`OneTimeCodeManager` issues short numeric codes with per-subject limits.
 """
 
 from __future__ import annotations
 
 from keel.tokens.base import NewToken, TokenStore
+from keel.tokens.codes import OneTimeCodeManager, TooManyCodes
 from keel.tokens.database_store import DatabaseTokenStore
 from keel.tokens.exceptions import InvalidPayload, InvalidToken, TokenError, TokenStoreUnavailable
 from keel.tokens.manager import (
@@ -21,6 +24,7 @@ from keel.tokens.manager import (
     get_json_action_token_manager,
 )
 from keel.tokens.redis_store import RedisTokenStore
+from keel.tokens.state import StateBinding, UserStateBinding
 from keel.tokens.views import ActionTokenConfirmView
 
 __all__ = [
@@ -32,9 +36,13 @@ __all__ = [
     "JsonActionTokenManager",
     "JsonActionTokenRedisManager",
     "NewToken",
+    "OneTimeCodeManager",
     "RedisTokenStore",
+    "StateBinding",
     "TokenError",
     "TokenStore",
     "TokenStoreUnavailable",
+    "TooManyCodes",
+    "UserStateBinding",
     "get_json_action_token_manager",
 ]

@@ -18,13 +18,15 @@ class NewToken(NamedTuple):
 
     #: The manager's purpose (its ``prefix``); part of the digest and of the storage key.
     purpose: str
-    #: Hex SHA-256 of the purpose and the token: the only trace of the token in the store.
+    #: Keyed digest (hex HMAC-SHA256) of the purpose and the token: the only trace of the
+    #: token in the store.
     digest: str
     #: The JSON document of the payload.
     value: str
     #: Lifetime in seconds, positive and finite (validated by the manager).
     ttl: float
-    #: When set, every other live token of ``(purpose, subject)`` is revoked.
+    #: Keyed digest of the subject (never the subject in clear). When set, the entry is
+    #: indexed under it and every other live token of ``(purpose, subject)`` is revoked.
     subject: str | None = None
 
 
@@ -32,8 +34,11 @@ class TokenStore(abc.ABC):
     """Stores JSON documents under token digests, each with an expiry.
 
     Guarantees every implementation keeps: an entry is never readable after its expiry;
-    :meth:`pop` returns a document to exactly one caller, however many race for it; a failure
-    of the backing service raises :class:`~keel.tokens.TokenStoreUnavailable`.
+    :meth:`pop` returns a document to exactly one caller, however many race for it (a loser
+    gets ``None``, never an error); an entry written with a subject is indexed before it is
+    readable, and leaves the index only once it is deleted, so :meth:`revoke_subject` finds
+    it whatever step of a create or a revoke failed before; a failure of the backing service
+    raises :class:`~keel.tokens.TokenStoreUnavailable`.
     """
 
     #: Short name shown in messages and benchmarks.
@@ -57,7 +62,7 @@ class TokenStore(abc.ABC):
 
     @abc.abstractmethod
     def revoke_subject(self, purpose: str, subject: str) -> int:
-        """Remove the tokens created for ``subject``; how many were removed."""
+        """Remove the live tokens indexed under ``subject`` (a digest); how many were removed."""
 
     @abc.abstractmethod
     async def aput(self, entry: NewToken) -> bool:
@@ -78,3 +83,26 @@ class TokenStore(abc.ABC):
     @abc.abstractmethod
     async def arevoke_subject(self, purpose: str, subject: str) -> int:
         """Async :meth:`revoke_subject`."""
+
+    # Counters back the limits of one-time codes. Concrete so that a store written before they
+    # existed still works for tokens; it only cannot serve codes.
+
+    def incr(self, purpose: str, key: str, ttl: float) -> int:
+        """Add 1 to the counter ``key`` and return its new value, atomically.
+
+        An absent or expired counter starts at 1 and lives ``ttl`` seconds; counting does
+        not extend its life.
+        """
+        raise NotImplementedError(f"The {self.name} token store keeps no counters.")
+
+    def reset(self, purpose: str, key: str) -> None:
+        """Forget the counter ``key``."""
+        raise NotImplementedError(f"The {self.name} token store keeps no counters.")
+
+    async def aincr(self, purpose: str, key: str, ttl: float) -> int:
+        """Async :meth:`incr`."""
+        raise NotImplementedError(f"The {self.name} token store keeps no counters.")
+
+    async def areset(self, purpose: str, key: str) -> None:
+        """Async :meth:`reset`."""
+        raise NotImplementedError(f"The {self.name} token store keeps no counters.")

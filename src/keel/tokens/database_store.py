@@ -5,24 +5,31 @@ digest. Consuming is one ``DELETE … WHERE digest = %s AND purpose = %s AND exp
 RETURNING payload`` where the backend can
 return rows from a ``DELETE`` (PostgreSQL, SQLite 3.35+, MariaDB 10.5+); elsewhere (MySQL) it
 reads the row and accepts it only if its own ``DELETE`` removed it. Either way, one caller
-gets the payload however many race for it. Expired rows are never returned; they stay until
-``manage.py keel_purge_tokens`` (or :meth:`DatabaseTokenStore.purge_expired`) removes them.
+gets the payload however many race for it; under ``REPEATABLE READ`` or ``SERIALIZABLE``
+the losers' serialization failures are answered ``None``, like any token already used.
+Expired rows are never returned; they stay until ``manage.py keel_purge_tokens`` (or
+:meth:`DatabaseTokenStore.purge_expired`) removes them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 
 from asgiref.sync import sync_to_async
-from django.db import IntegrityError, connections, router, transaction
+from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from keel.models import ActionToken
+from keel.models import ActionCounter, ActionToken
 from keel.tokens.base import NewToken, TokenStore
+from keel.tokens.exceptions import TokenError
 
 __all__ = ["DatabaseTokenStore"]
+
+#: A counter created concurrently makes an insert fail; the next attempt counts on it.
+COUNTER_ATTEMPTS = 3
 
 #: Vendors whose ``DELETE … RETURNING`` syntax matches the one written here.
 RETURNING_VENDORS = frozenset({"postgresql", "sqlite", "mysql"})
@@ -39,6 +46,23 @@ def supports_delete_returning(connection: BaseDatabaseWrapper) -> bool:
     return connection.vendor in RETURNING_VENDORS and bool(
         connection.features.can_return_columns_from_insert
     )
+
+
+#: SQLSTATEs of a transaction that lost a race: serialization failure, deadlock.
+SERIALIZATION_SQLSTATES = frozenset({"40001", "40P01"})
+#: MySQL/MariaDB error codes of the same: deadlock (1213), and "record has changed since
+#: last read" (1020, MariaDB's snapshot isolation).
+SERIALIZATION_MYSQL_CODES = frozenset({1213, 1020})
+
+
+def is_serialization_failure(exc: DatabaseError) -> bool:
+    """Whether ``exc`` says that a concurrent transaction changed the row first."""
+    cause = exc.__cause__
+    state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    if state in SERIALIZATION_SQLSTATES:
+        return True
+    args: tuple[object, ...] = getattr(cause, "args", ())
+    return bool(args) and args[0] in SERIALIZATION_MYSQL_CODES
 
 
 _sql_by_vendor: dict[str, str] = {}
@@ -122,8 +146,24 @@ class DatabaseTokenStore(TokenStore):
         returning = self.delete_returning
         if returning is None:
             returning = supports_delete_returning(connection)
-        if returning:
-            return self._delete_returning(connection, purpose, digest)
+        # A PostgreSQL transaction is unusable after a failed statement: inside one, a
+        # savepoint keeps it usable when the DELETE loses a race. In autocommit the statement
+        # is its own transaction; MySQL and SQLite keep the transaction after such an error.
+        savepoint = connection.in_atomic_block and connection.vendor == "postgresql"
+        guard = transaction.atomic(using=alias) if savepoint else None
+        try:
+            with guard or contextlib.nullcontext():
+                if returning:
+                    return self._delete_returning(connection, purpose, digest)
+                return self._read_then_delete(alias, purpose, digest)
+        except DatabaseError as exc:
+            # REPEATABLE READ/SERIALIZABLE: another consumer deleted the row after this
+            # statement's snapshot was taken. The token is used: answer as for one.
+            if is_serialization_failure(exc):
+                return None
+            raise
+
+    def _read_then_delete(self, alias: str, purpose: str, digest: str) -> str | None:
         payload = self.get(purpose, digest)
         if payload is None:
             return None
@@ -151,26 +191,60 @@ class DatabaseTokenStore(TokenStore):
         return deleted
 
     def purge_expired(self, *, batch_size: int = 1000, dry_run: bool = False) -> int:
-        """Delete the expired rows, ``batch_size`` per statement; return how many.
+        """Delete the expired tokens, ``batch_size`` per statement; return how many.
 
         Batches keep each ``DELETE`` short so that a large backlog never locks the table for
         long. With ``dry_run``, only count them.
         """
+        return self._purge(ActionToken, batch_size, dry_run)
+
+    def purge_expired_counters(self, *, batch_size: int = 1000, dry_run: bool = False) -> int:
+        """The same as :meth:`purge_expired` for the expired counters of one-time codes."""
+        return self._purge(ActionCounter, batch_size, dry_run)
+
+    def _purge(self, model: type[ActionToken | ActionCounter], batch_size: int, dry: bool) -> int:
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        rows = self._rows(self.db_for_write())
+        rows = model._default_manager.using(self.db_for_write())
         now = timezone.now()
         expired = rows.filter(expires_at__lte=now)
-        if dry_run:
+        if dry:
             count: int = expired.count()
             return count
         total = 0
-        while True:
-            digests = list(expired.values_list("digest", flat=True)[:batch_size])
-            if not digests:
-                return total
-            deleted, _ = rows.filter(digest__in=digests, expires_at__lte=now).delete()
-            total += deleted
+        while keys := list(expired.values_list("pk", flat=True)[:batch_size]):
+            total += rows.filter(pk__in=keys, expires_at__lte=now).delete()[0]
+        return total
+
+    def incr(self, purpose: str, key: str, ttl: float) -> int:
+        alias = self.db_for_write()
+        counters = ActionCounter._default_manager.using(alias)
+        for _ in range(COUNTER_ATTEMPTS):
+            now = timezone.now()
+            with transaction.atomic(using=alias):
+                # The UPDATE locks the row until commit: the count read back is this call's.
+                live = counters.filter(key=key, expires_at__gt=now)
+                if live.update(count=F("count") + 1):
+                    count: int = live.values_list("count", flat=True).get()
+                    return count
+                counters.filter(key=key, expires_at__lte=now).delete()
+                try:
+                    with transaction.atomic(using=alias):
+                        expires_at = now + datetime.timedelta(seconds=ttl)
+                        counters.create(key=key, purpose=purpose, count=1, expires_at=expires_at)
+                    return 1
+                except IntegrityError:
+                    continue  # created by a concurrent call since the UPDATE: count on it
+        raise TokenError(f"The counter {key[:12]} of {purpose!r} could not be counted.")
+
+    def reset(self, purpose: str, key: str) -> None:
+        ActionCounter._default_manager.using(self.db_for_write()).filter(key=key).delete()
+
+    async def aincr(self, purpose: str, key: str, ttl: float) -> int:
+        return await sync_to_async(self.incr)(purpose, key, ttl)
+
+    async def areset(self, purpose: str, key: str) -> None:
+        await sync_to_async(self.reset)(purpose, key)
 
     async def aput(self, entry: NewToken) -> bool:
         return await sync_to_async(self.put)(entry)

@@ -1,21 +1,22 @@
 """Token managers: JSON payloads behind single-use, expiring, URL-safe tokens.
 
-A manager hands out ``secrets.token_urlsafe`` tokens and keeps, in its store, only the
-SHA-256 digest of its purpose and the token. Everything that can be refused (a malformed
-token, a bad TTL, a payload that is not a JSON object or is too large) is refused before any
-I/O.
+A manager hands out ``secrets.token_urlsafe`` tokens and keeps, in its store, only an HMAC of
+its purpose and the token keyed with the project's ``SECRET_KEY``; subjects are stored as
+keyed digests too. Tokens and subjects stored under a key of ``SECRET_KEY_FALLBACKS`` are still
+found, so rotating the secret does not kill the links in flight. Everything that can be refused
+(a malformed token, a TTL out of range, a payload that is not a JSON object, too large, too
+deep, or whose keys collide in JSON) is refused before any I/O.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import re
 import secrets
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar, TypeVar
 
 from django.core.serializers.json import DjangoJSONEncoder
 
@@ -24,7 +25,9 @@ from keel.redis import is_configured
 from keel.tokens.base import NewToken, TokenStore
 from keel.tokens.database_store import DatabaseTokenStore
 from keel.tokens.exceptions import InvalidPayload, TokenError
+from keel.tokens.keys import keyed_digest, project_secrets
 from keel.tokens.redis_store import RedisTokenStore
+from keel.tokens.state import FINGERPRINT_LENGTH, StateBinding
 
 __all__ = [
     "JsonActionTokenDatabaseManager",
@@ -42,22 +45,77 @@ MAX_PREFIX_LENGTH = 100
 MAX_SUBJECT_LENGTH = 255
 #: Fewer random bytes would make tokens guessable.
 MIN_TOKEN_BYTES = 16
+#: Shortest lifetime in seconds: a token must outlive the round trip that stores it, in every
+#: store's unit (Redis milliseconds, database microseconds).
+MIN_TTL = 1.0
+#: Salts of the keyed digests: a token digest is never equal to a subject digest.
+TOKEN_SALT = "keel.tokens.token"
+SUBJECT_SALT = "keel.tokens.subject"
 #: A digest collision of 256-bit random tokens does not happen; a bounded retry still beats
 #: an unbounded loop should a store misbehave.
 CREATE_ATTEMPTS = 3
 
+_T = TypeVar("_T")
 _URLSAFE = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 _redis_store = RedisTokenStore()
 
 
 def _ttl_number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}: {value!r}.")
-    return float(value)
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}: {value!r:.60}.")
+    try:
+        return float(value)
+    except OverflowError:
+        # An int beyond float's range: infinitely long as far as a TTL goes.
+        return math.inf
 
 
 def _seconds(value: float) -> str:
     return f"{value:,.3f}".rstrip("0").rstrip(".")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidPayload(
+                    f"The token payload has keys that collide as JSON key {key!r} (for "
+                    "instance 1 and '1', or True and 'true'): one would be lost."
+                )
+            seen.add(key)
+    return data
+
+
+#: Values JSON writes as themselves, without the encoder's ``default``.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _flat(data: dict[Any, Any]) -> bool:
+    """Whether ``data`` has only str keys and scalar values: its JSON reads back equal."""
+    return all(type(key) is str and type(value) in _SCALARS for key, value in data.items())
+
+
+#: Reads a document back as consume will, refusing keys that collide (built once: a decoder
+#: per call would cost more than the decoding).
+_CHECKING_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
+
+
+def _depth(value: Any) -> int:
+    """How deeply JSON objects and arrays nest in ``value`` (1 for a flat object)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 class JsonActionTokenManager:
@@ -68,8 +126,11 @@ class JsonActionTokenManager:
     ``'database'``, or ``'auto'`` (Redis when ``KEEL['REDIS_URL']`` is set, else the
     database), so a manager can be created at import time. ``using`` names the database of the
     database store; ``store`` fixes the store (any :class:`~keel.tokens.TokenStore`).
+    ``state`` (a :class:`~keel.tokens.StateBinding`) binds each token to the state of the
+    instance its payload names: peek and consume answer ``None`` once that state changed.
 
-    Guarantees: the store never holds the token itself; :meth:`consume_token` returns the
+    Guarantees: the store never holds the token itself, only keyed digests (of the token and
+    of the subject); :meth:`consume_token` returns the
     payload to one caller only, however many race; an expired token is never returned; a
     token is returned only once it is stored (a store failure raises
     :class:`~keel.tokens.TokenStoreUnavailable`).
@@ -81,6 +142,8 @@ class JsonActionTokenManager:
     default_ttl_seconds: ClassVar[float | None] = None
     #: Encoder of payloads; what comes back is its JSON form (dates and decimals as strings).
     json_encoder: ClassVar[type[json.JSONEncoder]] = DjangoJSONEncoder
+    #: Deepest nesting of objects and arrays a payload may have (a flat object is 1).
+    max_payload_depth: ClassVar[int] = 32
 
     def __init__(
         self,
@@ -88,6 +151,7 @@ class JsonActionTokenManager:
         *,
         using: str | None = None,
         store: TokenStore | None = None,
+        state: StateBinding | None = None,
     ) -> None:
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, got {type(prefix).__name__}: {prefix!r}.")
@@ -105,6 +169,7 @@ class JsonActionTokenManager:
         self.prefix = prefix
         self.using = using
         self.store = store
+        self.state = state
         self._database_store = DatabaseTokenStore(using)
         # One encoder for every call: json.dumps(cls=...) would build one per payload.
         self._encoder = self.json_encoder(
@@ -147,12 +212,30 @@ class JsonActionTokenManager:
             raise TypeError(f"A token is a str, got {type(token).__name__}: {token!r:.80}.")
         return len(token) == self.token_length() and _URLSAFE.fullmatch(token) is not None
 
-    def digest(self, token: str) -> str:
-        """The hex SHA-256 under which ``token`` is stored: of the purpose and the token."""
-        return hashlib.sha256(f"{self.prefix}\0{token}".encode()).hexdigest()
+    def digest(self, token: str, secret: str | bytes | None = None) -> str:
+        """The key under which ``token`` is stored: 64 hex characters.
 
-    def _digest_if_well_formed(self, token: str) -> str | None:
-        return self.digest(token) if self.is_well_formed(token) else None
+        An HMAC-SHA256 of the purpose and the token, keyed with ``secret`` (by default
+        ``SECRET_KEY``): a token of another project or purpose has another digest.
+        """
+        return keyed_digest(TOKEN_SALT, f"{self.prefix}\0{token}", secret)
+
+    def digests(self, token: str) -> list[str]:
+        """The digests of ``token`` under ``SECRET_KEY`` then each ``SECRET_KEY_FALLBACKS``."""
+        return [self.digest(token, secret) for secret in project_secrets()]
+
+    def subject_digest(self, subject: str | int, secret: str | bytes | None = None) -> str:
+        """The key under which tokens of ``subject`` are indexed: 64 hex characters.
+
+        Exact (``"josé"``, ``"JOSE"`` and ``"jose "`` differ whatever the database
+        collation) and never the subject in clear.
+        """
+        return keyed_digest(
+            SUBJECT_SALT, f"{self.prefix}\0{self._required_subject(subject)}", secret
+        )
+
+    def _digests_if_well_formed(self, token: str) -> list[str]:
+        return self.digests(token) if self.is_well_formed(token) else []
 
     # -- payloads -------------------------------------------------------------------------
 
@@ -169,6 +252,10 @@ class JsonActionTokenManager:
 
     def encode_payload(self, payload: Mapping[str, Any]) -> str:
         """The JSON document stored for ``payload``, validated and within the size limit."""
+        return self._encode(payload)[0]
+
+    def _encode(self, payload: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The JSON document of ``payload`` and the payload it reads back as."""
         data = self.validate_payload(payload)
         try:
             text = self._encoder.encode(data)
@@ -182,7 +269,27 @@ class JsonActionTokenManager:
                 f"The token payload is {size} bytes of JSON, more than "
                 f"KEEL['TOKEN_MAX_PAYLOAD_BYTES'] = {limit}. Store an id and load the rest."
             )
-        return text
+        if _flat(data):
+            return text, data  # read back as it is: nothing can collide or nest
+        # Read the document back as consume will: what cannot be read back exactly (keys that
+        # collide once written as JSON, nesting too deep to decode) is refused now, before the
+        # token exists, never after a consume has deleted it.
+        try:
+            decoded = _CHECKING_DECODER.decode(text)
+        except RecursionError as exc:
+            raise InvalidPayload(self._too_deep()) from exc
+        # Each level opens a bracket: a document with few brackets (as most are) cannot be
+        # too deep, and needs no walk.
+        brackets = text.count("{") + text.count("[")
+        if brackets > self.max_payload_depth and _depth(decoded) > self.max_payload_depth:
+            raise InvalidPayload(self._too_deep())
+        return text, decoded
+
+    def _too_deep(self) -> str:
+        return (
+            f"The token payload is nested more than {type(self).__name__}.max_payload_depth = "
+            f"{self.max_payload_depth} levels deep."
+        )
 
     def decode_payload(self, value: str | None) -> dict[str, Any] | None:
         """The payload of a stored document; ``None`` if absent or not a JSON object."""
@@ -202,7 +309,12 @@ class JsonActionTokenManager:
     def resolve_ttl(
         self, ttl_seconds: float | None = None, ttl_hours: float | None = None
     ) -> float:
-        """The lifetime in seconds of a new token; ``ValueError`` if absent from (0, max]."""
+        """The lifetime in seconds of a new token.
+
+        ``ValueError`` unless it lies in ``[1, KEEL['TOKEN_MAX_TTL']]`` seconds (both given, a
+        NaN, an infinity, or an int too large for a float are refused the same way);
+        ``TypeError`` if it is not a number.
+        """
         if ttl_seconds is not None and ttl_hours is not None:
             raise ValueError("Give ttl_seconds or ttl_hours, not both.")
         if ttl_seconds is not None:
@@ -213,13 +325,11 @@ class JsonActionTokenManager:
             ttl, given = float(self.default_ttl_seconds), "default_ttl_seconds"
         else:
             ttl, given = float(keel_settings.TOKEN_DEFAULT_TTL), "KEEL['TOKEN_DEFAULT_TTL']"
-        if not (math.isfinite(ttl) and ttl > 0):
-            raise ValueError(f"A token lifetime must be a positive number of seconds: {given}.")
         limit = keel_settings.TOKEN_MAX_TTL
-        if ttl > limit:
+        if not MIN_TTL <= ttl <= limit:  # NaN fails both comparisons
             raise ValueError(
-                f"A token lifetime of {_seconds(ttl)} s ({given}) exceeds "
-                f"KEEL['TOKEN_MAX_TTL'] = {_seconds(limit)} s."
+                f"A token lifetime must be between {_seconds(MIN_TTL)} and {_seconds(limit)} s "
+                f"(KEEL['TOKEN_MAX_TTL']), got {given:.80}."
             )
         return ttl
 
@@ -246,13 +356,77 @@ class JsonActionTokenManager:
         ttl_seconds: float | None,
         ttl_hours: float | None,
         subject: str | int | None,
-    ) -> tuple[float, str, str | None]:
+    ) -> tuple[float, str, dict[str, Any], list[str]]:
+        """The TTL, the JSON document and its payload, the subject's digests (current key
+        first)."""
         ttl = self.resolve_ttl(ttl_seconds, ttl_hours)
-        return ttl, self.encode_payload(payload), self._subject(subject)
+        text, data = self._encode(payload)
+        if self._subject(subject) is None:
+            return ttl, text, data, []
+        assert subject is not None  # _subject() refused anything else
+        return ttl, text, data, [self.subject_digest(subject, key) for key in project_secrets()]
 
-    def _entry(self, token: str, value: str, ttl: float, subject: str | None) -> NewToken:
+    # -- state binding --------------------------------------------------------------------
+
+    def _state_key(self, state: StateBinding, payload: Mapping[str, Any]) -> None:
+        try:
+            state.key_of(payload)
+        except KeyError:
+            raise InvalidPayload(
+                f"A {self.prefix!r} token is bound to a {state.model._meta.label} named by the "
+                f"payload's {state.payload_key!r} key, which the payload lacks."
+            ) from None
+
+    def _bound(self, text: str, data: dict[str, Any], instance: Any) -> str:
+        """The document of a bound token: the fingerprint of the state, then the JSON."""
+        assert self.state is not None
+        if instance is None:
+            raise InvalidPayload(
+                f"No {self.state.model._meta.label} has {self.state.lookup}="
+                f"{self.state.key_of(data)!r}: a {self.prefix!r} token bound to it would be dead."
+            )
+        return self.state.fingerprint(instance, self.prefix) + text
+
+    def _document(self, text: str, data: dict[str, Any]) -> str:
+        if self.state is None:
+            return text
+        self._state_key(self.state, data)
+        return self._bound(text, data, self.state.get_instance(data))
+
+    async def _adocument(self, text: str, data: dict[str, Any]) -> str:
+        if self.state is None:
+            return text
+        self._state_key(self.state, data)
+        return self._bound(text, data, await self.state.aget_instance(data))
+
+    def _split(self, value: str | None) -> tuple[str, dict[str, Any] | None]:
+        """The fingerprint (``""`` when unbound) and payload of a stored document."""
+        if value is None or self.state is None:
+            return "", self.decode_payload(value)
+        return value[:FINGERPRINT_LENGTH], self.decode_payload(value[FINGERPRINT_LENGTH:])
+
+    def _accept(self, value: str | None) -> dict[str, Any] | None:
+        """The payload of a stored document, if the state it is bound to has not changed."""
+        fingerprint, payload = self._split(value)
+        if payload is None or self.state is None:
+            return payload
+        instance = self.state.get_instance(payload)
+        return payload if self.state.matches(instance, self.prefix, fingerprint) else None
+
+    async def _aaccept(self, value: str | None) -> dict[str, Any] | None:
+        fingerprint, payload = self._split(value)
+        if payload is None or self.state is None:
+            return payload
+        instance = await self.state.aget_instance(payload)
+        return payload if self.state.matches(instance, self.prefix, fingerprint) else None
+
+    def _entry(self, token: str, value: str, ttl: float, subjects: list[str]) -> NewToken:
         return NewToken(
-            purpose=self.prefix, digest=self.digest(token), value=value, ttl=ttl, subject=subject
+            purpose=self.prefix,
+            digest=self.digest(token),
+            value=value,
+            ttl=ttl,
+            subject=subjects[0] if subjects else None,
         )
 
     # -- operations -----------------------------------------------------------------------
@@ -268,43 +442,58 @@ class JsonActionTokenManager:
         """Store ``payload`` and return a new token for it.
 
         ``ttl_seconds`` or ``ttl_hours`` (fractions allowed) set its lifetime, else the
-        default. With ``subject`` (a user id, an email), the subject's previous token of this
-        purpose is revoked: at most one stays live. Raises ``ValueError``/``TypeError`` (bad
-        TTL or subject), :class:`~keel.tokens.InvalidPayload` before any I/O, and
-        :class:`~keel.tokens.TokenStoreUnavailable` if the store did not answer.
+        default. With ``subject`` (a user id, an email), the subject's previous tokens of this
+        purpose are revoked, also those issued under a key of ``SECRET_KEY_FALLBACKS``. Raises
+        ``ValueError``/``TypeError`` (TTL out of range, bad subject),
+        :class:`~keel.tokens.InvalidPayload` before any I/O, and
+        :class:`~keel.tokens.TokenStoreUnavailable` if the store did not answer (then no token
+        is handed out, and every token of the subject stays revocable).
         """
-        ttl, value, key = self._prepare(payload, ttl_seconds, ttl_hours, subject)
+        ttl, text, data, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
+        value = self._document(text, data)
         store = self.get_store()
+        for previous in subjects[1:]:
+            store.revoke_subject(self.prefix, previous)
         for _ in range(CREATE_ATTEMPTS):
             token = self.make_token()
-            if store.put(self._entry(token, value, ttl, key)):
+            if store.put(self._entry(token, value, ttl, subjects)):
                 return token
         raise TokenError(f"The {store.name} token store refused {CREATE_ATTEMPTS} new tokens.")
 
+    def _first(self, token: str, lookup: Callable[[str, str], _T]) -> _T | None:
+        """``lookup(purpose, digest)`` for each key's digest of ``token``, until one answers."""
+        for digest in self._digests_if_well_formed(token):
+            found = lookup(self.prefix, digest)
+            if found:
+                return found
+        return None
+
+    async def _afirst(self, token: str, lookup: Callable[[str, str], Awaitable[_T]]) -> _T | None:
+        for digest in self._digests_if_well_formed(token):
+            found = await lookup(self.prefix, digest)
+            if found:
+                return found
+        return None
+
     def get_token_data(self, token: str) -> dict[str, Any] | None:
         """The payload of a live token, leaving it usable; ``None`` if not a live token."""
-        digest = self._digest_if_well_formed(token)
-        if digest is None:
-            return None
-        return self.decode_payload(self.get_store().get(self.prefix, digest))
+        return self._accept(self._first(token, self.get_store().get))
 
     def consume_token(self, token: str) -> dict[str, Any] | None:
         """The payload of a live token, which is deleted: one caller only ever gets it."""
-        digest = self._digest_if_well_formed(token)
-        if digest is None:
-            return None
-        return self.decode_payload(self.get_store().pop(self.prefix, digest))
+        return self._accept(self._first(token, self.get_store().pop))
 
     def delete_token(self, token: str) -> bool:
         """Delete a token; whether it existed."""
-        digest = self._digest_if_well_formed(token)
-        if digest is None:
-            return False
-        return self.get_store().delete(self.prefix, digest)
+        return bool(self._first(token, self.get_store().delete))
 
     def revoke_subject(self, subject: str | int) -> int:
-        """Delete the live token created for ``subject``; how many tokens were deleted."""
-        return self.get_store().revoke_subject(self.prefix, self._required_subject(subject))
+        """Delete the live tokens created for ``subject``; how many were deleted."""
+        store = self.get_store()
+        return sum(
+            store.revoke_subject(self.prefix, self.subject_digest(subject, key))
+            for key in project_secrets()
+        )
 
     async def acreate_token(
         self,
@@ -315,38 +504,36 @@ class JsonActionTokenManager:
         subject: str | int | None = None,
     ) -> str:
         """Async :meth:`create_token` (the asyncio Redis client, or the async ORM path)."""
-        ttl, value, key = self._prepare(payload, ttl_seconds, ttl_hours, subject)
+        ttl, text, data, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
+        value = await self._adocument(text, data)
         store = self.get_store()
+        for previous in subjects[1:]:
+            await store.arevoke_subject(self.prefix, previous)
         for _ in range(CREATE_ATTEMPTS):
             token = self.make_token()
-            if await store.aput(self._entry(token, value, ttl, key)):
+            if await store.aput(self._entry(token, value, ttl, subjects)):
                 return token
         raise TokenError(f"The {store.name} token store refused {CREATE_ATTEMPTS} new tokens.")
 
     async def aget_token_data(self, token: str) -> dict[str, Any] | None:
         """Async :meth:`get_token_data`."""
-        digest = self._digest_if_well_formed(token)
-        if digest is None:
-            return None
-        return self.decode_payload(await self.get_store().aget(self.prefix, digest))
+        return await self._aaccept(await self._afirst(token, self.get_store().aget))
 
     async def aconsume_token(self, token: str) -> dict[str, Any] | None:
         """Async :meth:`consume_token`."""
-        digest = self._digest_if_well_formed(token)
-        if digest is None:
-            return None
-        return self.decode_payload(await self.get_store().apop(self.prefix, digest))
+        return await self._aaccept(await self._afirst(token, self.get_store().apop))
 
     async def adelete_token(self, token: str) -> bool:
         """Async :meth:`delete_token`."""
-        digest = self._digest_if_well_formed(token)
-        if digest is None:
-            return False
-        return await self.get_store().adelete(self.prefix, digest)
+        return bool(await self._afirst(token, self.get_store().adelete))
 
     async def arevoke_subject(self, subject: str | int) -> int:
         """Async :meth:`revoke_subject`."""
-        return await self.get_store().arevoke_subject(self.prefix, self._required_subject(subject))
+        store = self.get_store()
+        revoked = 0
+        for key in project_secrets():
+            revoked += await store.arevoke_subject(self.prefix, self.subject_digest(subject, key))
+        return revoked
 
 
 class JsonActionTokenRedisManager(JsonActionTokenManager):

@@ -3,14 +3,17 @@
 Keys: ``<KEY_PREFIX>:token:<purpose>:<digest>`` holds the payload's JSON, always with an
 expiry (``SET … NX EX`` or ``PX`` writes value and expiry in one command). Peeking is ``GET``,
 consuming is ``GETDEL`` (Redis 6.2 or later): two racing consumers cannot both get the value.
-Tokens created for a subject are indexed under
-``<KEY_PREFIX>:token-subject:<purpose>:<sha256(subject)>``, so the subject never appears in
-clear in a key name.
+
+Tokens created for a subject are indexed in the sorted set
+``<KEY_PREFIX>:token-subject:<purpose>:<subject digest>`` (the subject's keyed digest, never
+the subject in clear), scored by their expiry. The index is written *before* the token and a
+digest leaves it only once ``DEL`` removed its token (or its expiry has passed), so whatever
+step of a create or a revoke fails, every live token of a subject stays in its index and a
+later :meth:`RedisTokenStore.revoke_subject` deletes it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Any
 
@@ -19,6 +22,34 @@ from keel.tokens.base import NewToken, TokenStore
 from keel.tokens.exceptions import TokenStoreUnavailable
 
 __all__ = ["RedisTokenStore"]
+
+#: Adds ``ARGV[1]`` (a token digest) to the index ``KEYS[1]``, scored by its expiry: the
+#: server's clock plus ``ARGV[2]`` milliseconds. Drops the members already expired, keeps the
+#: index as long as its longest-lived member, and returns the expiry and the other members.
+#: The token is then written to expire at that same instant (``SET … PXAT``), so it never
+#: outlives its place in the index. One key: the script is Cluster-safe.
+INDEX_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local expiry = now + tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], expiry, ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]))
+local others = redis.call('ZRANGE', KEYS[1], 0, -1)
+for i = #others, 1, -1 do
+  if others[i] == ARGV[1] then table.remove(others, i) end
+end
+return {expiry, others}
+"""
+
+#: Adds 1 to the counter ``KEYS[1]``; gives a counter without expiry (a new one) a lifetime of
+#: ``ARGV[1]`` milliseconds. One key, one atomic step: a counter never lives forever.
+COUNTER_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
 
 
 def _text(value: Any) -> str | None:
@@ -37,6 +68,10 @@ def _expiry(ttl: float) -> tuple[int | None, int | None]:
     return None, max(1, math.ceil(ttl * 1000))
 
 
+def _milliseconds(ttl: float) -> int:
+    return max(1, math.ceil(ttl * 1000))
+
+
 def _unavailable(operation: str, exc: BaseException) -> TokenStoreUnavailable:
     log_redis_error(f"tokens.{operation}", exc)
     return TokenStoreUnavailable(
@@ -45,10 +80,36 @@ def _unavailable(operation: str, exc: BaseException) -> TokenStoreUnavailable:
     )
 
 
+def _indexed(reply: Any) -> tuple[int, list[str]]:
+    expiry, others = reply
+    return int(expiry), [str(_text(member)) for member in others]
+
+
+def _removed(digests: list[str], deleted: list[Any]) -> list[str]:
+    """The digests whose token a ``DEL`` removed: only those may leave the index."""
+    return [digest for digest, count in zip(digests, deleted, strict=True) if count]
+
+
 class RedisTokenStore(TokenStore):
-    """Tokens in Redis, through keel's shared clients (:func:`keel.redis.get_redis`)."""
+    """Tokens in Redis, through keel's shared clients (:func:`keel.redis.get_redis`).
+
+    With ``wait_replicas`` (a positive int), each consume is followed by ``WAIT
+    wait_replicas wait_timeout_ms``: a consume that fewer replicas acknowledged in time raises
+    :class:`~keel.tokens.TokenStoreUnavailable` instead of returning the payload, since a
+    failover to a replica that missed it would make the token valid again.
+    """
 
     name = "redis"
+
+    def __init__(self, *, wait_replicas: int = 0, wait_timeout_ms: int = 100) -> None:
+        for name, value, least in (
+            ("wait_replicas", wait_replicas, 0),
+            ("wait_timeout_ms", wait_timeout_ms, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{name} must be an int of at least {least}, got {value!r}.")
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
 
     @staticmethod
     def token_key(purpose: str, digest: str) -> str:
@@ -57,30 +118,55 @@ class RedisTokenStore(TokenStore):
 
     @staticmethod
     def subject_key(purpose: str, subject: str) -> str:
-        """The key naming the digest of the live token of ``subject``."""
-        return make_key("token-subject", purpose, hashlib.sha256(subject.encode()).hexdigest())
+        """The key of the index of a subject's tokens (``subject`` is already a digest)."""
+        return make_key("token-subject", purpose, subject)
 
-    # The subject index is updated with ``SET … GET`` (atomic swap), then the token it
-    # displaced is deleted. Concurrent creations for one subject form a chain in which each
-    # deletes its predecessor, so exactly the last one stays live. Keys may live in different
-    # cluster slots: no MULTI, no script.
+    @staticmethod
+    def counter_key(purpose: str, key: str) -> str:
+        """The key of the counter ``key`` (a digest)."""
+        return make_key("token-count", purpose, key)
+
+    def _check_replicated(self, acknowledged: Any) -> None:
+        if int(acknowledged) < self.wait_replicas:
+            raise TokenStoreUnavailable(
+                f"Only {int(acknowledged)} of {self.wait_replicas} Redis replicas acknowledged a "
+                f"consume within {self.wait_timeout_ms} ms: the token is spent but its action "
+                "must not run, since a failover could make it valid again."
+            )
+
+    def _revoke(self, client: Any, purpose: str, index: str, digests: list[str]) -> int:
+        pipe = client.pipeline(transaction=False)
+        for digest in digests:
+            pipe.delete(self.token_key(purpose, digest))
+        removed = _removed(digests, pipe.execute())
+        if removed:
+            client.zrem(index, *removed)
+        return len(removed)
+
+    async def _arevoke(self, client: Any, purpose: str, index: str, digests: list[str]) -> int:
+        async with client.pipeline(transaction=False) as pipe:
+            for digest in digests:
+                pipe.delete(self.token_key(purpose, digest))
+            removed = _removed(digests, await pipe.execute())
+        if removed:
+            await client.zrem(index, *removed)
+        return len(removed)
 
     def put(self, entry: NewToken) -> bool:
         key = self.token_key(entry.purpose, entry.digest)
-        ex, px = _expiry(entry.ttl)
         try:
             client = get_redis()
             if entry.subject is None:
+                ex, px = _expiry(entry.ttl)
                 return bool(client.set(key, entry.value, nx=True, ex=ex, px=px))
-            pipe = client.pipeline(transaction=False)
-            pipe.set(key, entry.value, nx=True, ex=ex, px=px)
-            pipe.set(
-                self.subject_key(entry.purpose, entry.subject), entry.digest, get=True, ex=ex, px=px
+            index = self.subject_key(entry.purpose, entry.subject)
+            script = client.register_script(INDEX_SCRIPT)
+            expiry, others = _indexed(
+                script(keys=[index], args=[entry.digest, _milliseconds(entry.ttl)])
             )
-            created, previous = pipe.execute()
-            previous = _text(previous)
-            if previous is not None and previous != entry.digest:
-                client.delete(self.token_key(entry.purpose, previous))
+            created = client.set(key, entry.value, nx=True, pxat=expiry)
+            if others:
+                self._revoke(client, entry.purpose, index, others)
         except redis_errors() as exc:
             raise _unavailable("create", exc) from exc
         return bool(created)
@@ -93,9 +179,13 @@ class RedisTokenStore(TokenStore):
 
     def pop(self, purpose: str, digest: str) -> str | None:
         try:
-            return _text(get_redis().getdel(self.token_key(purpose, digest)))
+            client = get_redis()
+            value = _text(client.getdel(self.token_key(purpose, digest)))
+            if value is not None and self.wait_replicas:
+                self._check_replicated(client.wait(self.wait_replicas, self.wait_timeout_ms))
         except redis_errors() as exc:
             raise _unavailable("consume", exc) from exc
+        return value
 
     def delete(self, purpose: str, digest: str) -> bool:
         try:
@@ -104,35 +194,29 @@ class RedisTokenStore(TokenStore):
             raise _unavailable("delete", exc) from exc
 
     def revoke_subject(self, purpose: str, subject: str) -> int:
+        index = self.subject_key(purpose, subject)
         try:
             client = get_redis()
-            digest = _text(client.getdel(self.subject_key(purpose, subject)))
-            if digest is None:
-                return 0
-            return int(client.delete(self.token_key(purpose, digest)))
+            digests = [str(_text(member)) for member in client.zrange(index, 0, -1)]
+            return self._revoke(client, purpose, index, digests) if digests else 0
         except redis_errors() as exc:
             raise _unavailable("revoke", exc) from exc
 
     async def aput(self, entry: NewToken) -> bool:
         key = self.token_key(entry.purpose, entry.digest)
-        ex, px = _expiry(entry.ttl)
         try:
             client = get_async_redis()
             if entry.subject is None:
+                ex, px = _expiry(entry.ttl)
                 return bool(await client.set(key, entry.value, nx=True, ex=ex, px=px))
-            async with client.pipeline(transaction=False) as pipe:
-                pipe.set(key, entry.value, nx=True, ex=ex, px=px)
-                pipe.set(
-                    self.subject_key(entry.purpose, entry.subject),
-                    entry.digest,
-                    get=True,
-                    ex=ex,
-                    px=px,
-                )
-                created, previous = await pipe.execute()
-            previous = _text(previous)
-            if previous is not None and previous != entry.digest:
-                await client.delete(self.token_key(entry.purpose, previous))
+            index = self.subject_key(entry.purpose, entry.subject)
+            script = client.register_script(INDEX_SCRIPT)
+            expiry, others = _indexed(
+                await script(keys=[index], args=[entry.digest, _milliseconds(entry.ttl)])
+            )
+            created = await client.set(key, entry.value, nx=True, pxat=expiry)
+            if others:
+                await self._arevoke(client, entry.purpose, index, others)
         except redis_errors() as exc:
             raise _unavailable("create", exc) from exc
         return bool(created)
@@ -145,9 +229,14 @@ class RedisTokenStore(TokenStore):
 
     async def apop(self, purpose: str, digest: str) -> str | None:
         try:
-            return _text(await get_async_redis().getdel(self.token_key(purpose, digest)))
+            client = get_async_redis()
+            value = _text(await client.getdel(self.token_key(purpose, digest)))
+            if value is not None and self.wait_replicas:
+                acknowledged = await client.wait(self.wait_replicas, self.wait_timeout_ms)
+                self._check_replicated(acknowledged)
         except redis_errors() as exc:
             raise _unavailable("consume", exc) from exc
+        return value
 
     async def adelete(self, purpose: str, digest: str) -> bool:
         try:
@@ -156,11 +245,38 @@ class RedisTokenStore(TokenStore):
             raise _unavailable("delete", exc) from exc
 
     async def arevoke_subject(self, purpose: str, subject: str) -> int:
+        index = self.subject_key(purpose, subject)
         try:
             client = get_async_redis()
-            digest = _text(await client.getdel(self.subject_key(purpose, subject)))
-            if digest is None:
-                return 0
-            return int(await client.delete(self.token_key(purpose, digest)))
+            digests = [str(_text(member)) for member in await client.zrange(index, 0, -1)]
+            return await self._arevoke(client, purpose, index, digests) if digests else 0
         except redis_errors() as exc:
             raise _unavailable("revoke", exc) from exc
+
+    def incr(self, purpose: str, key: str, ttl: float) -> int:
+        try:
+            client = get_redis()
+            script = client.register_script(COUNTER_SCRIPT)
+            return int(script(keys=[self.counter_key(purpose, key)], args=[_milliseconds(ttl)]))
+        except redis_errors() as exc:
+            raise _unavailable("count", exc) from exc
+
+    def reset(self, purpose: str, key: str) -> None:
+        try:
+            get_redis().delete(self.counter_key(purpose, key))
+        except redis_errors() as exc:
+            raise _unavailable("count", exc) from exc
+
+    async def aincr(self, purpose: str, key: str, ttl: float) -> int:
+        try:
+            script = get_async_redis().register_script(COUNTER_SCRIPT)
+            keys, args = [self.counter_key(purpose, key)], [_milliseconds(ttl)]
+            return int(await script(keys=keys, args=args))
+        except redis_errors() as exc:
+            raise _unavailable("count", exc) from exc
+
+    async def areset(self, purpose: str, key: str) -> None:
+        try:
+            await get_async_redis().delete(self.counter_key(purpose, key))
+        except redis_errors() as exc:
+            raise _unavailable("count", exc) from exc

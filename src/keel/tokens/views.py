@@ -4,32 +4,62 @@
 scanners and mail previews that follow the link never use it up. ``POST`` (CSRF-protected)
 consumes the token and runs the project's action. Every response carries
 ``Referrer-Policy: same-origin`` and ``Cache-Control`` forbidding storage, since the URL
-holds the token: no other site ever sees it. (``no-referrer`` would be stricter but makes
-browsers post the page's own form with ``Origin: null``, which Django's CSRF check refuses.)
+holds the token: no other site ever sees it. That includes the CSRF refusal and the error
+pages of exceptions raised while the view runs (a token store down, a failing action),
+which the view turns into Django's error response itself. (``no-referrer`` would be
+stricter but makes browsers post the page's own form with ``Origin: null``, which Django's
+CSRF check refuses.)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
-from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.defaults import page_not_found
 from django.views.generic.base import ContextMixin, TemplateResponseMixin, View
 
+from keel.compat import error_response
 from keel.tokens.database_store import DatabaseTokenStore
 from keel.tokens.exceptions import InvalidToken
 from keel.tokens.manager import JsonActionTokenManager
 
 __all__ = ["ActionTokenConfirmView"]
 
+ViewFunction = Callable[..., HttpResponseBase]
 
-@method_decorator([csrf_protect, never_cache], name="dispatch")
+
+def protect_token_url(view: ViewFunction) -> ViewFunction:
+    """Add the token-protecting headers to every response of ``view``, errors included."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            response = view(request, *args, **kwargs)
+        except Exception as exc:
+            response = error_response(request, exc)
+            if response is None:
+                raise
+        response["Referrer-Policy"] = "same-origin"
+        add_never_cache_headers(response)
+        return response
+
+    # CsrfViewMiddleware would refuse a POST before the view runs, out of reach of the
+    # headers: it skips this view, whose own csrf_protect (inside this wrapper) checks it.
+    wrapper.csrf_exempt = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+# protect_token_url is outermost: the 403 of csrf_protect gets the headers too.
+@method_decorator([protect_token_url, csrf_protect], name="dispatch")
 class ActionTokenConfirmView(TemplateResponseMixin, ContextMixin, View):
     """Peek on GET, consume on POST; subclass it with a template and an action.
 
@@ -58,11 +88,9 @@ class ActionTokenConfirmView(TemplateResponseMixin, ContextMixin, View):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
-            response = super().dispatch(request, *args, **kwargs)
+            return super().dispatch(request, *args, **kwargs)
         except InvalidToken:
-            response = self.token_invalid()
-        response["Referrer-Policy"] = "same-origin"
-        return response
+            return self.token_invalid()
 
     def get_token_manager(self) -> JsonActionTokenManager:
         """The manager of this view's tokens."""

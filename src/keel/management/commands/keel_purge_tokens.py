@@ -1,4 +1,5 @@
-"""``manage.py keel_purge_tokens``: delete expired action tokens from the database."""
+"""``manage.py keel_purge_tokens``: delete expired action tokens (and the expired counters of
+one-time codes) from the database."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from keel.tokens.database_store import DatabaseTokenStore
 
 class Command(BaseCommand):
     help = (
-        "Delete expired action tokens from the database store. Expired tokens are never "
-        "accepted; this only reclaims space. Redis expires its tokens by itself."
+        "Delete expired action tokens and one-time-code counters from the database store. "
+        "Expired tokens are never accepted; this only reclaims space. Redis expires its "
+        "tokens by itself."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -39,9 +41,13 @@ class Command(BaseCommand):
         if batch_size < 1:
             raise CommandError(f"--batch-size must be a positive integer, got {batch_size}.")
         store = DatabaseTokenStore(using=options["database"])
-        count = store.purge_expired(batch_size=batch_size, dry_run=options["dry_run"])
-        noun = "token" if count == 1 else "tokens"
-        if options["dry_run"]:
-            self.stdout.write(f"{count} expired action {noun} would be deleted (dry run).")
+        dry_run = options["dry_run"]
+        count = store.purge_expired(batch_size=batch_size, dry_run=dry_run)
+        counters = store.purge_expired_counters(batch_size=batch_size, dry_run=dry_run)
+        what = f"{count} expired action {'token' if count == 1 else 'tokens'}"
+        if counters:
+            what += f" and {counters} code {'counter' if counters == 1 else 'counters'}"
+        if dry_run:
+            self.stdout.write(f"{what} would be deleted (dry run).")
         else:
-            self.stdout.write(self.style.SUCCESS(f"Deleted {count} expired action {noun}."))
+            self.stdout.write(self.style.SUCCESS(f"Deleted {what}."))

@@ -1,0 +1,204 @@
+"""One-time numeric codes: "enter the 6-digit code we sent you" by e-mail or SMS.
+
+A code is short, so it is guessable: what makes it safe are the limits. Each subject (a user
+id, a phone number) has at most one live code per purpose; every verification counts as an
+attempt *before* the code is looked up, so parallel guesses are counted too; after
+``max_attempts`` attempts the live code is revoked; and at most ``max_codes`` codes are issued
+per subject and ``window_seconds``. A guesser thus gets at most ``max_attempts`` tries at a
+code (5 in 10**6 for 6 digits) and ``max_codes * max_attempts`` per window. Codes live in the
+same stores as tokens, under a keyed digest of the purpose, the subject and the code.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from keel.conf import keel_settings
+from keel.tokens.base import NewToken, TokenStore
+from keel.tokens.exceptions import TokenError
+from keel.tokens.keys import keyed_digest, project_secrets
+from keel.tokens.manager import CREATE_ATTEMPTS, JsonActionTokenManager
+
+__all__ = ["OneTimeCodeManager", "TooManyCodes"]
+
+CODE_SALT = "keel.tokens.code"
+COUNTER_SALT = "keel.tokens.counter"
+
+
+class TooManyCodes(TokenError):
+    """A subject was issued ``max_codes`` codes within ``window_seconds``: none was issued."""
+
+
+class OneTimeCodeManager:
+    """Issue and verify one-time numeric codes of one purpose, with per-subject limits.
+
+    ``prefix`` is the purpose; ``store`` and ``using`` are as for
+    :class:`~keel.tokens.JsonActionTokenManager` (by default the store
+    ``KEEL['TOKEN_STORE']`` picks). Class attributes set the limits.
+    """
+
+    #: Digits per code: 6 gives one chance in a million per guess.
+    digits: ClassVar[int] = 6
+    #: Verifications allowed per code (right or wrong) before the code is revoked.
+    max_attempts: ClassVar[int] = 5
+    #: Codes issued per subject within ``window_seconds``.
+    max_codes: ClassVar[int] = 3
+    #: The window of ``max_codes``, in seconds.
+    window_seconds: ClassVar[float] = 3600
+    #: Lifetime of a code issued without a TTL, in seconds.
+    default_ttl_seconds: ClassVar[float] = 600
+
+    def __init__(
+        self, prefix: str, *, store: TokenStore | None = None, using: str | None = None
+    ) -> None:
+        if not 4 <= self.digits <= 12:
+            raise ValueError(f"{type(self).__name__}.digits must be 4 to 12, got {self.digits}.")
+        for name in ("max_attempts", "max_codes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{type(self).__name__}.{name} must be at least 1.")
+        self.tokens = JsonActionTokenManager(prefix, store=store, using=using)
+        self.prefix = prefix
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(prefix={self.prefix!r})"
+
+    def get_store(self) -> TokenStore:
+        """The store of the next operation."""
+        return self.tokens.get_store()
+
+    def make_code(self) -> str:
+        """A new random code of ``digits`` digits (leading zeros kept); stores nothing."""
+        return str(secrets.randbelow(10**self.digits)).zfill(self.digits)
+
+    def is_well_formed(self, code: str) -> bool:
+        """Whether ``code`` could have been made by :meth:`make_code` (no I/O)."""
+        if not isinstance(code, str):
+            raise TypeError(f"A code is a str, got {type(code).__name__}.")
+        return len(code) == self.digits and code.isascii() and code.isdigit()
+
+    def _subjects(self, subject: str | int) -> list[str]:
+        return [self.tokens.subject_digest(subject, key) for key in project_secrets()]
+
+    def code_digest(self, subject_digest: str, code: str, secret: str | bytes | None = None) -> str:
+        """The key under which ``code`` of the subject with this digest is stored."""
+        return keyed_digest(CODE_SALT, f"{self.prefix}\0{subject_digest}\0{code}", secret)
+
+    def _counter(self, kind: str, subject_digest: str) -> str:
+        return keyed_digest(COUNTER_SALT, f"{self.prefix}\0{kind}\0{subject_digest}")
+
+    def _issue(
+        self, subject: str | int, payload: Mapping[str, Any] | None, ttl_seconds: float | None
+    ) -> tuple[list[str], float, str]:
+        ttl = self.tokens.resolve_ttl(
+            self.default_ttl_seconds if ttl_seconds is None else ttl_seconds
+        )
+        return self._subjects(subject), ttl, self.tokens.encode_payload(payload or {})
+
+    @staticmethod
+    def _attempts_ttl() -> float:
+        # Longer than any code lives: a code's attempts are never forgotten while it lives.
+        return float(keel_settings.TOKEN_MAX_TTL)
+
+    def _too_many(self) -> TooManyCodes:
+        return TooManyCodes(
+            f"{self.max_codes} {self.prefix!r} codes were already issued to this subject within "
+            f"{self.window_seconds:g} s; try again later."
+        )
+
+    def _entry(self, subjects: list[str], code: str, value: str, ttl: float) -> NewToken:
+        return NewToken(self.prefix, self.code_digest(subjects[0], code), value, ttl, subjects[0])
+
+    def issue_code(
+        self,
+        subject: str | int,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        ttl_seconds: float | None = None,
+    ) -> str:
+        """Store a new code for ``subject`` and return it; the subject's previous code dies.
+
+        ``payload`` (a JSON object, as for tokens) comes back from :meth:`verify_code`.
+        Raises :class:`TooManyCodes` past ``max_codes`` per window, ``ValueError``/
+        :class:`~keel.tokens.InvalidPayload` before any I/O, and
+        :class:`~keel.tokens.TokenStoreUnavailable` if the store did not answer.
+        """
+        subjects, ttl, value = self._issue(subject, payload, ttl_seconds)
+        store = self.get_store()
+        issued = store.incr(self.prefix, self._counter("issued", subjects[0]), self.window_seconds)
+        if issued > self.max_codes:
+            raise self._too_many()
+        for previous in subjects[1:]:  # the put revokes those of subjects[0]
+            store.revoke_subject(self.prefix, previous)
+        store.reset(self.prefix, self._counter("attempts", subjects[0]))
+        for _ in range(CREATE_ATTEMPTS):
+            code = self.make_code()
+            if store.put(self._entry(subjects, code, value, ttl)):
+                return code
+        raise TokenError(f"The {store.name} token store refused {CREATE_ATTEMPTS} new codes.")
+
+    def verify_code(self, subject: str | int, code: str) -> dict[str, Any] | None:
+        """The payload of the subject's live code if ``code`` is it (the code is used up).
+
+        ``None`` for a wrong, malformed, expired or used code, and once ``max_attempts``
+        verifications were made on the subject's code (which is then revoked). A malformed
+        code costs no attempt and no I/O.
+        """
+        if not self.is_well_formed(code):
+            return None
+        subjects = self._subjects(subject)
+        store = self.get_store()
+        attempts = self._counter("attempts", subjects[0])
+        if store.incr(self.prefix, attempts, self._attempts_ttl()) > self.max_attempts:
+            for digest in subjects:
+                store.revoke_subject(self.prefix, digest)
+            return None
+        for digest, secret in zip(subjects, project_secrets(), strict=True):
+            value = store.pop(self.prefix, self.code_digest(digest, code, secret))
+            if value is not None:
+                store.reset(self.prefix, attempts)
+                return self.tokens.decode_payload(value)
+        return None
+
+    async def aissue_code(
+        self,
+        subject: str | int,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        ttl_seconds: float | None = None,
+    ) -> str:
+        """Async :meth:`issue_code`."""
+        subjects, ttl, value = self._issue(subject, payload, ttl_seconds)
+        store = self.get_store()
+        issued = await store.aincr(
+            self.prefix, self._counter("issued", subjects[0]), self.window_seconds
+        )
+        if issued > self.max_codes:
+            raise self._too_many()
+        for previous in subjects[1:]:
+            await store.arevoke_subject(self.prefix, previous)
+        await store.areset(self.prefix, self._counter("attempts", subjects[0]))
+        for _ in range(CREATE_ATTEMPTS):
+            code = self.make_code()
+            if await store.aput(self._entry(subjects, code, value, ttl)):
+                return code
+        raise TokenError(f"The {store.name} token store refused {CREATE_ATTEMPTS} new codes.")
+
+    async def averify_code(self, subject: str | int, code: str) -> dict[str, Any] | None:
+        """Async :meth:`verify_code`."""
+        if not self.is_well_formed(code):
+            return None
+        subjects = self._subjects(subject)
+        store = self.get_store()
+        attempts = self._counter("attempts", subjects[0])
+        if await store.aincr(self.prefix, attempts, self._attempts_ttl()) > self.max_attempts:
+            for digest in subjects:
+                await store.arevoke_subject(self.prefix, digest)
+            return None
+        for digest, secret in zip(subjects, project_secrets(), strict=True):
+            value = await store.apop(self.prefix, self.code_digest(digest, code, secret))
+            if value is not None:
+                await store.areset(self.prefix, attempts)
+                return self.tokens.decode_payload(value)
+        return None
