@@ -14,7 +14,6 @@ from django.test import override_settings
 
 from keel.checks import check_cache_table, check_middleware, check_settings
 from keel.site.middleware import MaintenanceModeMiddleware
-from keel.checks import check_settings
 from tests.reliability import servers
 from tests.test_reliability_faults import started, use_redis
 
