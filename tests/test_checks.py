@@ -157,6 +157,8 @@ def test_w010_missing_database_cache_table_names_the_command() -> None:
         finally:
             with connection.schema_editor() as editor:
                 editor.execute(f"DROP TABLE {connection.ops.quote_name('keel_check_cache_table')}")
+
+
 # -- deployment checks of the Redis token store, against real servers --------------------------
 
 

@@ -191,5 +191,7 @@ def check_cache_table(
             id="keel.W010",
         )
     ]
+
+
 # The Redis token store's deployment checks (keel.W008, keel.W009) live with the tokens.
 from keel.tokens import checks as _token_checks  # noqa: E402, F401
