@@ -111,3 +111,10 @@ class UserProfile(AbstractUserProfile):
         related_name="profile",
         db_constraint=False,
     )
+
+
+class OwnedSettings(SiteSettingsSyncMixin):
+    """A singleton with a cascading foreign key: deleting the owner must not delete it."""
+
+    owner = models.ForeignKey(Brand, null=True, blank=True, on_delete=models.CASCADE)
+    motto = models.CharField(max_length=50, blank=True)
