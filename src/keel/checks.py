@@ -11,6 +11,7 @@ Ids are never reused:
 - ``keel.E007``: ``SITE_SETTINGS_CACHE_ALIAS`` names no entry of ``CACHES``.
 - ``keel.W001``: an unknown key in ``KEEL`` (with a did-you-mean).
 - ``keel.W002``: without Redis, site settings are shared through a per-process cache.
+- ``keel.E008``, ``keel.W003``, ``keel.W004``: see :mod:`keel.site.checks`.
 """
 
 from __future__ import annotations
@@ -106,3 +107,7 @@ def check_settings(
                 )
             )
     return messages
+
+
+# The checks of keel's project state (cached fields, key prefix) register on import.
+from keel.site import checks as _site_checks  # noqa: E402, F401
