@@ -99,8 +99,7 @@ def check_key_prefix(
             f"KEEL['KEY_PREFIX'] is not set, so it is derived from the default database, but "
             f"{weak}: processes of this project may disagree on it, or another project may "
             "derive the same one.",
-            hint="Set KEEL['KEY_PREFIX'] to a name unique to this project on this Redis "
-            "database.",
+            hint="Set KEEL['KEY_PREFIX'] to a name unique to this project on this Redis database.",
             id="keel.W003",
         )
     ]
