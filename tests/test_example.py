@@ -269,3 +269,11 @@ def test_subscription_refuses_undeclared_and_stale_transitions(demo_run: DemoRun
         "refused a stale copy",
     ]
     assert demo_run.query("SELECT state FROM newsletter_subscription") == [("unsubscribed",)]
+
+
+def test_the_examples_own_tests_pass_with_keel_test(demo_run: DemoRun) -> None:
+    # example/system/tests.py: override_site_settings, and save() then load() in a TestCase.
+    result = demo_run.manage("test", "system", "--noinput")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Ran 4 tests" in result.stderr
+    assert "OK" in result.stderr

@@ -572,7 +572,7 @@ def read(source: CachedSource[T], *, using: str | None = None, part: str | None 
     alias = resolve_alias(model, using)
     lkey = _lkey(source, alias, part)
     if _scheduled and wrote_in_transaction(model, alias):
-        return source.materialize(source.build(alias, lkey[2], part)[1])
+        return _overridden(model, source.materialize(source.build(alias, lkey[2], part)[1]))
     value = _memo_get(model, lkey)
     if value is not _MISSING:
         return value  # type: ignore[no-any-return]
@@ -586,7 +586,7 @@ def read(source: CachedSource[T], *, using: str | None = None, part: str | None 
         template = found.template
         if found.version is not None:
             _keep_local(model, lkey, epoch, found.version, template)
-    value = source.materialize(template)
+    value = _overridden(model, source.materialize(template))
     _memo_put(model, lkey, value)
     return value
 
@@ -612,7 +612,7 @@ async def aread(source: CachedSource[T], *, using: str | None = None, part: str 
         template = found.template
         if found.version is not None:
             _keep_local(model, lkey, epoch, found.version, template)
-    value = source.materialize(template)
+    value = _overridden(model, source.materialize(template))
     _memo_put(model, lkey, value)
     return value
 
@@ -750,6 +750,36 @@ async def _afetch(
 
 def _timeout() -> float:
     return keel_settings.SITE_SETTINGS_CACHE_TIMEOUT
+
+
+# -- test overrides (keel.test.override_site_settings) -------------------------------------
+
+_overrides: list[tuple[object, type[Model], dict[str, Any]]] = []
+
+
+def _overridden(model: type[Model], value: T) -> T:
+    if not _overrides or not isinstance(value, Model):
+        return value
+    for _token, target, values in _overrides:
+        if target is model:
+            value.__dict__.update(values)
+    return value
+
+
+def push_override(model: type[Model], values: dict[str, Any]) -> object:
+    """Make reads of ``model`` return ``values`` (by attname) until :func:`pop_override`."""
+    token = object()
+    _overrides.append((token, model, values))
+    clear_local_copies(model)
+    return token
+
+
+def pop_override(token: object) -> None:
+    for index, (candidate, model, _values) in enumerate(_overrides):
+        if candidate is token:
+            del _overrides[index]
+            clear_local_copies(model)
+            return
 
 
 # -- request memo and process copies -------------------------------------------------------
