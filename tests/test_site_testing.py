@@ -42,9 +42,9 @@ def test_another_singleton_is_named_by_its_model() -> None:
 
 
 def test_an_unknown_field_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="testapp.SiteSettings has no field 'site_nam'"):
-        with override_site_settings(site_nam="typo"):
-            pass
+    override = override_site_settings(site_nam="typo")
+    with pytest.raises(ValueError, match=r"testapp\.SiteSettings has no field 'site_nam'"):
+        override.enable()
 
 
 @override_site_settings(site_name="for the class")

@@ -13,11 +13,11 @@ class MaintenanceModeTests(TestCase):
     @override_site_settings(maintenance_mode=True, maintenance_message="Back soon")
     def test_visitors_get_the_maintenance_page(self) -> None:
         response = self.client.get("/")
-        self.assertEqual(response.status_code, 503)
+        assert response.status_code == 503
         self.assertContains(response, "Back soon", status_code=503)
 
     def test_the_site_is_open_by_default(self) -> None:
-        self.assertEqual(self.client.get("/").status_code, 200)
+        assert self.client.get("/").status_code == 200
 
 
 class SiteNameTests(TestCase):
@@ -25,7 +25,7 @@ class SiteNameTests(TestCase):
         settings = SiteSettings.load()
         settings.site_name = "Renamed"
         settings.save()
-        self.assertEqual(SiteSettings.load().site_name, "Renamed")
+        assert SiteSettings.load().site_name == "Renamed"
         self.assertContains(self.client.get("/"), "Renamed")
 
     @override_site_settings(newsletter_enabled=False)
