@@ -152,7 +152,8 @@ class Processes:
         server = Server(port, directory, process, sentinel=sentinel_conf is not None)
         self.servers.append(server)
         try:
-            wait_for(lambda: bool(server.client().ping()), 10, f"redis-server on {port}")
+            # RESP2: also answered by a server whose HELLO is renamed away (as before Redis 6).
+            wait_for(lambda: bool(server.client(protocol=2).ping()), 10, f"redis-server on {port}")
         except TimeoutError as exc:
             raise RuntimeError(f"{exc}\n{server.log()}") from exc
         return server
