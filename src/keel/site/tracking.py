@@ -163,10 +163,11 @@ def _parse(buffer: bytes | bytearray, pos: int) -> tuple[Any, int]:
 
 @dataclass
 class _Link:
-    """One tracking connection to one master."""
+    """One tracking connection to one master, or (``watcher``) to a Sentinel."""
 
     address: tuple[str, int] | str
     sock: socket.socket
+    watcher: bool = False
     buffer: bytearray = field(default_factory=bytearray)
     #: (what was asked, monotonic time it was sent) of every command not answered yet.
     waiting: deque[tuple[str, float]] = field(default_factory=deque)
@@ -213,67 +214,76 @@ class _Link:
 
 
 @dataclass(frozen=True)
-class _Endpoints:
-    kind: str
-    #: Where to connect: (host, port) pairs, or a unix socket path.
-    addresses: tuple[tuple[str, int] | str, ...]
+class _Credentials:
     username: str | None
     password: str | None
     connect_timeout: float
     timeout: float
 
+    @classmethod
+    def of(cls, options: dict[str, Any], fallback: dict[str, Any]) -> _Credentials:
+        def seconds(name: str) -> float:
+            return float(options.get(name) or fallback.get(name) or 1.0)
+
+        return cls(
+            options.get("username"),
+            options.get("password"),
+            seconds("socket_connect_timeout"),
+            seconds("socket_timeout"),
+        )
+
+
+@dataclass(frozen=True)
+class _Endpoints:
+    kind: str
+    #: One server: its address; Cluster: the startup nodes; Sentinel: the Sentinels. An
+    #: address is a (host, port) pair or a unix socket path.
+    nodes: tuple[tuple[str, int] | str, ...]
+    data: _Credentials
+    sentinel: _Credentials
+    service_name: str | None = None
+
 
 def _endpoints() -> _Endpoints:
-    """Where the masters are, from ``KEEL["REDIS_URL"]`` (asks the Sentinels if need be)."""
+    """Where to connect, from ``KEEL["REDIS_URL"]`` (no I/O)."""
     described = topology()
-    options = described.connection
-    username, password = options.get("username"), options.get("password")
-    addresses: tuple[tuple[str, int] | str, ...]
+    options = dict(described.connection)
     if described.url.startswith("rediss") or options.get("ssl"):
         raise TrackingRefused("the listener does not speak TLS (rediss://) yet")
+    nodes: tuple[tuple[str, int] | str, ...] = described.nodes
     if described.kind == "single":
         # redis-py's own URL parser, so that the listener reaches what the client reaches.
         parsed = importlib.import_module("redis.connection").parse_url(described.url)
-        username = parsed.get("username", username)
-        password = parsed.get("password", password)
+        options.update((k, parsed[k]) for k in ("username", "password") if k in parsed)
         path = parsed.get("path")
-        addresses = (path,) if path else ((parsed.get("host", "localhost"), parsed["port"]),)
-    elif described.kind == "sentinel":
-        sentinel = importlib.import_module("redis.sentinel").Sentinel(
-            list(described.nodes), sentinel_kwargs=described.sentinel_kwargs, **options
-        )
-        host, port = sentinel.discover_master(described.service_name)
-        addresses = ((str(host), int(port)),)
-    else:
-        addresses = described.nodes
+        nodes = (path,) if path else ((parsed.get("host", "localhost"), int(parsed["port"])),)
     return _Endpoints(
         kind=described.kind,
-        addresses=addresses,
-        username=username,
-        password=password,
-        connect_timeout=float(options.get("socket_connect_timeout") or 1.0),
-        timeout=float(options.get("socket_timeout") or 1.0),
+        nodes=nodes,
+        data=_Credentials.of(options, options),
+        sentinel=_Credentials.of(described.sentinel_kwargs or {}, options),
+        service_name=described.service_name,
     )
 
 
-def _open(address: tuple[str, int] | str, endpoints: _Endpoints) -> _Link:
+def _open(address: tuple[str, int] | str, credentials: _Credentials) -> _Link:
     if isinstance(address, str):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(endpoints.connect_timeout)
+        sock.settimeout(credentials.connect_timeout)
         try:
             sock.connect(address)
         except OSError:
             sock.close()
             raise
     else:
-        sock = socket.create_connection(address, timeout=endpoints.connect_timeout)
+        sock = socket.create_connection(address, timeout=credentials.connect_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.settimeout(endpoints.timeout)
+    sock.settimeout(credentials.timeout)
     link = _Link(address, sock)
     try:
         hello = ["HELLO", "3"]
-        if endpoints.password is not None:
-            hello += ["AUTH", endpoints.username or "default", endpoints.password]
+        if credentials.password is not None:
+            hello += ["AUTH", credentials.username or "default", credentials.password]
         reply = link.call(*hello, "SETNAME", "keel-tracking")
         if isinstance(reply, _ErrorReply):
             if "unknown command" in reply.message.lower() or "noproto" in reply.message.lower():
@@ -288,6 +298,30 @@ def _open(address: tuple[str, int] | str, endpoints: _Endpoints) -> _Link:
     return link
 
 
+def _first(
+    addresses: Iterable[tuple[str, int] | str], credentials: _Credentials, *command: str
+) -> tuple[_Link, Any]:
+    """A connection to the first of ``addresses`` that answers ``command``, and the answer."""
+    last: BaseException | str | None = None
+    for address in addresses:
+        try:
+            link = _open(address, credentials)
+        except _failures() as exc:
+            last = exc
+            continue
+        try:
+            reply = link.call(*command)
+        except _failures() as exc:
+            link.close()
+            last = exc
+            continue
+        if not isinstance(reply, _ErrorReply):
+            return link, reply
+        link.close()
+        last = reply.message
+    raise _LinkError(f"no node answered {' '.join(command)}: {last}")
+
+
 def _track(link: _Link, prefix: str) -> None:
     reply = link.call("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", prefix)
     if isinstance(reply, _ErrorReply):
@@ -295,8 +329,7 @@ def _track(link: _Link, prefix: str) -> None:
         raise TrackingRefused(message)
 
 
-def _require_master(link: _Link) -> None:
-    reply = link.call("ROLE")
+def _check_role(link: _Link, reply: Any) -> None:
     role = reply[0] if isinstance(reply, list) and reply else reply
     if role != b"master":
         raise _LinkError(f"{link.address} is not a master ({role!r})")
@@ -309,34 +342,42 @@ def _masters(reply: Any) -> frozenset[tuple[str, int]]:
     return frozenset((row[2][0].decode(), int(row[2][1])) for row in reply)
 
 
-def _connect(prefix: str) -> tuple[list[_Link], bool]:
-    """Open, authenticate and start tracking one connection per master; say if it is a
-    Cluster."""
+def _named_master(reply: Any) -> tuple[str, int]:
+    """The master named by a ``SENTINEL GET-MASTER-ADDR-BY-NAME`` reply."""
+    if not isinstance(reply, list) or len(reply) != 2:
+        raise _LinkError(f"the Sentinel names no master: {reply}")
+    return reply[0].decode(), int(reply[1])
+
+
+def _connect(prefix: str) -> tuple[list[_Link], _Endpoints]:
+    """Open, authenticate and start tracking one connection per master (plus, with Sentinel,
+    one to a Sentinel that the listener asks for the master at every heartbeat)."""
     endpoints = _endpoints()
-    addresses = endpoints.addresses
-    if endpoints.kind == "cluster":
-        last: BaseException | None = None
-        for address in addresses:
-            try:
-                seed = _open(address, endpoints)
-            except (OSError, _LinkError) as exc:
-                last = exc
-                continue
-            try:
-                addresses = tuple(sorted(_masters(seed.call("CLUSTER", "SLOTS"))))
-            finally:
-                seed.close()
-            break
-        else:
-            raise _LinkError(f"no cluster node answered: {last}")
+    addresses: Iterable[tuple[str, int] | str] = endpoints.nodes
     links: list[_Link] = []
     try:
+        if endpoints.kind == "cluster":
+            seed, reply = _first(addresses, endpoints.data, "CLUSTER", "SLOTS")
+            seed.close()
+            addresses = sorted(_masters(reply))
+        elif endpoints.kind == "sentinel":
+            watcher, reply = _first(
+                addresses,
+                endpoints.sentinel,
+                "SENTINEL",
+                "GET-MASTER-ADDR-BY-NAME",
+                str(endpoints.service_name),
+            )
+            watcher.watcher = True
+            links.append(watcher)
+            addresses = (_named_master(reply),)
         for address in addresses:
-            link = _open(address, endpoints)
+            link = _open(address, endpoints.data)
             links.append(link)
             if endpoints.kind != "single":
-                _require_master(link)
+                _check_role(link, link.call("ROLE"))
             _track(link, prefix)
+        for link in links:
             started = time.monotonic()
             link.call("PING")
             link.confirmed = started
@@ -344,7 +385,7 @@ def _connect(prefix: str) -> tuple[list[_Link], bool]:
         for link in links:
             link.close()
         raise
-    return links, endpoints.kind == "cluster"
+    return links, endpoints
 
 
 def probe() -> str | None:
@@ -353,7 +394,7 @@ def probe() -> str | None:
     Opens and closes one tracking connection per master; for ``keel.W005``.
     """
     try:
-        links, _cluster = _connect(tracked_prefix())
+        links, _endpoints_used = _connect(tracked_prefix())
     except TrackingRefused as exc:
         return str(exc)
     except _failures():
@@ -457,7 +498,7 @@ class InvalidationListener:
         for link in links:
             link.close()
 
-    def _handle(self, link: _Link, message: Any, cluster: bool) -> None:
+    def _handle(self, link: _Link, message: Any) -> None:
         if isinstance(message, _Push):
             if message and message[0] == b"invalidate":
                 keys = message[1] if len(message) > 1 else None
@@ -478,12 +519,16 @@ class InvalidationListener:
                 self._forget_all(live=True)
             link.confirmed = sent
             self._confirmed = min(each.confirmed for each in self._links)
-        elif kind == "slots" and cluster:
+        elif kind == "slots":
             masters = _masters(message)
             if masters != {each.address for each in self._links}:
                 raise _LinkError(f"the cluster's masters changed to {sorted(masters)}")
+        elif kind == "master":
+            named = _named_master(message)
+            if named not in {each.address for each in self._links if not each.watcher}:
+                raise _LinkError(f"the Sentinels now name {named} as the master")
 
-    def _serve(self, links: list[_Link], cluster: bool) -> None:
+    def _serve(self, links: list[_Link], endpoints: _Endpoints) -> None:
         selector = selectors.DefaultSelector()
         for link in links:
             selector.register(link.sock, selectors.EVENT_READ, link)
@@ -496,13 +541,19 @@ class InvalidationListener:
                         if link.waiting and now - link.waiting[0][1] > self.heartbeat:
                             raise _LinkError(f"{link.address}: no reply to the heartbeat")
                         link.send("ping", "PING")
-                    if cluster:
+                    # Topology changes that cut no connection: a resharding gives slots to a
+                    # new master; after a Sentinel failover the old master keeps its clients
+                    # (and takes writes) until the Sentinels reconfigure it, seconds later.
+                    if endpoints.kind == "cluster":
                         links[0].send("slots", "CLUSTER", "SLOTS")
+                    elif endpoints.kind == "sentinel":
+                        service = str(endpoints.service_name)
+                        links[0].send("master", "SENTINEL", "GET-MASTER-ADDR-BY-NAME", service)
                     next_beat = now + self.heartbeat / 4
                 for selected, _events in selector.select(max(0.0, next_beat - now)):
                     link = selected.data
                     for message in link.feed():
-                        self._handle(link, message, cluster)
+                        self._handle(link, message)
         finally:
             selector.close()
 
@@ -510,7 +561,7 @@ class InvalidationListener:
         pause = min(self.heartbeat / 4, 0.1)
         while not self._stopped.is_set():
             try:
-                links, cluster = _connect(self.prefix)
+                links, endpoints = _connect(self.prefix)
             except TrackingRefused as exc:
                 if self.refused != str(exc):
                     logger.warning("Redis client tracking unavailable (keel.W005): %s", exc)
@@ -523,7 +574,7 @@ class InvalidationListener:
                 continue
             self._up(links)
             try:
-                self._serve(links, cluster)
+                self._serve(links, endpoints)
             except _failures() as exc:
                 logger.info("Redis client tracking interrupted: %s", exc)
             finally:
