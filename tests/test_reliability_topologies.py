@@ -356,7 +356,8 @@ def test_tracking_follows_a_resharding_to_a_new_master(settings: Any) -> None:
         owner.client().execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", new_id)
         for node in (newcomer, owner):
             node.client().execute_command("CLUSTER", "SETSLOT", slot, "NODE", new_id)
-        assert stale_within(listener, key, stamp, 2 * TRACKING_HEARTBEAT + 1)
+        # Seen at the next heartbeat (a quarter of the interval), with room for a busy machine.
+        assert stale_within(listener, key, stamp, TRACKING_HEARTBEAT + 0.2)
         servers.wait_for(lambda: len(tracking_names(newcomer)) == 1, 10, "a link to the newcomer")
         assert listener.wait_live(10)
         fresh = listener.stamp()
@@ -393,8 +394,9 @@ def test_tracking_survives_a_sentinel_failover(
     servers.wait_for(
         lambda: on_sentinel.master_port() == on_sentinel.replica.port, 20, "the failover"
     )
-    # The old master's clients are cut when it is demoted: stamps from before are stale.
-    assert stale_within(listener, key, stamp, 5)
+    # The old master still runs (and takes writes) until the Sentinels demote it, seconds
+    # later; the listener asks a Sentinel at every heartbeat and leaves it at once.
+    assert stale_within(listener, key, stamp, TRACKING_HEARTBEAT + 0.2)
     servers.wait_for(
         lambda: len(tracking_names(on_sentinel.replica)) == 1, 20, "a link to the new master"
     )

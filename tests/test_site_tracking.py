@@ -10,6 +10,7 @@ import statistics
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -284,6 +285,25 @@ def test_probe_is_silent_for_a_server_that_tracks_and_for_none(
         assert probe() is None  # unreachable is not "refuses": reads report that themselves
 
 
+def test_tls_is_refused_without_connecting() -> None:
+    # Nothing listens there: the refusal comes from the URL alone.
+    with override_settings(KEEL={"REDIS_URL": "rediss://127.0.0.1:1/0"}):
+        assert "TLS" in (probe() or "")
+
+
+def test_a_unix_socket_url_is_tracked(started: servers.Processes, tmp_path: Any) -> None:
+    path = tmp_path / "redis.sock"
+    server = started.start("--unixsocket", str(path), "--unixsocketperm", "700")
+    with override_settings(KEEL={**tracking_settings(server), "REDIS_URL": f"unix://{path}?db=9"}):
+        found = get_listener()
+        assert found is not None and found.wait_live(5), found.refused
+        stamp = found.stamp()
+        assert stamp is not None
+        server.client(db=9).set(key(found), 1)
+        seconds_until(lambda: not found.is_current(key(found), stamp), timeout=1)
+    reset_listener()
+
+
 # -- lifecycle --------------------------------------------------------------------------------
 
 
@@ -331,7 +351,10 @@ def test_a_forked_child_starts_its_own_listener(
     listener: InvalidationListener, server: servers.Server
 ) -> None:
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns that the listener's thread is not copied: that is the point.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # the child: report through the pipe, never return into pytest
         outcome = "error"
         try:

@@ -625,7 +625,12 @@ def reset_listener() -> None:
 
 def _forget_in_child() -> None:
     # The parent's thread does not exist in the child: its state would never change again.
+    # Closing the child's copies of the sockets leaves the parent's connections up, and
+    # keeps Redis from pushing into a socket that nobody would ever read.
     global _listener, _lock
+    if _listener is not None:
+        for link in _listener._links:
+            link.close()
     _listener = None
     _lock = threading.Lock()
 
