@@ -387,6 +387,8 @@ def test_tracking_survives_a_sentinel_failover(
     listener = get_listener()
     assert listener is not None and listener.wait_live(10), listener.refused
     assert len(tracking_names(on_sentinel.master)) == 1
+    # Plus one connection to one Sentinel, asked for the master at every heartbeat.
+    assert sum(len(tracking_names(s)) for s in on_sentinel.sentinels) == 1
     key = make_key("site", "doc")
     stamp = listener.stamp()
     assert stamp is not None

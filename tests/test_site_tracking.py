@@ -192,6 +192,7 @@ def test_a_killed_server_makes_stamps_stale_at_once_and_a_restart_recovers(
     assert seconds_until(lambda: not listener.is_current(key(listener), stamp)) < 0.1
     assert listener.stamp() is None
     started.restart(server)
+    assert listener.wait_live(1)
     assert_recovers(listener, stamp)
 
 
@@ -233,6 +234,7 @@ def test_a_cut_tracking_connection_makes_stamps_stale_and_reconnects(
     assert "t" in tracked[0]["flags"] and "B" in tracked[0]["flags"]  # tracking, broadcast
     admin.client_kill_filter(_id=tracked[0]["id"])
     assert seconds_until(lambda: not listener.is_current(key(listener), stamp)) < 0.1
+    assert listener.wait_live(1)
     assert_recovers(listener, stamp)
     assert len([c for c in admin.client_list() if c.get("name") == "keel-tracking"]) == 1
 
@@ -271,7 +273,22 @@ def test_a_server_refusing_tracking_is_reported_never_live(
         assert found.stamp() is None
         assert not found.wait_live(0.2)
         assert reason in (probe() or "")
-        assert any("keel.W005" in r.getMessage() for r in caplog.records)
+        assert len([r for r in caplog.records if "keel.W005" in r.getMessage()]) == 1
+    reset_listener()
+
+
+def test_a_server_that_refused_is_asked_again(
+    started: servers.Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tracking, "REFUSED_RETRY", 0.2)
+    server = started.start("--rename-command", "CLIENT", "")
+    with override_settings(KEEL=tracking_settings(server)):
+        found = get_listener()
+        assert found is not None
+        servers.wait_for(lambda: found.refused is not None, 5, "the refusal")
+        started.restart(server)  # the same address, now without the rename
+        assert found.wait_live(5)
+        assert found.refused is None
     reset_listener()
 
 
