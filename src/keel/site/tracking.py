@@ -50,7 +50,7 @@ from typing import Any
 from django.core.signals import setting_changed
 
 from keel.conf import keel_settings
-from keel.redis import is_configured, redis_errors, topology
+from keel.redis import RedisTopology, is_configured, redis_errors, topology
 
 __all__ = [
     "InvalidationListener",
@@ -245,9 +245,8 @@ class _Endpoints:
     service_name: str | None = None
 
 
-def _endpoints() -> _Endpoints:
-    """Where to connect, from ``KEEL["REDIS_URL"]`` (no I/O)."""
-    described = topology()
+def _endpoints(described: RedisTopology) -> _Endpoints:
+    """Where to connect, from the parsed ``KEEL["REDIS_URL"]`` (no I/O)."""
     options = dict(described.connection)
     if described.url.startswith("rediss") or options.get("ssl"):
         raise TrackingRefused("the listener does not speak TLS (rediss://) yet")
@@ -350,10 +349,10 @@ def _named_master(reply: Any) -> tuple[str, int]:
     return reply[0].decode(), int(reply[1])
 
 
-def _connect(prefix: str) -> tuple[list[_Link], _Endpoints]:
+def _connect(prefix: str, described: RedisTopology) -> tuple[list[_Link], _Endpoints]:
     """Open, authenticate and start tracking one connection per master (plus, with Sentinel,
     one to a Sentinel that the listener asks for the master at every heartbeat)."""
-    endpoints = _endpoints()
+    endpoints = _endpoints(described)
     addresses: Iterable[tuple[str, int] | str] = endpoints.nodes
     links: list[_Link] = []
     try:
@@ -395,7 +394,7 @@ def probe() -> str | None:
     Opens and closes one tracking connection per master; for ``keel.W005``.
     """
     try:
-        links, _endpoints_used = _connect(tracked_prefix())
+        links, _endpoints_used = _connect(tracked_prefix(), topology())
     except TrackingRefused as exc:
         return str(exc)
     except _failures():
@@ -416,8 +415,10 @@ class InvalidationListener:
     the writer orders its updates so that no interleaving makes a stale stamp look current).
     """
 
-    def __init__(self, prefix: str, heartbeat: float) -> None:
+    def __init__(self, prefix: str, heartbeat: float, described: RedisTopology) -> None:
         self.prefix = prefix
+        # Parsed once, in the caller's thread: the listener thread never reads settings.
+        self._described = described
         #: Seconds: an unanswered heartbeat older than this makes the listener not live.
         self.heartbeat = heartbeat
         #: Why the server refused tracking at the last attempt, or ``None``.
@@ -428,7 +429,10 @@ class InvalidationListener:
         self._links: list[_Link] = []
         self._confirmed = -math.inf  # the oldest `confirmed` of the links
         self._stopped = threading.Event()
+        self._state_lock = threading.Lock()  # orders going live against close()
         self._up_event = threading.Event()
+        # close() writes a byte here to wake the thread from its select().
+        self._wake_reader, self._wake_writer = socket.socketpair()
         self._thread = threading.Thread(target=self._run, name="keel-tracking", daemon=True)
 
     # readers -----------------------------------------------------------------------------
@@ -474,7 +478,7 @@ class InvalidationListener:
 
     def _forget_all(self, live: bool) -> None:
         seq = self._seq + 1
-        self._floor = seq if live else _DOWN
+        self._floor = seq if live and not self._stopped.is_set() else _DOWN
         self._invalidated.clear()
         self._seq = seq
 
@@ -486,12 +490,16 @@ class InvalidationListener:
         if len(self._invalidated) > MAX_REMEMBERED_KEYS:
             self._forget_all(live=True)
 
-    def _up(self, links: list[_Link]) -> None:
-        self._links = links
-        self._confirmed = min(link.confirmed for link in links)
-        self.refused = None
-        self._forget_all(live=True)
-        self._up_event.set()
+    def _up(self, links: list[_Link]) -> bool:
+        with self._state_lock:
+            if self._stopped.is_set():
+                return False
+            self._links = links
+            self._confirmed = min(link.confirmed for link in links)
+            self.refused = None
+            self._forget_all(live=True)
+            self._up_event.set()
+            return True
 
     def _down(self) -> None:
         self._up_event.clear()
@@ -532,6 +540,7 @@ class InvalidationListener:
 
     def _serve(self, links: list[_Link], endpoints: _Endpoints) -> None:
         selector = selectors.DefaultSelector()
+        selector.register(self._wake_reader, selectors.EVENT_READ, None)
         for link in links:
             selector.register(link.sock, selectors.EVENT_READ, link)
         next_beat = time.monotonic()
@@ -554,16 +563,26 @@ class InvalidationListener:
                     next_beat = now + self.heartbeat / 4
                 for selected, _events in selector.select(max(0.0, next_beat - now)):
                     link = selected.data
+                    if link is None:
+                        return  # woken by close()
                     for message in link.feed():
                         self._handle(link, message)
         finally:
             selector.close()
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self._down()
+            self._wake_reader.close()
+            self._wake_writer.close()
+
+    def _loop(self) -> None:
         pause = min(self.heartbeat / 4, 0.1)
         while not self._stopped.is_set():
             try:
-                links, endpoints = _connect(self.prefix)
+                links, endpoints = _connect(self.prefix, self._described)
             except TrackingRefused as exc:
                 if self.refused != str(exc):
                     logger.warning("Redis client tracking unavailable (keel.W005): %s", exc)
@@ -574,7 +593,10 @@ class InvalidationListener:
                 logger.debug("tracking connection failed: %s", exc)
                 self._stopped.wait(pause)
                 continue
-            self._up(links)
+            if not self._up(links):
+                for link in links:
+                    link.close()
+                return
             try:
                 self._serve(links, endpoints)
             except _failures() as exc:
@@ -587,11 +609,16 @@ class InvalidationListener:
         self._thread.start()
 
     def close(self) -> None:
-        """Stop the thread and close the connections; the listener stays not live."""
-        self._stopped.set()
+        """Make the listener not live for good, at once, and wait (a second at most) for its
+        thread to close the connections and end."""
+        with self._state_lock:
+            self._stopped.set()
+            self._up_event.clear()
+            self._floor = _DOWN
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(b"x")
         if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=self.heartbeat + 2)
-        self._down()
+            self._thread.join(timeout=1.0)
 
 
 _lock = threading.Lock()
@@ -610,7 +637,9 @@ def get_listener() -> InvalidationListener | None:
     with _lock:
         if _listener is None:
             _listener = InvalidationListener(
-                tracked_prefix(), float(keel_settings.SITE_SETTINGS_TRACKING_HEARTBEAT)
+                tracked_prefix(),
+                float(keel_settings.SITE_SETTINGS_TRACKING_HEARTBEAT),
+                topology(),
             )
             _listener.start()
         return _listener
@@ -633,6 +662,8 @@ def _forget_in_child() -> None:
     if _listener is not None:
         for link in _listener._links:
             link.close()
+        _listener._wake_reader.close()
+        _listener._wake_writer.close()
     _listener = None
     _lock = threading.Lock()
 
