@@ -1,6 +1,6 @@
 """Client tracking: how long a write in one process takes to reach the others.
 
-    .venv/bin/python bench/site_tracking.py [--readers 4] [--rounds 200]
+    .venv/bin/python bench/site_tracking.py [--readers 4] [--rounds 200] [--changes 30]
 
 Listener alone: a throwaway ``redis-server``; ``--readers`` processes each start keel's
 invalidation listener (``keel.site.tracking``) and take a stamp; then this process ``SET``s the
@@ -8,15 +8,29 @@ key and every reader notes when ``is_current(key, stamp)`` turns false, polling 
 as a busy worker would between requests. The delay is reader's time minus the time just
 before the ``SET`` (``CLOCK_MONOTONIC``, one clock for every process of the machine); rounds
 are separated by barriers, so every sample starts from a stamp taken before the write.
+
+The example project: its home page (site name in the header) under gunicorn with 4 sync
+workers and a throwaway ``redis-server``, once with client tracking and once with
+``SITE_SETTINGS_TRACKING = False`` (the time window). ``--clients`` processes request the page
+without pause; this process saves a new site name ``--changes`` times, every ``--gap``
+seconds. For each save and each worker the delay runs from the return of ``save()`` (the
+commit) to the arrival, at that worker, of the first request that got the new name (or a newer
+one): an upper bound of the propagation delay, by at most the time between two requests.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import multiprocessing
+import os
 import platform
+import re
+import shutil
+import signal
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -25,11 +39,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import django
 import redis
 
-from tests.reliability.servers import Processes
+from tests.reliability.servers import Processes, free_port
 
 POLL = 0.0002
 
@@ -110,12 +125,138 @@ def listener_alone(readers: int, rounds: int) -> None:
         servers.stop()
 
 
+VERSION = re.compile(rb"Bench change (\d+)")
+
+
+def sampler(port: int, seconds: float, out: Any) -> None:
+    """Request the page for ``seconds``; put (arrival, worker pid, name version) per answer."""
+    deadline = time.monotonic() + seconds
+    samples = []
+    while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        body = response.read()
+        conn.close()
+        found = VERSION.search(body)
+        samples.append(
+            (
+                float(response.getheader("X-Keel-Started") or "nan"),
+                int(response.getheader("X-Keel-Worker") or 0),
+                int(found.group(1)) if found else 0,
+            )
+        )
+    out.put(samples)
+
+
+def propagation_delays(
+    commits: dict[int, float], samples: list[tuple[float, int, int]]
+) -> tuple[list[float], int]:
+    """Per commit and worker, the delay to the first fresh answer; and how many never came."""
+    workers = {pid for _t, pid, _v in samples}
+    delays, missing = [], 0
+    for version, committed in commits.items():
+        for pid in workers:
+            fresh = [t for t, p, v in samples if p == pid and t >= committed and v >= version]
+            if fresh:
+                delays.append(min(fresh) - committed)
+            else:
+                missing += 1
+    return sorted(delays), missing
+
+
+def example_project(changes: int, gap: float, clients: int) -> None:
+    from load import example_env, start_gunicorn
+
+    workdir = Path(tempfile.mkdtemp(prefix="keel-tracking-"))
+    servers = Processes()
+    try:
+        redis_server = servers.start()
+        env = {
+            **example_env(workdir),
+            "REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0",
+            "KEEL_KEY_PREFIX": f"bench{uuid.uuid4().hex[:6]}",
+        }
+        os.environ.update(env)
+        os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+        sys.path.insert(0, str(ROOT / "example"))
+        django.setup()
+        from system.models import SiteSettings
+
+        rows = []
+        for offset, (label, tracking) in enumerate(
+            (("client tracking", "1"), ("time window (`SITE_SETTINGS_TRACKING = False`)", "0"))
+        ):
+            port = free_port()
+            gunicorn = start_gunicorn(
+                {**env, "KEEL_BENCH_TRACKING": tracking},
+                port,
+                workdir / f"{port}.log",
+                app="bench.tracking_app:application",
+            )
+            try:
+                context = multiprocessing.get_context("fork")
+                out = context.Queue()
+                seconds = changes * gap + 8
+                processes = [
+                    context.Process(target=sampler, args=(port, seconds, out))
+                    for _ in range(clients)
+                ]
+                for process in processes:
+                    process.start()
+                time.sleep(2)  # every worker has served the page: copies and listeners are warm
+                commits = {}
+                for n in range(1000 * (offset + 1), 1000 * (offset + 1) + changes):
+                    time.sleep(gap)
+                    settings_row = SiteSettings.load()
+                    settings_row.site_name = f"Bench change {n}"
+                    settings_row.save()
+                    commits[n] = time.monotonic()
+                samples = [sample for _ in processes for sample in out.get(timeout=seconds + 30)]
+                for process in processes:
+                    process.join(timeout=30)
+            finally:
+                gunicorn.send_signal(signal.SIGTERM)
+                gunicorn.wait(timeout=15)
+            delays, missing = propagation_delays(commits, samples)
+            workers = len({pid for _t, pid, _v in samples})
+            rows.append(
+                f"| {label} | {workers} | {len(delays)} | {len(samples)} | "
+                f"{statistics.median(delays) * 1000:.1f} | {percentile(delays, 0.99) * 1000:.1f}"
+                f" | {delays[-1] * 1000:.1f} | {missing} |"
+            )
+        print(
+            f"# the example project under gunicorn (4 sync workers), {clients} client "
+            f"processes, {changes} saves {gap:g} s apart"
+        )
+        print()
+        print(
+            "| reader | workers | delays | requests | p50 ms | p99 ms | max ms | saves never seen |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for row in rows:
+            print(row)
+    finally:
+        servers.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--readers", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--changes", type=int, default=30)
+    parser.add_argument("--gap", type=float, default=0.5)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--only", choices=("listener", "example"), help="run one of the two parts only"
+    )
     args = parser.parse_args()
-    listener_alone(args.readers, args.rounds)
+    if args.only != "example":
+        listener_alone(args.readers, args.rounds)
+    if args.only != "listener":
+        print()
+        example_project(args.changes, args.gap, args.clients)
 
 
 if __name__ == "__main__":
