@@ -18,6 +18,7 @@ import pytest
 import redis
 from django.test import override_settings
 
+from keel.redis import make_key
 from keel.site import tracking
 from keel.site.tracking import InvalidationListener, get_listener, probe, reset_listener
 from tests.conftest import require_service
@@ -60,7 +61,7 @@ def listener(server: servers.Server) -> Iterator[InvalidationListener]:
 
 
 def key(listener: InvalidationListener, name: str = "doc") -> str:
-    return listener.prefix + "site:" + name
+    return listener.prefix + name
 
 
 def seconds_until(condition: Callable[[], bool], timeout: float = 10.0) -> float:
@@ -118,11 +119,21 @@ def test_expiry_and_deletion_invalidate_too(
     seconds_until(lambda: not listener.is_current(key(listener, "expiring"), stamp), timeout=2)
 
 
-def test_keys_outside_the_prefix_are_never_current(listener: InvalidationListener) -> None:
+def test_keys_outside_the_prefix_are_never_current(
+    listener: InvalidationListener, server: servers.Server
+) -> None:
+    assert listener.prefix == make_key("site", "")
+    assert listener.prefix.endswith(":site:")
     stamp = listener.stamp()
     assert stamp is not None
     assert not listener.is_current("someone-else:site:doc", stamp)
-    assert listener.prefix.endswith(":")
+    # Tokens are not tracked: writing them pushes nothing, and their keys are never current.
+    token = make_key("token", "purpose", "digest")
+    server.client(db=9).set(token, 1)
+    server.client(db=9).set(key(listener), 1)
+    seconds_until(lambda: not listener.is_current(key(listener), stamp))
+    assert token not in listener._invalidated
+    assert not listener.is_current(token, stamp)
 
 
 def test_flushdb_makes_every_key_stale(
@@ -413,7 +424,7 @@ def test_reads_of_the_real_prefix_are_tracked_by_default(redis_url: str) -> None
         found = get_listener()
         assert found is not None
         assert found.heartbeat == 1.0
-        assert found.prefix == "trk-default:"
+        assert found.prefix == "trk-default:site:"
         assert found.wait_live(5)
         stamp = found.stamp()
         assert stamp is not None
@@ -421,4 +432,5 @@ def test_reads_of_the_real_prefix_are_tracked_by_default(redis_url: str) -> None
         writer.set("trk-default:site:x", 1)
         seconds_until(lambda: not found.is_current("trk-default:site:x", stamp))
         writer.delete("trk-default:site:x")
+        writer.close()
     reset_listener()

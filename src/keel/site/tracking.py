@@ -5,7 +5,7 @@ One :class:`InvalidationListener` per process (:func:`get_listener`) owns a daem
 one dedicated connection per Redis master, on which it runs, in RESP3::
 
     HELLO 3
-    CLIENT TRACKING ON BCAST PREFIX <KEY_PREFIX>:
+    CLIENT TRACKING ON BCAST PREFIX <KEY_PREFIX>:site:
     PING                                  (every heartbeat / 4)
 
 Redis then pushes ``invalidate`` messages naming every key under the prefix that any client
@@ -50,7 +50,7 @@ from typing import Any
 from django.core.signals import setting_changed
 
 from keel.conf import keel_settings
-from keel.redis import RedisTopology, is_configured, redis_errors, topology
+from keel.redis import RedisTopology, is_configured, make_key, redis_errors, topology
 
 __all__ = [
     "InvalidationListener",
@@ -99,8 +99,10 @@ def _failures() -> tuple[type[BaseException], ...]:
 
 
 def tracked_prefix() -> str:
-    """The key prefix the listener tracks: ``KEEL["KEY_PREFIX"]`` followed by ``:``."""
-    return keel_settings.KEY_PREFIX + ":"
+    """The key prefix the listener tracks: ``<KEY_PREFIX>:site:``, where every key of the site
+    caches lives. Tokens and other keys are left out: each write of one would be pushed to
+    every process."""
+    return make_key("site", "")
 
 
 # -- RESP3 on a socket -------------------------------------------------------------------------
