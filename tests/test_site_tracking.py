@@ -313,6 +313,25 @@ def test_probe_is_silent_for_a_server_that_tracks_and_for_none(
         assert probe() is None  # unreachable is not "refuses": reads report that themselves
 
 
+def test_a_password_protected_server_is_tracked(started: servers.Processes) -> None:
+    server = started.start("--requirepass", "s3cret")
+    url = f"redis://:s3cret@127.0.0.1:{server.port}/9"
+    with override_settings(KEEL={**tracking_settings(server), "REDIS_URL": url}):
+        found = get_listener()
+        assert found is not None and found.wait_live(5), found.refused
+        stamp = found.stamp()
+        assert stamp is not None
+        server.client(db=9, password="s3cret").set(key(found), 1)
+        seconds_until(lambda: not found.is_current(key(found), stamp), timeout=1)
+    reset_listener()
+    wrong = f"redis://:wrong@127.0.0.1:{server.port}/9"
+    with override_settings(KEEL={**tracking_settings(server), "REDIS_URL": wrong}):
+        found = get_listener()
+        assert found is not None and not found.wait_live(0.5)
+        assert found.refused is None  # a configuration error, not a refusal of tracking
+    reset_listener()
+
+
 def test_tls_is_refused_without_connecting() -> None:
     # Nothing listens there: the refusal comes from the URL alone.
     with override_settings(KEEL={"REDIS_URL": "rediss://127.0.0.1:1/0"}):
