@@ -4,11 +4,14 @@ import sys
 from io import StringIO
 
 import pytest
+from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from keel.checks import check_settings
+from tests.conftest import require_service
+from tests.reliability import servers
 
 
 def ids(keel: object, **settings: object) -> list[str]:
@@ -122,3 +125,30 @@ def test_w004_the_old_shared_key_prefix() -> None:
     keel = {"REDIS_URL": "redis://127.0.0.1:6379/0", "KEY_PREFIX": "keel"}
     with override_settings(KEEL=keel):
         assert [m.id for m in check_key_prefix()] == ["keel.W004"]
+
+
+@pytest.mark.parametrize(
+    ("renamed", "reason"),
+    [("HELLO", "does not speak RESP3"), ("CLIENT", "refused CLIENT TRACKING")],
+)
+def test_w005_redis_refusing_client_tracking(renamed: str, reason: str) -> None:
+    problem = servers.binaries_problem()
+    if problem:
+        require_service("redis-server", problem)
+    with servers.processes() as started:
+        # Redis before 6 has no HELLO; rename-command (or a proxy) can hide CLIENT.
+        refusing = started.start("--rename-command", renamed, "")
+        tracking = started.start()
+        for server, expected in ((refusing, [reason]), (tracking, [])):
+            keel = {"REDIS_URL": f"redis://127.0.0.1:{server.port}/0"}
+            with override_settings(KEEL=keel):
+                messages = checks.run_checks(include_deployment_checks=True)
+                w005 = [m.msg for m in messages if m.id == "keel.W005"]
+                assert len(w005) == len(expected)
+                assert all(r in w005[0] for r in expected)
+                with override_settings(KEEL={**keel, "SITE_SETTINGS_TRACKING": False}):
+                    silenced = checks.run_checks(include_deployment_checks=True)
+                    assert [m for m in silenced if m.id == "keel.W005"] == []
+        # Not a deployment check run: no connection to Redis, no W005.
+        with override_settings(KEEL={"REDIS_URL": f"redis://127.0.0.1:{refusing.port}/0"}):
+            assert [m for m in checks.run_checks() if m.id == "keel.W005"] == []

@@ -12,6 +12,8 @@ Ids are never reused:
 - ``keel.W001``: an unknown key in ``KEEL`` (with a did-you-mean).
 - ``keel.W002``: without Redis, site settings are shared through a per-process cache.
 - ``keel.E008``, ``keel.W003``, ``keel.W004``: see :mod:`keel.site.checks`.
+- ``keel.W005``: Redis (or a proxy in front of it) refuses RESP3 client tracking, so every
+  site-settings read asks the store (``manage.py check --deploy``: it connects to Redis).
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from keel.conf import SETTINGS, invalid_value_message, user_settings
+from keel.conf import SETTINGS, invalid_value_message, keel_settings, user_settings
 
-__all__ = ["check_settings"]
+__all__ = ["check_settings", "check_tracking"]
 
 PER_PROCESS_CACHES = (
     "django.core.cache.backends.locmem.LocMemCache",
@@ -107,6 +109,34 @@ def check_settings(
                 )
             )
     return messages
+
+
+@checks.register(deploy=True)
+def check_tracking(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """``keel.W005``: the configured Redis refuses client tracking (an unreachable server is
+    not reported here: reads already log it)."""
+    try:
+        enabled = keel_settings.REDIS_URL is not None and keel_settings.SITE_SETTINGS_TRACKING
+    except ImproperlyConfigured:
+        return []  # check_settings reports it
+    if not enabled or importlib.util.find_spec("redis") is None:
+        return []
+    from keel.site.tracking import probe
+
+    reason = probe()
+    if reason is None:
+        return []
+    return [
+        checks.Warning(
+            f"Redis client tracking is unavailable: {reason}. Every site-settings read then "
+            "asks the store (one round trip) instead of none.",
+            hint="Use Redis 6 or later without a proxy that filters HELLO or CLIENT, or set "
+            "KEEL['SITE_SETTINGS_TRACKING'] = False to silence this warning.",
+            id="keel.W005",
+        )
+    ]
 
 
 # The checks of keel's project state (cached fields, key prefix) register on import.

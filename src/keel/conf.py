@@ -234,6 +234,23 @@ SETTINGS: dict[str, Setting] = {
             ),
             "keel.E004",
         ),
+        Setting(
+            "SITE_SETTINGS_TRACKING",
+            True,
+            "With `REDIS_URL`, keep process copies coherent through Redis client tracking "
+            "(RESP3 `CLIENT TRACKING`, one listener connection per process and master): warm "
+            "reads cost no round trip. `False`: every read asks the store.",
+            lambda value: None if isinstance(value, bool) else "True or False",
+            "keel.E004",
+        ),
+        Setting(
+            "SITE_SETTINGS_TRACKING_HEARTBEAT",
+            1.0,
+            "Seconds: the tracking listener pings Redis four times per interval; a server "
+            "silent for this long stops zero-round-trip reads until it answers again.",
+            _positive_number,
+            "keel.E003",
+        ),
     )
 }
 
@@ -335,6 +352,14 @@ class KeelSettings:
     @property
     def ENCRYPTION_KEYS(self) -> list[str]:
         return list(self.get("ENCRYPTION_KEYS"))
+
+    @property
+    def SITE_SETTINGS_TRACKING(self) -> bool:
+        return cast(bool, self.get("SITE_SETTINGS_TRACKING"))
+
+    @property
+    def SITE_SETTINGS_TRACKING_HEARTBEAT(self) -> float:
+        return cast(float, self.get("SITE_SETTINGS_TRACKING_HEARTBEAT"))
 
 
 keel_settings = KeelSettings()
