@@ -140,10 +140,14 @@ def test_fifty_attribute_reads_in_a_request_cost_one_command_and_no_sql(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_process_copy_answers_without_any_round_trip_inside_its_window(
+def test_without_tracking_the_process_copy_answers_without_any_round_trip_inside_its_window(
     counted_redis: type[CountingConnection], settings: Any
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 60}
+    settings.KEEL = {
+        **settings.KEEL,
+        "SITE_SETTINGS_LOCAL_TTL": 60,
+        "SITE_SETTINGS_TRACKING": False,
+    }
     SiteSettings.load()
     counted_redis.reset()
     with CaptureQueriesContext(connection) as queries:

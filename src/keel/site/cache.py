@@ -74,6 +74,7 @@ from keel.redis import (
 )
 from keel.site import versions
 from keel.site.codec import FORMAT, schema_id
+from keel.site.tracking import InvalidationListener, get_listener
 
 __all__ = [
     "CachedSource",
@@ -518,11 +519,16 @@ def resolve_alias(model: type[Model], using: str | None) -> str:
 
 
 class _Entry(NamedTuple):
-    """A process copy: valid until (monotonic), the version it was built at, the template."""
+    """A process copy: valid until (monotonic, without client tracking), the version it was
+    built at, the template, and the tracking stamp taken before the store was read (``None``:
+    tracking was not live) with the two store keys the copy depends on."""
 
     expires: float
     version: int
     template: Any
+    stamp: int | None
+    gen_key: str
+    doc_key: str
 
 
 _local: dict[type[Model], dict[tuple[Any, ...], _Entry]] = {}
@@ -534,10 +540,19 @@ MAX_LOCAL_ENTRIES = 1024
 
 
 class _Found(NamedTuple):
-    """The outcome of a miss: the version (``None``: nothing may be kept) and the template."""
+    """The outcome of a miss: the version (``None``: nothing may be kept), the template, and
+    what a process copy of it needs (see :class:`_Entry`)."""
 
     version: int | None
     template: Any
+    stamp: int | None = None
+    gen_key: str = ""
+    doc_key: str = ""
+
+
+def _listener() -> InvalidationListener | None:
+    """The process's client-tracking listener when the store is Redis, else ``None``."""
+    return get_listener() if is_configured() else None
 
 
 def _lkey(source: CachedSource[Any], alias: str, part: str | None) -> tuple[Any, ...]:
@@ -559,11 +574,29 @@ def _memo_put(model: type[Model], lkey: tuple[Any, ...], value: Any) -> None:
 
 
 def _fresh_copy(model: type[Model], lkey: tuple[Any, ...], known: int) -> _Entry | None:
-    """The process copy if it may be served without asking the store, else ``None``."""
+    """The process copy if it may be served without asking the store, else ``None``.
+
+    Never when it is older than the version this process last read from the database. With
+    Redis client tracking: while the listener says neither of its keys changed since the
+    copy's stamp; while tracking is not live, only when the store is known to be down (the
+    copy then came from the database) and inside ``SITE_SETTINGS_LOCAL_TTL``. Without Redis:
+    inside ``SITE_SETTINGS_LOCAL_TTL``.
+    """
     entry = _local.get(model, _NO_ENTRIES).get(lkey)
-    if entry is not None and entry.expires > time.monotonic() and entry.version >= known:
-        return entry
-    return None
+    if entry is None or entry.version < known:
+        return None
+    listener = _listener()
+    if listener is not None:
+        stamp = entry.stamp
+        if stamp is not None:
+            if listener.is_current(entry.gen_key, stamp) and listener.is_current(
+                entry.doc_key, stamp
+            ):
+                return entry
+            return None
+        if time.monotonic() >= _down_until:
+            return None
+    return entry if entry.expires > time.monotonic() else None
 
 
 def read(source: CachedSource[T], *, using: str | None = None, part: str | None = None) -> T:
@@ -585,7 +618,7 @@ def read(source: CachedSource[T], *, using: str | None = None, part: str | None 
         found = _fetch(source, alias, lkey[2], part, known)
         template = found.template
         if found.version is not None:
-            _keep_local(model, lkey, epoch, found.version, template)
+            _keep_local(model, lkey, epoch, found.version, found)
     value = _overridden(model, source.materialize(template))
     _memo_put(model, lkey, value)
     return value
@@ -611,14 +644,14 @@ async def aread(source: CachedSource[T], *, using: str | None = None, part: str 
         found = await _afetch(source, alias, lkey[2], part, known)
         template = found.template
         if found.version is not None:
-            _keep_local(model, lkey, epoch, found.version, template)
+            _keep_local(model, lkey, epoch, found.version, found)
     value = _overridden(model, source.materialize(template))
     _memo_put(model, lkey, value)
     return value
 
 
 def _keep_local(
-    model: type[Model], lkey: tuple[Any, ...], epoch: int, version: int, template: Any
+    model: type[Model], lkey: tuple[Any, ...], epoch: int, version: int, found: _Found
 ) -> None:
     # Kept even with a TTL of 0: an expired copy still spares the document's transfer and
     # decoding when the store says its version is current.
@@ -630,7 +663,9 @@ def _keep_local(
         entries = _local.setdefault(model, {})
         if len(entries) >= MAX_LOCAL_ENTRIES:
             entries.clear()
-        entries[lkey] = _Entry(expires, version, template)
+        entries[lkey] = _Entry(
+            expires, version, found.template, found.stamp, found.gen_key, found.doc_key
+        )
 
 
 class _Rebuilt(NamedTuple):
@@ -690,6 +725,9 @@ def _fetch(
     gen_key = source.gen_key(alias)
     doc_key = source.doc_key(alias, language, part)
     copy = _local.get(source.model, _NO_ENTRIES).get(_lkey(source, alias, part))
+    listener = _listener()
+    # Taken before the store is read: an invalidation arriving after it makes the copy stale.
+    stamp = listener.stamp() if listener is not None else None
     try:
         fetched = store.fetch(doc_key, gen_key, copy.version if copy is not None else None)
     except store.errors() as exc:
@@ -700,7 +738,7 @@ def _fetch(
     if verdict == _SERVE:
         template = _served(source, fetched, alias, copy)
         if template is not _MISSING:
-            return _Found(fetched.gen, template)
+            return _Found(fetched.gen, template, stamp, gen_key, doc_key)
     rebuilt = _rebuild(source, alias, language, part)
     if rebuilt.version is not None:
         try:
@@ -709,7 +747,7 @@ def _fetch(
             store.refill(doc_key, gen_key, rebuilt.version, raw, _timeout(), force=overrule)
         except store.errors() as exc:
             _store_failed(store, "refill", exc)
-    return _Found(rebuilt.version, rebuilt.template)
+    return _Found(rebuilt.version, rebuilt.template, stamp, gen_key, doc_key)
 
 
 async def _afetch(
@@ -723,6 +761,9 @@ async def _afetch(
     gen_key = source.gen_key(alias)
     doc_key = source.doc_key(alias, language, part)
     copy = _local.get(source.model, _NO_ENTRIES).get(_lkey(source, alias, part))
+    listener = _listener()
+    # Taken before the store is read: an invalidation arriving after it makes the copy stale.
+    stamp = listener.stamp() if listener is not None else None
     try:
         fetched = await store.afetch(doc_key, gen_key, copy.version if copy is not None else None)
     except store.errors() as exc:
@@ -736,7 +777,7 @@ async def _afetch(
     if verdict == _SERVE:
         template = _served(source, fetched, alias, copy)
         if template is not _MISSING:
-            return _Found(fetched.gen, template)
+            return _Found(fetched.gen, template, stamp, gen_key, doc_key)
     rebuilt = await rebuild(source, alias, language, part)
     if rebuilt.version is not None:
         try:
@@ -745,7 +786,7 @@ async def _afetch(
             await store.arefill(doc_key, gen_key, rebuilt.version, raw, _timeout(), force=overrule)
         except store.errors() as exc:
             _store_failed(store, "refill", exc)
-    return _Found(rebuilt.version, rebuilt.template)
+    return _Found(rebuilt.version, rebuilt.template, stamp, gen_key, doc_key)
 
 
 def _timeout() -> float:
