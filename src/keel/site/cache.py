@@ -584,7 +584,7 @@ def _fresh_copy(model: type[Model], lkey: tuple[Any, ...], known: int) -> _Entry
     entry = _local.get(model, _NO_ENTRIES).get(lkey)
     if entry is None or entry.version < known:
         return None
-    listener = _listener()
+    listener = get_listener()
     if listener is not None:
         stamp = entry.stamp
         if stamp is not None:
