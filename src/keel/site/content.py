@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
-from django.core.validators import (
-    FileExtensionValidator,
-)
+from django.core.validators import FileExtensionValidator
 from django.db import models
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
