@@ -49,12 +49,30 @@ def manage(env: dict[str, str], *args: str) -> None:
     )  # fmt: skip
 
 
-def start_gunicorn(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+def example_env(workdir: Path) -> dict[str, str]:
+    """The environment of the example project on a new SQLite file in ``workdir``, migrated
+    and filled with the project's content."""
+    env = {
+        **os.environ,
+        "EXAMPLE_DB": str(workdir / "db.sqlite3"),
+        "DJANGO_DEBUG": "0",
+        "EXAMPLE_ADMIN_PASSWORD_FILE": str(workdir / "admin-password"),
+        "PYTHONPATH": f"{ROOT / 'example'}:{ROOT}",
+    }
+    manage(env, "migrate", "--noinput")
+    manage(env, "createcachetable")
+    manage(env, "update_all_content")
+    return env
+
+
+def start_gunicorn(
+    env: dict[str, str], port: int, log: Path, app: str = "bench.load_app:application"
+) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [GUNICORN, "--workers", "4", "--bind", f"127.0.0.1:{port}",
          "--chdir", str(ROOT / "example"), "--pythonpath", f"{ROOT / 'example'},{ROOT}",
          "--access-logfile", "-",
-         "--log-level", "warning", "bench.load_app:application"],
+         "--log-level", "warning", app],
         env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
 
@@ -152,16 +170,7 @@ def main() -> None:
     gunicorns: list[subprocess.Popen[bytes]] = []
     try:
         redis_server = servers.start()
-        env = {
-            **os.environ,
-            "EXAMPLE_DB": str(workdir / "db.sqlite3"),
-            "DJANGO_DEBUG": "0",
-            "EXAMPLE_ADMIN_PASSWORD_FILE": str(workdir / "admin-password"),
-            "PYTHONPATH": f"{ROOT / 'example'}:{ROOT}",
-        }
-        manage(env, "migrate", "--noinput")
-        manage(env, "createcachetable")
-        manage(env, "update_all_content")
+        env = example_env(workdir)
         with_redis = {**env, "REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0"}
         ports = {"without Redis": free_port(), "with Redis": free_port()}
         envs = {"without Redis": env, "with Redis": with_redis}

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core import checks
 from django.core.checks import run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
@@ -18,6 +19,7 @@ from tests.reliability import servers
 from tests.test_reliability_faults import started, use_redis
 
 __all__ = ["started"]  # the fixture of real Redis servers, used by name
+from tests.conftest import require_service
 
 
 def ids(keel: object, **settings: object) -> list[str]:
@@ -200,3 +202,68 @@ def test_w009_redis_with_asynchronous_replicas(started: servers.Processes, setti
         lambda: master.client().info("replication")["connected_slaves"] == 1, 20, "the replica"
     )
     assert deploy_ids() == ["keel.W009"]
+
+
+def test_e008_a_cached_field_that_cannot_be_published() -> None:
+    from django.test.utils import isolate_apps
+
+    from keel.site.checks import check_cached_fields
+    from tests.test_site_fields import PointField
+
+    with isolate_apps("tests.testapp"):
+        from keel.site.models import SiteSettingsSyncMixin
+
+        class PointSettings(SiteSettingsSyncMixin):
+            where = PointField(null=True)
+
+            class Meta:
+                app_label = "testapp"
+
+        from keel.site import registry
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(registry, "cached_models", lambda: (PointSettings,))
+            assert [m.id for m in check_cached_fields()] == ["keel.E008"]
+
+
+def test_w003_derived_key_prefix_from_a_relative_sqlite_path() -> None:
+    from keel.site.checks import check_key_prefix
+
+    databases = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}}
+    with override_settings(DATABASES=databases, KEEL={"REDIS_URL": "redis://127.0.0.1:6379/0"}):
+        assert [m.id for m in check_key_prefix()] == ["keel.W003"]
+
+
+def test_w004_the_old_shared_key_prefix() -> None:
+    from keel.site.checks import check_key_prefix
+
+    keel = {"REDIS_URL": "redis://127.0.0.1:6379/0", "KEY_PREFIX": "keel"}
+    with override_settings(KEEL=keel):
+        assert [m.id for m in check_key_prefix()] == ["keel.W004"]
+
+
+@pytest.mark.parametrize(
+    ("renamed", "reason"),
+    [("HELLO", "does not speak RESP3"), ("CLIENT", "refused CLIENT TRACKING")],
+)
+def test_w005_redis_refusing_client_tracking(renamed: str, reason: str) -> None:
+    problem = servers.binaries_problem()
+    if problem:
+        require_service("redis-server", problem)
+    with servers.processes() as started:
+        # Redis before 6 has no HELLO; rename-command (or a proxy) can hide CLIENT.
+        refusing = started.start("--rename-command", renamed, "")
+        tracking = started.start()
+        for server, expected in ((refusing, [reason]), (tracking, [])):
+            keel = {"REDIS_URL": f"redis://127.0.0.1:{server.port}/0"}
+            with override_settings(KEEL=keel):
+                messages = checks.run_checks(include_deployment_checks=True)
+                w005 = [m.msg for m in messages if m.id == "keel.W005"]
+                assert len(w005) == len(expected)
+                assert all(r in w005[0] for r in expected)
+                with override_settings(KEEL={**keel, "SITE_SETTINGS_TRACKING": False}):
+                    silenced = checks.run_checks(include_deployment_checks=True)
+                    assert [m for m in silenced if m.id == "keel.W005"] == []
+        # Not a deployment check run: no connection to Redis, no W005.
+        with override_settings(KEEL={"REDIS_URL": f"redis://127.0.0.1:{refusing.port}/0"}):
+            assert [m for m in checks.run_checks() if m.id == "keel.W005"] == []

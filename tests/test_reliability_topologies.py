@@ -19,6 +19,7 @@ from redis.exceptions import RedisClusterException
 
 from keel.redis import get_redis, health_check, key_slot, make_key, reset_clients, topology
 from keel.site.cache import request_scope, reset_process_state
+from keel.site.tracking import InvalidationListener, get_listener, reset_listener
 from keel.tokens import (
     JsonActionTokenManager,
     OneTimeCodeManager,
@@ -153,7 +154,8 @@ def test_tagged_keys_share_a_slot_and_serve_multi_key_commands(
 def test_site_settings_are_read_through_the_cluster_with_one_command(
     on_cluster: servers.Cluster, settings: Any
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
+    # The store's path (client tracking on a Cluster is tested with the listener's tests).
+    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0, "SITE_SETTINGS_TRACKING": False}
     reset_process_state()
     row = SiteSettings.load()
     row.site_name = "On the cluster"
@@ -281,3 +283,155 @@ def test_sentinel_failover_during_token_traffic_consumes_no_token_twice(
     late = [manager.consume_token(t) for t in created_during]
     assert all(p in ({"late": True}, None) for p in late)
     assert all(manager.consume_token(t) is None for t in created_during)
+
+
+# -- client tracking ---------------------------------------------------------------------------
+
+TRACKING_HEARTBEAT = 0.3
+
+
+def tracking_names(server: servers.Server) -> list[dict[str, Any]]:
+    return [c for c in server.client().client_list() if c.get("name") == "keel-tracking"]
+
+
+def stale_within(listener: InvalidationListener, key: str, stamp: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while listener.is_current(key, stamp):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.0005)
+    return True
+
+
+@pytest.fixture
+def cluster_listener(on_cluster: servers.Cluster, settings: Any) -> Iterator[InvalidationListener]:
+    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_TRACKING_HEARTBEAT": TRACKING_HEARTBEAT}
+    listener = get_listener()
+    assert listener is not None
+    assert listener.wait_live(10), listener.refused
+    yield listener
+    reset_listener()
+
+
+def test_tracking_listens_to_every_cluster_master(
+    on_cluster: servers.Cluster, cluster_listener: InvalidationListener
+) -> None:
+    assert [len(tracking_names(node)) for node in on_cluster.masters] == [1, 1, 1]
+    client = get_redis()
+    # Keys spread over every master: a write to any of them reaches the listener.
+    keys = [make_key("site", f"k{n}") for n in range(30)]
+    owners = {
+        client.nodes_manager.get_node_from_slot(key_slot(k)).port  # type: ignore[attr-defined]
+        for k in keys
+    }
+    assert len(owners) == 3
+    for key in keys:
+        stamp = cluster_listener.stamp()
+        assert stamp is not None and cluster_listener.is_current(key, stamp)
+        client.set(key, "v")
+        assert stale_within(cluster_listener, key, stamp, 0.05), key
+    client.delete(*keys[:1])
+
+
+def test_tracking_is_not_live_while_one_cluster_master_is_unheard(
+    on_cluster: servers.Cluster, cluster_listener: InvalidationListener
+) -> None:
+    stamp = cluster_listener.stamp()
+    assert stamp is not None
+    [tracked] = tracking_names(on_cluster.masters[1])
+    on_cluster.masters[1].client().client_kill_filter(_id=tracked["id"])
+    assert stale_within(cluster_listener, make_key("site", "any"), stamp, 0.1)
+    assert cluster_listener.wait_live(10)
+    assert not cluster_listener.is_current(make_key("site", "any"), stamp)
+    assert [len(tracking_names(node)) for node in on_cluster.masters] == [1, 1, 1]
+
+
+def test_tracking_follows_a_resharding_to_a_new_master(settings: Any) -> None:
+    problem = servers.binaries_problem()
+    if problem:
+        require_service("redis-server", problem)
+    with servers.processes() as started:
+        cluster = servers.start_cluster(started)
+        settings.KEEL = {
+            **settings.KEEL,
+            "REDIS_URL": cluster.url,
+            "SITE_SETTINGS_TRACKING_HEARTBEAT": TRACKING_HEARTBEAT,
+        }
+        listener = get_listener()
+        assert listener is not None and listener.wait_live(10)
+        stamp = listener.stamp()
+        assert stamp is not None
+        newcomer = started.start(
+            *servers.CLUSTER_NODE, "--cluster-node-timeout", "2000",
+            port=servers.free_port(with_bus=True),
+        )  # fmt: skip
+        source = cluster.masters[0]
+        admin = source.client()
+        admin.execute_command("CLUSTER", "MEET", "127.0.0.1", str(newcomer.port))
+        servers.wait_for(
+            lambda: len(newcomer.client().cluster("NODES")) == 4, 20, "the newcomer to join"
+        )
+        # Move one (empty) slot of the first master to the newcomer: no connection is cut.
+        key = make_key("site", "moved")
+        slot = key_slot(key)
+        owner = next(m for m in cluster.masters if slot in owned_slots(m))
+        owner_id = owner.client().execute_command("CLUSTER", "MYID").decode()
+        new_id = newcomer.client().execute_command("CLUSTER", "MYID").decode()
+        newcomer.client().execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", owner_id)
+        owner.client().execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", new_id)
+        for node in (newcomer, owner):
+            node.client().execute_command("CLUSTER", "SETSLOT", slot, "NODE", new_id)
+        # Seen at the next heartbeat (a quarter of the interval), with room for a busy machine.
+        assert stale_within(listener, key, stamp, TRACKING_HEARTBEAT + 0.2)
+        servers.wait_for(lambda: len(tracking_names(newcomer)) == 1, 10, "a link to the newcomer")
+        assert listener.wait_live(10)
+        fresh = listener.stamp()
+        assert fresh is not None
+        servers.wait_for(
+            lambda: newcomer.client().cluster("INFO")["cluster_state"] == "ok", 20, "the newcomer"
+        )
+        newcomer.client().set(key, "on the newcomer")
+        assert stale_within(listener, key, fresh, 0.05)
+        reset_listener()
+        reset_clients()
+
+
+def owned_slots(node: servers.Server) -> set[int]:
+    myid = node.client().execute_command("CLUSTER", "MYID")
+    owned: set[int] = set()
+    for start, end, master, *_replicas in node.client().execute_command("CLUSTER", "SLOTS"):
+        if master[2] == myid:
+            owned.update(range(int(start), int(end) + 1))
+    return owned
+
+
+def test_tracking_survives_a_sentinel_failover(
+    on_sentinel: servers.SentinelGroup, settings: Any
+) -> None:
+    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_TRACKING_HEARTBEAT": TRACKING_HEARTBEAT}
+    listener = get_listener()
+    assert listener is not None and listener.wait_live(10), listener.refused
+    assert len(tracking_names(on_sentinel.master)) == 1
+    # Plus one connection to one Sentinel, asked for the master at every heartbeat.
+    assert sum(len(tracking_names(s)) for s in on_sentinel.sentinels) == 1
+    key = make_key("site", "doc")
+    stamp = listener.stamp()
+    assert stamp is not None
+    on_sentinel.sentinels[0].client().sentinel_failover(servers.SERVICE_NAME)
+    servers.wait_for(
+        lambda: on_sentinel.master_port() == on_sentinel.replica.port, 20, "the failover"
+    )
+    # The old master still runs (and takes writes) until the Sentinels demote it, seconds
+    # later; the listener asks a Sentinel at every heartbeat and leaves it at once.
+    assert stale_within(listener, key, stamp, TRACKING_HEARTBEAT + 0.2)
+    servers.wait_for(
+        lambda: len(tracking_names(on_sentinel.replica)) == 1, 20, "a link to the new master"
+    )
+    assert listener.wait_live(10)
+    assert tracking_names(on_sentinel.master) == []
+    fresh = listener.stamp()
+    assert fresh is not None and listener.is_current(key, fresh)
+    servers.wait_for(lambda: health_check().ok, 20, "keel to reach the new master")
+    get_redis().set(key, "written on the new master")
+    assert stale_within(listener, key, fresh, 0.05)
+    reset_listener()

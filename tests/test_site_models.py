@@ -470,3 +470,18 @@ def test_verbose_names_survive_field_groups_listed_first() -> None:
     assert SiteSettings._meta.verbose_name == "site settings"
     assert SiteSettings._meta.verbose_name_plural == "site settings"
     assert not SiteSettings._meta.abstract
+
+
+def test_the_public_import_paths_hold_after_the_split() -> None:
+    import keel.site
+    import keel.site.models
+    from keel.profiles.models import AbstractUserProfile
+    from keel.site.content import AbstractStaticContent, AbstractStaticPageSeo, LanguageRowsModel
+
+    assert keel.site.models.AbstractUserProfile is AbstractUserProfile
+    assert keel.site.AbstractUserProfile is AbstractUserProfile
+    assert keel.site.models.AbstractStaticContent is AbstractStaticContent
+    assert issubclass(AbstractStaticContent, LanguageRowsModel)
+    assert issubclass(AbstractStaticPageSeo, LanguageRowsModel)
+    for name in keel.site.models.__all__:
+        assert getattr(keel.site.models, name) is not None

@@ -17,6 +17,9 @@ Ids are never reused:
   file: a restart can make consumed tokens valid again.
 - ``keel.W009``: (deploy) Redis replicates action tokens asynchronously: a failover can make
   consumed tokens valid again.
+- ``keel.E008``, ``keel.W003``, ``keel.W004``: see :mod:`keel.site.checks`.
+- ``keel.W005``: Redis (or a proxy in front of it) refuses RESP3 client tracking, so every
+  site-settings read asks the store (``manage.py check --deploy``: it connects to Redis).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from django.utils.module_loading import import_string
 from keel.conf import SETTINGS, invalid_value_message, keel_settings, user_settings
 from keel.site.registry import cached_models
 
-__all__ = ["check_cache_table", "check_middleware", "check_settings"]
+__all__ = ["check_cache_table", "check_middleware", "check_settings", "check_tracking"]
 
 PER_PROCESS_CACHES = (
     "django.core.cache.backends.locmem.LocMemCache",
@@ -192,6 +195,37 @@ def check_cache_table(
         )
     ]
 
+
+@checks.register(deploy=True)
+def check_tracking(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """``keel.W005``: the configured Redis refuses client tracking (an unreachable server is
+    not reported here: reads already log it)."""
+    try:
+        enabled = keel_settings.REDIS_URL is not None and keel_settings.SITE_SETTINGS_TRACKING
+    except ImproperlyConfigured:
+        return []  # check_settings reports it
+    if not enabled or importlib.util.find_spec("redis") is None:
+        return []
+    from keel.site.tracking import probe
+
+    reason = probe()
+    if reason is None:
+        return []
+    return [
+        checks.Warning(
+            f"Redis client tracking is unavailable: {reason}. Every site-settings read then "
+            "asks the store (one round trip) instead of none.",
+            hint="Use Redis 6 or later without a proxy that filters HELLO or CLIENT, or set "
+            "KEEL['SITE_SETTINGS_TRACKING'] = False to silence this warning.",
+            id="keel.W005",
+        )
+    ]
+
+
+# The checks of keel's project state (cached fields, key prefix) register on import.
+from keel.site import checks as _site_checks  # noqa: E402, F401
 
 # The Redis token store's deployment checks (keel.W008, keel.W009) live with the tokens.
 from keel.tokens import checks as _token_checks  # noqa: E402, F401

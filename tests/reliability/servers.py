@@ -95,6 +95,14 @@ class Server:
             host="127.0.0.1", port=self.port, socket_timeout=2, socket_connect_timeout=1, **options
         )
 
+    def answers(self) -> bool:
+        """The server accepts connections and commands (or asks for a password)."""
+        try:
+            # RESP2: also answered by a server whose HELLO is renamed away (as before Redis 6).
+            return bool(self.client(protocol=2).ping())
+        except redis.AuthenticationError:
+            return True
+
     def alive(self) -> bool:
         return self.process.poll() is None
 
@@ -152,7 +160,7 @@ class Processes:
         server = Server(port, directory, process, sentinel=sentinel_conf is not None)
         self.servers.append(server)
         try:
-            wait_for(lambda: bool(server.client().ping()), 10, f"redis-server on {port}")
+            wait_for(server.answers, 10, f"redis-server on {port}")
         except TimeoutError as exc:
             raise RuntimeError(f"{exc}\n{server.log()}") from exc
         return server

@@ -7,5 +7,6 @@ from __future__ import annotations
 
 from keel.models.action_token import ActionCounter, ActionToken
 from keel.models.fixture_state import FixtureState
+from keel.models.site_version import SiteVersion
 
-__all__ = ["ActionCounter", "ActionToken", "FixtureState"]
+__all__ = ["ActionCounter", "ActionToken", "FixtureState", "SiteVersion"]
