@@ -17,7 +17,7 @@ Ids are never reused:
   file: a restart can make consumed tokens valid again.
 - ``keel.W009``: (deploy) Redis replicates action tokens asynchronously: a failover can make
   consumed tokens valid again.
-- ``keel.E008``, ``keel.W003``, ``keel.W004``: see :mod:`keel.site.checks`.
+- ``keel.E008``, ``keel.W003``, ``keel.W004``: see ``keel.site.checks``.
 - ``keel.W005``: Redis (or a proxy in front of it) refuses RESP3 client tracking, so every
   site-settings read asks the store (``manage.py check --deploy``: it connects to Redis).
 """
