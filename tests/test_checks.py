@@ -89,6 +89,44 @@ def test_manage_py_check_fails_with_id_and_key() -> None:
     assert "KEEL['TOKEN_MAX_TTL']" in str(info.value)
 
 
+def test_e008_a_cached_field_that_cannot_be_published() -> None:
+    from django.test.utils import isolate_apps
+
+    from keel.site.checks import check_cached_fields
+    from tests.test_site_fields import PointField
+
+    with isolate_apps("tests.testapp"):
+        from keel.site.models import SiteSettingsSyncMixin
+
+        class PointSettings(SiteSettingsSyncMixin):
+            where = PointField(null=True)
+
+            class Meta:
+                app_label = "testapp"
+
+        from keel.site import registry
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(registry, "cached_models", lambda: (PointSettings,))
+            assert [m.id for m in check_cached_fields()] == ["keel.E008"]
+
+
+def test_w003_derived_key_prefix_from_a_relative_sqlite_path() -> None:
+    from keel.site.checks import check_key_prefix
+
+    databases = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}}
+    with override_settings(DATABASES=databases, KEEL={"REDIS_URL": "redis://127.0.0.1:6379/0"}):
+        assert [m.id for m in check_key_prefix()] == ["keel.W003"]
+
+
+def test_w004_the_old_shared_key_prefix() -> None:
+    from keel.site.checks import check_key_prefix
+
+    keel = {"REDIS_URL": "redis://127.0.0.1:6379/0", "KEY_PREFIX": "keel"}
+    with override_settings(KEEL=keel):
+        assert [m.id for m in check_key_prefix()] == ["keel.W004"]
+
+
 @pytest.mark.parametrize(
     ("renamed", "reason"),
     [("HELLO", "does not speak RESP3"), ("CLIENT", "refused CLIENT TRACKING")],

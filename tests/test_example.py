@@ -183,7 +183,7 @@ def test_demo_with_redis_reports_the_same_facts_from_redis(redis_demo_run: DemoR
     assert "token store: redis" in output
     assert import_lines(output, 1)["update_static_content"].startswith("6 created")
     assert set(import_lines(output, 2).values()) == {"skipped: content hash unchanged"}
-    assert "1st load(): the shared store (one Redis MGET, no SQL)" in output
+    assert "1st load(): the shared store (one Redis round trip, no SQL)" in output
     assert "2nd load(): the process copy (no SQL, no network)" in output
     assert_confirmation_walked(output)
     # Tokens lived in Redis: the table was never used.
@@ -269,3 +269,11 @@ def test_subscription_refuses_undeclared_and_stale_transitions(demo_run: DemoRun
         "refused a stale copy",
     ]
     assert demo_run.query("SELECT state FROM newsletter_subscription") == [("unsubscribed",)]
+
+
+def test_the_examples_own_tests_pass_with_keel_test(demo_run: DemoRun) -> None:
+    # example/system/tests.py: override_site_settings, and save() then load() in a TestCase.
+    result = demo_run.manage("test", "system", "--noinput")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Ran 4 tests" in result.stderr
+    assert "OK" in result.stderr

@@ -21,16 +21,13 @@ import redis
 from django.conf import settings as django_settings
 from django.core.cache import caches
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from keel.redis import get_redis, make_key
 from keel.signals import fixture_imported
-from keel.site.cache import (
-    pending_publications,
-    request_scope,
-    reset_process_state,
-)
+from keel.site import versions
+from keel.site.cache import get_store, request_scope, reset_process_state
 from keel.site.codec import schema_id
 from tests.testapp.models.site import BookingSettings, SiteSettings, StaticContent
 
@@ -72,13 +69,25 @@ def settings_doc_key(language: str = "en", alias: str = "default") -> str:
     return make_key("site", "{" + label + "}", "settings", schema_id(SiteSettings), alias, language)
 
 
-def gen_key(model: Any = SiteSettings) -> str:
-    return make_key("site", "{" + model._meta.label_lower + "}", "gen")
+def gen_key(model: Any = SiteSettings, alias: str = "default") -> str:
+    return make_key("site", "{" + model._meta.label_lower + "}", "gen", alias)
 
 
-def set_phone_behind_keels_back(phone: str) -> None:
-    """A write that keel cannot see (the base manager does not publish)."""
-    SiteSettings._base_manager.filter(pk=1).update(phone=phone)
+def set_phone_behind_keels_back(phone: str, using: str = "default") -> None:
+    """A write that keel cannot see (raw SQL)."""
+    connection = connections[using]
+    table = connection.ops.quote_name(SiteSettings._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET phone = %s", [phone])
+
+
+def publish_from_another_process(phone: str) -> None:
+    """What another process's save leaves behind: the row, its version bumped in the
+    database, the store's version moved (this process's copies untouched)."""
+    set_phone_behind_keels_back(phone)
+    versions.bump(SiteSettings, "default")
+    version = versions.committed_versions("default")["testapp.sitesettings"]
+    get_store().refill(gen_key(), gen_key(), version, "", 1, force=True)
 
 
 # -- the read path --------------------------------------------------------------------------
@@ -131,10 +140,14 @@ def test_fifty_attribute_reads_in_a_request_cost_one_command_and_no_sql(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_process_copy_answers_without_any_round_trip_inside_its_window(
+def test_without_tracking_the_process_copy_answers_without_any_round_trip_inside_its_window(
     counted_redis: type[CountingConnection], settings: Any
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 60}
+    settings.KEEL = {
+        **settings.KEEL,
+        "SITE_SETTINGS_LOCAL_TTL": 60,
+        "SITE_SETTINGS_TRACKING": False,
+    }
     SiteSettings.load()
     counted_redis.reset()
     with CaptureQueriesContext(connection) as queries:
@@ -186,8 +199,7 @@ def test_the_process_copy_expires_after_the_local_ttl(
     SiteSettings.load()
     SiteSettings.objects.update(phone="new")  # publishes, but from this process
     assert SiteSettings.load().phone == "new"  # the writer's process forgets its copy at once
-    keel_redis.set(gen_key(), "999")  # another process published
-    set_phone_behind_keels_back("newer")
+    publish_from_another_process("newer")
     assert SiteSettings.load().phone == "new"  # still inside the window
     time.sleep(0.35)
     assert SiteSettings.load().phone == "newer"
@@ -201,7 +213,8 @@ def test_documents_are_json_with_a_generation_and_never_pickle(keel_redis: redis
     doc = json.loads(raw)
     assert doc["format"] == 1
     assert doc["model"] == "testapp.sitesettings"
-    assert doc["gen"] == keel_redis.get(gen_key()).decode()
+    assert doc["gen"] == int(keel_redis.get(gen_key()))
+    assert doc["gen"] == versions.committed_versions("default")["testapp.sitesettings"]
     assert doc["data"]["latitude"] == "48.858400"
     assert doc["data"]["launched_on"] == "2024-05-01"
 
@@ -352,7 +365,7 @@ def test_several_saves_in_one_transaction_publish_once_on_commit(
             settings.phone = phone
             settings.save(update_fields=["phone"])
         assert counted_redis.commands == []  # nothing before the commit
-    assert counted_redis.commands.count("INCRBY") == 1
+    assert counted_redis.commands == ["EVALSHA"]  # the version and the document, at once
     assert SiteSettings.load().phone == "3"
 
 
@@ -360,11 +373,11 @@ def test_several_saves_in_one_transaction_publish_once_on_commit(
 def test_a_save_with_update_fields_writes_redis_once(
     counted_redis: type[CountingConnection],
 ) -> None:
-    # What the singleton fixture command does: one increment and one document write.
+    # What the singleton fixture command does: one script sets the version and the document.
     settings = SiteSettings.objects.get()
     settings.phone = "fixture"
     settings.save(update_fields=["phone"])
-    assert counted_redis.commands == ["INCRBY", "EVALSHA"]
+    assert counted_redis.commands == ["EVALSHA"]
     assert SiteSettings.objects.get().updated_at >= settings.updated_at
 
 
@@ -505,11 +518,10 @@ def test_a_redis_server_that_stops_neither_fails_a_save_nor_blanks_a_read(
     settings_row.save()
     assert SiteSettings.load().phone == "during the outage"
     assert StaticContent.get_content_map() == {}
-    assert pending_publications() == {gen_key()}
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_publication_lost_in_an_outage_is_retried_when_redis_answers_again(
+def test_a_publication_lost_in_an_outage_is_repaired_by_the_next_reader(
     keel_redis: redis.Redis, settings: Any
 ) -> None:
     settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
@@ -517,15 +529,11 @@ def test_a_publication_lost_in_an_outage_is_retried_when_redis_answers_again(
     SiteSettings.load()
     good_url = settings.KEEL["REDIS_URL"]
     settings.KEEL = {**settings.KEEL, "REDIS_URL": DEAD_REDIS}
-    SiteSettings.objects.update(phone="during")
-    pending = pending_publications()
-    settings.KEEL = {**settings.KEEL, "REDIS_URL": good_url}
-    # The settings change reset the process state; put the failed increment back.
-    from keel.site import cache
-
-    cache._pending.update(pending)
-    assert SiteSettings.load().phone == "during"
-    assert pending_publications() == frozenset()
+    SiteSettings.objects.update(phone="during")  # the publication fails
+    settings.KEEL = {**settings.KEEL, "REDIS_URL": good_url}  # a fresh process state
+    assert json.loads(keel_redis.get(settings_doc_key()))["data"]["phone"] == "before"
+    assert SiteSettings.load().phone == "during"  # the store is behind the database
+    assert json.loads(keel_redis.get(settings_doc_key()))["data"]["phone"] == "during"
 
 
 # -- without Redis: a Django cache takes its place ------------------------------------------

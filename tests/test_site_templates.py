@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import redis
+from django.conf import settings as django_settings
 from django.db import connection
 from django.template import Context, Template, TemplateSyntaxError
 from django.test import Client, RequestFactory
@@ -122,3 +123,75 @@ def test_a_tag_without_its_model_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(keel_site, "context_models", lambda base: {})
     with pytest.raises(TemplateSyntaxError, match="exactly one static content model"):
         Template('{% load keel_site %}{% static_text "x" %}').render(Context())
+
+
+# -- what a template can never reach ----------------------------------------------------------
+
+
+def render(source: str) -> str:
+    return Template(source).render(Context(site_settings(RequestFactory().get("/"))))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_templates_cannot_call_keels_api_to_reach_secrets(keel_redis: redis.Redis) -> None:
+    row = SiteSettings.objects.get()
+    row.stripe_secret_key = "sk_live_leak"
+    row.save()
+    for path in ("load", "objects.get", "cache_sources", "get_content_map"):
+        assert render("{{ site_settings." + path + ".stripe_secret_key }}") == ""
+    assert "sk_live_leak" not in render("{{ site_settings.load }}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_relations_never_lead_back_to_an_unwrapped_instance(
+    keel_redis: redis.Redis, tmp_path: Any, settings: Any
+) -> None:
+    from django.core.files.base import ContentFile
+
+    from tests.testapp.models.site import Brand
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    brand = Brand.objects.create(name="Acme")
+    row = SiteSettings.objects.get()
+    row.brand = brand
+    row.stripe_secret_key = "sk_live_leak"
+    row.logo.save("logo.png", ContentFile(b"png"), save=False)
+    row.save()
+    assert render("{{ site_settings.brand.name }}") == "Acme"
+    for path in (
+        "brand.sitesettings_set.first.stripe_secret_key",
+        "brand.sitesettings_set.all.0.stripe_secret_key",
+        "logo.instance.stripe_secret_key",
+        "logo.instance.brand.sitesettings_set.first.stripe_secret_key",
+    ):
+        assert render("{{ site_settings." + path + " }}") == "", path
+    assert render("{{ site_settings.logo.url }}") == "/media/logos/logo.png"
+    StaticPageSeo.objects.create(page_key="home", seo_title="Home")
+    seo = Template(
+        '{% load keel_site %}{% page_seo "home" as seo %}{{ seo.seo_title }}|'
+        "{{ seo.seo_image.instance.pk }}|{{ seo.save }}"
+    )
+    assert seo.render(Context()) == "Home||"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_templates_cannot_publish_or_clear_the_cache(keel_redis: redis.Redis) -> None:
+    def versions() -> dict[bytes, bytes | None]:
+        keys = keel_redis.scan_iter(match=f"{django_settings.TEST_KEY_PREFIX}:*:gen*")
+        return {key: keel_redis.get(key) for key in keys}
+
+    SiteSettings.load()
+    before = versions()
+    assert before
+    render("{{ site_settings.publish }}{{ site_settings.clear_cache }}{{ site_settings.save }}")
+    assert versions() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_listed_project_methods_are_callable_from_templates(
+    keel_redis: redis.Redis,
+) -> None:
+    SiteSettings.objects.update(site_name="Acme", address_locality="Paris")
+    assert render("{{ site_settings.site_title }}") == "Acme"  # in template_methods
+    assert render("{{ site_settings.get_address }}") == "Paris"  # listed by its field group
+    assert render("{{ site_settings.clean }}{{ site_settings.full_clean }}") == ""

@@ -11,6 +11,7 @@ Ids are never reused:
 - ``keel.E007``: ``SITE_SETTINGS_CACHE_ALIAS`` names no entry of ``CACHES``.
 - ``keel.W001``: an unknown key in ``KEEL`` (with a did-you-mean).
 - ``keel.W002``: without Redis, site settings are shared through a per-process cache.
+- ``keel.E008``, ``keel.W003``, ``keel.W004``: see :mod:`keel.site.checks`.
 - ``keel.W005``: Redis (or a proxy in front of it) refuses RESP3 client tracking, so every
   site-settings read asks the store (``manage.py check --deploy``: it connects to Redis).
 """
@@ -136,3 +137,7 @@ def check_tracking(
             id="keel.W005",
         )
     ]
+
+
+# The checks of keel's project state (cached fields, key prefix) register on import.
+from keel.site import checks as _site_checks  # noqa: E402, F401

@@ -10,6 +10,7 @@ problems as ``keel.E0xx`` errors before anything runs. Values are cached until D
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -71,9 +72,26 @@ def _mapping(value: Any) -> str | None:
 
 
 def _key_prefix(value: Any) -> str | None:
+    if value is None:
+        return None
     if not isinstance(value, str) or not value or any(c.isspace() for c in value):
-        return "a non-empty string without spaces"
+        return "a non-empty string without spaces (or None: derived from the default database)"
     return None
+
+
+def database_identity() -> str:
+    """``ENGINE|HOST|PORT|NAME`` of the default database: what tells projects apart."""
+    default = settings.DATABASES.get("default", {})
+    parts = [str(default.get(key) or "") for key in ("ENGINE", "HOST", "PORT", "NAME")]
+    return "|".join(parts)
+
+
+def derived_key_prefix() -> str:
+    """The key prefix used when ``KEEL["KEY_PREFIX"]`` is unset: ``keel-`` and a digest of
+    the default database's identity, so two projects sharing one Redis database never share a
+    key (and every process of one project agrees on it)."""
+    digest = hashlib.sha256(database_identity().encode()).hexdigest()[:12]
+    return f"keel-{digest}"
 
 
 def _cache_alias(value: Any) -> str | None:
@@ -121,8 +139,10 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting(
             "KEY_PREFIX",
-            "keel",
-            "Prefix of every Redis and cache key keel writes.",
+            None,
+            "Prefix of every Redis and cache key keel writes. `None`: `keel-` and a digest of "
+            "the default database's engine, host, port and name, so projects sharing one Redis "
+            "database never share keys.",
             _key_prefix,
             "keel.E004",
         ),
@@ -152,6 +172,15 @@ SETTINGS: dict[str, Setting] = {
             "SITE_SETTINGS_CACHE_TIMEOUT",
             86400,
             "Seconds a published document lives in the shared store.",
+            _positive_number,
+            "keel.E003",
+        ),
+        Setting(
+            "SITE_SETTINGS_VERIFY_INTERVAL",
+            5,
+            "Seconds between two reads, by one process, of the versions the database holds of "
+            "the cached models: the longest a process serves a value whose publication failed "
+            "or that the shared store lost.",
             _positive_number,
             "keel.E003",
         ),
@@ -274,7 +303,11 @@ class KeelSettings:
 
     @property
     def KEY_PREFIX(self) -> str:
-        return cast(str, self.get("KEY_PREFIX"))
+        value = self.get("KEY_PREFIX")
+        if value is None:
+            # Not cached: the default database may change (a test database's name).
+            return derived_key_prefix()
+        return cast(str, value)
 
     @property
     def REDIS_ERROR_LOG_INTERVAL(self) -> float:
@@ -291,6 +324,10 @@ class KeelSettings:
     @property
     def SITE_SETTINGS_CACHE_TIMEOUT(self) -> float:
         return cast(float, self.get("SITE_SETTINGS_CACHE_TIMEOUT"))
+
+    @property
+    def SITE_SETTINGS_VERIFY_INTERVAL(self) -> float:
+        return cast(float, self.get("SITE_SETTINGS_VERIFY_INTERVAL"))
 
     @property
     def TOKEN_STORE(self) -> Literal["auto", "redis", "database"]:

@@ -7,5 +7,6 @@ from __future__ import annotations
 
 from keel.models.action_token import ActionToken
 from keel.models.fixture_state import FixtureState
+from keel.models.site_version import SiteVersion
 
-__all__ = ["ActionToken", "FixtureState"]
+__all__ = ["ActionToken", "FixtureState", "SiteVersion"]

@@ -1,32 +1,38 @@
 """The layered read path and the publish path of keel's cached project state.
 
-A read looks, in order, at:
+Every cached model has a *version* in its database (:mod:`keel.site.versions`), incremented by
+every write path inside the writing transaction. The shared store keeps, per model and
+database, the version its documents were built at (the generation key), and each document
+carries the version it was built at. A read looks, in order, at:
 
 1. the request memo: a ``ContextVar`` holding a dict, opened per request by
    :class:`keel.site.middleware.RequestCacheMiddleware` (or :func:`request_scope` in a task);
    every read of the same object in one request returns the same Python object;
-2. the process copy, trusted for ``KEEL["SITE_SETTINGS_LOCAL_TTL"]`` seconds (0: ask the
-   store on every read outside a request);
-3. the shared store, in one round trip: a Lua script returns the model's generation and,
-   unless the process copy was built at that generation (then only its window is renewed,
-   nothing is transferred or decoded), the JSON document; without Redis, one ``get_many``
-   in the Django cache ``KEEL["SITE_SETTINGS_CACHE_ALIAS"]``;
-4. the database, after which the document is written back only if the generation read in
-   step 3 is still current (a Lua compare-and-set in Redis), so a slow reader can never
-   overwrite what a writer published after it.
+2. the process copy, trusted for ``KEEL["SITE_SETTINGS_LOCAL_TTL"]`` seconds, and never
+   beyond the version this process last read from the database (read again every
+   ``KEEL["SITE_SETTINGS_VERIFY_INTERVAL"]`` seconds);
+3. the shared store, in one round trip: a Lua script returns the store's version and, unless
+   the process copy was built at that version, the document; without Redis, one
+   ``get_many`` in the Django cache ``KEEL["SITE_SETTINGS_CACHE_ALIAS"]``. A store version
+   older than the one the process knows from the database is never served (the store lost or
+   rolled back data, or a publication failed);
+4. the database: its version, then the data (so the data is at least as new as the version
+   it is labelled with). Outside a transaction the document is written back, only if the
+   store holds no newer version (a Lua compare-and-set in Redis). Inside a transaction
+   nothing read is stored anywhere: the snapshot may be older than the store, or hold
+   uncommitted rows.
 
-Writes call :func:`schedule_publish`, which runs once per transaction in
-``transaction.on_commit``: it increments the model's generation (every document of the model
-becomes stale at once: all languages, all pages, old page keys after a rename) and, for
-singletons, writes the new document. A store failure is logged with
-:func:`keel.redis.log_redis_error` and never reaches the caller; the failed increment is
-retried by the same process at its next successful contact with the store. While the store
-is failing, reads go to the database (and skip the store for a second), never to an empty
-value.
+A transaction that wrote a cached model reads that model from the database until it ends
+(read-your-own-writes). Writes call :func:`schedule_publish`: the version is incremented in
+the transaction, and on commit the documents are made stale at once (the store's version
+moves forward) and, for singletons, the new document is written. A store failure is logged
+with :func:`keel.redis.log_redis_error` and never reaches the caller; readers then find the
+store's version behind the database's and rebuild. While the store is failing, reads go to
+the database (and skip the store for a second), never to an empty value.
 
 Documents are JSON (never pickle)::
 
-    {"format": 1, "model": "app.sitesettings", "gen": "7", "data": {...}}
+    {"format": 1, "model": "app.sitesettings", "gen": 7, "data": {...}}
 
 under ``<KEY_PREFIX>:site:{<app.model>}:<kind>:<schema>:<db alias>:<language>[:<part>]``; the
 braces keep a model's keys in one Redis Cluster slot.
@@ -43,13 +49,15 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.db import BaseDatabaseCache
+from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, router, transaction
 from django.db.models import Model
 from django.db.models.base import ModelState
@@ -64,7 +72,9 @@ from keel.redis import (
     make_key,
     redis_errors,
 )
+from keel.site import versions
 from keel.site.codec import FORMAT, schema_id
+from keel.site.tracking import InvalidationListener, get_listener
 
 __all__ = [
     "CachedSource",
@@ -94,9 +104,6 @@ _MISSING: Any = object()
 _memo: contextvars.ContextVar[dict[type[Model], dict[tuple[Any, ...], Any]] | None] = (
     contextvars.ContextVar("keel_site_request_memo", default=None)
 )
-_local: dict[type[Model], dict[tuple[Any, ...], tuple[float, str | None, Any]]] = {}
-_epochs: dict[type[Model], int] = {}
-_pending: set[str] = set()
 _down_until = 0.0
 _state_lock = threading.Lock()
 
@@ -136,8 +143,8 @@ class CachedSource(Generic[T]):
     def materialize(self, template: Any) -> T:
         return template  # type: ignore[no-any-return]
 
-    def gen_key(self) -> str:
-        return generation_key(self.model)
+    def gen_key(self, alias: str) -> str:
+        return generation_key(self.model, alias)
 
     def doc_key(self, alias: str, language: str, part: str | None) -> str:
         parts = ["site", "{" + self.model._meta.label_lower + "}", self.kind]
@@ -147,10 +154,11 @@ class CachedSource(Generic[T]):
         return make_key(*parts)
 
 
-def generation_key(model: type[Model]) -> str:
-    """The Redis (or cache) key of ``model``'s generation counter."""
+def generation_key(model: type[Model], alias: str = DEFAULT_DB_ALIAS) -> str:
+    """The store key holding the version of ``model`` (in database ``alias``) that the
+    store's documents were built at."""
     concrete = model._meta.concrete_model or model
-    return make_key("site", "{" + concrete._meta.label_lower + "}", "gen")
+    return make_key("site", "{" + concrete._meta.label_lower + "}", "gen", alias)
 
 
 def _key_part(part: str) -> str:
@@ -207,63 +215,95 @@ class Store(Protocol):
 
     def errors(self) -> tuple[type[BaseException], ...]: ...
 
-    def fetch(self, doc_key: str, gen_key: str, known_gen: str) -> Fetched: ...
+    def fetch(self, doc_key: str, gen_key: str, known: int | None) -> Fetched: ...
 
-    def refill(self, doc_key: str, gen_key: str, gen: str, raw: str, timeout: float) -> None: ...
+    def refill(
+        self,
+        doc_key: str,
+        gen_key: str,
+        version: int,
+        raw: str,
+        timeout: float,
+        *,
+        force: bool = False,
+    ) -> None:
+        """Set the store's version to ``version`` and store ``raw`` (built at it), unless the
+        store holds a higher version and ``force`` is false. ``raw`` empty: version only."""
 
-    def bump(self, gen_key: str) -> str: ...
-
-    async def afetch(self, doc_key: str, gen_key: str, known_gen: str) -> Fetched: ...
+    async def afetch(self, doc_key: str, gen_key: str, known: int | None) -> Fetched: ...
 
     async def arefill(
-        self, doc_key: str, gen_key: str, gen: str, raw: str, timeout: float
+        self,
+        doc_key: str,
+        gen_key: str,
+        version: int,
+        raw: str,
+        timeout: float,
+        *,
+        force: bool = False,
     ) -> None: ...
-
-    async def abump(self, gen_key: str) -> str: ...
 
 
 @dataclass(frozen=True)
 class Fetched:
-    """What a store answered: the current generation, and the document unless the caller's
-    copy (built at ``known_gen``) is still current."""
+    """What a store answered: its version (``None``: missing, lost), and the document unless
+    the caller's copy (built at ``known``) is still current."""
 
-    gen: str
+    gen: int | None
     current: bool
     raw: bytes | str | None = None
 
 
-# One round trip: the generation, and the document only when the caller's copy is stale.
+# One round trip: the version, and the document only when the caller's copy is stale.
 _FETCH_LUA = """
-local gen = redis.call('GET', KEYS[2]) or ''
+local gen = redis.call('GET', KEYS[2])
+if not gen then
+  return {0, false, redis.call('GET', KEYS[1])}
+end
 if ARGV[1] ~= '' and gen == ARGV[1] then
   return {1, gen}
 end
 return {0, gen, redis.call('GET', KEYS[1])}
 """
-# Write the document only if no publication happened since the caller read the generation.
+# A reader never moves the store's version backward (ARGV[4] = '1': a writer that just
+# committed, or a reader that saw the store ahead of the database, may).
 _REFILL_LUA = """
-if (redis.call('GET', KEYS[2]) or '') == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-  return 1
+local stored = tonumber(redis.call('GET', KEYS[2]) or '-1') or -1
+local version = tonumber(ARGV[1])
+if stored > version and ARGV[4] ~= '1' then
+  return 0
 end
-return 0
+if stored ~= version then
+  redis.call('SET', KEYS[2], ARGV[1])
+end
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+end
+return 1
 """
 _FETCH_SHA = hashlib.sha1(_FETCH_LUA.encode()).hexdigest()  # the id Redis gives the script
 _REFILL_SHA = hashlib.sha1(_REFILL_LUA.encode()).hexdigest()  # the id Redis gives the script
 
 
-def _gen_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode()
-    return str(value)
+def _version(value: Any) -> int | None:
+    """A stored version as an int; ``None`` when missing or unreadable (treated as lost)."""
+    if value is None or value is False:
+        return None
+    try:
+        return int(value.decode() if isinstance(value, bytes) else value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _fetched(reply: Any) -> Fetched:
     if int(reply[0]) == 1:
-        return Fetched(_gen_text(reply[1]), True)
-    return Fetched(_gen_text(reply[1]), False, reply[2] if len(reply) > 2 else None)
+        return Fetched(_version(reply[1]), True)
+    raw = reply[2] if len(reply) > 2 else None
+    return Fetched(_version(reply[1]), False, raw or None)
+
+
+def _known_text(known: int | None) -> str:
+    return "" if known is None else str(known)
 
 
 class RedisStore:
@@ -288,26 +328,46 @@ class RedisStore:
         except _noscript_error():
             return await client.eval(script, 2, *args)
 
-    def fetch(self, doc_key: str, gen_key: str, known_gen: str) -> Fetched:
-        return _fetched(self._script(_FETCH_SHA, _FETCH_LUA, doc_key, gen_key, known_gen))
-
-    def refill(self, doc_key: str, gen_key: str, gen: str, raw: str, timeout: float) -> None:
-        ttl = max(1, math.ceil(timeout))
-        self._script(_REFILL_SHA, _REFILL_LUA, doc_key, gen_key, gen, raw, ttl)
-
-    def bump(self, gen_key: str) -> str:
-        return str(get_redis().incr(gen_key))
-
-    async def afetch(self, doc_key: str, gen_key: str, known_gen: str) -> Fetched:
-        reply = await self._ascript(_FETCH_SHA, _FETCH_LUA, doc_key, gen_key, known_gen)
+    def fetch(self, doc_key: str, gen_key: str, known: int | None) -> Fetched:
+        reply = self._script(_FETCH_SHA, _FETCH_LUA, doc_key, gen_key, _known_text(known))
         return _fetched(reply)
 
-    async def arefill(self, doc_key: str, gen_key: str, gen: str, raw: str, timeout: float) -> None:
-        ttl = max(1, math.ceil(timeout))
-        await self._ascript(_REFILL_SHA, _REFILL_LUA, doc_key, gen_key, gen, raw, ttl)
+    def refill(
+        self,
+        doc_key: str,
+        gen_key: str,
+        version: int,
+        raw: str,
+        timeout: float,
+        *,
+        force: bool = False,
+    ) -> None:
+        args = _refill_args(doc_key, gen_key, version, raw, timeout, force)
+        self._script(_REFILL_SHA, _REFILL_LUA, *args)
 
-    async def abump(self, gen_key: str) -> str:
-        return str(await get_async_redis().incr(gen_key))
+    async def afetch(self, doc_key: str, gen_key: str, known: int | None) -> Fetched:
+        reply = await self._ascript(_FETCH_SHA, _FETCH_LUA, doc_key, gen_key, _known_text(known))
+        return _fetched(reply)
+
+    async def arefill(
+        self,
+        doc_key: str,
+        gen_key: str,
+        version: int,
+        raw: str,
+        timeout: float,
+        *,
+        force: bool = False,
+    ) -> None:
+        args = _refill_args(doc_key, gen_key, version, raw, timeout, force)
+        await self._ascript(_REFILL_SHA, _REFILL_LUA, *args)
+
+
+def _refill_args(
+    doc_key: str, gen_key: str, version: int, raw: str, timeout: float, force: bool
+) -> tuple[Any, ...]:
+    ttl = max(1, math.ceil(timeout))
+    return (doc_key, gen_key, version, raw, ttl, "1" if force else "0")
 
 
 def _noscript_error() -> type[Exception]:
@@ -319,9 +379,12 @@ def _noscript_error() -> type[Exception]:
 class DjangoCacheStore:
     """A Django cache alias, for deployments without Redis: one ``get_many`` per read.
 
-    Django's cache API has no compare-and-set: the generation is read again right before a
-    refill, which narrows the window a slow reader has to store an old document to the time
-    between two cache calls; the document timeout bounds what it could cost.
+    Django's cache API has no compare-and-set: the version is read again right before a
+    write, which narrows the window in which a slow writer can move it backward; readers
+    compare it with the database's version, so such a race costs at most
+    ``SITE_SETTINGS_VERIFY_INTERVAL`` seconds. A database cache is used inside a savepoint
+    when the connection is in a transaction, so a failing cache query (a missing table)
+    never aborts the caller's transaction.
     """
 
     name = "django-cache"
@@ -333,47 +396,57 @@ class DjangoCacheStore:
         # Cache backends raise their client's own errors; none of them may break a page.
         return (Exception,)
 
-    def fetch(self, doc_key: str, gen_key: str, known_gen: str) -> Fetched:
-        values = caches[self.alias].get_many([doc_key, gen_key])
-        gen = _gen_text(values.get(gen_key))
-        if known_gen and gen == known_gen:
+    def _guard(self) -> Any:
+        cache = caches[self.alias]
+        if not isinstance(cache, BaseDatabaseCache):
+            return nullcontext()
+        using = router.db_for_write(cache.cache_model_class)
+        if not transaction.get_connection(using).in_atomic_block:
+            return nullcontext()
+        return transaction.atomic(using=using)
+
+    def fetch(self, doc_key: str, gen_key: str, known: int | None) -> Fetched:
+        with self._guard():
+            values = caches[self.alias].get_many([doc_key, gen_key])
+        gen = _version(values.get(gen_key))
+        if known is not None and gen == known:
             return Fetched(gen, True)
         return Fetched(gen, False, values.get(doc_key))
 
-    def refill(self, doc_key: str, gen_key: str, gen: str, raw: str, timeout: float) -> None:
+    def refill(
+        self,
+        doc_key: str,
+        gen_key: str,
+        version: int,
+        raw: str,
+        timeout: float,
+        *,
+        force: bool = False,
+    ) -> None:
         cache = caches[self.alias]
-        if _gen_text(cache.get(gen_key)) == gen:
-            cache.set(doc_key, raw, timeout)
+        with self._guard():
+            stored = _version(cache.get(gen_key))
+            if stored is not None and stored > version and not force:
+                return
+            if stored != version:
+                cache.set(gen_key, version, timeout=None)
+            if raw:
+                cache.set(doc_key, raw, timeout)
 
-    def bump(self, gen_key: str) -> str:
-        cache = caches[self.alias]
-        try:
-            return str(cache.incr(gen_key))
-        except ValueError:
-            if cache.add(gen_key, 1, timeout=None):
-                return "1"
-            return str(cache.incr(gen_key))
+    async def afetch(self, doc_key: str, gen_key: str, known: int | None) -> Fetched:
+        return await sync_to_async(self.fetch)(doc_key, gen_key, known)
 
-    async def afetch(self, doc_key: str, gen_key: str, known_gen: str) -> Fetched:
-        values = await caches[self.alias].aget_many([doc_key, gen_key])
-        gen = _gen_text(values.get(gen_key))
-        if known_gen and gen == known_gen:
-            return Fetched(gen, True)
-        return Fetched(gen, False, values.get(doc_key))
-
-    async def arefill(self, doc_key: str, gen_key: str, gen: str, raw: str, timeout: float) -> None:
-        cache = caches[self.alias]
-        if _gen_text(await cache.aget(gen_key)) == gen:
-            await cache.aset(doc_key, raw, timeout)
-
-    async def abump(self, gen_key: str) -> str:
-        cache = caches[self.alias]
-        try:
-            return str(await cache.aincr(gen_key))
-        except ValueError:
-            if await cache.aadd(gen_key, 1, timeout=None):
-                return "1"
-            return str(await cache.aincr(gen_key))
+    async def arefill(
+        self,
+        doc_key: str,
+        gen_key: str,
+        version: int,
+        raw: str,
+        timeout: float,
+        *,
+        force: bool = False,
+    ) -> None:
+        await sync_to_async(self.refill)(doc_key, gen_key, version, raw, timeout, force=force)
 
 
 _REDIS_STORE = RedisStore()
@@ -396,12 +469,13 @@ def _store_failed(store: Store, operation: str, exc: BaseException) -> None:
 # -- documents -----------------------------------------------------------------------------
 
 
-def _encode_doc(source: CachedSource[Any], gen: str, payload: Any) -> str:
-    doc = {"format": FORMAT, "model": source.model._meta.label_lower, "gen": gen, "data": payload}
+def _encode_doc(source: CachedSource[Any], version: int, payload: Any) -> str:
+    label = source.model._meta.label_lower
+    doc = {"format": FORMAT, "model": label, "gen": version, "data": payload}
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def _decode_doc(source: CachedSource[Any], raw: bytes | str, gen: str, alias: str) -> Any:
+def _decode_doc(source: CachedSource[Any], raw: bytes | str, version: int, alias: str) -> Any:
     """The template stored in ``raw``, or ``_MISSING`` if it is stale, foreign or damaged."""
     try:
         doc = json.loads(raw)
@@ -410,15 +484,16 @@ def _decode_doc(source: CachedSource[Any], raw: bytes | str, gen: str, alias: st
     if (
         not isinstance(doc, dict)
         or doc.get("format") != FORMAT
-        or doc.get("gen") != gen
+        or doc.get("gen") != version
         or doc.get("model") != source.model._meta.label_lower
         or "data" not in doc
     ):
         return _MISSING
     try:
         return source.from_payload(alias, doc["data"])
-    except (KeyError, TypeError, ValueError, AttributeError):
-        # Written by a version of the model this process does not know: rebuild it.
+    except (KeyError, TypeError, ValueError, AttributeError, ValidationError):
+        # Damaged, or written by a version of the model this process does not know: a field's
+        # to_python refusing a value means the same. Rebuild it.
         return _MISSING
 
 
@@ -434,7 +509,7 @@ def resolve_alias(model: type[Model], using: str | None) -> str:
     """The database a cached object is read from: ``using``, or the model's write database.
 
     The write database, not a replica: a refill from a lagging replica would store an old
-    value under a current generation.
+    value under a current version.
     """
     if using:
         return using
@@ -443,28 +518,109 @@ def resolve_alias(model: type[Model], using: str | None) -> str:
     return router.db_for_write(model)
 
 
+class _Entry(NamedTuple):
+    """A process copy: valid until (monotonic, without client tracking), the version it was
+    built at, the template, and the tracking stamp taken before the store was read (``None``:
+    tracking was not live) with the two store keys the copy depends on."""
+
+    expires: float
+    version: int
+    template: Any
+    stamp: int | None
+    gen_key: str
+    doc_key: str
+
+
+_local: dict[type[Model], dict[tuple[Any, ...], _Entry]] = {}
+_epochs: dict[type[Model], int] = {}
+_NO_ENTRIES: dict[tuple[Any, ...], _Entry] = {}
+
+#: Bound on the process copies of one model (page SEO may be asked for many page keys).
+MAX_LOCAL_ENTRIES = 1024
+
+
+class _Found(NamedTuple):
+    """The outcome of a miss: the version (``None``: nothing may be kept), the template, and
+    what a process copy of it needs (see :class:`_Entry`)."""
+
+    version: int | None
+    template: Any
+    stamp: int | None = None
+    gen_key: str = ""
+    doc_key: str = ""
+
+
+def _listener() -> InvalidationListener | None:
+    """The process's client-tracking listener when the store is Redis, else ``None``."""
+    return get_listener() if is_configured() else None
+
+
+def _lkey(source: CachedSource[Any], alias: str, part: str | None) -> tuple[Any, ...]:
+    return (source.kind, alias, current_language() if source.per_language else "any", part)
+
+
+def _memo_get(model: type[Model], lkey: tuple[Any, ...]) -> Any:
+    memo = _memo.get()
+    if memo is None:
+        return _MISSING
+    seen = memo.get(model)
+    return _MISSING if seen is None else seen.get(lkey, _MISSING)
+
+
+def _memo_put(model: type[Model], lkey: tuple[Any, ...], value: Any) -> None:
+    memo = _memo.get()
+    if memo is not None:
+        memo.setdefault(model, {})[lkey] = value
+
+
+def _fresh_copy(model: type[Model], lkey: tuple[Any, ...], known: int) -> _Entry | None:
+    """The process copy if it may be served without asking the store, else ``None``.
+
+    Never when it is older than the version this process last read from the database. With
+    Redis client tracking: while the listener says neither of its keys changed since the
+    copy's stamp; while tracking is not live, only when the store is known to be down (the
+    copy then came from the database) and inside ``SITE_SETTINGS_LOCAL_TTL``. Without Redis:
+    inside ``SITE_SETTINGS_LOCAL_TTL``.
+    """
+    entry = _local.get(model, _NO_ENTRIES).get(lkey)
+    if entry is None or entry.version < known:
+        return None
+    listener = _listener()
+    if listener is not None:
+        stamp = entry.stamp
+        if stamp is not None:
+            if listener.is_current(entry.gen_key, stamp) and listener.is_current(
+                entry.doc_key, stamp
+            ):
+                return entry
+            return None
+        if time.monotonic() >= _down_until:
+            return None
+    return entry if entry.expires > time.monotonic() else None
+
+
 def read(source: CachedSource[T], *, using: str | None = None, part: str | None = None) -> T:
     """Return the object of ``source`` for the active language (see the module docstring)."""
     model = source.model
     alias = resolve_alias(model, using)
-    lkey = (source.kind, alias, current_language() if source.per_language else "any", part)
-    memo = _memo.get()
-    if memo is not None:
-        seen = memo.get(model)
-        if seen is not None:
-            value = seen.get(lkey, _MISSING)
-            if value is not _MISSING:
-                return value  # type: ignore[no-any-return]
-    entry = _local.get(model, _NO_ENTRIES).get(lkey)
-    if entry is not None and entry[0] > time.monotonic():
-        template = entry[2]
+    lkey = _lkey(source, alias, part)
+    if _scheduled and wrote_in_transaction(model, alias):
+        return _overridden(model, source.materialize(source.build(alias, lkey[2], part)[1]))
+    value = _memo_get(model, lkey)
+    if value is not _MISSING:
+        return value  # type: ignore[no-any-return]
+    known = versions.known_version(model, alias)
+    entry = _fresh_copy(model, lkey, known)
+    if entry is not None:
+        template = entry.template
     else:
         epoch = _epochs.get(model, 0)
-        gen, template = _fetch(source, alias, lkey[2], part, entry)
-        _keep_local(model, lkey, epoch, gen, template)
-    value = source.materialize(template)
-    if memo is not None:
-        memo.setdefault(model, {})[lkey] = value
+        found = _fetch(source, alias, lkey[2], part, known)
+        template = found.template
+        if found.version is not None:
+            _keep_local(model, lkey, epoch, found.version, found)
+    value = _overridden(model, source.materialize(template))
+    _memo_put(model, lkey, value)
     return value
 
 
@@ -472,40 +628,33 @@ async def aread(source: CachedSource[T], *, using: str | None = None, part: str 
     """The asyncio twin of :func:`read`: the asyncio Redis client, the same layers."""
     model = source.model
     alias = resolve_alias(model, using)
-    lkey = (source.kind, alias, current_language() if source.per_language else "any", part)
-    memo = _memo.get()
-    if memo is not None:
-        seen = memo.get(model)
-        if seen is not None:
-            value = seen.get(lkey, _MISSING)
-            if value is not _MISSING:
-                return value  # type: ignore[no-any-return]
-    entry = _local.get(model, _NO_ENTRIES).get(lkey)
-    if entry is not None and entry[0] > time.monotonic():
-        template = entry[2]
+    lkey = _lkey(source, alias, part)
+    value = _memo_get(model, lkey)
+    if value is not _MISSING:
+        return value  # type: ignore[no-any-return]
+    if versions.is_due(alias):
+        known = await sync_to_async(versions.known_version)(model, alias)
+    else:
+        known = versions.known_version(model, alias)
+    entry = _fresh_copy(model, lkey, known)
+    if entry is not None:
+        template = entry.template
     else:
         epoch = _epochs.get(model, 0)
-        gen, template = await _afetch(source, alias, lkey[2], part, entry)
-        _keep_local(model, lkey, epoch, gen, template)
-    value = source.materialize(template)
-    if memo is not None:
-        memo.setdefault(model, {})[lkey] = value
+        found = await _afetch(source, alias, lkey[2], part, known)
+        template = found.template
+        if found.version is not None:
+            _keep_local(model, lkey, epoch, found.version, found)
+    value = _overridden(model, source.materialize(template))
+    _memo_put(model, lkey, value)
     return value
 
 
-#: A process copy: (valid until, generation it was built at or None, template).
-_Entry = tuple[float, str | None, Any]
-_NO_ENTRIES: dict[tuple[Any, ...], _Entry] = {}
-
-#: Bound on the process copies of one model (page SEO may be asked for many page keys).
-MAX_LOCAL_ENTRIES = 1024
-
-
 def _keep_local(
-    model: type[Model], lkey: tuple[Any, ...], epoch: int, gen: str | None, template: Any
+    model: type[Model], lkey: tuple[Any, ...], epoch: int, version: int, found: _Found
 ) -> None:
     # Kept even with a TTL of 0: an expired copy still spares the document's transfer and
-    # decoding when the store says its generation is current.
+    # decoding when the store says its version is current.
     expires = time.monotonic() + keel_settings.SITE_SETTINGS_LOCAL_TTL
     with _state_lock:
         # A publish in this process since the read started: what was read may be older.
@@ -514,95 +663,164 @@ def _keep_local(
         entries = _local.setdefault(model, {})
         if len(entries) >= MAX_LOCAL_ENTRIES:
             entries.clear()
-        entries[lkey] = (expires, gen, template)
+        entries[lkey] = _Entry(
+            expires, version, found.template, found.stamp, found.gen_key, found.doc_key
+        )
+
+
+class _Rebuilt(NamedTuple):
+    version: int | None
+    payload: Any
+    template: Any
+
+
+def _rebuild(source: CachedSource[Any], alias: str, language: str, part: str | None) -> _Rebuilt:
+    """Build from the database: outside a transaction, its version first, then the data
+    (at least as new as that version); inside one, unversioned (it must not be kept)."""
+    if versions.in_transaction(alias):
+        payload, template = source.build(alias, language, part)
+        return _Rebuilt(None, payload, template)
+    version = versions.known_version(source.model, alias, refresh=True)
+    payload, template = source.build(alias, language, part)
+    return _Rebuilt(version, payload, template)
+
+
+def _store_verdict(model: type[Model], alias: str, gen: int | None, known: int) -> int:
+    """Whether the store's version ``gen`` may be served: ``_SERVE``, ``_REBUILD`` (lost or
+    behind the database) or ``_OVERRULE`` (ahead of the database: it was restored or reset,
+    and the store must be set back to the database's version).
+
+    A store ahead of what this process knows usually means another process wrote since the
+    last check: the database is asked again (once) before deciding.
+    """
+    if gen is not None and gen > known and not versions.in_transaction(alias):
+        known = versions.known_version(model, alias, refresh=True)
+        if gen > known:
+            return _OVERRULE
+    if gen is None or gen < known:
+        return _REBUILD
+    return _SERVE
+
+
+_SERVE, _REBUILD, _OVERRULE = 0, 1, 2
+
+
+def _served(source: CachedSource[Any], fetched: Fetched, alias: str, copy: _Entry | None) -> Any:
+    """The template of a store answer that may be served, or ``_MISSING`` (damaged)."""
+    if fetched.current and copy is not None:
+        return copy.template
+    if fetched.raw is not None and fetched.gen is not None:
+        return _decode_doc(source, fetched.raw, fetched.gen, alias)
+    return _MISSING
 
 
 def _fetch(
-    source: CachedSource[Any], alias: str, language: str, part: str | None, entry: _Entry | None
-) -> tuple[str | None, Any]:
-    """``(generation or None, template)`` from the store, else from the database."""
+    source: CachedSource[Any], alias: str, language: str, part: str | None, known: int
+) -> _Found:
+    """The object from the store, else from the database (written back when allowed)."""
     store = get_store()
     if time.monotonic() < _down_until:
-        return None, source.build(alias, language, part)[1]
-    gen_key = source.gen_key()
+        rebuilt = _rebuild(source, alias, language, part)
+        return _Found(rebuilt.version, rebuilt.template)
+    gen_key = source.gen_key(alias)
     doc_key = source.doc_key(alias, language, part)
-    known = entry[1] if entry is not None and entry[1] is not None else ""
+    copy = _local.get(source.model, _NO_ENTRIES).get(_lkey(source, alias, part))
+    listener = _listener()
+    # Taken before the store is read: an invalidation arriving after it makes the copy stale.
+    stamp = listener.stamp() if listener is not None else None
     try:
-        fetched = store.fetch(doc_key, gen_key, known)
-        if _pending:
-            bumped = _retry_pending(store)
-            if gen_key in bumped:
-                fetched = Fetched(bumped[gen_key], False)
+        fetched = store.fetch(doc_key, gen_key, copy.version if copy is not None else None)
     except store.errors() as exc:
         _store_failed(store, "read", exc)
-        return None, source.build(alias, language, part)[1]
-    if fetched.current and entry is not None:
-        return fetched.gen, entry[2]
-    if fetched.raw is not None:
-        template = _decode_doc(source, fetched.raw, fetched.gen, alias)
+        rebuilt = _rebuild(source, alias, language, part)
+        return _Found(rebuilt.version, rebuilt.template)
+    verdict = _store_verdict(source.model, alias, fetched.gen, known)
+    if verdict == _SERVE:
+        template = _served(source, fetched, alias, copy)
         if template is not _MISSING:
-            return fetched.gen, template
-    payload, template = source.build(alias, language, part)
-    try:
-        raw = _encode_doc(source, fetched.gen, payload)
-        store.refill(doc_key, gen_key, fetched.gen, raw, _timeout())
-    except store.errors() as exc:
-        _store_failed(store, "refill", exc)
-    return fetched.gen, template
+            return _Found(fetched.gen, template, stamp, gen_key, doc_key)
+    rebuilt = _rebuild(source, alias, language, part)
+    if rebuilt.version is not None:
+        try:
+            raw = _encode_doc(source, rebuilt.version, rebuilt.payload)
+            overrule = verdict == _OVERRULE
+            store.refill(doc_key, gen_key, rebuilt.version, raw, _timeout(), force=overrule)
+        except store.errors() as exc:
+            _store_failed(store, "refill", exc)
+    return _Found(rebuilt.version, rebuilt.template, stamp, gen_key, doc_key)
 
 
 async def _afetch(
-    source: CachedSource[Any], alias: str, language: str, part: str | None, entry: _Entry | None
-) -> tuple[str | None, Any]:
+    source: CachedSource[Any], alias: str, language: str, part: str | None, known: int
+) -> _Found:
     store = get_store()
-    build = sync_to_async(source.build)
+    rebuild = sync_to_async(_rebuild)
     if time.monotonic() < _down_until:
-        return None, (await build(alias, language, part))[1]
-    gen_key = source.gen_key()
+        rebuilt = await rebuild(source, alias, language, part)
+        return _Found(rebuilt.version, rebuilt.template)
+    gen_key = source.gen_key(alias)
     doc_key = source.doc_key(alias, language, part)
-    known = entry[1] if entry is not None and entry[1] is not None else ""
+    copy = _local.get(source.model, _NO_ENTRIES).get(_lkey(source, alias, part))
+    listener = _listener()
+    # Taken before the store is read: an invalidation arriving after it makes the copy stale.
+    stamp = listener.stamp() if listener is not None else None
     try:
-        fetched = await store.afetch(doc_key, gen_key, known)
-        if _pending:
-            bumped = await _aretry_pending(store)
-            if gen_key in bumped:
-                fetched = Fetched(bumped[gen_key], False)
+        fetched = await store.afetch(doc_key, gen_key, copy.version if copy is not None else None)
     except store.errors() as exc:
         _store_failed(store, "read", exc)
-        return None, (await build(alias, language, part))[1]
-    if fetched.current and entry is not None:
-        return fetched.gen, entry[2]
-    if fetched.raw is not None:
-        template = _decode_doc(source, fetched.raw, fetched.gen, alias)
+        rebuilt = await rebuild(source, alias, language, part)
+        return _Found(rebuilt.version, rebuilt.template)
+    if fetched.gen is not None and fetched.gen > known:
+        verdict = await sync_to_async(_store_verdict)(source.model, alias, fetched.gen, known)
+    else:
+        verdict = _store_verdict(source.model, alias, fetched.gen, known)
+    if verdict == _SERVE:
+        template = _served(source, fetched, alias, copy)
         if template is not _MISSING:
-            return fetched.gen, template
-    payload, template = await build(alias, language, part)
-    try:
-        raw = _encode_doc(source, fetched.gen, payload)
-        await store.arefill(doc_key, gen_key, fetched.gen, raw, _timeout())
-    except store.errors() as exc:
-        _store_failed(store, "refill", exc)
-    return fetched.gen, template
+            return _Found(fetched.gen, template, stamp, gen_key, doc_key)
+    rebuilt = await rebuild(source, alias, language, part)
+    if rebuilt.version is not None:
+        try:
+            raw = _encode_doc(source, rebuilt.version, rebuilt.payload)
+            overrule = verdict == _OVERRULE
+            await store.arefill(doc_key, gen_key, rebuilt.version, raw, _timeout(), force=overrule)
+        except store.errors() as exc:
+            _store_failed(store, "refill", exc)
+    return _Found(rebuilt.version, rebuilt.template, stamp, gen_key, doc_key)
 
 
 def _timeout() -> float:
     return keel_settings.SITE_SETTINGS_CACHE_TIMEOUT
 
 
-def _retry_pending(store: Store) -> dict[str, str]:
-    bumped: dict[str, str] = {}
-    for gen_key in list(_pending):
-        bumped[gen_key] = store.bump(gen_key)
-        _pending.discard(gen_key)
-    return bumped
+# -- test overrides (keel.test.override_site_settings) -------------------------------------
+
+_overrides: list[tuple[object, type[Model], dict[str, Any]]] = []
 
 
-async def _aretry_pending(store: Store) -> dict[str, str]:
-    bumped: dict[str, str] = {}
-    for gen_key in list(_pending):
-        bumped[gen_key] = await store.abump(gen_key)
-        _pending.discard(gen_key)
-    return bumped
+def _overridden(model: type[Model], value: T) -> T:
+    if not _overrides or not isinstance(value, Model):
+        return value
+    for _token, target, values in _overrides:
+        if target is model:
+            value.__dict__.update(values)
+    return value
+
+
+def push_override(model: type[Model], values: dict[str, Any]) -> object:
+    """Make reads of ``model`` return ``values`` (by attname) until :func:`pop_override`."""
+    token = object()
+    _overrides.append((token, model, values))
+    clear_local_copies(model)
+    return token
+
+
+def pop_override(token: object) -> None:
+    for index, (candidate, model, _values) in enumerate(_overrides):
+        if candidate is token:
+            del _overrides[index]
+            clear_local_copies(model)
+            return
 
 
 # -- request memo and process copies -------------------------------------------------------
@@ -618,6 +836,16 @@ def request_scope() -> Iterator[None]:
         _memo.reset(token)
 
 
+def _forget_memo(model: type[Model] | None) -> None:
+    memo = _memo.get()
+    if memo is None:
+        return
+    if model is None:
+        memo.clear()
+    else:
+        memo.pop(model._meta.concrete_model or model, None)
+
+
 def clear_local_copies(model: type[Model] | None = None) -> None:
     """Forget this process's copies (and the current request memo) of ``model`` or of all."""
     with _state_lock:
@@ -625,20 +853,14 @@ def clear_local_copies(model: type[Model] | None = None) -> None:
         for m in models:
             _epochs[m] = _epochs.get(m, 0) + 1
             _local.pop(m, None)
-    memo = _memo.get()
-    if memo is not None:
-        if model is None:
-            memo.clear()
-        else:
-            memo.pop(model._meta.concrete_model or model, None)
+    _forget_memo(model)
 
 
 def reset_process_state() -> None:
-    """Forget every process copy, pending increment and store back-off (tests, ``KEEL``
-    changes)."""
+    """Forget every process copy, version read and store back-off (tests, ``KEEL`` changes)."""
     global _down_until
     clear_local_copies()
-    _pending.clear()
+    versions.reset_known()
     _down_until = 0.0
 
 
@@ -657,26 +879,39 @@ class _Publication:
 
 
 # Publications waiting for a commit, by (connection, model). Weak values: Django drops the
-# callbacks of a rolled-back transaction, the entry then disappears and the next write
-# schedules a new publication.
+# callbacks of a rolled-back transaction (or savepoint), the entry then disappears and the
+# next write bumps the version again and schedules a new publication.
 _scheduled: weakref.WeakValueDictionary[tuple[int, type[Model]], _Publication] = (
     weakref.WeakValueDictionary()
 )
 
 
-def schedule_publish(sources: tuple[CachedSource[Any], ...], using: str) -> None:
-    """Publish ``sources`` once when the current transaction of ``using`` commits.
+def wrote_in_transaction(model: type[Model], alias: str) -> bool:
+    """Whether the current transaction of ``alias`` wrote ``model`` (it then reads its own
+    writes from the database until it ends)."""
+    connection = transaction.get_connection(alias)
+    if not connection.in_atomic_block:
+        return False
+    pending = _scheduled.get((id(connection), model._meta.concrete_model or model))
+    return pending is not None and not pending.started
 
-    Outside a transaction it publishes at once. Several writes in one transaction publish
-    once. A rolled-back transaction publishes nothing.
+
+def schedule_publish(sources: tuple[CachedSource[Any], ...], using: str) -> None:
+    """Record a write of the sources' model: bump its version in the current transaction of
+    ``using`` and publish once when that transaction commits.
+
+    Outside a transaction it publishes at once. Several writes in one transaction bump and
+    publish once. A rolled-back transaction publishes nothing (its bump rolls back too).
     """
     connection = transaction.get_connection(using)
     model = sources[0].model
     key = (id(connection), model)
+    _forget_memo(model)
     if connection.in_atomic_block:
         pending = _scheduled.get(key)
         if pending is not None and not pending.started:
             return
+    versions.bump(model, using)
     publication = _Publication(sources, using)
     if connection.in_atomic_block:
         _scheduled[key] = publication
@@ -684,42 +919,37 @@ def schedule_publish(sources: tuple[CachedSource[Any], ...], using: str) -> None
 
 
 def publish_now(sources: tuple[CachedSource[Any], ...], alias: str) -> None:
-    """Make every cached object of the sources' model stale, then rebuild what should be.
+    """Move the store to the database's committed version of the sources' model (every
+    document of the model becomes stale), then write the documents that should be.
 
-    Never raises for a store failure: it is logged and the increment retried later.
+    Never raises for a store failure: it is logged, and readers notice the store is behind.
+    Inside a transaction (an on-commit callback run by a test) only this process's copies are
+    dropped: what the transaction sees is not committed.
     """
     model = sources[0].model
     clear_local_copies(model)
-    store = get_store()
-    gen_key = sources[0].gen_key()
-    try:
-        gen = store.bump(gen_key)
-    except store.errors() as exc:
-        _pending.add(gen_key)
-        _store_failed(store, "publish", exc)
+    if versions.in_transaction(alias):
         return
-    _pending.discard(gen_key)
-    for source in sources:
-        language = current_language() if source.per_language else "any"
-        if not source.rebuild_on_publish:
-            continue
-        built = source.build_for_publish(alias, language)
-        if built is None:
-            continue
-        try:
-            store.refill(
-                source.doc_key(alias, language, None),
-                gen_key,
-                gen,
-                _encode_doc(source, gen, built[0]),
-                _timeout(),
-            )
-        except store.errors() as exc:
-            _store_failed(store, "publish", exc)
-    # A read of this process that started before the increment may have kept an old copy.
+    store = get_store()
+    version = versions.known_version(model, alias, refresh=True)
+    gen_key = sources[0].gen_key(alias)
+    try:
+        written = False
+        for source in sources:
+            if not source.rebuild_on_publish:
+                continue
+            language = current_language() if source.per_language else "any"
+            built = source.build_for_publish(alias, language)
+            if built is None:
+                continue
+            raw = _encode_doc(source, version, built[0])
+            doc_key = source.doc_key(alias, language, None)
+            store.refill(doc_key, gen_key, version, raw, _timeout(), force=True)
+            written = True
+        if not written:
+            # The version alone: every document of the model becomes stale.
+            store.refill(gen_key, gen_key, version, "", 1, force=True)
+    except store.errors() as exc:
+        _store_failed(store, "publish", exc)
+    # A read of this process that started before the publication may have kept an old copy.
     clear_local_copies(model)
-
-
-def pending_publications() -> frozenset[str]:
-    """Generation keys whose increment failed and waits for the store to come back."""
-    return frozenset(_pending)

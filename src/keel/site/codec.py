@@ -3,8 +3,13 @@
 A document's ``data`` maps each published field's ``attname`` to a JSON value: strings, numbers,
 booleans and ``null`` as they are; decimals, UUIDs, dates and times as strings; durations as
 ISO 8601; binary data as base64; file fields as the stored file name (``null`` when empty);
-foreign keys as the related id; ``JSONField`` values as they are. Secret fields are left out.
-Decoding goes through each field's ``to_python``, so a value comes back with its Python type.
+foreign keys as the related id; ``JSONField`` values as they are. Any other value (a
+PostgreSQL ``ArrayField``, a third-party field's object) goes through the field's own
+``value_to_string``, as Django's serializers do. Secret fields are left out. Decoding goes
+through each field's ``to_python``, so a value comes back with its Python type.
+
+:func:`unpublishable_reason` says which fields cannot make that round trip; keel's system
+check ``keel.E008`` reports them.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from django.utils.duration import duration_iso_string
 from keel.site.encryption import is_secret_field
 
 __all__ = [
+    "EXACT_FIELDS",
     "FORMAT",
     "decode_instance",
     "encode_instance",
     "presentation_dict",
     "published_fields",
     "schema_id",
+    "unpublishable_reason",
 ]
 
 #: Version of the document layout; a change makes every stored document a miss.
@@ -70,12 +77,28 @@ def schema_id(model: type[Model]) -> str:
         return value
 
 
-def encode_value(field: models.Field[Any, Any], value: Any) -> Any:
-    """The JSON-safe form of ``value`` for ``field`` (see the module docstring)."""
-    if value is None or isinstance(field, models.JSONField):
-        return value
-    if isinstance(value, FieldFile):
-        return value.name or None
+#: Fields whose values keel encodes itself (exactly, and faster than ``value_to_string``).
+EXACT_FIELDS: tuple[type[models.Field[Any, Any]], ...] = (
+    models.BooleanField,
+    models.CharField,
+    models.TextField,
+    models.IntegerField,
+    models.FloatField,
+    models.DecimalField,
+    models.DateField,
+    models.TimeField,
+    models.DurationField,
+    models.UUIDField,
+    models.BinaryField,
+    models.FileField,
+    models.JSONField,
+    models.ForeignKey,
+)
+_TEXT_TYPES = frozenset({"CharField", "TextField", "SlugField", "EmailField", "URLField"})
+
+
+def _exact(value: Any) -> Any:
+    """The JSON form of a value of one of the :data:`EXACT_FIELDS`, or ``_NOT_EXACT``."""
     if isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, decimal.Decimal | uuid.UUID):
@@ -86,8 +109,29 @@ def encode_value(field: models.Field[Any, Any], value: Any) -> Any:
         return duration_iso_string(value)
     if isinstance(value, bytes | bytearray | memoryview):
         return base64.b64encode(bytes(value)).decode("ascii")
+    return _NOT_EXACT
+
+
+_NOT_EXACT: Any = object()
+
+
+def encode_value(field: models.Field[Any, Any], value: Any, instance: Model | None = None) -> Any:
+    """The JSON-safe form of ``value`` for ``field`` (see the module docstring).
+
+    Values keel does not encode itself go through ``field.value_to_string(instance)``; without
+    ``instance`` they raise ``TypeError`` naming the field.
+    """
+    if value is None or isinstance(field, models.JSONField):
+        return value
+    if isinstance(value, FieldFile):
+        return value.name or None
     if isinstance(value, Model):
         return encode_value(field, value.pk)
+    encoded = _exact(value)
+    if encoded is not _NOT_EXACT:
+        return encoded
+    if instance is not None:
+        return field.value_to_string(instance)
     raise TypeError(
         f"{field.model._meta.label}.{field.name}: cannot publish a {type(value).__name__}; "
         "mark the field secret=True or give it a JSON-safe value."
@@ -98,8 +142,27 @@ def encode_instance(instance: Model) -> dict[str, Any]:
     """The document data of ``instance``: ``{attname: JSON value}`` of its published fields."""
     data: dict[str, Any] = {}
     for field in published_fields(type(instance)):
-        data[field.attname] = encode_value(field, getattr(instance, field.attname))
+        data[field.attname] = encode_value(field, getattr(instance, field.attname), instance)
     return data
+
+
+def unpublishable_reason(field: models.Field[Any, Any]) -> str | None:
+    """Why ``field`` cannot be published and read back with its type, or ``None``.
+
+    A field keel does not encode itself is published as ``value_to_string()`` and read back
+    with ``to_python()``. Django's base ``Field.to_python`` returns the text unchanged: that
+    is a round trip only for fields whose values are text, and never for a field that turns
+    database values into objects (``from_db_value``).
+    """
+    if is_secret_field(field) or isinstance(field, EXACT_FIELDS):
+        return None
+    if type(field).to_python is not models.Field.to_python:
+        return None
+    if hasattr(field, "from_db_value"):
+        return "it turns database values into objects (from_db_value) but has no to_python"
+    if field.get_internal_type() not in _TEXT_TYPES:
+        return "its values are not text and it has no to_python to rebuild them from text"
+    return None
 
 
 def decode_instance(model: type[M], db: str, data: dict[str, Any]) -> M:
@@ -138,5 +201,5 @@ def presentation_dict(instance: Model, names: Iterable[str] | None = None) -> di
             file = getattr(instance, field.name)
             out[field.name] = file.url if file else None
         else:
-            out[field.name] = encode_value(field, value)
+            out[field.name] = encode_value(field, value, instance)
     return out

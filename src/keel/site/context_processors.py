@@ -7,65 +7,156 @@ Add them to ``TEMPLATES[...]["OPTIONS"]["context_processors"]``:
 - ``keel.site.context_processors.static_content``: the content map of the active language
   under ``static_content`` (``{{ static_content.footer_text }}``).
 
-Secret fields are not reachable from templates: the objects handed to templates refuse them,
-refuse names starting with ``_``, and refuse the model API (``save``, ``refresh_from_db``...).
+Templates reach only the published, non-secret fields of a cached object, and the methods and
+properties its model lists in ``template_methods``: never keel's API (``load``, ``publish``,
+``clear_cache``...), Django's model API, names starting with ``_``, nor reverse relations. A
+foreign key leads to a view of the related row with the same rules, a file field to its
+``name`` and ``url`` only: nothing leads back to an unwrapped instance.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from django.db import models
+from django.db.models.fields.files import FieldFile
 from django.http import HttpRequest
 
 from keel.site.codec import published_fields
 from keel.site.registry import context_models
 
-__all__ = ["PublicSingleton", "StaticContentMap", "site_settings", "static_content"]
+__all__ = [
+    "PublicFile",
+    "PublicSingleton",
+    "PublicView",
+    "StaticContentMap",
+    "site_settings",
+    "static_content",
+]
 
-_MODEL_API = frozenset(dir(models.Model))
+
+def _keel_api() -> frozenset[str]:
+    from keel.site import models as site_models
+
+    names = set(dir(models.Model))
+    for cls in (
+        site_models.CachedModelMixin,
+        site_models.SiteSettingsSyncMixin,
+        site_models.AbstractSiteSettings,
+        site_models.AbstractStaticContent,
+        site_models.AbstractStaticPageSeo,
+    ):
+        names.update(n for n, v in vars(cls).items() if callable(v) or isinstance(v, classmethod))
+    names.update(("objects", "template_methods", "context_name", "singleton_pk"))
+    return frozenset(names)
 
 
-class PublicSingleton:
-    """What templates see of a singleton: loaded on first use, secrets refused."""
+_api: frozenset[str] | None = None
+_rules: dict[type[models.Model], tuple[frozenset[str], frozenset[str], frozenset[str]]] = {}
 
-    __slots__ = ("_allowed", "_instance", "_model")
 
-    def __init__(self, model: type[models.Model]) -> None:
+def template_rules(
+    model: type[models.Model],
+) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """``(values, relations, methods)``: the names templates may read on ``model``."""
+    global _api
+    try:
+        return _rules[model]
+    except KeyError:
+        pass
+    if _api is None:
+        _api = _keel_api()
+    fields = published_fields(model)
+    relations = frozenset(f.name for f in fields if f.is_relation)
+    values = frozenset(
+        [f.name for f in fields if not f.is_relation] + [f.attname for f in fields] + ["pk"]
+    )
+    secrets = {f.name for f in model._meta.concrete_fields} - values - relations
+    listed: set[str] = set()
+    for cls in model.__mro__:
+        listed.update(vars(cls).get("template_methods", ()))
+    methods = frozenset(n for n in listed if n not in _api and n not in secrets and n[:1] != "_")
+    _rules[model] = (values, relations, methods)
+    return _rules[model]
+
+
+class PublicFile:
+    """What templates see of a file field: its ``name`` and ``url`` (empty when unset)."""
+
+    __slots__ = ("_file",)
+
+    def __init__(self, file: FieldFile) -> None:
+        self._file = file
+
+    @property
+    def name(self) -> str:
+        return self._file.name or ""
+
+    @property
+    def url(self) -> str:
+        return self._file.url if self._file else ""
+
+    def __bool__(self) -> bool:
+        return bool(self._file)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PublicView:
+    """What templates see of a model instance: published fields, listed methods, wrapped
+    relations. ``loader`` is called on first use (a lazy context costs nothing unused)."""
+
+    __slots__ = ("_instance", "_loader", "_model")
+
+    def __init__(
+        self, model: type[models.Model], loader: Callable[[], models.Model | None]
+    ) -> None:
         self._model = model
+        self._loader = loader
         self._instance: models.Model | None = None
-        self._allowed: frozenset[str] | None = None
 
     def _load(self) -> models.Model:
         if self._instance is None:
-            self._instance = self._model.load()  # type: ignore[attr-defined]
+            self._instance = self._loader()
+        if self._instance is None:
+            raise AttributeError("nothing to show")
         return self._instance
 
-    def _is_allowed(self, name: str) -> bool:
-        if self._allowed is None:
-            fields = published_fields(self._model)
-            self._allowed = frozenset(
-                [f.name for f in fields] + [f.attname for f in fields] + ["pk"]
-            )
-        if name in self._allowed:
-            return True
-        if name.startswith("_") or name in _MODEL_API:
-            return False
-        # Methods and properties the project defined, unless they shadow a secret field.
-        secret = {f.name for f in self._model._meta.concrete_fields} - self._allowed
-        return name not in secret and hasattr(self._model, name)
-
     def __getattr__(self, name: str) -> Any:
-        if not self._is_allowed(name):
-            raise AttributeError(name)
-        return getattr(self._load(), name)
+        values, relations, methods = template_rules(self._model)
+        if name in values:
+            value = getattr(self._load(), name)
+            return PublicFile(value) if isinstance(value, FieldFile) else value
+        if name in relations:
+            return public_view(getattr(self._load(), name))
+        if name in methods:
+            return getattr(self._load(), name)
+        raise AttributeError(name)
 
     def __str__(self) -> str:
         return str(self._load())
 
     def __repr__(self) -> str:
-        return f"<PublicSingleton {self._model._meta.label}>"
+        return f"<{type(self).__name__} {self._model._meta.label}>"
+
+
+def public_view(instance: models.Model | None) -> PublicView | None:
+    """``instance`` as templates may see it (``None`` stays ``None``)."""
+    if instance is None:
+        return None
+    return PublicView(type(instance), lambda: instance)
+
+
+class PublicSingleton(PublicView):
+    """What templates see of a singleton: loaded on first use, with :class:`PublicView`'s
+    rules."""
+
+    __slots__ = ()
+
+    def __init__(self, model: type[models.Model]) -> None:
+        super().__init__(model, model.load)  # type: ignore[attr-defined]
 
 
 class StaticContentMap(Mapping[str, str]):

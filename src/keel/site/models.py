@@ -27,6 +27,7 @@ from django.core.validators import (
     RegexValidator,
 )
 from django.db import models, router
+from django.db.models.signals import class_prepared
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
@@ -35,7 +36,6 @@ from keel.site.cache import (
     CachedSource,
     aread,
     clear_local_copies,
-    publish_now,
     read,
     schedule_publish,
 )
@@ -121,11 +121,33 @@ class SingletonQuerySet(PublishingQuerySet):
         )
 
 
+def _publishing_base_manager(sender: type[models.Model], **kwargs: Any) -> None:
+    """Make ``_base_manager`` of a concrete cached model its first publishing manager.
+
+    Django's default base manager is a plain ``Manager``: ``Model._base_manager.update()``
+    and ``bulk_update()`` would write without publishing. ``Meta.base_manager_name`` set by
+    the project is kept.
+    """
+    opts = sender._meta
+    if opts.abstract or opts.base_manager_name or not issubclass(sender, CachedModelMixin):
+        return
+    for manager in opts.managers:
+        if isinstance(manager.get_queryset(), PublishingQuerySet):
+            opts.base_manager_name = manager.name
+            return
+
+
+class_prepared.connect(_publishing_base_manager, dispatch_uid="keel.site.base_manager")
+
+
 class CachedModelMixin(models.Model):
     """What every cached model has: ``publish()``, ``clear_cache()`` and ``to_dict()``."""
 
     #: Name under which keel's context processors expose the model's cached object.
     context_name: ClassVar[str | None] = None
+    #: Methods and properties templates may use, besides the published fields. Collected
+    #: from every class of the model's MRO, so each field group adds its own.
+    template_methods: ClassVar[tuple[str, ...]] = ()
 
     class Meta:
         abstract = True
@@ -161,14 +183,15 @@ class CachedModelMixin(models.Model):
 
     @classmethod
     def clear_cache(cls, *, using: str | None = None) -> None:
-        """Make every cached copy of this model stale now, in every process.
+        """Make every cached copy of this model stale, in every process: now, or when the
+        current transaction commits.
 
         The next read rebuilds from the database. Store errors are logged, never raised.
         """
         cls._source()
         concrete = cls._meta.concrete_model or cls
         invalidating = tuple(_Invalidating(s) for s in _sources[concrete])
-        publish_now(invalidating, using or router.db_for_write(cls))
+        schedule_publish(invalidating, using or router.db_for_write(cls))
         clear_local_copies(cls)
 
     def to_dict(self) -> dict[str, Any]:
@@ -286,6 +309,8 @@ class SiteContactSettingsMixin(models.Model):
     contact_person = models.CharField(_("contact person"), max_length=255, blank=True)
     working_hours = models.TextField(_("working hours"), blank=True)
 
+    template_methods: ClassVar[tuple[str, ...]] = ("get_address",)
+
     class Meta:
         abstract = True
 
@@ -350,6 +375,8 @@ class SiteSocialSettingsMixin(models.Model):
         "twitter_url",
         "pinterest_url",
     )
+
+    template_methods: ClassVar[tuple[str, ...]] = ("social_links",)
 
     class Meta:
         abstract = True
@@ -420,6 +447,8 @@ class SiteEmailIdentityMixin(models.Model):
         _("sender name"), max_length=255, blank=True, validators=[no_newlines]
     )
     email_reply_to = models.EmailField(_("reply-to address"), blank=True)
+
+    template_methods: ClassVar[tuple[str, ...]] = ("get_from_email", "get_reply_to")
 
     class Meta:
         abstract = True

@@ -6,7 +6,14 @@ Connected by ``keel.apps.KeelConfig.ready()`` (which does no I/O):
 - ``post_save`` with ``raw=True`` (``loaddata``) and ``post_delete`` (instances, querysets,
   cascades) of cached models: publish on commit;
 - :data:`keel.signals.fixture_imported` (bulk fixture imports that bypass ``save()``):
-  publish.
+  publish;
+- ``pre_delete`` of singletons: refuse, so a cascade from a deleted related row can never
+  remove the singleton's row;
+- ``post_migrate``: publish every cached model of the migrated database, so data migrations
+  (historical models, ``RunSQL``) reach readers.
+
+Code that writes cached models behind the ORM's back (set-based SQL, a fixture engine) calls
+:func:`refresh_readers` after the write.
 """
 
 from __future__ import annotations
@@ -18,11 +25,11 @@ from django.apps import apps as global_apps
 from django.core.signals import setting_changed
 from django.db import connections, router
 from django.db.models import Model
-from django.db.models.signals import post_delete, post_migrate, post_save
+from django.db.models.signals import post_delete, post_migrate, post_save, pre_delete
 
 from keel.signals import fixture_imported
 
-__all__ = ["connect_receivers"]
+__all__ = ["connect_receivers", "refresh_readers"]
 
 
 def _is_cached(model: Any) -> bool:
@@ -46,6 +53,44 @@ def create_singletons(sender: AppConfig, using: str = "default", **kwargs: Any) 
     for model in models:
         if model._meta.db_table in tables:
             model._default_manager.db_manager(using).get_or_create(pk=model.singleton_pk)
+
+
+def refresh_readers(model: type[Model], *, using: str | None = None) -> bool:
+    """Refresh every reader of ``model`` after a write that bypassed ``save()`` and keel's
+    querysets (set-based SQL, a bulk fixture import). Returns whether ``model`` is cached.
+
+    Call it inside the writing transaction (after the write): the model's version is
+    incremented in that transaction and readers are refreshed when it commits; a rollback
+    undoes both. Called after the commit, it refreshes readers at once. Does nothing for a
+    model keel does not cache. Store errors are logged, never raised.
+    """
+    if not _is_cached(model):
+        return False
+    model.publish(using=using)  # type: ignore[attr-defined]
+    return True
+
+
+def publish_after_migrate(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
+    """Publish the cached models of ``sender`` in ``using``: a data migration may have
+    written them through historical models, which have no keel behaviour."""
+    tables = None
+    for model in sender.get_models():
+        if not _is_cached(model) or not router.allow_migrate_model(using, model):
+            continue
+        if tables is None:
+            tables = set(connections[using].introspection.table_names())
+        if model._meta.db_table in tables:
+            model.publish(using=using)  # type: ignore[attr-defined]
+
+
+def refuse_singleton_delete(sender: type[Model], instance: Model, **kwargs: Any) -> None:
+    """Refuse deleting a singleton's row, also by cascade (the whole delete rolls back)."""
+    from keel.site.models import SingletonDeletionError
+
+    raise SingletonDeletionError(
+        f"{sender._meta.label} is a singleton: its row cannot be deleted, also not by a "
+        "cascade. Give the foreign keys of the singleton on_delete=SET_NULL or PROTECT."
+    )
 
 
 def publish_after_raw_save(
@@ -80,8 +125,13 @@ def connect_receivers() -> None:
     fixture_imported.connect(
         publish_after_fixture_import, dispatch_uid="keel.site.publish_after_fixture_import"
     )
+    post_migrate.connect(publish_after_migrate, dispatch_uid="keel.site.publish_after_migrate")
+    from keel.site.models import SiteSettingsSyncMixin
+
     for model in global_apps.get_models():
         if _is_cached(model):
             uid = f"keel.site:{model._meta.label_lower}"
             post_save.connect(publish_after_raw_save, sender=model, dispatch_uid=uid)
             post_delete.connect(publish_after_delete, sender=model, dispatch_uid=uid)
+            if issubclass(model, SiteSettingsSyncMixin):
+                pre_delete.connect(refuse_singleton_delete, sender=model, dispatch_uid=uid)

@@ -3,19 +3,18 @@
 - ``{% static_text "footer" %}`` (or ``{% static_text "footer" default="..." as footer %}``):
   the static content of a key in the active language, escaped like any variable;
 - ``{% page_seo "home" as seo %}``: the SEO row of a page for the active language, or
-  ``None`` (``{{ seo.seo_title }}``, ``{{ seo.seo_image.url }}``);
+  ``None`` (``{{ seo.seo_title }}``, ``{{ seo.seo_image.url }}``), with the same rules as the
+  context processors (published fields only);
 - ``{% get_site_settings as settings %}``: the site settings as templates see them (secrets
   refused), for templates rendered without keel's context processor.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import template
 from django.db import models
 
-from keel.site.context_processors import PublicSingleton
+from keel.site.context_processors import PublicSingleton, PublicView, public_view
 from keel.site.registry import context_models, get_site_settings_model
 
 register = template.Library()
@@ -52,9 +51,10 @@ def static_text(key: str, default: str = "") -> str:
 
 
 @register.simple_tag
-def page_seo(page_key: str) -> Any:
-    """The SEO row of ``page_key`` for the active language, or ``None``."""
-    return _seo_model().for_page(page_key)  # type: ignore[attr-defined]
+def page_seo(page_key: str) -> PublicView | None:
+    """The SEO row of ``page_key`` for the active language as templates may see it (its
+    published fields; ``seo_image`` as ``name`` and ``url``), or ``None``."""
+    return public_view(_seo_model().for_page(page_key))  # type: ignore[attr-defined]
 
 
 @register.simple_tag

@@ -59,6 +59,8 @@ class SiteSettings(
     launched_on = models.DateField(null=True, blank=True)
     public_id = models.UUIDField(default=uuid.uuid4)
 
+    template_methods = ("site_title",)
+
     def site_title(self) -> str:
         return f"{self.site_name}: {self.tagline}" if self.tagline else self.site_name
 
@@ -111,3 +113,47 @@ class UserProfile(AbstractUserProfile):
         related_name="profile",
         db_constraint=False,
     )
+
+
+class OwnedSettings(SiteSettingsSyncMixin):
+    """A singleton with a cascading foreign key: deleting the owner must not delete it."""
+
+    owner = models.ForeignKey(Brand, null=True, blank=True, on_delete=models.CASCADE)
+    motto = models.CharField(max_length=50, blank=True)
+
+
+class PhoneNumber:
+    """A third-party field's value: an object, not JSON (like phonenumbers' PhoneNumber)."""
+
+    def __init__(self, digits: str) -> None:
+        self.digits = "".join(c for c in digits if c.isdigit() or c == "+")
+
+    def __str__(self) -> str:
+        return self.digits
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PhoneNumber) and other.digits == self.digits
+
+    def __hash__(self) -> int:
+        return hash(self.digits)
+
+
+class PhoneNumberField(models.CharField):  # type: ignore[type-arg]
+    """Stores text, hands out :class:`PhoneNumber` objects (as django-phonenumber-field)."""
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        return self.to_python(value)
+
+    def to_python(self, value: Any) -> Any:
+        if value is None or isinstance(value, PhoneNumber):
+            return value
+        return PhoneNumber(str(value))
+
+    def get_prep_value(self, value: Any) -> Any:
+        return None if value is None else str(value)
+
+
+class TypedSettings(SiteSettingsSyncMixin):
+    """A singleton whose field values are not JSON."""
+
+    hotline = PhoneNumberField(max_length=32, null=True, blank=True)
