@@ -130,7 +130,12 @@ def test_tagged_keys_share_a_slot_and_serve_multi_key_commands(
 def test_site_settings_are_read_through_the_cluster_with_one_command(
     on_cluster: servers.Cluster, settings: Any
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
+    # Without client tracking (see the next test for the reads it saves).
+    settings.KEEL = {
+        **settings.KEEL,
+        "SITE_SETTINGS_LOCAL_TTL": 0,
+        "SITE_SETTINGS_TRACKING": False,
+    }
     reset_process_state()
     row = SiteSettings.load()
     row.site_name = "On the cluster"
@@ -152,6 +157,37 @@ def test_site_settings_are_read_through_the_cluster_with_one_command(
     with request_scope():
         assert SiteSettings.load().site_name == "Changed"
     reset_process_state()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_warm_site_settings_reads_send_nothing_to_the_cluster_with_tracking(
+    on_cluster: servers.Cluster, settings: Any
+) -> None:
+    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
+    reset_process_state()
+    listener = get_listener()
+    assert listener is not None and listener.wait_live(10), listener.refused
+    row = SiteSettings.load()
+    row.site_name = "Tracked on the cluster"
+    row.save()
+    with request_scope():
+        assert SiteSettings.load().site_name == "Tracked on the cluster"
+    probes = [node.client() for node in on_cluster.masters]
+    before = command_counts(probes)
+
+    for _ in range(20):
+        with CaptureQueriesContext(connection) as queries, request_scope():
+            assert SiteSettings.load().site_name == "Tracked on the cluster"
+        assert len(queries) == 0
+    executed = command_counts(probes) - before
+    # Only the listener's heartbeat reached the masters: no read did.
+    assert set(executed) <= {"ping", "cluster|slots"}, executed
+    row.site_name = "Changed on the cluster"
+    row.save()
+    with request_scope():
+        assert SiteSettings.load().site_name == "Changed on the cluster"
+    reset_process_state()
+    reset_listener()
 
 
 # -- Sentinel ----------------------------------------------------------------------------------
