@@ -208,7 +208,8 @@ def example_project(changes: int, gap: float, clients: int) -> None:
             try:
                 context = multiprocessing.get_context("fork")
                 out = context.Queue()
-                seconds = changes * gap + 8
+                # 2 s of warm-up before the first save, 10 s after the last (two windows).
+                seconds = 2 + changes * gap + 10
                 processes = [
                     context.Process(target=sampler, args=(port, seconds, out))
                     for _ in range(clients)
