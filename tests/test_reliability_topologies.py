@@ -446,3 +446,28 @@ def test_tracking_survives_a_sentinel_failover(
     get_redis().set(key, "written on the new master")
     assert stale_within(listener, key, fresh, 0.05)
     reset_listener()
+
+
+def test_tracking_follows_the_sentinels_when_the_master_dies(
+    on_sentinel: servers.SentinelGroup, settings: Any
+) -> None:
+    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_TRACKING_HEARTBEAT": TRACKING_HEARTBEAT}
+    listener = get_listener()
+    assert listener is not None and listener.wait_live(10), listener.refused
+    key = make_key("site", "doc")
+    stamp = listener.stamp()
+    assert stamp is not None
+    on_sentinel.master.kill()
+    assert stale_within(listener, key, stamp, 0.1)
+    # Not live while the Sentinels still name the dead master; live on the promoted replica.
+    servers.wait_for(
+        lambda: on_sentinel.master_port() == on_sentinel.replica.port, 30, "the failover"
+    )
+    assert listener.wait_live(10)
+    assert len(tracking_names(on_sentinel.replica)) == 1
+    fresh = listener.stamp()
+    assert fresh is not None and not listener.is_current(key, stamp)
+    servers.wait_for(lambda: health_check().ok, 20, "keel to reach the new master")
+    get_redis().set(key, "written on the promoted replica")
+    assert stale_within(listener, key, fresh, 0.05)
+    reset_listener()
