@@ -192,10 +192,14 @@ def test_a_request_scope_returns_the_same_object_for_every_load(keel_redis: redi
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_process_copy_expires_after_the_local_ttl(
+def test_without_tracking_the_process_copy_expires_after_the_local_ttl(
     keel_redis: redis.Redis, settings: Any
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0.3}
+    settings.KEEL = {
+        **settings.KEEL,
+        "SITE_SETTINGS_LOCAL_TTL": 0.3,
+        "SITE_SETTINGS_TRACKING": False,
+    }
     SiteSettings.load()
     SiteSettings.objects.update(phone="new")  # publishes, but from this process
     assert SiteSettings.load().phone == "new"  # the writer's process forgets its copy at once
@@ -625,10 +629,10 @@ def _assert_change_seen_within(keel: dict[str, Any], window: float) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_another_process_sees_a_change_within_the_local_window(
+def test_without_tracking_another_process_sees_a_change_within_the_local_window(
     keel_redis: redis.Redis, settings: Any
 ) -> None:
-    keel = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 1}
+    keel = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 1, "SITE_SETTINGS_TRACKING": False}
     settings.KEEL = keel
     _assert_change_seen_within(keel, 1)
 

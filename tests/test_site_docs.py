@@ -67,3 +67,17 @@ def test_the_template_examples_render(keel_redis: redis.Redis) -> None:
     assert "<p>Hello</p>" in rendered[0]
     assert 'content="All about it"' in rendered[1]
     assert "© keel" in rendered[1]
+
+
+def test_every_test_the_consistency_model_cites_exists() -> None:
+    text = PAGE.read_text()
+    section = text[text.index("## Consistency model") : text.index("## Testing")]
+    cited = set(re.findall(r"`((?:test_\w+)|(?:\w+Tests?\w*))`", section))
+    assert len(cited) >= 25
+    sources = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
+    missing = [
+        name
+        for name in sorted(cited)
+        if f"def {name}(" not in sources and f"class {name}(" not in sources
+    ]
+    assert missing == []

@@ -239,8 +239,8 @@ SETTINGS: dict[str, Setting] = {
             True,
             "With `REDIS_URL`, keep process copies coherent through Redis client tracking "
             "(RESP3 `CLIENT TRACKING`, one listener connection per process and master): warm "
-            "reads cost no round trip. `False`: process copies are kept for "
-            "`SITE_SETTINGS_LOCAL_TTL` instead.",
+            "reads cost no round trip. `False`: process copies are trusted for "
+            "`SITE_SETTINGS_LOCAL_TTL` seconds, as without Redis.",
             lambda value: None if isinstance(value, bool) else "True or False",
             "keel.E004",
         ),

@@ -521,14 +521,13 @@ def resolve_alias(model: type[Model], using: str | None) -> str:
 class _Entry(NamedTuple):
     """A process copy: valid until (monotonic, without client tracking), the version it was
     built at, the template, and the tracking stamp taken before the store was read (``None``:
-    tracking was not live) with the two store keys the copy depends on."""
+    tracking was not live) with the store's version key the copy depends on."""
 
     expires: float
     version: int
     template: Any
     stamp: int | None
     gen_key: str
-    doc_key: str
 
 
 _local: dict[type[Model], dict[tuple[Any, ...], _Entry]] = {}
@@ -547,12 +546,11 @@ class _Found(NamedTuple):
     template: Any
     stamp: int | None = None
     gen_key: str = ""
-    doc_key: str = ""
 
 
 def _listener() -> InvalidationListener | None:
     """The process's client-tracking listener when the store is Redis, else ``None``."""
-    return get_listener() if is_configured() else None
+    return get_listener()
 
 
 def _lkey(source: CachedSource[Any], alias: str, part: str | None) -> tuple[Any, ...]:
@@ -577,10 +575,11 @@ def _fresh_copy(model: type[Model], lkey: tuple[Any, ...], known: int) -> _Entry
     """The process copy if it may be served without asking the store, else ``None``.
 
     Never when it is older than the version this process last read from the database. With
-    Redis client tracking: while the listener says neither of its keys changed since the
-    copy's stamp; while tracking is not live, only when the store is known to be down (the
-    copy then came from the database) and inside ``SITE_SETTINGS_LOCAL_TTL``. Without Redis:
-    inside ``SITE_SETTINGS_LOCAL_TTL``.
+    Redis client tracking: while the listener says the store's version key did not change
+    since the copy's stamp (a document rewritten at the same version holds the same data;
+    a flush or a lost connection makes every stamp stale); while tracking is not live, only
+    when the store is known to be down (the copy then came from the database) and inside
+    ``SITE_SETTINGS_LOCAL_TTL``. Without Redis: inside ``SITE_SETTINGS_LOCAL_TTL``.
     """
     entry = _local.get(model, _NO_ENTRIES).get(lkey)
     if entry is None or entry.version < known:
@@ -589,11 +588,7 @@ def _fresh_copy(model: type[Model], lkey: tuple[Any, ...], known: int) -> _Entry
     if listener is not None:
         stamp = entry.stamp
         if stamp is not None:
-            if listener.is_current(entry.gen_key, stamp) and listener.is_current(
-                entry.doc_key, stamp
-            ):
-                return entry
-            return None
+            return entry if listener.is_current(entry.gen_key, stamp) else None
         if time.monotonic() >= _down_until:
             return None
     return entry if entry.expires > time.monotonic() else None
@@ -663,9 +658,7 @@ def _keep_local(
         entries = _local.setdefault(model, {})
         if len(entries) >= MAX_LOCAL_ENTRIES:
             entries.clear()
-        entries[lkey] = _Entry(
-            expires, version, found.template, found.stamp, found.gen_key, found.doc_key
-        )
+        entries[lkey] = _Entry(expires, version, found.template, found.stamp, found.gen_key)
 
 
 class _Rebuilt(NamedTuple):
@@ -738,7 +731,7 @@ def _fetch(
     if verdict == _SERVE:
         template = _served(source, fetched, alias, copy)
         if template is not _MISSING:
-            return _Found(fetched.gen, template, stamp, gen_key, doc_key)
+            return _Found(fetched.gen, template, stamp, gen_key)
     rebuilt = _rebuild(source, alias, language, part)
     if rebuilt.version is not None:
         try:
@@ -747,7 +740,7 @@ def _fetch(
             store.refill(doc_key, gen_key, rebuilt.version, raw, _timeout(), force=overrule)
         except store.errors() as exc:
             _store_failed(store, "refill", exc)
-    return _Found(rebuilt.version, rebuilt.template, stamp, gen_key, doc_key)
+    return _Found(rebuilt.version, rebuilt.template, stamp, gen_key)
 
 
 async def _afetch(
@@ -777,7 +770,7 @@ async def _afetch(
     if verdict == _SERVE:
         template = _served(source, fetched, alias, copy)
         if template is not _MISSING:
-            return _Found(fetched.gen, template, stamp, gen_key, doc_key)
+            return _Found(fetched.gen, template, stamp, gen_key)
     rebuilt = await rebuild(source, alias, language, part)
     if rebuilt.version is not None:
         try:
@@ -786,7 +779,7 @@ async def _afetch(
             await store.arefill(doc_key, gen_key, rebuilt.version, raw, _timeout(), force=overrule)
         except store.errors() as exc:
             _store_failed(store, "refill", exc)
-    return _Found(rebuilt.version, rebuilt.template, stamp, gen_key, doc_key)
+    return _Found(rebuilt.version, rebuilt.template, stamp, gen_key)
 
 
 def _timeout() -> float:

@@ -34,10 +34,17 @@ FIRST_VERSIONS = 2**50
 __all__ = ["bump", "committed_versions", "in_transaction", "known_version", "reset_known"]
 
 
+_labels: dict[type[Model], str] = {}
+
+
 def label_of(model: type[Model]) -> str:
     """``app_label.model_name`` of ``model``'s concrete model: the row of its version."""
-    concrete = model._meta.concrete_model or model
-    return concrete._meta.label_lower
+    try:
+        return _labels[model]
+    except KeyError:
+        concrete = model._meta.concrete_model or model
+        _labels[model] = concrete._meta.label_lower
+        return _labels[model]
 
 
 def in_transaction(alias: str) -> bool:
@@ -94,8 +101,9 @@ def known_version(model: type[Model], alias: str, *, refresh: bool = False) -> i
     """
     known = _known.get(alias)
     now = time.monotonic()
-    due = known is None or refresh or now - known.checked_at >= verify_interval()
-    if due and not in_transaction(alias):
+    if known is not None and not refresh and now - known.checked_at < verify_interval():
+        return known.versions.get(label_of(model), 0)  # the common case, no query
+    if not in_transaction(alias):
         versions = committed_versions(alias)
         with _lock:
             known = _Known(now, versions)
