@@ -380,7 +380,11 @@ def test_tracking_follows_a_resharding_to_a_new_master(settings: Any) -> None:
         admin = source.client()
         admin.execute_command("CLUSTER", "MEET", "127.0.0.1", str(newcomer.port))
         servers.wait_for(
-            lambda: len(newcomer.client().cluster("NODES")) == 4, 20, "the newcomer to join"
+            lambda: all(
+                len(node.client().cluster("NODES")) == 4 for node in [*cluster.masters, newcomer]
+            ),
+            20,
+            "every node to know the newcomer",
         )
         # Move one (empty) slot of the first master to the newcomer: no connection is cut.
         key = make_key("site", "moved")
