@@ -130,12 +130,8 @@ def test_tagged_keys_share_a_slot_and_serve_multi_key_commands(
 def test_site_settings_are_read_through_the_cluster_with_one_command(
     on_cluster: servers.Cluster, settings: Any
 ) -> None:
-    # Without client tracking (see the next test for the reads it saves).
-    settings.KEEL = {
-        **settings.KEEL,
-        "SITE_SETTINGS_LOCAL_TTL": 0,
-        "SITE_SETTINGS_TRACKING": False,
-    }
+    # The store's path (client tracking on a Cluster is tested with the listener's tests).
+    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0, "SITE_SETTINGS_TRACKING": False}
     reset_process_state()
     row = SiteSettings.load()
     row.site_name = "On the cluster"

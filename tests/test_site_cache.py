@@ -56,8 +56,13 @@ class CountingConnection(redis.Connection):
 
 @pytest.fixture
 def counted_redis(keel_redis: redis.Redis, settings: Any) -> Iterator[type[CountingConnection]]:
-    """Redis on, through connections that count commands."""
-    settings.KEEL = {**settings.KEEL, "REDIS_OPTIONS": {"connection_class": CountingConnection}}
+    """Redis on, through connections that count commands (client tracking off: these tests
+    count what the store path costs; tests/test_site_read_tracking.py counts the tracked one)."""
+    settings.KEEL = {
+        **settings.KEEL,
+        "REDIS_OPTIONS": {"connection_class": CountingConnection},
+        "SITE_SETTINGS_TRACKING": False,
+    }
     get_redis().ping()  # connect outside the counted part
     CountingConnection.reset()
     yield CountingConnection

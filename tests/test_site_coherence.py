@@ -439,3 +439,54 @@ class TestCaseReadsItsOwnWrites(TestCase):
 
     def test_the_next_test_sees_the_rolled_back_value(self) -> None:
         assert SiteSettings.load().phone == ""
+
+
+# -- the hook for writers that bypass the ORM ---------------------------------------------------
+
+
+def _raw_phone(phone: str) -> None:
+    table = connection.ops.quote_name(SiteSettings._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET phone = %s", [phone])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_readers_after_a_set_based_write_commits_with_it(store: str) -> None:
+    from keel.site.receivers import refresh_readers
+
+    save_phone("before")
+    assert SiteSettings.load().phone == "before"
+
+    def write_then_fail() -> None:
+        with transaction.atomic():
+            _raw_phone("rolled back")
+            assert refresh_readers(SiteSettings, using="default") is True
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        write_then_fail()
+    as_another_process()
+    assert SiteSettings.load().phone == "before"
+    with transaction.atomic():
+        _raw_phone("bulk")
+        refresh_readers(SiteSettings, using="default")
+    as_another_process()
+    assert SiteSettings.load().phone == "bulk"
+    assert refresh_readers(Brand, using="default") is False  # not cached: nothing to do
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_version_row_starts_at_a_random_number() -> None:
+    from keel.models import SiteVersion
+    from keel.site.versions import FIRST_VERSIONS, bump
+
+    SiteVersion.objects.all().delete()
+    bump(SiteSettings, "default")
+    bump(StaticContent, "default")
+    first = dict(SiteVersion.objects.values_list("label", "version"))
+    assert len(set(first.values())) == 2
+    assert all(1 <= v <= FIRST_VERSIONS for v in first.values())
+    bump(SiteSettings, "default")
+    assert SiteVersion.objects.get(label="testapp.sitesettings").version == (
+        first["testapp.sitesettings"] + 1
+    )

@@ -48,7 +48,7 @@ class override_site_settings(TestContextDecorator):
         return model._meta.concrete_model or model
 
     def enable(self) -> None:
-        from keel.site.cache import push_override
+        from keel.site.copies import push_override
 
         model = self._target()
         known = {f.name: f for f in model._meta.concrete_fields}
@@ -62,6 +62,6 @@ class override_site_settings(TestContextDecorator):
         self._token = push_override(model, attnames)
 
     def disable(self) -> None:
-        from keel.site.cache import pop_override
+        from keel.site.copies import pop_override
 
         pop_override(self._token)

@@ -75,6 +75,7 @@ _HOMES = {
     "EncryptedCharField": "keel.site.encryption",
     "EncryptedTextField": "keel.site.encryption",
     "reencrypt": "keel.site.encryption",
+    "AbstractUserProfile": "keel.profiles.models",
 }
 
 

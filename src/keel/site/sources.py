@@ -14,8 +14,8 @@ from django.db.models import Model
 from django.db.models.query_utils import DeferredAttribute
 from django.utils import translation
 
-from keel.site.cache import CachedSource, InstanceTemplate
 from keel.site.codec import decode_instance, encode_instance, published_fields, secret_fields
+from keel.site.documents import CachedSource, InstanceTemplate
 
 __all__ = ["ContentMapSource", "PageSource", "SingletonSource", "language_chain"]
 

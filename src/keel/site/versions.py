@@ -84,7 +84,8 @@ def committed_versions(alias: str) -> dict[str, int]:
 
 @dataclass
 class _Known:
-    checked_at: float = -1e18
+    #: Monotonic time after which the versions are read again.
+    due: float = -1e18
     versions: dict[str, int] = field(default_factory=dict)
 
 
@@ -100,13 +101,12 @@ def known_version(model: type[Model], alias: str, *, refresh: bool = False) -> i
     inside a transaction (its snapshot may be older than what the process already knows).
     """
     known = _known.get(alias)
-    now = time.monotonic()
-    if known is not None and not refresh and now - known.checked_at < verify_interval():
+    if known is not None and not refresh and time.monotonic() < known.due:
         return known.versions.get(label_of(model), 0)  # the common case, no query
     if not in_transaction(alias):
         versions = committed_versions(alias)
         with _lock:
-            known = _Known(now, versions)
+            known = _Known(time.monotonic() + verify_interval(), versions)
             _known[alias] = known
     if known is None:
         return 0
@@ -116,7 +116,7 @@ def known_version(model: type[Model], alias: str, *, refresh: bool = False) -> i
 def is_due(alias: str) -> bool:
     """Whether the next :func:`known_version` of ``alias`` reads the database (cheap)."""
     known = _known.get(alias)
-    return known is None or time.monotonic() - known.checked_at >= verify_interval()
+    return known is None or time.monotonic() >= known.due
 
 
 def verify_interval() -> float:

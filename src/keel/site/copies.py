@@ -1,0 +1,153 @@
+"""What a process keeps in memory: the request memo, the process copies, test overrides."""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NamedTuple, TypeVar
+
+from django.db.models import Model
+
+from keel.conf import keel_settings
+from keel.site.documents import MISSING
+
+__all__ = [
+    "Entry",
+    "clear_local_copies",
+    "forget_memo",
+    "keep_local",
+    "memo_get",
+    "memo_put",
+    "overridden",
+    "pop_override",
+    "push_override",
+    "request_scope",
+]
+
+T = TypeVar("T")
+
+_memo: contextvars.ContextVar[dict[type[Model], dict[tuple[Any, ...], Any]] | None] = (
+    contextvars.ContextVar("keel_site_request_memo", default=None)
+)
+_state_lock = threading.Lock()
+
+
+class Entry(NamedTuple):
+    """A process copy: valid until (monotonic, without client tracking), the version it was
+    built at, the template, and the tracking stamp taken before the store was read (``None``:
+    tracking was not live) with the store's version key the copy depends on."""
+
+    expires: float
+    version: int
+    template: Any
+    stamp: int | None
+    gen_key: str
+
+
+local: dict[type[Model], dict[tuple[Any, ...], Entry]] = {}
+epochs: dict[type[Model], int] = {}
+NO_ENTRIES: dict[tuple[Any, ...], Entry] = {}
+
+#: Bound on the process copies of one model (page SEO may be asked for many page keys).
+MAX_LOCAL_ENTRIES = 1024
+
+
+def memo_get(model: type[Model], lkey: tuple[Any, ...]) -> Any:
+    memo = _memo.get()
+    if memo is None:
+        return MISSING
+    seen = memo.get(model)
+    return MISSING if seen is None else seen.get(lkey, MISSING)
+
+
+def memo_put(model: type[Model], lkey: tuple[Any, ...], value: Any) -> None:
+    memo = _memo.get()
+    if memo is not None:
+        memo.setdefault(model, {})[lkey] = value
+
+
+def keep_local(
+    model: type[Model],
+    lkey: tuple[Any, ...],
+    epoch: int,
+    version: int,
+    template: Any,
+    stamp: int | None,
+    gen_key: str,
+) -> None:
+    """Keep ``template`` as this process's copy, unless a publication of ``model`` in this
+    process happened since the read started (``epoch`` moved)."""
+    # Kept even with a TTL of 0: an expired copy still spares the document's transfer and
+    # decoding when the store says its version is current.
+    expires = time.monotonic() + keel_settings.SITE_SETTINGS_LOCAL_TTL
+    with _state_lock:
+        # A publish in this process since the read started: what was read may be older.
+        if epochs.get(model, 0) != epoch:
+            return
+        entries = local.setdefault(model, {})
+        if len(entries) >= MAX_LOCAL_ENTRIES:
+            entries.clear()
+        entries[lkey] = Entry(expires, version, template, stamp, gen_key)
+
+
+@contextmanager
+def request_scope() -> Iterator[None]:
+    """Open a request memo: inside it, each cached object is read at most once."""
+    token = _memo.set({})
+    try:
+        yield
+    finally:
+        _memo.reset(token)
+
+
+def forget_memo(model: type[Model] | None) -> None:
+    memo = _memo.get()
+    if memo is None:
+        return
+    if model is None:
+        memo.clear()
+    else:
+        memo.pop(model._meta.concrete_model or model, None)
+
+
+def clear_local_copies(model: type[Model] | None = None) -> None:
+    """Forget this process's copies (and the current request memo) of ``model`` or of all."""
+    with _state_lock:
+        models = list(local) if model is None else [model._meta.concrete_model or model]
+        for m in models:
+            epochs[m] = epochs.get(m, 0) + 1
+            local.pop(m, None)
+    forget_memo(model)
+
+
+# -- test overrides (keel.test.override_site_settings) -------------------------------------
+
+_overrides: list[tuple[object, type[Model], dict[str, Any]]] = []
+
+
+def overridden(model: type[Model], value: T) -> T:
+    if not _overrides or not isinstance(value, Model):
+        return value
+    for _token, target, values in _overrides:
+        if target is model:
+            value.__dict__.update(values)
+    return value
+
+
+def push_override(model: type[Model], values: dict[str, Any]) -> object:
+    """Make reads of ``model`` return ``values`` (by attname) until :func:`pop_override`."""
+    token = object()
+    _overrides.append((token, model, values))
+    clear_local_copies(model)
+    return token
+
+
+def pop_override(token: object) -> None:
+    for index, (candidate, model, _values) in enumerate(_overrides):
+        if candidate is token:
+            del _overrides[index]
+            clear_local_copies(model)
+            return

@@ -1,0 +1,163 @@
+"""Cached objects as documents: how a kind of object is built and keyed (:class:`CachedSource`),
+kept in memory (:class:`InstanceTemplate`) and written to a store (one JSON document)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any, Generic, TypeVar
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models import Model
+from django.db.models.base import ModelState
+from django.utils import translation
+
+from keel.redis import make_key
+from keel.site.codec import FORMAT, schema_id
+
+__all__ = [
+    "MISSING",
+    "CachedSource",
+    "InstanceTemplate",
+    "current_language",
+    "decode_doc",
+    "encode_doc",
+    "generation_key",
+]
+
+T = TypeVar("T")
+
+#: What :func:`decode_doc` returns for a document that must not be served.
+MISSING: Any = object()
+
+
+def current_language() -> str:
+    """The active language code, lower-cased (``LANGUAGE_CODE`` when none is active)."""
+    return (translation.get_language() or settings.LANGUAGE_CODE).lower()
+
+
+class CachedSource(Generic[T]):
+    """How one kind of cached object of ``model`` is built, stored and handed out.
+
+    ``build`` reads the database and returns ``(payload, template)``; ``from_payload`` turns a
+    stored payload into a template; ``materialize`` makes what a caller receives from a template
+    (a private copy for model instances).
+    """
+
+    kind = "doc"
+    #: Write the document of the current language at publish time (singletons), instead of
+    #: letting the next reader rebuild it.
+    rebuild_on_publish = False
+
+    #: Whether the object depends on the active language (a document per language).
+    per_language = True
+
+    def __init__(self, model: type[Model]) -> None:
+        self.model = model._meta.concrete_model or model
+
+    def build(self, alias: str, language: str, part: str | None) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def build_for_publish(self, alias: str, language: str) -> tuple[Any, Any] | None:
+        """Like :meth:`build` without side effects; ``None`` when there is nothing to write."""
+        return self.build(alias, language, None)
+
+    def from_payload(self, alias: str, payload: Any) -> Any:
+        raise NotImplementedError
+
+    def materialize(self, template: Any) -> T:
+        return template  # type: ignore[no-any-return]
+
+    def gen_key(self, alias: str) -> str:
+        return generation_key(self.model, alias)
+
+    def doc_key(self, alias: str, language: str, part: str | None) -> str:
+        parts = ["site", "{" + self.model._meta.label_lower + "}", self.kind]
+        parts += [schema_id(self.model), alias, language]
+        if part is not None:
+            parts.append(_key_part(part))
+        return make_key(*parts)
+
+
+def generation_key(model: type[Model], alias: str = DEFAULT_DB_ALIAS) -> str:
+    """The store key holding the version of ``model`` (in database ``alias``) that the
+    store's documents were built at."""
+    concrete = model._meta.concrete_model or model
+    return make_key("site", "{" + concrete._meta.label_lower + "}", "gen", alias)
+
+
+def _key_part(part: str) -> str:
+    if len(part) <= 100 and part.isprintable() and not any(c.isspace() for c in part):
+        return part
+    return "h-" + hashlib.sha256(part.encode()).hexdigest()[:32]
+
+
+def _copy(value: Any) -> Any:
+    # JSON values are dicts, lists and scalars: copying those by hand is several times
+    # cheaper than copy.deepcopy; anything else goes to deepcopy.
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return copy.deepcopy(value)
+
+
+class InstanceTemplate:
+    """A cached model instance, kept as the attribute values new copies are made from."""
+
+    __slots__ = ("db", "model", "mutable", "values")
+
+    def __init__(self, instance: Model) -> None:
+        self.model = type(instance)
+        self.db = instance._state.db
+        self.values = {k: v for k, v in instance.__dict__.items() if k != "_state"}
+        # Only these need a copy of their own per caller (JSON values, mixins' bookkeeping).
+        self.mutable = tuple(
+            k for k, v in self.values.items() if isinstance(v, dict | list | set | bytearray)
+        )
+
+    def materialize(self) -> Model:
+        """A private copy: its own ``_state`` and its own mutable values, no ``__init__``."""
+        new = object.__new__(self.model)
+        values = self.values.copy()
+        for name in self.mutable:
+            values[name] = _copy(values[name])
+        state = ModelState()
+        state.db = self.db
+        state.adding = False
+        values["_state"] = state
+        new.__dict__ = values
+        return new
+
+
+def encode_doc(source: CachedSource[Any], version: int, payload: Any) -> str:
+    label = source.model._meta.label_lower
+    doc = {"format": FORMAT, "model": label, "gen": version, "data": payload}
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def decode_doc(source: CachedSource[Any], raw: bytes | str, version: int, alias: str) -> Any:
+    """The template stored in ``raw``, or ``MISSING`` if it is stale, foreign or damaged."""
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return MISSING
+    if (
+        not isinstance(doc, dict)
+        or doc.get("format") != FORMAT
+        or doc.get("gen") != version
+        or doc.get("model") != source.model._meta.label_lower
+        or "data" not in doc
+    ):
+        return MISSING
+    try:
+        return source.from_payload(alias, doc["data"])
+    except (KeyError, TypeError, ValueError, AttributeError, ValidationError):
+        # Damaged, or written by a version of the model this process does not know: a field's
+        # to_python refusing a value means the same. Rebuild it.
+        return MISSING

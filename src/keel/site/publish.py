@@ -1,0 +1,106 @@
+"""The publish path: writes bump the model's version in their transaction and publish on
+commit."""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Model
+
+from keel.site import versions
+from keel.site.copies import clear_local_copies, forget_memo
+from keel.site.documents import CachedSource, current_language, encode_doc
+from keel.site.stores import doc_timeout, get_store, store_failed
+
+__all__ = ["publish_now", "schedule_publish", "scheduled", "wrote_in_transaction"]
+
+
+@dataclass(eq=False)
+class _Publication:
+    sources: tuple[CachedSource[Any], ...]
+    alias: str
+    started: bool = field(default=False)
+
+    def __call__(self) -> None:
+        self.started = True
+        publish_now(self.sources, self.alias)
+
+
+# Publications waiting for a commit, by (connection, model). Weak values: Django drops the
+# callbacks of a rolled-back transaction (or savepoint), the entry then disappears and the
+# next write bumps the version again and schedules a new publication.
+scheduled: weakref.WeakValueDictionary[tuple[int, type[Model]], _Publication] = (
+    weakref.WeakValueDictionary()
+)
+
+
+def wrote_in_transaction(model: type[Model], alias: str) -> bool:
+    """Whether the current transaction of ``alias`` wrote ``model`` (it then reads its own
+    writes from the database until it ends)."""
+    connection = transaction.get_connection(alias)
+    if not connection.in_atomic_block:
+        return False
+    pending = scheduled.get((id(connection), model._meta.concrete_model or model))
+    return pending is not None and not pending.started
+
+
+def schedule_publish(sources: tuple[CachedSource[Any], ...], using: str) -> None:
+    """Record a write of the sources' model: bump its version in the current transaction of
+    ``using`` and publish once when that transaction commits.
+
+    Outside a transaction it publishes at once. Several writes in one transaction bump and
+    publish once. A rolled-back transaction publishes nothing (its bump rolls back too).
+    """
+    connection = transaction.get_connection(using)
+    model = sources[0].model
+    key = (id(connection), model)
+    forget_memo(model)
+    if connection.in_atomic_block:
+        pending = scheduled.get(key)
+        if pending is not None and not pending.started:
+            return
+    versions.bump(model, using)
+    publication = _Publication(sources, using)
+    if connection.in_atomic_block:
+        scheduled[key] = publication
+    transaction.on_commit(publication, using=using, robust=True)
+
+
+def publish_now(sources: tuple[CachedSource[Any], ...], alias: str) -> None:
+    """Move the store to the database's committed version of the sources' model (every
+    document of the model becomes stale), then write the documents that should be.
+
+    Never raises for a store failure: it is logged, and readers notice the store is behind.
+    Inside a transaction (an on-commit callback run by a test) only this process's copies are
+    dropped: what the transaction sees is not committed.
+    """
+    model = sources[0].model
+    clear_local_copies(model)
+    if versions.in_transaction(alias):
+        return
+    store = get_store()
+    version = versions.known_version(model, alias, refresh=True)
+    gen_key = sources[0].gen_key(alias)
+    try:
+        written = False
+        for source in sources:
+            if not source.rebuild_on_publish:
+                continue
+            language = current_language() if source.per_language else "any"
+            built = source.build_for_publish(alias, language)
+            if built is None:
+                continue
+            raw = encode_doc(source, version, built[0])
+            doc_key = source.doc_key(alias, language, None)
+            store.refill(doc_key, gen_key, version, raw, doc_timeout(), force=True)
+            written = True
+        if not written:
+            # The version alone: every document of the model becomes stale.
+            store.refill(gen_key, gen_key, version, "", 1, force=True)
+    except store.errors() as exc:
+        store_failed(store, "publish", exc)
+    # A read of this process that started before the publication may have kept an old copy.
+    clear_local_copies(model)

@@ -1,0 +1,14 @@
+"""Validators shared by keel's abstract models."""
+
+from __future__ import annotations
+
+from django.core.validators import RegexValidator
+from django.utils.translation import gettext_lazy as _
+
+__all__ = ["IMAGE_EXTENSIONS", "no_newlines"]
+
+IMAGE_EXTENSIONS = ["png", "jpg", "jpeg", "gif", "webp", "svg", "avif"]
+
+no_newlines = RegexValidator(
+    r"[\r\n]", inverse_match=True, message=_("Line breaks are not allowed here.")
+)
