@@ -131,6 +131,24 @@ SECTIONS = [
         ],
     ),
     Section(
+        "site_tracking",
+        "Site settings: client tracking",
+        13,
+        "How long a save in one process takes to reach the others: to the invalidation "
+        "listeners alone (a `SET`, then `is_current` turning false in 4 other processes), then "
+        "to the example project's 4 gunicorn workers, with client tracking and with the time "
+        "window (tracking off).",
+        [
+            Part(
+                "site_tracking",
+                "site_tracking.py",
+                ["--rounds", "200", "--changes", "30"],
+                ["--rounds", "50", "--changes", "10"],
+                needs=load_needs,
+            )
+        ],
+    ),
+    Section(
         "tokens",
         "Action tokens",
         7,

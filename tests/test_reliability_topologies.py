@@ -179,6 +179,41 @@ def test_site_settings_are_read_through_the_cluster_with_one_command(
     reset_process_state()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_warm_site_settings_reads_send_nothing_to_the_cluster_with_tracking(
+    on_cluster: servers.Cluster, settings: Any
+) -> None:
+    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
+    reset_process_state()
+    listener = get_listener()
+    assert listener is not None and listener.wait_live(10), listener.refused
+    row = SiteSettings.load()
+    row.site_name = "Tracked on the cluster"
+    row.save()
+    # The save's own publication may reach the listener after the first copy's stamp and
+    # retire it: read again once that invalidation has had time to arrive.
+    for _ in range(2):
+        with request_scope():
+            assert SiteSettings.load().site_name == "Tracked on the cluster"
+        time.sleep(0.1)
+    probes = [node.client() for node in on_cluster.masters]
+    before = command_counts(probes)
+
+    for _ in range(20):
+        with CaptureQueriesContext(connection) as queries, request_scope():
+            assert SiteSettings.load().site_name == "Tracked on the cluster"
+        assert len(queries) == 0
+    executed = command_counts(probes) - before
+    # Only the listener's heartbeat reached the masters: no read did.
+    assert set(executed) <= {"ping", "cluster|slots"}, executed
+    row.site_name = "Changed on the cluster"
+    row.save()
+    with request_scope():
+        assert SiteSettings.load().site_name == "Changed on the cluster"
+    reset_process_state()
+    reset_listener()
+
+
 # -- Sentinel ----------------------------------------------------------------------------------
 
 
@@ -369,7 +404,11 @@ def test_tracking_follows_a_resharding_to_a_new_master(settings: Any) -> None:
         admin = source.client()
         admin.execute_command("CLUSTER", "MEET", "127.0.0.1", str(newcomer.port))
         servers.wait_for(
-            lambda: len(newcomer.client().cluster("NODES")) == 4, 20, "the newcomer to join"
+            lambda: all(
+                len(node.client().cluster("NODES")) == 4 for node in [*cluster.masters, newcomer]
+            ),
+            20,
+            "every node to know the newcomer",
         )
         # Move one (empty) slot of the first master to the newcomer: no connection is cut.
         key = make_key("site", "moved")
@@ -433,5 +472,30 @@ def test_tracking_survives_a_sentinel_failover(
     assert fresh is not None and listener.is_current(key, fresh)
     servers.wait_for(lambda: health_check().ok, 20, "keel to reach the new master")
     get_redis().set(key, "written on the new master")
+    assert stale_within(listener, key, fresh, 0.05)
+    reset_listener()
+
+
+def test_tracking_follows_the_sentinels_when_the_master_dies(
+    on_sentinel: servers.SentinelGroup, settings: Any
+) -> None:
+    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_TRACKING_HEARTBEAT": TRACKING_HEARTBEAT}
+    listener = get_listener()
+    assert listener is not None and listener.wait_live(10), listener.refused
+    key = make_key("site", "doc")
+    stamp = listener.stamp()
+    assert stamp is not None
+    on_sentinel.master.kill()
+    assert stale_within(listener, key, stamp, 0.1)
+    # Not live while the Sentinels still name the dead master; live on the promoted replica.
+    servers.wait_for(
+        lambda: on_sentinel.master_port() == on_sentinel.replica.port, 30, "the failover"
+    )
+    assert listener.wait_live(10)
+    assert len(tracking_names(on_sentinel.replica)) == 1
+    fresh = listener.stamp()
+    assert fresh is not None and not listener.is_current(key, stamp)
+    servers.wait_for(lambda: health_check().ok, 20, "keel to reach the new master")
+    get_redis().set(key, "written on the promoted replica")
     assert stale_within(listener, key, fresh, 0.05)
     reset_listener()

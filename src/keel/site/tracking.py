@@ -23,8 +23,8 @@ seconds makes every stamp taken before it stale at once. The listener speaks the
 itself (a few lines) rather than through redis-py's push-message internals, which change
 between the redis-py versions keel supports.
 
-Topologies: one server; Sentinel (the master Sentinel names, checked with ``ROLE``; after a
-failover the Sentinels cut the listener's connection and it reconnects to the new master);
+Topologies: one server; Sentinel (the master a Sentinel names, checked with ``ROLE``; the
+listener asks that Sentinel again at every heartbeat and reconnects when it names another);
 Cluster (one connection per master found with ``CLUSTER SLOTS``, re-read at every heartbeat:
 when the set of masters changes, or any master's connection fails, the listener is not live
 until it has reconnected to all of them). TLS (``rediss://``) is not supported yet: the
@@ -50,6 +50,7 @@ from typing import Any
 from django.core.signals import setting_changed
 
 from keel.conf import keel_settings
+from keel.exceptions import KeelError
 from keel.redis import RedisTopology, is_configured, make_key, redis_errors, topology
 
 __all__ = [
@@ -72,7 +73,7 @@ _DOWN = math.inf
 _monotonic = time.monotonic  # one global lookup instead of two on the readers' path
 
 
-class TrackingRefused(Exception):
+class TrackingRefused(KeelError):
     """The server (or a proxy in front of it) cannot do RESP3 client tracking."""
 
 
@@ -204,7 +205,7 @@ class _Link:
         while True:
             for message in self.feed():
                 if isinstance(message, _Push):
-                    continue  # before the listener is live, nobody holds a stamp to spoil
+                    continue  # going live makes every stamp taken before stale anyway
                 self.waiting.popleft()
                 return message
 
