@@ -7,11 +7,11 @@ why no public API does the job. Outside that range keel falls back to public beh
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import django
-from django.db import models
+from django.db import connections, models, transaction
 from django.db.models.base import ModelState
 from django.db.models.fields.files import FieldFile
 from django.db.models.query_utils import DeferredAttribute
@@ -22,11 +22,13 @@ __all__ = [
     "FAST_FROM_DB",
     "SUPPORTED",
     "AsyncSaveOptionsMixin",
+    "CommitWatch",
     "ConditionalUpdateMixin",
     "DeferredAttribute",
     "file_is_committed",
     "instance_from_db",
     "parent_models",
+    "watch_commit",
 ]
 
 DJANGO_VERSION: tuple[int, int] = (django.VERSION[0], django.VERSION[1])
@@ -175,3 +177,39 @@ def file_is_committed(value: FieldFile) -> bool:
     ``SUPPORTED``.
     """
     return bool(getattr(value, "_committed", True))
+
+
+class CommitWatch:
+    """Whether a write made inside a transaction is still part of it (see :func:`watch_commit`).
+
+    Django runs ``on_commit`` callbacks when the outermost transaction commits and offers no
+    hook for a rollback. ``BaseDatabaseWrapper.run_on_commit`` is the list ``atomic()`` prunes
+    when a savepoint rolls back and empties on a full rollback or a closed connection, so a
+    callback still in it belongs to a write that has not been rolled back. The list is
+    rebuilt (a new object) on every rollback; while it is the same object nothing was
+    rolled back, which keeps the common check O(1); its items are ``(savepoint ids,
+    callback, robust)`` tuples (rebuilt too, so the callback is what is compared). Read in
+    every release of ``SUPPORTED``.
+    """
+
+    __slots__ = ("_callback", "_hooks", "using")
+
+    def __init__(self, using: str, hooks: list[Any], callback: Callable[[], None]) -> None:
+        self.using = using
+        self._hooks = hooks
+        self._callback = callback
+
+    def pending(self) -> bool:
+        """True while the transaction is open and the write was not rolled back."""
+        current = getattr(connections[self.using], "run_on_commit", None)
+        if current is self._hooks:
+            return True
+        callback = self._callback
+        return any(hook[1] is callback for hook in current or ())
+
+
+def watch_commit(using: str, callback: Callable[[], None]) -> CommitWatch:
+    """``transaction.on_commit(callback)`` inside an atomic block, plus a handle to ask later
+    whether the block was rolled back (then ``callback`` never runs)."""
+    transaction.on_commit(callback, using=using)
+    return CommitWatch(using, connections[using].run_on_commit, callback)

@@ -12,6 +12,7 @@ __all__ = [
     "InvalidStateError",
     "KeelError",
     "RowDeletedError",
+    "RowNotFoundError",
     "TransitionNotAllowedError",
 ]
 
@@ -72,6 +73,24 @@ class RowDeletedError(KeelError, DatabaseError):
         super().__init__(
             f"Update of {_label(model)} pk={pk!r} refused: the row was deleted from the database "
             "since the instance was loaded. Nothing was written (the row is not re-inserted)."
+        )
+
+
+class RowNotFoundError(KeelError, DatabaseError):
+    """A guarded save of a new instance with a preset primary key found no such row.
+
+    Preconditions (``pre_filters``/``pre_excludes``) describe the row to update; a row that
+    does not exist cannot meet them, and keel does not insert one in their place.
+    Attributes: ``model`` and ``pk``.
+    """
+
+    def __init__(self, model: type[Any], pk: Any) -> None:
+        self.model = model
+        self.pk = pk
+        super().__init__(
+            f"Update of {_label(model)} pk={pk!r} refused: no row with this primary key exists, "
+            "so its preconditions cannot hold. Nothing was written; save without pre_filters/"
+            "pre_excludes to insert it."
         )
 
 

@@ -224,3 +224,38 @@ class InitOverrideItem(AutoUpdateFieldsMixin):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.initialised = True
+
+
+class OrderStates(StateEnum):
+    NEW = "new"
+    PAID = "paid"
+    SHIPPED = "shipped"
+    REFUNDED = "refunded"
+    INITIAL_STATE = NEW
+    TRANSITIONS = {NEW: {PAID}, PAID: {SHIPPED, REFUNDED}, SHIPPED: {REFUNDED}}
+
+
+class Order(StateTransitionPreconditionMixin, StateTransitionEventsMixin, AutoUpdateFieldsMixin):
+    """Guards money: transitions checked, events on commit, only changed columns written."""
+
+    states = OrderStates
+    state_transition_on_commit = True
+
+    reference = models.CharField(max_length=50)
+    amount = models.IntegerField(default=0)
+    state = models.CharField(max_length=20, choices=OrderStates.choices(), default=OrderStates.NEW)
+
+
+class OrderBase(
+    StateTransitionPreconditionMixin, StateTransitionEventsMixin, AutoUpdateFieldsMixin
+):
+    """Multi-table inheritance: the state lives on the parent table."""
+
+    states = OrderStates
+
+    reference = models.CharField(max_length=50)
+    state = models.CharField(max_length=20, choices=OrderStates.choices(), default=OrderStates.NEW)
+
+
+class GiftOrder(OrderBase):
+    message = models.CharField(max_length=100, blank=True)

@@ -13,8 +13,13 @@ from django.db import models, transaction
 from django.db.models.signals import class_prepared
 
 from keel.exceptions import InvalidStateError, TransitionNotAllowedError
-from keel.models.mixins.preconditions import _ACTIVE, Preconditions, UpdatePreconditionsMixin
-from keel.models.mixins.tracking import ChangeTrackingMixin
+from keel.models.mixins.preconditions import (
+    _ACTIVE,
+    _APPLIED,
+    Preconditions,
+    UpdatePreconditionsMixin,
+)
+from keel.models.mixins.tracking import NOT_LOADED, ChangeTrackingMixin
 from keel.signals import post_state_transition
 
 __all__ = [
@@ -354,14 +359,26 @@ class StateTransitionPreconditionMixin(StateMachineMixin, UpdatePreconditionsMix
     ``DatabaseUpdatePreconditionsError``. Any save of an undeclared state raises
     ``InvalidStateError``. Saves that leave the state alone are not guarded. A precondition
     of the caller on the state field replaces the automatic one.
+
+    A state assigned without a loaded baseline (the field was deferred, or a new instance
+    with a preset primary key) is checked against the stored row inside the save: the row
+    is read (``SELECT ... FOR UPDATE`` where supported) and the UPDATE carries
+    ``WHERE <state> IN (<states allowed to reach the target>, <target>)``; a refused
+    transition raises ``TransitionNotAllowedError`` naming the stored state.
+
+    A new row must start in the graph's initial state (``INITIAL_STATE``, or the field's
+    default) when it has one: else ``InvalidStateError`` before any query. Set
+    ``enforce_initial_state = False`` on the model to allow any declared state.
     """
 
     check_state: ClassVar[bool] = True
+    enforce_initial_state: ClassVar[bool] = True
 
     class Meta:
         abstract = True
 
     def pop_preconditions(self, kwargs: dict[str, Any]) -> bool:
+        self._keel_sync()
         check = kwargs.pop("check_state", None)
         guarded = super().pop_preconditions(kwargs)
         if not (self.check_state if check is None else check):
@@ -369,27 +386,102 @@ class StateTransitionPreconditionMixin(StateMachineMixin, UpdatePreconditionsMix
         name = self.state_field_name
         attname = self._keel_state_attname()
         graph = self.get_state_graph()
-        if attname not in self.__dict__:  # deferred and untouched: not written
+        data = self.__dict__
+        if attname not in data:  # deferred and untouched: not written
             return guarded
-        state = self.__dict__[attname]
+        state = data[attname]
         if state not in graph.transitions:
             raise self.invalid_state_error_class(self, state, graph.states)
-        if self._state.adding or not self.has_changed(name):
+        if self._state.adding:
+            if kwargs.get("force_insert") or not self._keel_may_update():
+                self._keel_check_initial(state)
+                return guarded
+            # A preset primary key: Django updates the row if it exists, else inserts.
+            data.setdefault(_ACTIVE, Preconditions()).unknown_state = (name, attname, state)
+            return True
+        if not self.has_changed(name):
             return guarded
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and not {name, attname}.intersection(update_fields):
             return guarded
         previous = self.previous(name)
+        active = data.setdefault(_ACTIVE, Preconditions())
+        if previous is NOT_LOADED:
+            active.unknown_state = (name, attname, state)
+            return True
         if not graph.can_transit(previous, state):
             raise self.transition_not_allowed_error_class(self, previous, state)
-        active = self.__dict__.setdefault(_ACTIVE, Preconditions())
         active.state = (name, attname, previous)
         return True
+
+    def _keel_may_update(self) -> bool:
+        """Whether Django's save of this new instance may UPDATE an existing row (its primary
+        key is set by hand and has no default, which would make Django INSERT directly)."""
+        meta = self._meta
+        return all(
+            getattr(self, f.attname) is not None
+            and f.default is models.NOT_PROVIDED
+            and getattr(f, "db_default", models.NOT_PROVIDED) is models.NOT_PROVIDED
+            for f in meta.pk_fields
+        )
+
+    def _keel_check_initial(self, state: Any) -> None:
+        initial = self.get_state_graph().initial
+        if self.enforce_initial_state and initial is not None and state != initial:
+            raise self.invalid_state_error_class(self, state, (initial,))
+
+    def guard_update(
+        self,
+        base_qs: models.QuerySet[Any],
+        using: str,
+        pk_val: Any,
+        values: Any,
+        update_fields: Any,
+        forced_update: Any,
+    ) -> models.QuerySet[Any] | None:
+        active: Preconditions | None = self.__dict__.get(_ACTIVE)
+        if (
+            active is not None
+            and active.unknown_state is not None
+            and values
+            and _APPLIED not in self.__dict__
+        ):
+            self._keel_check_stored_state(active, using, pk_val)
+        return super().guard_update(base_qs, using, pk_val, values, update_fields, forced_update)
+
+    def _keel_check_stored_state(self, active: Preconditions, using: str, pk_val: Any) -> None:
+        """Read (and lock) the stored state before the first write; check the transition."""
+        assert active.unknown_state is not None
+        _, attname, target = active.unknown_state
+        model = self._meta.concrete_model or type(self)
+        rows = list(
+            model._base_manager.using(using)
+            .select_for_update()
+            .filter(pk=pk_val)
+            .values_list(attname, flat=True)
+        )
+        if not rows:
+            if self._state.adding:  # Django inserts next: a new row
+                active.unknown_state = None
+                self._keel_check_initial(target)
+            return  # a loaded row that is gone: the guarded UPDATE reports it
+        stored = rows[0]
+        if stored != target and not self.get_state_graph().can_transit(stored, target):
+            raise self.transition_not_allowed_error_class(self, stored, target)
+        self._keel_learn_baseline(attname, stored)
 
     def get_preconditions(self, update_fields: Any) -> Preconditions:
         conditions = super().get_preconditions(update_fields)
         active: Preconditions | None = self.__dict__.get(_ACTIVE)
-        if active is None or active.state is None:
+        if active is None:
+            return conditions
+        if active.unknown_state is not None:
+            # Stored state unknown: the database checks it in the same statement.
+            _, attname, target = active.unknown_state
+            allowed = self.get_state_graph().sources_of(target) | {target}
+            conditions.filters[f"{attname}__in"] = sorted(allowed, key=str)
+            return conditions
+        if active.state is None:
             return conditions
         name, attname, previous = active.state
         if update_fields is not None and not {name, attname}.intersection(update_fields):
@@ -417,6 +509,7 @@ class StateTransitionEventsMixin(StateMachineMixin):
         abstract = True
 
     def save(self, **kwargs: Any) -> None:
+        self._keel_sync()
         self._keel_pop_saved_changes()
         super().save(**kwargs)
         saved = self._keel_pop_saved_changes()
