@@ -24,7 +24,9 @@ _APPLIED = "_keel_applied_preconditions"
 
 
 # SQLSTATE 40001 (serialization failure: PostgreSQL REPEATABLE READ / SERIALIZABLE) and
-# 40P01 (deadlock); MySQL/MariaDB report 1213 (deadlock) and 1020 (record changed since read).
+# 40P01 (deadlock); MySQL/MariaDB report 1213 (deadlock) and 1020 (record changed since read);
+# SQLite reports SQLITE_BUSY (and SQLITE_BUSY_SNAPSHOT in WAL mode) when a transaction that
+# has read must write while another connection is committing a write.
 _RETRY_SQLSTATES = frozenset({"40001", "40P01"})
 _RETRY_MYSQL_CODES = frozenset({1213, 1020})
 
@@ -40,6 +42,8 @@ def is_serialization_failure(exc: BaseException) -> bool:
         getattr(cause, "diag", None), "sqlstate", None
     )
     if sqlstate in _RETRY_SQLSTATES:
+        return True
+    if str(getattr(cause, "sqlite_errorname", "")).startswith("SQLITE_BUSY"):
         return True
     args = getattr(cause, "args", None) or exc.args
     return bool(args) and args[0] in _RETRY_MYSQL_CODES
