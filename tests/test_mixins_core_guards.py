@@ -19,8 +19,8 @@ from keel.exceptions import (
 from keel.models.mixins.tracking import NOT_LOADED
 from keel.signals import post_state_transition
 from tests.testapp.models.mixins_core import (
-    GiftOrder,
-    OrderStates,
+    GiftPurchase,
+    PurchaseStates,
     Task,
     TaskChild,
     TaskStates,
@@ -171,15 +171,15 @@ def test_a_parent_table_state_transitions_with_a_child_column(
 ) -> None:
     """Fixed: the child table's UPDATE re-checked state = 'new' after the parent table had
     been set to 'paid' by the same save, so every such save failed as a concurrent change."""
-    order = GiftOrder.objects.create(reference="g")
-    order = GiftOrder.objects.get(pk=order.pk)
+    order = GiftPurchase.objects.create(reference="g")
+    order = GiftPurchase.objects.get(pk=order.pk)
     events.clear()
-    order.state = OrderStates.PAID
+    order.state = PurchaseStates.PAID
     order.message = "happy birthday"
     order.save()
-    row = GiftOrder.objects.get(pk=order.pk)
-    assert (row.state, row.message) == (OrderStates.PAID, "happy birthday")
-    assert events == [(OrderStates.NEW, OrderStates.PAID)]
+    row = GiftPurchase.objects.get(pk=order.pk)
+    assert (row.state, row.message) == (PurchaseStates.PAID, "happy birthday")
+    assert events == [(PurchaseStates.NEW, PurchaseStates.PAID)]
 
 
 def test_a_parent_table_state_without_tracking_transitions_with_a_child_column() -> None:
@@ -202,25 +202,25 @@ def test_a_parent_table_precondition_holds_while_the_save_changes_it() -> None:
 
 
 def test_a_concurrent_transition_of_a_parent_table_state_is_still_refused() -> None:
-    order = GiftOrder.objects.create(reference="g")
-    order = GiftOrder.objects.get(pk=order.pk)
-    GiftOrder.objects.filter(pk=order.pk).update(state=OrderStates.PAID)
-    order.state = OrderStates.PAID
+    order = GiftPurchase.objects.create(reference="g")
+    order = GiftPurchase.objects.get(pk=order.pk)
+    GiftPurchase.objects.filter(pk=order.pk).update(state=PurchaseStates.PAID)
+    order.state = PurchaseStates.PAID
     order.message = "m"
     with pytest.raises(DatabaseUpdatePreconditionsError):
         order.save()
-    assert GiftOrder.objects.get(pk=order.pk).message == ""
+    assert GiftPurchase.objects.get(pk=order.pk).message == ""
 
 
 def test_a_deferred_parent_table_state_is_checked_against_the_stored_row() -> None:
-    order = GiftOrder.objects.create(reference="g")
-    order = GiftOrder.objects.defer("state").get(pk=order.pk)
-    order.state = OrderStates.SHIPPED
+    order = GiftPurchase.objects.create(reference="g")
+    order = GiftPurchase.objects.defer("state").get(pk=order.pk)
+    order.state = PurchaseStates.SHIPPED
     order.message = "m"
     with pytest.raises(TransitionNotAllowedError):
         order.save()
-    row = GiftOrder.objects.get(pk=order.pk)
-    assert (row.state, row.message) == (OrderStates.NEW, "")
+    row = GiftPurchase.objects.get(pk=order.pk)
+    assert (row.state, row.message) == (PurchaseStates.NEW, "")
 
 
 # --- preset primary key plus preconditions -----------------------------------------------------

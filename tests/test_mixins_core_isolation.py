@@ -15,7 +15,13 @@ import pytest
 from django.db import connection, connections, transaction
 
 from keel.exceptions import DatabaseUpdatePreconditionsError
-from tests.testapp.models.mixins_core import GiftOrder, OrderStates, Task, TaskStates, VersionedDoc
+from tests.testapp.models.mixins_core import (
+    GiftPurchase,
+    PurchaseStates,
+    Task,
+    TaskStates,
+    VersionedDoc,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,21 +99,21 @@ def test_a_concurrent_change_is_a_precondition_error_under_repeatable_read() -> 
 
 
 def test_a_concurrent_multi_table_transition_under_repeatable_read() -> None:
-    order = GiftOrder.objects.create(reference="g")
+    order = GiftPurchase.objects.create(reference="g")
     with transaction.atomic():
         _repeatable_read()
-        mine = GiftOrder.objects.get(pk=order.pk)
+        mine = GiftPurchase.objects.get(pk=order.pk)
         other = _in_another_connection(
-            lambda: GiftOrder.objects.filter(pk=order.pk).update(state=OrderStates.PAID)
+            lambda: GiftPurchase.objects.filter(pk=order.pk).update(state=PurchaseStates.PAID)
         )
-        mine.state = OrderStates.PAID
+        mine.state = PurchaseStates.PAID
         mine.message = "m"
         with pytest.raises(DatabaseUpdatePreconditionsError):
             mine.save()
         _assert_still_usable()
     other.join()
-    row = GiftOrder.objects.get(pk=order.pk)
-    assert (row.state, row.message) == (OrderStates.PAID, "")
+    row = GiftPurchase.objects.get(pk=order.pk)
+    assert (row.state, row.message) == (PurchaseStates.PAID, "")
 
 
 def test_the_retry_in_a_new_transaction_sees_the_concurrent_state() -> None:

@@ -18,8 +18,8 @@ from django.test.utils import CaptureQueriesContext
 from keel.exceptions import TransitionNotAllowedError
 from keel.signals import post_state_transition
 from tests.testapp.models.mixins_core import (
-    Order,
-    OrderStates,
+    Purchase,
+    PurchaseStates,
     Task,
     TaskStates,
     TrackedChild,
@@ -166,21 +166,21 @@ def test_the_retry_re_checks_the_transition_against_the_stored_state() -> None:
 def test_the_retry_writes_the_transition_and_sends_its_event_once_on_commit(
     events: list[tuple[Any, Any]],
 ) -> None:
-    order = Order.objects.create(reference="o-1")
-    order = Order.objects.get(pk=order.pk)
-    assert events == [(None, OrderStates.NEW)]  # the creation
+    order = Purchase.objects.create(reference="o-1")
+    order = Purchase.objects.get(pk=order.pk)
+    assert events == [(None, PurchaseStates.NEW)]  # the creation
     events.clear()
-    order.state = OrderStates.PAID
+    order.state = PurchaseStates.PAID
     _save_then_roll_back(order)
     assert events == []
-    assert Order.objects.get(pk=order.pk).state == OrderStates.NEW
+    assert Purchase.objects.get(pk=order.pk).state == PurchaseStates.NEW
     with transaction.atomic():
         order.save()
         assert events == []  # on commit, not before
-    assert events == [(OrderStates.NEW, OrderStates.PAID)]
-    assert Order.objects.get(pk=order.pk).state == OrderStates.PAID
+    assert events == [(PurchaseStates.NEW, PurchaseStates.PAID)]
+    assert Purchase.objects.get(pk=order.pk).state == PurchaseStates.PAID
     order.save()
-    assert events == [(OrderStates.NEW, OrderStates.PAID)]
+    assert events == [(PurchaseStates.NEW, PurchaseStates.PAID)]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -226,7 +226,7 @@ class InitOverrideItem(AutoUpdateFieldsMixin):
         self.initialised = True
 
 
-class OrderStates(StateEnum):
+class PurchaseStates(StateEnum):
     NEW = "new"
     PAID = "paid"
     SHIPPED = "shipped"
@@ -235,27 +235,31 @@ class OrderStates(StateEnum):
     TRANSITIONS = {NEW: {PAID}, PAID: {SHIPPED, REFUNDED}, SHIPPED: {REFUNDED}}
 
 
-class Order(StateTransitionPreconditionMixin, StateTransitionEventsMixin, AutoUpdateFieldsMixin):
+class Purchase(StateTransitionPreconditionMixin, StateTransitionEventsMixin, AutoUpdateFieldsMixin):
     """Guards money: transitions checked, events on commit, only changed columns written."""
 
-    states = OrderStates
+    states = PurchaseStates
     state_transition_on_commit = True
 
     reference = models.CharField(max_length=50)
     amount = models.IntegerField(default=0)
-    state = models.CharField(max_length=20, choices=OrderStates.choices(), default=OrderStates.NEW)
+    state = models.CharField(
+        max_length=20, choices=PurchaseStates.choices(), default=PurchaseStates.NEW
+    )
 
 
-class OrderBase(
+class PurchaseBase(
     StateTransitionPreconditionMixin, StateTransitionEventsMixin, AutoUpdateFieldsMixin
 ):
     """Multi-table inheritance: the state lives on the parent table."""
 
-    states = OrderStates
+    states = PurchaseStates
 
     reference = models.CharField(max_length=50)
-    state = models.CharField(max_length=20, choices=OrderStates.choices(), default=OrderStates.NEW)
+    state = models.CharField(
+        max_length=20, choices=PurchaseStates.choices(), default=PurchaseStates.NEW
+    )
 
 
-class GiftOrder(OrderBase):
+class GiftPurchase(PurchaseBase):
     message = models.CharField(max_length=100, blank=True)
