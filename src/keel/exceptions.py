@@ -112,17 +112,21 @@ class InvalidStateError(KeelError):
 
 
 class TransitionNotAllowedError(KeelError):
-    """The state graph has no transition from the current state to the requested one.
+    """The state graph has no transition from the current state to the requested one, or
+    one of the transition's conditions is not met.
 
-    Attributes: ``instance``, ``source`` and ``target``.
+    Attributes: ``instance``, ``source``, ``target`` and ``reason`` (why, in words).
     """
 
-    def __init__(self, instance: Any, source: Any, target: Any) -> None:
+    def __init__(
+        self, instance: Any, source: Any, target: Any, reason: str | None = None
+    ) -> None:
         self.instance = instance
         self.source = source
         self.target = target
+        self.reason = reason or "the transition is not declared"
         super().__init__(
             f"Cannot change state of {_label(type(instance))} "
             f"pk={getattr(instance, 'pk', None)!r} from {source!r} to {target!r}: "
-            "the transition is not declared."
+            f"{self.reason}."
         )

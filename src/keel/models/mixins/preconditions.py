@@ -106,6 +106,7 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         try:
             with transaction.atomic(using=using):
+                self.prepare_guarded_save(using)
                 super().save(**kwargs)
         except DatabaseError as exc:
             if isinstance(exc, KeelError) or not is_serialization_failure(exc):
@@ -137,6 +138,9 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
         if preconditions:
             self.__dict__[_ACTIVE] = preconditions
         return bool(preconditions)
+
+    def prepare_guarded_save(self, using: str) -> None:
+        """Called inside the guarded save's savepoint, before anything is written."""
 
     def get_preconditions(self, update_fields: Any) -> Preconditions:
         """The conditions of the save in progress (subclasses add theirs)."""

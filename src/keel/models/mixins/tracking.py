@@ -347,7 +347,6 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
         entry = _JournalEntry(
             self, {a: data.get(a) for a in self._keel_key_attnames} if adding else {}
         )
-        data.pop(_LEARNED, None)
         super().save_base(*args, **kwargs)
         self._keel_record(entry, data["_state"].db or "default")
         learned = data.pop(_LEARNED, None)
