@@ -118,9 +118,7 @@ class TransitionNotAllowedError(KeelError):
     Attributes: ``instance``, ``source``, ``target`` and ``reason`` (why, in words).
     """
 
-    def __init__(
-        self, instance: Any, source: Any, target: Any, reason: str | None = None
-    ) -> None:
+    def __init__(self, instance: Any, source: Any, target: Any, reason: str | None = None) -> None:
         self.instance = instance
         self.source = source
         self.target = target

@@ -669,9 +669,7 @@ def _check_state_model(sender: type[models.Model], **kwargs: Any) -> None:
         rules = {}
         for key, rule in sender.state_transition_rules.items():
             pair = tuple(_plain(k) for k in key) if isinstance(key, tuple) else _plain(key)
-            declared = (
-                graph.can_transit(*pair) if isinstance(pair, tuple) else pair in graph.states
-            )
+            declared = graph.can_transit(*pair) if isinstance(pair, tuple) else pair in graph.states
             if not declared or not isinstance(rule, Transition):
                 raise ImproperlyConfigured(
                     f"{sender.__qualname__}.state_transition_rules: {key!r} must name a "
