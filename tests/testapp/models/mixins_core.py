@@ -20,6 +20,7 @@ from keel.models.mixins import (
     StateTransitionEventsMixin,
     StateTransitionPreconditionMixin,
     TimestampedMixin,
+    Transition,
     UpdatePreconditionsMixin,
     ValidateOnSaveMixin,
 )
@@ -235,17 +236,31 @@ class PurchaseStates(StateEnum):
     TRANSITIONS = {NEW: {PAID}, PAID: {SHIPPED, REFUNDED}, SHIPPED: {REFUNDED}}
 
 
+def has_reference(purchase: Purchase) -> bool:
+    """the purchase has a reference"""
+    return bool(purchase.reference)
+
+
 class Purchase(StateTransitionPreconditionMixin, StateTransitionEventsMixin, AutoUpdateFieldsMixin):
     """Guards money: transitions checked, events on commit, only changed columns written."""
 
     states = PurchaseStates
     state_transition_on_commit = True
+    state_transition_rules = {
+        (PurchaseStates.PAID, PurchaseStates.SHIPPED): Transition(
+            conditions=(has_reference,), label="Ship it"
+        ),
+        PurchaseStates.REFUNDED: Transition(permission="testapp.refund_purchase"),
+    }
 
     reference = models.CharField(max_length=50)
     amount = models.IntegerField(default=0)
     state = models.CharField(
         max_length=20, choices=PurchaseStates.choices(), default=PurchaseStates.NEW
     )
+
+    class Meta:
+        permissions = [("refund_purchase", "Can refund a purchase")]
 
 
 class PurchaseBase(
