@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from keel.signals import pre_state_transition
-from tests.testapp.models.mixins_core import Purchase, PurchaseStates
+from tests.testapp.models.mixins_core import Purchase, PurchaseStates, ReadOnlyStatePurchase
 
 pytestmark = pytest.mark.django_db
 
@@ -174,3 +174,23 @@ def test_changelist_actions_move_allowed_rows_and_report_the_others(
     assert "1 moved." in text and "not declared" in text
     entry = LogEntry.objects.get(object_id=str(movable.pk))
     assert entry.get_change_message().startswith("State: New → Paid.")
+
+
+def test_buttons_work_when_the_state_field_is_read_only(admin_client: Client) -> None:
+    purchase = _purchase()
+    url = reverse("admin:testapp_readonlystatepurchase_change", args=[purchase.pk])
+    html = admin_client.get(url).content.decode()
+    assert 'name="_transition" value="paid"' in html
+    assert 'name="state"' not in html
+    response = admin_client.post(url, {"reference": "p-1", "_transition": "paid"})
+    assert response.status_code == 302
+    assert ReadOnlyStatePurchase.objects.get(pk=purchase.pk).state == PurchaseStates.PAID
+    response = admin_client.post(url, {"reference": "p-1", "_transition": "new"})
+    assert response.status_code == 200
+    assert "not declared" in str(response.context["adminform"].form.errors)
+
+
+def test_enter_in_a_text_box_submits_save_not_a_transition(admin_client: Client) -> None:
+    """A form submits with its first button: Django's Save comes before the transitions."""
+    html = admin_client.get(_url(_purchase())).content.decode()
+    assert html.index('name="_save"') < html.index('name="_transition"')

@@ -278,3 +278,10 @@ class PurchaseBase(
 
 class GiftPurchase(PurchaseBase):
     message = models.CharField(max_length=100, blank=True)
+
+
+class ReadOnlyStatePurchase(Purchase):
+    """The same rows, in an admin whose state field is read-only (buttons only)."""
+
+    class Meta:
+        proxy = True
