@@ -14,6 +14,7 @@ import django
 from django.db import connections, models, transaction
 from django.db.models.base import ModelState
 from django.db.models.fields.files import FieldFile
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
 
@@ -59,6 +60,23 @@ def instance_from_db(
     not override ``__init__`` (the caller checks).
     """
     concrete = cls._meta.concrete_fields
+    attnames = _plain_attnames(cls)
+    if attnames is not None and len(values) == len(attnames):
+        # The common path: every field loaded, no descriptor with side effects on assignment,
+        # so the instance's __dict__ is filled in one step (what the per-field loop does).
+        args = values if type(values) is tuple else tuple(values)
+        pre_init.send(sender=cls, args=args, kwargs={})
+        new = cls.__new__(cls)
+        state = ModelState()
+        data = new.__dict__
+        data["_state"] = state
+        data.update(zip(attnames, args, strict=True))
+        post_init.send(sender=cls, instance=new)
+        state.adding = False
+        state.db = db
+        if fetch_mode is not None:
+            state.fetch_mode = fetch_mode
+        return new
     values = list(values)
     if len(values) != len(concrete):
         values_iter = iter(values)
@@ -80,6 +98,31 @@ def instance_from_db(
     if fetch_mode is not None:  # Django 6.1 records the queryset's fetch mode on the state
         state.fetch_mode = fetch_mode
     return new
+
+
+# Descriptors whose __set__ only stores the value in the instance's __dict__ when the
+# instance is new (ForeignKeyDeferredAttribute also clears a cached related object, which a
+# new instance does not have). keel's own such descriptors set ``keel_plain_set = True``.
+_PLAIN_DESCRIPTORS: tuple[type, ...] = (DeferredAttribute, ForeignKeyDeferredAttribute)
+_PLAIN_ATTNAMES: dict[type[models.Model], tuple[str, ...] | None] = {}
+
+
+def _plain_attnames(cls: type[models.Model]) -> tuple[str, ...] | None:
+    """The concrete attnames of ``cls`` if assigning each one is a plain ``__dict__`` store."""
+    try:
+        return _PLAIN_ATTNAMES[cls]
+    except KeyError:
+        pass
+    attnames: tuple[str, ...] | None = tuple(f.attname for f in cls._meta.concrete_fields)
+    for attname in attnames or ():
+        descriptor = getattr(cls, attname, None)
+        if type(descriptor) not in _PLAIN_DESCRIPTORS and not getattr(
+            descriptor, "keel_plain_set", False
+        ):
+            attnames = None
+            break
+    _PLAIN_ATTNAMES[cls] = attnames
+    return attnames
 
 
 def parent_models(model: type[models.Model]) -> list[type[models.Model]]:

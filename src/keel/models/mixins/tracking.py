@@ -111,6 +111,9 @@ def same_value(field: models.Field[Any, Any], old: Any, new: Any) -> bool:
 class _MutableValueDescriptor(compat.DeferredAttribute):
     """Copies a mutable value (dict, list...) the first time it is read from a loaded row."""
 
+    # Its __set__ is a plain __dict__ store: rows load through compat's one-step fill.
+    keel_plain_set = True
+
     def __get__(self, instance: Any, cls: Any = None) -> Any:
         if instance is None:
             return self
