@@ -24,6 +24,8 @@ from tests.testapp.models.mixins_core import (
     Task,
     TaskChild,
     TaskStates,
+    Ticket,
+    TicketStatus,
     TrackedChild,
     TrackedItem,
     VersionedChild,
@@ -107,6 +109,8 @@ def test_an_allowed_transition_of_a_deferred_state_is_guarded_in_the_update(
     task.state = TaskStates.RUNNING
     with CaptureQueriesContext(connection) as ctx:
         task.save()
+    if connection.features.has_select_for_update:  # the stored state was read under a lock
+        assert any("FOR UPDATE" in q["sql"].upper() for q in ctx.captured_queries)
     (sql,) = _updates(ctx)
     where = sql.split(" WHERE ", 1)[1]
     assert "state" in where and " IN " in where.upper()
@@ -161,6 +165,11 @@ def test_a_new_row_starts_in_the_initial_state() -> None:
     with pytest.raises(InvalidStateError):
         Task.objects.create(name="t", state=TaskStates.DONE)
     assert not Task.objects.exists()
+
+
+def test_enforce_initial_state_false_allows_any_declared_state() -> None:
+    ticket = Ticket.objects.create(title="t", status=TicketStatus.CLOSED)
+    assert Ticket.objects.get(pk=ticket.pk).status == TicketStatus.CLOSED
 
 
 # --- multi-table inheritance ------------------------------------------------------------------

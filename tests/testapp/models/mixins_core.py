@@ -151,6 +151,7 @@ class Ticket(StateTransitionPreconditionMixin, StateTransitionEventsMixin):
         TicketStatus.IN_REVIEW: {TicketStatus.OPEN, TicketStatus.CLOSED},
     }
     state_field_name = "status"
+    enforce_initial_state = False  # tickets may be imported in any state
 
     title = models.CharField(max_length=50)
     status = models.CharField(
