@@ -184,8 +184,15 @@ class StateMachineAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     # Changelist actions: one per target state.
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions: dict[str, Any] = super().get_actions(request)
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        # Django 6.1 passes where the actions are shown (ActionLocation); earlier releases
+        # call get_actions(request). Transition actions belong to the change list.
+        if action_location is None:
+            actions: dict[str, Any] = super().get_actions(request)
+        else:
+            actions = super().get_actions(request, action_location=action_location)  # type: ignore[call-arg]
+            if getattr(action_location, "value", "CHANGE_LIST") != "CHANGE_LIST":
+                return actions
         if not self.has_change_permission(request):
             return actions
         graph = self._state_model().get_state_graph()
