@@ -15,12 +15,13 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from keel.exceptions import TransitionNotAllowedError
+from keel.exceptions import DatabaseUpdatePreconditionsError, TransitionNotAllowedError
 from keel.signals import post_state_transition
 from tests.testapp.models.mixins_core import (
     Purchase,
     PurchaseStates,
     Task,
+    TaskParent,
     TaskStates,
     TrackedChild,
     TrackedItem,
@@ -205,3 +206,16 @@ def test_a_whole_transaction_rolled_back_is_retried() -> None:
     _save_then_roll_back(item)
     item.save()  # autocommit
     assert TrackedItem.objects.get(pk=item.pk).name == "b"
+
+
+def test_the_retry_cannot_overwrite_a_concurrent_transition() -> None:
+    """Fixed: after the rollback a full save saw no state change and wrote it unguarded, so
+    a row moved to canceled meanwhile was set back to running (a forbidden transition)."""
+    task = TaskParent.objects.create()
+    task = TaskParent.objects.get(pk=task.pk)
+    task.state = TaskStates.RUNNING
+    _save_then_roll_back(task)
+    TaskParent.objects.filter(pk=task.pk).update(state=TaskStates.CANCELED)
+    with pytest.raises(DatabaseUpdatePreconditionsError):
+        task.save()
+    assert TaskParent.objects.get(pk=task.pk).state == TaskStates.CANCELED
