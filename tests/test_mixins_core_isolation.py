@@ -32,9 +32,21 @@ def _repeatable_read() -> None:
         return  # SQLite transactions are serializable
     with connection.cursor() as cursor:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+
+def _assert_repeatable_read() -> None:
+    """After the transaction's first read: it really runs at REPEATABLE READ."""
+    if connection.vendor == "sqlite":
+        return
+    with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SHOW transaction_isolation")
-            assert cursor.fetchone() == ("repeatable read",)
+        else:
+            cursor.execute(
+                "SELECT trx_isolation_level FROM information_schema.innodb_trx "
+                "WHERE trx_mysql_thread_id = CONNECTION_ID()"
+            )
+        assert cursor.fetchone()[0].lower() == "repeatable read"
 
 
 def _in_another_connection(work: Callable[[], object]) -> threading.Thread:
@@ -69,6 +81,7 @@ def test_a_concurrent_transition_is_a_precondition_error_under_repeatable_read()
     with transaction.atomic():
         _repeatable_read()
         mine = Task.objects.get(pk=task.pk)
+        _assert_repeatable_read()
         other = _in_another_connection(
             lambda: Task.objects.filter(pk=task.pk).update(state=TaskStates.RUNNING)
         )
@@ -88,6 +101,7 @@ def test_a_concurrent_change_is_a_precondition_error_under_repeatable_read() -> 
     with transaction.atomic():
         _repeatable_read()
         mine = VersionedDoc.objects.get(pk=doc.pk)
+        _assert_repeatable_read()
         other = _in_another_connection(
             lambda: VersionedDoc.objects.filter(pk=doc.pk).update(version=2, name="theirs")
         )
@@ -105,6 +119,7 @@ def test_a_concurrent_multi_table_transition_under_repeatable_read() -> None:
     with transaction.atomic():
         _repeatable_read()
         mine = GiftPurchase.objects.get(pk=order.pk)
+        _assert_repeatable_read()
         other = _in_another_connection(
             lambda: GiftPurchase.objects.filter(pk=order.pk).update(state=PurchaseStates.PAID)
         )
@@ -124,6 +139,7 @@ def test_the_retry_in_a_new_transaction_sees_the_concurrent_state() -> None:
     with transaction.atomic():
         _repeatable_read()
         mine.refresh_from_db()
+        _assert_repeatable_read()
         other = _in_another_connection(
             lambda: Task.objects.filter(pk=task.pk).update(state=TaskStates.RUNNING)
         )
