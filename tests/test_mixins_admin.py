@@ -11,16 +11,18 @@ from django.test import Client
 from django.urls import reverse
 
 from keel.signals import pre_state_transition
-from tests.testapp.models.mixins_core import Purchase, PurchaseStates, ReadOnlyStatePurchase
+from tests.testapp.models.mixins_core import (
+    Purchase,
+    PurchaseStates,
+    ReadOnlyStatePurchase,
+    stored_row,
+)
 
 pytestmark = pytest.mark.django_db
 
 
 def _purchase(state: str = PurchaseStates.NEW, reference: str = "p-1") -> Purchase:
-    Purchase.objects.bulk_create([Purchase(reference=reference, state=state)])
-    purchase = Purchase.objects.order_by("-pk").first()
-    assert purchase is not None
-    return purchase
+    return stored_row(Purchase, reference=reference, state=state)
 
 
 def _url(purchase: Purchase) -> str:

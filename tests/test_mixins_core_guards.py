@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from keel.exceptions import (
     TransitionNotAllowedError,
 )
 from keel.models.mixins.tracking import NOT_LOADED
-from keel.signals import post_state_transition
 from tests.testapp.models.mixins_core import (
     GiftPurchase,
     PurchaseStates,
@@ -30,21 +28,10 @@ from tests.testapp.models.mixins_core import (
     TrackedItem,
     VersionedChild,
     VersionedDoc,
+    stored_row,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def events() -> Iterator[list[tuple[Any, Any]]]:
-    received: list[tuple[Any, Any]] = []
-
-    def receiver(sender: type, **kwargs: Any) -> None:
-        received.append((kwargs["previous_state"], kwargs["state"]))
-
-    post_state_transition.connect(receiver)
-    yield received
-    post_state_transition.disconnect(receiver)
 
 
 def _updates(ctx: CaptureQueriesContext) -> list[str]:
@@ -52,11 +39,7 @@ def _updates(ctx: CaptureQueriesContext) -> list[str]:
 
 
 def _stored_task(state: str = TaskStates.NEW) -> Task:
-    """A row in ``state``, written without save() (so without a creation event)."""
-    Task.objects.bulk_create([Task(name="t", state=state)])
-    task = Task.objects.order_by("-pk").first()
-    assert task is not None
-    return task
+    return stored_row(Task, name="t", state=state)
 
 
 # --- fields assigned while deferred ------------------------------------------------------------
@@ -90,7 +73,7 @@ def test_a_deferred_multi_table_field_assigned_is_written() -> None:
 
 
 def test_a_forbidden_transition_of_a_deferred_state_is_refused(
-    events: list[tuple[Any, Any]],
+    transition_events: list[tuple[Any, Any]],
 ) -> None:
     """Fixed: with the state deferred, new -> done was written with no check, no event."""
     task = Task.objects.defer("state").get(pk=_stored_task().pk)
@@ -99,11 +82,11 @@ def test_a_forbidden_transition_of_a_deferred_state_is_refused(
         task.save()
     assert (info.value.source, info.value.target) == (TaskStates.NEW, TaskStates.DONE)
     assert Task.objects.get(pk=task.pk).state == TaskStates.NEW
-    assert events == []
+    assert transition_events == []
 
 
 def test_an_allowed_transition_of_a_deferred_state_is_guarded_in_the_update(
-    events: list[tuple[Any, Any]],
+    transition_events: list[tuple[Any, Any]],
 ) -> None:
     task = Task.objects.defer("state").get(pk=_stored_task().pk)
     task.state = TaskStates.RUNNING
@@ -115,34 +98,36 @@ def test_an_allowed_transition_of_a_deferred_state_is_guarded_in_the_update(
     where = sql.split(" WHERE ", 1)[1]
     assert "state" in where and " IN " in where.upper()
     assert Task.objects.get(pk=task.pk).state == TaskStates.RUNNING
-    assert events == [(TaskStates.NEW, TaskStates.RUNNING)]
+    assert transition_events == [(TaskStates.NEW, TaskStates.RUNNING)]
     assert not task.is_dirty()
 
 
 def test_a_deferred_state_set_to_its_stored_value_sends_no_event(
-    events: list[tuple[Any, Any]],
+    transition_events: list[tuple[Any, Any]],
 ) -> None:
     task = Task.objects.defer("state").get(pk=_stored_task(TaskStates.RUNNING).pk)
     task.state = TaskStates.RUNNING
     task.save()
-    assert events == []
+    assert transition_events == []
 
 
 # --- new instances with a preset primary key ----------------------------------------------------
 
 
-def test_a_preset_pk_cannot_write_a_forbidden_transition(events: list[tuple[Any, Any]]) -> None:
+def test_a_preset_pk_cannot_write_a_forbidden_transition(
+    transition_events: list[tuple[Any, Any]],
+) -> None:
     """Fixed: Task(pk=<existing>, state="done").save() overwrote the row unchecked."""
     stored = _stored_task()
     with pytest.raises(TransitionNotAllowedError) as info:
         Task(pk=stored.pk, name="t", state=TaskStates.DONE).save()
     assert info.value.source == TaskStates.NEW
     assert Task.objects.get(pk=stored.pk).state == TaskStates.NEW
-    assert events == []
+    assert transition_events == []
 
 
 def test_a_preset_pk_with_an_allowed_transition_updates_the_row(
-    events: list[tuple[Any, Any]],
+    transition_events: list[tuple[Any, Any]],
 ) -> None:
     stored = _stored_task()
     task = Task(pk=stored.pk, name="renamed", state=TaskStates.RUNNING)
@@ -150,7 +135,7 @@ def test_a_preset_pk_with_an_allowed_transition_updates_the_row(
     row = Task.objects.get(pk=stored.pk)
     assert (row.name, row.state) == ("renamed", TaskStates.RUNNING)
     assert Task.objects.count() == 1
-    assert events == [(TaskStates.NEW, TaskStates.RUNNING)]
+    assert transition_events == [(TaskStates.NEW, TaskStates.RUNNING)]
 
 
 def test_a_preset_pk_of_no_row_inserts_in_the_initial_state_only() -> None:
@@ -176,19 +161,19 @@ def test_enforce_initial_state_false_allows_any_declared_state() -> None:
 
 
 def test_a_parent_table_state_transitions_with_a_child_column(
-    events: list[tuple[Any, Any]],
+    transition_events: list[tuple[Any, Any]],
 ) -> None:
     """Fixed: the child table's UPDATE re-checked state = 'new' after the parent table had
     been set to 'paid' by the same save, so every such save failed as a concurrent change."""
     order = GiftPurchase.objects.create(reference="g")
     order = GiftPurchase.objects.get(pk=order.pk)
-    events.clear()
+    transition_events.clear()
     order.state = PurchaseStates.PAID
     order.message = "happy birthday"
     order.save()
     row = GiftPurchase.objects.get(pk=order.pk)
     assert (row.state, row.message) == (PurchaseStates.PAID, "happy birthday")
-    assert events == [(PurchaseStates.NEW, PurchaseStates.PAID)]
+    assert transition_events == [(PurchaseStates.NEW, PurchaseStates.PAID)]
 
 
 def test_a_parent_table_state_without_tracking_transitions_with_a_child_column() -> None:

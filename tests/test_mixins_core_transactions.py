@@ -8,7 +8,7 @@ event once, on the commit that keeps it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,7 +16,6 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from keel.exceptions import DatabaseUpdatePreconditionsError, TransitionNotAllowedError
-from keel.signals import post_state_transition
 from tests.testapp.models.mixins_core import (
     Purchase,
     PurchaseStates,
@@ -32,18 +31,6 @@ pytestmark = pytest.mark.django_db
 
 class Boom(Exception):
     """The error that rolls the block back."""
-
-
-@pytest.fixture
-def events() -> Iterator[list[tuple[Any, Any]]]:
-    received: list[tuple[Any, Any]] = []
-
-    def receiver(sender: type, **kwargs: Any) -> None:
-        received.append((kwargs["previous_state"], kwargs["state"]))
-
-    post_state_transition.connect(receiver)
-    yield received
-    post_state_transition.disconnect(receiver)
 
 
 def _writes(ctx: CaptureQueriesContext) -> list[str]:
@@ -165,23 +152,23 @@ def test_the_retry_re_checks_the_transition_against_the_stored_state() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_retry_writes_the_transition_and_sends_its_event_once_on_commit(
-    events: list[tuple[Any, Any]],
+    transition_events: list[tuple[Any, Any]],
 ) -> None:
     order = Purchase.objects.create(reference="o-1")
     order = Purchase.objects.get(pk=order.pk)
-    assert events == [(None, PurchaseStates.NEW)]  # the creation
-    events.clear()
+    assert transition_events == [(None, PurchaseStates.NEW)]  # the creation
+    transition_events.clear()
     order.state = PurchaseStates.PAID
     _save_then_roll_back(order)
-    assert events == []
+    assert transition_events == []
     assert Purchase.objects.get(pk=order.pk).state == PurchaseStates.NEW
     with transaction.atomic():
         order.save()
-        assert events == []  # on commit, not before
-    assert events == [(PurchaseStates.NEW, PurchaseStates.PAID)]
+        assert transition_events == []  # on commit, not before
+    assert transition_events == [(PurchaseStates.NEW, PurchaseStates.PAID)]
     assert Purchase.objects.get(pk=order.pk).state == PurchaseStates.PAID
     order.save()
-    assert events == [(PurchaseStates.NEW, PurchaseStates.PAID)]
+    assert transition_events == [(PurchaseStates.NEW, PurchaseStates.PAID)]
 
 
 @pytest.mark.django_db(transaction=True)

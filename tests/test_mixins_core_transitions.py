@@ -13,7 +13,7 @@ from django.db import models
 from keel.exceptions import TransitionNotAllowedError
 from keel.models.mixins import StateTransitionPreconditionMixin, Transition
 from keel.signals import post_state_transition, pre_state_transition
-from tests.testapp.models.mixins_core import Purchase, PurchaseStates, Task, TaskStates
+from tests.testapp.models.mixins_core import Purchase, PurchaseStates, Task, TaskStates, stored_row
 
 pytestmark = pytest.mark.django_db
 
@@ -36,10 +36,7 @@ def signals() -> Iterator[list[tuple[str, dict[str, Any]]]]:
 
 
 def _purchase(state: str, reference: str = "p") -> Purchase:
-    Purchase.objects.bulk_create([Purchase(reference=reference, state=state)])
-    purchase = Purchase.objects.order_by("-pk").first()
-    assert purchase is not None
-    return purchase
+    return stored_row(Purchase, reference=reference, state=state)
 
 
 def _user(*codenames: str) -> User:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from django.db import models
 
 from keel.models.mixins import (
@@ -286,3 +288,15 @@ class ReadOnlyStatePurchase(Purchase):
 
     class Meta:
         proxy = True
+
+
+_M = TypeVar("_M", bound=models.Model)
+
+
+def stored_row(model: type[_M], **values: object) -> _M:
+    """A row written without ``save()`` (``bulk_create``): no transition event, no initial-state
+    check, so that a test starts from any state. Returns it loaded from the database."""
+    model._default_manager.bulk_create([model(**values)])
+    row = model._default_manager.order_by("-pk").first()
+    assert row is not None
+    return row
