@@ -9,17 +9,23 @@
 - a refused transition (not declared, a condition, a permission, or a concurrent change
   found by the guarded save) is a form error, never a server error;
 - each transition is recorded in the object's history ("State: New → Paid. ...").
+
+System check ``keel.W007`` (registered when this module is imported, as the admin's
+autodiscovery does): a state-machine model registered in the default admin site with a
+``ModelAdmin`` that lacks the mixin.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django import forms
+from django.apps import AppConfig, apps
 from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
+from django.core import checks
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.forms import ModelForm
@@ -28,7 +34,7 @@ from django.http import HttpRequest, HttpResponse
 from keel.exceptions import KeelError
 from keel.models.mixins.states import StateMachineMixin
 
-__all__ = ["StateMachineAdminMixin"]
+__all__ = ["StateMachineAdminMixin", "check_state_machine_admins"]
 
 #: The submit button's name on the change form; its value is the target state.
 TRANSITION_PARAM = "_transition"
@@ -226,3 +232,35 @@ class StateMachineAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
                 self.message_user(request, reason, messages.WARNING)
 
         return action
+
+
+@checks.register(checks.Tags.admin)
+def check_state_machine_admins(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """``keel.W007``: a state-machine model registered in the default admin site with a
+    ``ModelAdmin`` that is not a :class:`StateMachineAdminMixin`."""
+    models = (
+        apps.get_models()
+        if app_configs is None
+        else [m for config in app_configs for m in config.get_models()]
+    )
+    messages: list[checks.CheckMessage] = []
+    for model in models:
+        if not issubclass(model, StateMachineMixin) or not admin.site.is_registered(model):
+            continue
+        model_admin = admin.site.get_model_admin(model)
+        if isinstance(model_admin, StateMachineAdminMixin):
+            continue
+        messages.append(
+            checks.Warning(
+                f"{model._meta.label} is a state machine registered in the admin with "
+                f"{type(model_admin).__name__}: its {model.state_field_name!r} field offers "
+                "every state, and choosing one the graph refuses is a server error.",
+                hint="Put keel.admin.StateMachineAdminMixin before admin.ModelAdmin in "
+                f"{type(model_admin).__name__}'s bases.",
+                obj=model_admin,
+                id="keel.W007",
+            )
+        )
+    return messages

@@ -11,6 +11,8 @@ Ids are never reused:
 - ``keel.E007``: ``SITE_SETTINGS_CACHE_ALIAS`` names no entry of ``CACHES``.
 - ``keel.W001``: an unknown key in ``KEEL`` (with a did-you-mean).
 - ``keel.W002``: without Redis, site settings are shared through a per-process cache.
+- ``keel.W007``: a state-machine model in the admin without ``StateMachineAdminMixin``
+  (registered by ``keel.admin``).
 """
 
 from __future__ import annotations
