@@ -196,22 +196,3 @@ def test_enter_in_a_text_box_submits_save_not_a_transition(admin_client: Client)
     """A form submits with its first button: Django's Save comes before the transitions."""
     html = admin_client.get(_url(_purchase())).content.decode()
     assert html.index('name="_save"') < html.index('name="_transition"')
-
-
-def test_a_plain_model_admin_on_a_state_machine_is_warned_about() -> None:
-    """keel.W007: a plain ModelAdmin offers every state and turns a refusal into a 500."""
-    from django.contrib import admin
-    from django.core import checks
-
-    from keel.admin import check_state_machine_admins
-    from tests.testapp.models.mixins_core import Task
-
-    assert check_state_machine_admins() == []  # the test project's admins use the mixin
-    admin.site.register(Task, admin.ModelAdmin)
-    try:
-        (warning,) = check_state_machine_admins()
-        assert warning.id == "keel.W007"
-        assert "testapp.Task" in warning.msg
-        assert "keel.W007" in [m.id for m in checks.run_checks(tags=[checks.Tags.admin])]
-    finally:
-        admin.site.unregister(Task)
