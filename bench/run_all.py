@@ -69,8 +69,9 @@ SECTIONS = [
         "Model mixins: change tracking",
         4,
         "Loading rows and saving one changed field with keel's `AutoUpdateFieldsMixin` against "
-        "plain Django, django-dirtyfields and django-model-utils `FieldTracker` (SQLite in "
-        "memory, so that the Python cost is what is measured).",
+        "plain Django, django-dirtyfields and django-model-utils `FieldTracker`, on SQLite in "
+        "memory (so that the Python cost is what is measured) and on PostgreSQL, in the same "
+        "run.",
         [
             Part(
                 "mixins",

@@ -93,3 +93,18 @@ def _fresh_site_cache() -> Iterator[None]:
 @pytest.fixture
 def db_vendor() -> str:
     return connection.vendor
+
+
+@pytest.fixture
+def transition_events() -> Iterator[list[tuple[Any, Any]]]:
+    """``(source, target)`` of every ``post_state_transition`` sent during the test."""
+    from keel.signals import post_state_transition
+
+    received: list[tuple[Any, Any]] = []
+
+    def receiver(sender: type, **kwargs: Any) -> None:
+        received.append((kwargs["source"], kwargs["target"]))
+
+    post_state_transition.connect(receiver)
+    yield received
+    post_state_transition.disconnect(receiver)

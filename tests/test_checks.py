@@ -267,3 +267,23 @@ def test_w005_redis_refusing_client_tracking(renamed: str, reason: str) -> None:
         # Not a deployment check run: no connection to Redis, no W005.
         with override_settings(KEEL={"REDIS_URL": f"redis://127.0.0.1:{refusing.port}/0"}):
             assert [m for m in checks.run_checks() if m.id == "keel.W005"] == []
+
+
+@pytest.mark.django_db
+def test_w007_state_machine_admin_without_the_mixin() -> None:
+    """keel.W007: a plain ModelAdmin offers every state and turns a refusal into a 500."""
+    from django.contrib import admin
+    from django.core import checks
+
+    from keel.admin import check_state_machine_admins
+    from tests.testapp.models.mixins_core import Task
+
+    assert check_state_machine_admins() == []  # the test project's admins use the mixin
+    admin.site.register(Task, admin.ModelAdmin)
+    try:
+        (warning,) = check_state_machine_admins()
+        assert warning.id == "keel.W007"
+        assert "testapp.Task" in warning.msg
+        assert "keel.W007" in [m.id for m in checks.run_checks(tags=[checks.Tags.admin])]
+    finally:
+        admin.site.unregister(Task)

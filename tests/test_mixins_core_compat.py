@@ -107,3 +107,35 @@ def test_file_is_committed_tells_an_upload_from_a_stored_file() -> None:
     assert file_is_committed(stored.attachment)
     pending = MiscDocument(attachment=ContentFile(b"x", name="new.txt"))
     assert not file_is_committed(pending.attachment)
+
+
+def test_rows_of_plain_descriptor_models_fill_the_dict_in_one_step() -> None:
+    """The fast path applies when every field's descriptor only stores in __dict__."""
+    assert compat._plain_attnames(TrackedItem) == tuple(
+        f.attname for f in TrackedItem._meta.concrete_fields
+    )
+
+
+def test_a_descriptor_with_side_effects_takes_the_per_field_path() -> None:
+    from tests.testapp.models.mixins_core import FullStackArticle
+
+    assert compat._plain_attnames(FullStackArticle) is None  # FileField's descriptor
+    FullStackArticle.objects.create(slug="s", title="t", attachment="articles/a.txt")
+    loaded = FullStackArticle.objects.get()
+    assert loaded.attachment.name == "articles/a.txt"
+    assert not loaded.is_dirty()
+
+
+def test_init_signals_are_sent_on_the_fast_path() -> None:
+    TrackedItem.objects.create(name="x")
+    seen: list[object] = []
+
+    def receiver(sender: type, instance: object, **kwargs: object) -> None:
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=TrackedItem)
+    try:
+        loaded = TrackedItem.objects.get()
+    finally:
+        post_init.disconnect(receiver, sender=TrackedItem)
+    assert seen == [loaded]

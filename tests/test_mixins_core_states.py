@@ -43,7 +43,9 @@ def events() -> Iterator[list[dict[str, Any]]]:
 
 
 def _task(state: str = TaskStates.NEW) -> Task:
-    task = Task.objects.create(name="t", state=state)
+    """A stored task in ``state`` (created in the initial state, then moved by an UPDATE)."""
+    task = Task.objects.create(name="t")
+    Task.objects.filter(pk=task.pk).update(state=state)
     return Task.objects.get(pk=task.pk)
 
 

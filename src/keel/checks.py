@@ -20,6 +20,8 @@ Ids are never reused:
 - ``keel.E008``, ``keel.W003``, ``keel.W004``: see ``keel.site.checks``.
 - ``keel.W005``: Redis (or a proxy in front of it) refuses RESP3 client tracking, so every
   site-settings read asks the store (``manage.py check --deploy``: it connects to Redis).
+- ``keel.W007``: a state-machine model in the admin without ``StateMachineAdminMixin``
+  (registered by ``keel.admin``).
 """
 
 from __future__ import annotations

@@ -7,13 +7,14 @@ why no public API does the job. Outside that range keel falls back to public beh
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import django
-from django.db import models
+from django.db import connections, models, transaction
 from django.db.models.base import ModelState
 from django.db.models.fields.files import FieldFile
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
 
@@ -22,11 +23,13 @@ __all__ = [
     "FAST_FROM_DB",
     "SUPPORTED",
     "AsyncSaveOptionsMixin",
+    "CommitWatch",
     "ConditionalUpdateMixin",
     "DeferredAttribute",
     "file_is_committed",
     "instance_from_db",
     "parent_models",
+    "watch_commit",
 ]
 
 DJANGO_VERSION: tuple[int, int] = (django.VERSION[0], django.VERSION[1])
@@ -57,6 +60,23 @@ def instance_from_db(
     not override ``__init__`` (the caller checks).
     """
     concrete = cls._meta.concrete_fields
+    attnames = _plain_attnames(cls)
+    if attnames is not None and len(values) == len(attnames):
+        # The common path: every field loaded, no descriptor with side effects on assignment,
+        # so the instance's __dict__ is filled in one step (what the per-field loop does).
+        args = values if type(values) is tuple else tuple(values)
+        pre_init.send(sender=cls, args=args, kwargs={})
+        new = cls.__new__(cls)
+        state = ModelState()
+        data = new.__dict__
+        data["_state"] = state
+        data.update(zip(attnames, args, strict=True))
+        post_init.send(sender=cls, instance=new)
+        state.adding = False
+        state.db = db
+        if fetch_mode is not None:
+            state.fetch_mode = fetch_mode
+        return new
     values = list(values)
     if len(values) != len(concrete):
         values_iter = iter(values)
@@ -78,6 +98,31 @@ def instance_from_db(
     if fetch_mode is not None:  # Django 6.1 records the queryset's fetch mode on the state
         state.fetch_mode = fetch_mode
     return new
+
+
+# Descriptors whose __set__ only stores the value in the instance's __dict__ when the
+# instance is new (ForeignKeyDeferredAttribute also clears a cached related object, which a
+# new instance does not have). keel's own such descriptors set ``keel_plain_set = True``.
+_PLAIN_DESCRIPTORS: tuple[type, ...] = (DeferredAttribute, ForeignKeyDeferredAttribute)
+_PLAIN_ATTNAMES: dict[type[models.Model], tuple[str, ...] | None] = {}
+
+
+def _plain_attnames(cls: type[models.Model]) -> tuple[str, ...] | None:
+    """The concrete attnames of ``cls`` if assigning each one is a plain ``__dict__`` store."""
+    try:
+        return _PLAIN_ATTNAMES[cls]
+    except KeyError:
+        pass
+    attnames: tuple[str, ...] | None = tuple(f.attname for f in cls._meta.concrete_fields)
+    for attname in attnames or ():
+        descriptor = getattr(cls, attname, None)
+        if type(descriptor) not in _PLAIN_DESCRIPTORS and not getattr(
+            descriptor, "keel_plain_set", False
+        ):
+            attnames = None
+            break
+    _PLAIN_ATTNAMES[cls] = attnames
+    return attnames
 
 
 def parent_models(model: type[models.Model]) -> list[type[models.Model]]:
@@ -195,3 +240,39 @@ def error_response(request: Any, exc: Exception) -> Any:
     from django.core.handlers.exception import response_for_exception
 
     return response_for_exception(request, exc)
+
+
+class CommitWatch:
+    """Whether a write made inside a transaction is still part of it (see :func:`watch_commit`).
+
+    Django runs ``on_commit`` callbacks when the outermost transaction commits and offers no
+    hook for a rollback. ``BaseDatabaseWrapper.run_on_commit`` is the list ``atomic()`` prunes
+    when a savepoint rolls back and empties on a full rollback or a closed connection, so a
+    callback still in it belongs to a write that has not been rolled back. The list is
+    rebuilt (a new object) on every rollback; while it is the same object nothing was
+    rolled back, which keeps the common check O(1); its items are ``(savepoint ids,
+    callback, robust)`` tuples (rebuilt too, so the callback is what is compared). Read in
+    every release of ``SUPPORTED``.
+    """
+
+    __slots__ = ("_callback", "_hooks", "using")
+
+    def __init__(self, using: str, hooks: list[Any], callback: Callable[[], None]) -> None:
+        self.using = using
+        self._hooks = hooks
+        self._callback = callback
+
+    def pending(self) -> bool:
+        """True while the transaction is open and the write was not rolled back."""
+        current = getattr(connections[self.using], "run_on_commit", None)
+        if current is self._hooks:
+            return True
+        callback = self._callback
+        return any(hook[1] is callback for hook in current or ())
+
+
+def watch_commit(using: str, callback: Callable[[], None]) -> CommitWatch:
+    """``transaction.on_commit(callback)`` inside an atomic block, plus a handle to ask later
+    whether the block was rolled back (then ``callback`` never runs)."""
+    transaction.on_commit(callback, using=using)
+    return CommitWatch(using, connections[using].run_on_commit, callback)

@@ -12,6 +12,7 @@ __all__ = [
     "InvalidStateError",
     "KeelError",
     "RowDeletedError",
+    "RowNotFoundError",
     "TransitionNotAllowedError",
 ]
 
@@ -75,6 +76,24 @@ class RowDeletedError(KeelError, DatabaseError):
         )
 
 
+class RowNotFoundError(KeelError, DatabaseError):
+    """A guarded save of a new instance with a preset primary key found no such row.
+
+    Preconditions (``pre_filters``/``pre_excludes``) describe the row to update; a row that
+    does not exist cannot meet them, and keel does not insert one in their place.
+    Attributes: ``model`` and ``pk``.
+    """
+
+    def __init__(self, model: type[Any], pk: Any) -> None:
+        self.model = model
+        self.pk = pk
+        super().__init__(
+            f"Update of {_label(model)} pk={pk!r} refused: no row with this primary key exists, "
+            "so its preconditions cannot hold. Nothing was written; save without pre_filters/"
+            "pre_excludes to insert it."
+        )
+
+
 class InvalidStateError(KeelError):
     """An instance is not in one of the expected states, or in no declared state at all.
 
@@ -93,17 +112,19 @@ class InvalidStateError(KeelError):
 
 
 class TransitionNotAllowedError(KeelError):
-    """The state graph has no transition from the current state to the requested one.
+    """The state graph has no transition from the current state to the requested one, or
+    one of the transition's conditions is not met.
 
-    Attributes: ``instance``, ``source`` and ``target``.
+    Attributes: ``instance``, ``source``, ``target`` and ``reason`` (why, in words).
     """
 
-    def __init__(self, instance: Any, source: Any, target: Any) -> None:
+    def __init__(self, instance: Any, source: Any, target: Any, reason: str | None = None) -> None:
         self.instance = instance
         self.source = source
         self.target = target
+        self.reason = reason or "the transition is not declared"
         super().__init__(
             f"Cannot change state of {_label(type(instance))} "
             f"pk={getattr(instance, 'pk', None)!r} from {source!r} to {target!r}: "
-            "the transition is not declared."
+            f"{self.reason}."
         )

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
-__all__ = ["fixture_imported", "post_state_transition", "site_settings_changed"]
+__all__ = [
+    "fixture_imported",
+    "post_state_transition",
+    "pre_state_transition",
+    "site_settings_changed",
+]
 
 #: Sent by ``StateTransitionEventsMixin`` once per saved change of a state field, after the
 #: row was written (or when the transaction commits, with ``state_transition_on_commit``),
-#: with ``sender`` (the instance's class), ``instance``, ``previous_state`` (``None`` when the
-#: instance was created), ``state`` and ``using``. Never for a save that leaves the state alone.
+#: with ``sender`` (the instance's class), ``instance``, ``source`` (``None`` when the
+#: instance was created), ``target``, ``previous_state`` and ``state`` (the same two values,
+#: older names) and ``using``. Never for a save that leaves the state alone.
 post_state_transition = Signal()
+
+#: Sent by ``StateTransitionEventsMixin`` just before a save that changes the state writes
+#: the row (after the transition was checked, inside the save's transaction when it has
+#: one), with ``sender``, ``instance``, ``source``, ``target`` and ``using``. A receiver that
+#: raises stops the save: nothing is written.
+pre_state_transition = Signal()
 
 #: Sent on commit after a fixture import wrote rows without ``save()`` (bulk upserts,
 #: deletes), with ``sender`` (the model class), ``using`` and ``result``. Caches of the model

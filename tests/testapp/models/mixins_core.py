@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from django.db import models
 
 from keel.models.mixins import (
@@ -20,6 +22,7 @@ from keel.models.mixins import (
     StateTransitionEventsMixin,
     StateTransitionPreconditionMixin,
     TimestampedMixin,
+    Transition,
     UpdatePreconditionsMixin,
     ValidateOnSaveMixin,
 )
@@ -150,6 +153,7 @@ class Ticket(StateTransitionPreconditionMixin, StateTransitionEventsMixin):
         TicketStatus.IN_REVIEW: {TicketStatus.OPEN, TicketStatus.CLOSED},
     }
     state_field_name = "status"
+    enforce_initial_state = False  # tickets may be imported in any state
 
     title = models.CharField(max_length=50)
     status = models.CharField(
@@ -224,3 +228,75 @@ class InitOverrideItem(AutoUpdateFieldsMixin):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.initialised = True
+
+
+class PurchaseStates(StateEnum):
+    NEW = "new"
+    PAID = "paid"
+    SHIPPED = "shipped"
+    REFUNDED = "refunded"
+    INITIAL_STATE = NEW
+    TRANSITIONS = {NEW: {PAID}, PAID: {SHIPPED, REFUNDED}, SHIPPED: {REFUNDED}}
+
+
+def has_reference(purchase: Purchase) -> bool:
+    """the purchase has a reference"""
+    return bool(purchase.reference)
+
+
+class Purchase(StateTransitionPreconditionMixin, StateTransitionEventsMixin, AutoUpdateFieldsMixin):
+    """Guards money: transitions checked, events on commit, only changed columns written."""
+
+    states = PurchaseStates
+    state_transition_on_commit = True
+    state_transition_rules = {
+        (PurchaseStates.PAID, PurchaseStates.SHIPPED): Transition(
+            conditions=(has_reference,), label="Ship it"
+        ),
+        PurchaseStates.REFUNDED: Transition(permission="testapp.refund_purchase"),
+    }
+
+    reference = models.CharField(max_length=50)
+    amount = models.IntegerField(default=0)
+    state = models.CharField(
+        max_length=20, choices=PurchaseStates.choices(), default=PurchaseStates.NEW
+    )
+
+    class Meta:
+        permissions = [("refund_purchase", "Can refund a purchase")]
+
+
+class PurchaseBase(
+    StateTransitionPreconditionMixin, StateTransitionEventsMixin, AutoUpdateFieldsMixin
+):
+    """Multi-table inheritance: the state lives on the parent table."""
+
+    states = PurchaseStates
+
+    reference = models.CharField(max_length=50)
+    state = models.CharField(
+        max_length=20, choices=PurchaseStates.choices(), default=PurchaseStates.NEW
+    )
+
+
+class GiftPurchase(PurchaseBase):
+    message = models.CharField(max_length=100, blank=True)
+
+
+class ReadOnlyStatePurchase(Purchase):
+    """The same rows, in an admin whose state field is read-only (buttons only)."""
+
+    class Meta:
+        proxy = True
+
+
+_M = TypeVar("_M", bound=models.Model)
+
+
+def stored_row(model: type[_M], **values: object) -> _M:
+    """A row written without ``save()`` (``bulk_create``): no transition event, no initial-state
+    check, so that a test starts from any state. Returns it loaded from the database."""
+    model._default_manager.bulk_create([model(**values)])
+    row = model._default_manager.order_by("-pk").first()
+    assert row is not None
+    return row

@@ -33,6 +33,7 @@ from keel.models.mixins.states import (
     StateMachineMixin,
     StateTransitionEventsMixin,
     StateTransitionPreconditionMixin,
+    Transition,
 )
 from keel.models.mixins.timestamps import TimestampedMixin
 from keel.models.mixins.tracking import AutoUpdateFieldsMixin, ChangeTrackingMixin
@@ -65,6 +66,7 @@ __all__ = [
     "StateTransitionEventsMixin",
     "StateTransitionPreconditionMixin",
     "TimestampedMixin",
+    "Transition",
     "UpdatePreconditionsMixin",
     "ValidateOnSaveMixin",
 ]

@@ -6,10 +6,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from django.db import models, router, transaction
+from django.core.exceptions import FieldDoesNotExist
+from django.db import DatabaseError, models, router, transaction
 
 from keel import compat
-from keel.exceptions import DatabaseUpdatePreconditionsError, RowDeletedError
+from keel.exceptions import (
+    DatabaseUpdatePreconditionsError,
+    KeelError,
+    RowDeletedError,
+    RowNotFoundError,
+)
 
 __all__ = ["Preconditions", "UpdatePreconditionsMixin"]
 
@@ -17,8 +23,39 @@ _ACTIVE = "_keel_preconditions"
 _APPLIED = "_keel_applied_preconditions"
 
 
+# SQLSTATE 40001 (serialization failure: PostgreSQL REPEATABLE READ / SERIALIZABLE) and
+# 40P01 (deadlock); MySQL/MariaDB report 1213 (deadlock) and 1020 (record changed since read);
+# SQLite reports SQLITE_BUSY (and SQLITE_BUSY_SNAPSHOT in WAL mode) when a transaction that
+# has read must write while another connection is committing a write.
+_RETRY_SQLSTATES = frozenset({"40001", "40P01"})
+_RETRY_MYSQL_CODES = frozenset({1213, 1020})
+
+
 def _concrete(instance: models.Model) -> type[models.Model]:
     return instance._meta.concrete_model or type(instance)
+
+
+def is_serialization_failure(exc: BaseException) -> bool:
+    """Whether a database error means "a concurrent transaction won; retry the transaction"."""
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(
+        getattr(cause, "diag", None), "sqlstate", None
+    )
+    if sqlstate in _RETRY_SQLSTATES:
+        return True
+    if str(getattr(cause, "sqlite_errorname", "")).startswith("SQLITE_BUSY"):
+        return True
+    args = getattr(cause, "args", None) or exc.args
+    return bool(args) and args[0] in _RETRY_MYSQL_CODES
+
+
+def _is_local(model: type[models.Model], lookup: str) -> bool:
+    """Whether ``lookup`` names a column of ``model``'s own table."""
+    try:
+        field = model._meta.get_field(lookup.split("__", 1)[0])
+    except FieldDoesNotExist:
+        return False
+    return bool(getattr(field, "concrete", False)) and field.model is model
 
 
 @dataclass
@@ -29,9 +66,12 @@ class Preconditions:
     excludes: dict[str, Any] = field(default_factory=dict)
     #: Set by the state mixin: (field name, attname, state as loaded) to compare and set.
     state: tuple[str, str, Any] | None = None
+    #: Set by the state mixin when the stored state is unknown (deferred field, preset pk):
+    #: (field name, attname, target state), checked against the stored row while writing.
+    unknown_state: tuple[str, str, Any] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.filters or self.excludes or self.state)
+        return bool(self.filters or self.excludes or self.state or self.unknown_state)
 
 
 class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOptionsMixin):
@@ -39,12 +79,16 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
 
     On a single-table model the check and the write are one statement:
     ``UPDATE ... WHERE pk = %s AND <filters> AND NOT (<excludes>)``. With multi-table
-    inheritance every table's UPDATE carries the same conditions (as a subquery on the
-    concrete model), all inside one savepoint. When no row is updated the save raises
-    :class:`~keel.exceptions.DatabaseUpdatePreconditionsError` if the row still exists,
-    :class:`~keel.exceptions.RowDeletedError` if it was deleted (it is never re-inserted).
-    A guarded save runs in a savepoint, so a failure leaves the caller's transaction usable.
-    INSERTs are not guarded.
+    inheritance the conditions are evaluated once, for the row, by the first UPDATE that
+    writes (conditions on another table's columns as a subquery on the concrete model); the
+    other tables are then written inside the same savepoint. When no row is updated the save
+    raises :class:`~keel.exceptions.DatabaseUpdatePreconditionsError` if the row still
+    exists, :class:`~keel.exceptions.RowDeletedError` if it was deleted (it is never
+    re-inserted), :class:`~keel.exceptions.RowNotFoundError` for a new instance whose preset
+    primary key names no row. A serialization failure of the database (a concurrent write
+    under REPEATABLE READ or SERIALIZABLE, a deadlock) raises
+    ``DatabaseUpdatePreconditionsError`` too. A guarded save runs in a savepoint, so a
+    failure leaves the caller's transaction usable. INSERTs are not guarded.
     """
 
     precondition_error_class: ClassVar[type[DatabaseUpdatePreconditionsError]] = (
@@ -62,7 +106,17 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         try:
             with transaction.atomic(using=using):
+                self.prepare_guarded_save(using)
                 super().save(**kwargs)
+        except DatabaseError as exc:
+            if isinstance(exc, KeelError) or not is_serialization_failure(exc):
+                raise
+            # The savepoint was rolled back: the caller's transaction is usable, and the
+            # conflict is reported like any other lost race.
+            conditions = self.__dict__.get(_APPLIED) or self.get_preconditions(None)
+            raise self.precondition_error_class(
+                _concrete(self), self.pk, filters=conditions.filters, excludes=conditions.excludes
+            ) from exc
         finally:
             self.__dict__.pop(_ACTIVE, None)
             self.__dict__.pop(_APPLIED, None)
@@ -85,6 +139,9 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
             self.__dict__[_ACTIVE] = preconditions
         return bool(preconditions)
 
+    def prepare_guarded_save(self, using: str) -> None:
+        """Called inside the guarded save's savepoint, before anything is written."""
+
     def get_preconditions(self, update_fields: Any) -> Preconditions:
         """The conditions of the save in progress (subclasses add theirs)."""
         active: Preconditions | None = self.__dict__.get(_ACTIVE)
@@ -106,22 +163,22 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
         if not (conditions.filters or conditions.excludes):
             return None
         self.__dict__[_APPLIED] = conditions
-        concrete = _concrete(self)
-        if base_qs.model is concrete:
-            qs = base_qs
-            if conditions.filters:
-                qs = qs.filter(**conditions.filters)
-            if conditions.excludes:
-                qs = qs.exclude(**conditions.excludes)
-            return qs
-        # A parent table of multi-table inheritance: the conditions may name fields of any
-        # table, so they are evaluated on the concrete model, in the same statement.
-        guard = concrete._base_manager.using(using).filter(pk=pk_val)
-        if conditions.filters:
-            guard = guard.filter(**conditions.filters)
-        if conditions.excludes:
-            guard = guard.exclude(**conditions.excludes)
-        return base_qs.filter(pk__in=guard.values("pk"))
+        table = base_qs.model
+        # Conditions on this table's columns go straight into the UPDATE's WHERE (the
+        # database re-checks them on the row it locks); the others (multi-table inheritance)
+        # are evaluated on the concrete model by a subquery of the same statement.
+        local = {k: v for k, v in conditions.filters.items() if _is_local(table, k)}
+        remote = {k: v for k, v in conditions.filters.items() if k not in local}
+        excludes_local = all(_is_local(table, k) for k in conditions.excludes)
+        qs = base_qs.filter(**local) if local else base_qs
+        if conditions.excludes and excludes_local:
+            qs = qs.exclude(**conditions.excludes)
+        if remote or (conditions.excludes and not excludes_local):
+            guard = _concrete(self)._base_manager.using(using).filter(pk=pk_val, **remote)
+            if conditions.excludes and not excludes_local:
+                guard = guard.exclude(**conditions.excludes)
+            qs = qs.filter(pk__in=guard.values("pk"))
+        return qs
 
     # Hooks of compat.ConditionalUpdateMixin.
     def guard_update(
@@ -133,7 +190,12 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
         update_fields: Any,
         forced_update: Any,
     ) -> models.QuerySet[Any] | None:
-        if _ACTIVE not in self.__dict__:
+        data = self.__dict__
+        # Evaluated once per save, by the first table that writes: with multi-table
+        # inheritance a later table would see the row as already changed by this save.
+        if _ACTIVE not in data or _APPLIED in data:
+            return None
+        if not values and update_fields is not None:  # this table writes nothing
             return None
         return self.apply_preconditions(
             base_qs, using, pk_val, values, update_fields, forced_update
@@ -146,4 +208,6 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
             raise self.precondition_error_class(
                 model, pk_val, filters=conditions.filters, excludes=conditions.excludes
             )
+        if self._state.adding:  # never loaded: the row did not disappear, it never existed
+            raise RowNotFoundError(model, pk_val)
         raise self.row_deleted_error_class(model, pk_val)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, PermissionDenied
 from django.db import models, transaction
 from django.db.models.signals import class_prepared
 
 from keel.exceptions import InvalidStateError, TransitionNotAllowedError
 from keel.models.mixins.preconditions import _ACTIVE, Preconditions, UpdatePreconditionsMixin
-from keel.models.mixins.tracking import ChangeTrackingMixin
-from keel.signals import post_state_transition
+from keel.models.mixins.tracking import _LEARNED, NOT_LOADED, ChangeTrackingMixin
+from keel.signals import post_state_transition, pre_state_transition
 
 __all__ = [
     "StateEnum",
@@ -23,6 +23,7 @@ __all__ = [
     "StateMachineMixin",
     "StateTransitionEventsMixin",
     "StateTransitionPreconditionMixin",
+    "Transition",
 ]
 
 
@@ -129,6 +130,44 @@ class StateGraph:
             if state in self.final_states:
                 lines.append(f"    {ids[state]} --> [*]")
         return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Options of a transition, declared in a model's ``state_transition_rules``.
+
+    ``conditions``: callables taking the instance and returning a bool; every one must be
+    true for the transition to be allowed (checked by ``can_transit_to()``,
+    ``get_available_transitions()`` and, with the precondition mixin, on save; on save the
+    instance already holds the target state). A condition's docstring (first line) or name
+    is the refusal's ``reason``. ``permission``: a permission name (``"app.codename"``,
+    checked with ``user.has_perm(name)`` or ``user.has_perm(name, instance)``) or a callable
+    ``(instance, user) -> bool``; checked by the admin, ``get_available_transitions(user)``
+    and ``check_transition(target, user=...)``, never by ``save()`` (which has no user).
+    ``label``: the text of the admin's button (default: the target state's label).
+    """
+
+    conditions: tuple[Callable[[Any], bool], ...] = ()
+    permission: str | Callable[[Any, Any], bool] | None = None
+    label: str | None = None
+
+    def unmet_condition(self, instance: Any) -> str | None:
+        """The reason of the first condition that is false, or ``None``."""
+        for condition in self.conditions:
+            if not condition(instance):
+                doc = (getattr(condition, "__doc__", None) or "").strip().splitlines()
+                name = doc[0] if doc else getattr(condition, "__name__", repr(condition))
+                return f"condition not met: {name}"
+        return None
+
+    def allows(self, instance: Any, user: Any) -> bool:
+        """Whether ``user`` holds this transition's permission on ``instance``."""
+        permission = self.permission
+        if permission is None:
+            return True
+        if callable(permission):
+            return bool(permission(instance, user))
+        return bool(user.has_perm(permission) or user.has_perm(permission, instance))
 
 
 def _plain(value: Any) -> Any:
@@ -253,6 +292,9 @@ class StateMachineMixin(ChangeTrackingMixin):
 
     states: ClassVar[Any] = None
     state_transitions: ClassVar[Mapping[Any, Iterable[Any]] | None] = None
+    #: ``{target: Transition(...)}`` or ``{(source, target): Transition(...)}`` (the pair
+    #: wins over the target alone): conditions, permission and label of transitions.
+    state_transition_rules: ClassVar[Mapping[Any, Transition]] = {}
     state_field_name: ClassVar[str] = "state"
     invalid_state_error_class: ClassVar[type[InvalidStateError]] = InvalidStateError
     transition_not_allowed_error_class: ClassVar[type[TransitionNotAllowedError]] = (
@@ -275,11 +317,13 @@ class StateMachineMixin(ChangeTrackingMixin):
         return getattr(self, self._keel_state_attname())
 
     def can_transit_to(self, state: Any, fail: bool = False, noop_skip: bool = False) -> bool:
-        """Whether the graph allows going from the current state to ``state``.
+        """Whether the graph (and the transition's conditions) allow going from the current
+        state to ``state``.
 
         ``noop_skip``: staying in the same state returns ``False`` (nothing to do). Otherwise
         a disallowed transition returns ``False``, or raises ``TransitionNotAllowedError``
-        when ``fail``; an undeclared current state is ``InvalidStateError`` when ``fail``.
+        (with its ``reason``) when ``fail``; an undeclared current state is
+        ``InvalidStateError`` when ``fail``.
         """
         state = _plain(state)
         current = self.get_state()
@@ -290,11 +334,55 @@ class StateMachineMixin(ChangeTrackingMixin):
             if fail:
                 raise self.invalid_state_error_class(self, current, graph.states)
             return False
-        if graph.can_transit(current, state):
+        reason = self.transition_refusal(current, state)
+        if reason is None:
             return True
         if fail:
-            raise self.transition_not_allowed_error_class(self, current, state)
+            raise self.transition_not_allowed_error_class(self, current, state, reason)
         return False
+
+    @classmethod
+    def get_transition_rule(cls, source: Any, target: Any) -> Transition | None:
+        """The :class:`Transition` options of ``source -> target`` (``None``: none declared)."""
+        rules = cls.state_transition_rules
+        return rules.get((source, target)) or rules.get(target)
+
+    def transition_refusal(self, source: Any, target: Any) -> str | None:
+        """Why ``source -> target`` is refused (graph, then conditions), or ``None``."""
+        if not self.get_state_graph().can_transit(source, target):
+            return "the transition is not declared"
+        rule = self.get_transition_rule(source, target)
+        return None if rule is None else rule.unmet_condition(self)
+
+    def get_available_transitions(self, user: Any = None) -> list[Any]:
+        """Target states reachable now, in declaration order: declared from the current
+        state, conditions met and, when ``user`` is given, permitted to that user."""
+        current = self.get_state()
+        graph = self.get_state_graph()
+        return [
+            target
+            for target in graph.states
+            if target != current
+            and self.transition_refusal(current, target) is None
+            and (user is None or self.has_transition_permission(user, target))
+        ]
+
+    def has_transition_permission(self, user: Any, target: Any) -> bool:
+        """Whether ``user`` may move the instance from its current state to ``target``
+        (a transition without ``permission`` is open to anyone)."""
+        rule = self.get_transition_rule(self.get_state(), _plain(target))
+        return rule is None or rule.allows(self, user)
+
+    def check_transition(self, target: Any, *, user: Any = None) -> None:
+        """For views: raise ``TransitionNotAllowedError`` (graph or conditions) or Django's
+        ``PermissionDenied`` (``user`` lacks the transition's permission), else return."""
+        target = _plain(target)
+        self.can_transit_to(target, fail=True)
+        if user is not None and not self.has_transition_permission(user, target):
+            raise PermissionDenied(
+                f"{user} may not change the state of {self._meta.label} pk={self.pk!r} "
+                f"from {self.get_state()!r} to {target!r}."
+            )
 
     def check_state_in(self, states: Any, fail: bool = False) -> bool:
         """Whether the current state is one of ``states`` (one state or an iterable)."""
@@ -354,14 +442,27 @@ class StateTransitionPreconditionMixin(StateMachineMixin, UpdatePreconditionsMix
     ``DatabaseUpdatePreconditionsError``. Any save of an undeclared state raises
     ``InvalidStateError``. Saves that leave the state alone are not guarded. A precondition
     of the caller on the state field replaces the automatic one.
+
+    A state assigned without a loaded baseline (the field was deferred, or a new instance
+    with a preset primary key) is checked against the stored row inside the save: the row
+    is read (``SELECT ... FOR UPDATE`` where supported) and the UPDATE carries
+    ``WHERE <state> IN (<states allowed to reach the target>, <target>)``; a refused
+    transition raises ``TransitionNotAllowedError`` naming the stored state.
+
+    A new row must start in the graph's initial state (``INITIAL_STATE``, or the field's
+    default) when it has one: else ``InvalidStateError`` before any query. Set
+    ``enforce_initial_state = False`` on the model to allow any declared state.
     """
 
     check_state: ClassVar[bool] = True
+    enforce_initial_state: ClassVar[bool] = True
 
     class Meta:
         abstract = True
 
     def pop_preconditions(self, kwargs: dict[str, Any]) -> bool:
+        self._keel_sync()
+        self.__dict__.pop(_LEARNED, None)
         check = kwargs.pop("check_state", None)
         guarded = super().pop_preconditions(kwargs)
         if not (self.check_state if check is None else check):
@@ -369,27 +470,96 @@ class StateTransitionPreconditionMixin(StateMachineMixin, UpdatePreconditionsMix
         name = self.state_field_name
         attname = self._keel_state_attname()
         graph = self.get_state_graph()
-        if attname not in self.__dict__:  # deferred and untouched: not written
+        data = self.__dict__
+        if attname not in data:  # deferred and untouched: not written
             return guarded
-        state = self.__dict__[attname]
+        state = data[attname]
         if state not in graph.transitions:
             raise self.invalid_state_error_class(self, state, graph.states)
-        if self._state.adding or not self.has_changed(name):
+        if self._state.adding:
+            if kwargs.get("force_insert") or not self._keel_may_update():
+                self._keel_check_initial(state)
+                return guarded
+            # A preset primary key: Django updates the row if it exists, else inserts.
+            data.setdefault(_ACTIVE, Preconditions()).unknown_state = (name, attname, state)
+            return True
+        if not self.has_changed(name):
             return guarded
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and not {name, attname}.intersection(update_fields):
             return guarded
         previous = self.previous(name)
-        if not graph.can_transit(previous, state):
-            raise self.transition_not_allowed_error_class(self, previous, state)
-        active = self.__dict__.setdefault(_ACTIVE, Preconditions())
+        active = data.setdefault(_ACTIVE, Preconditions())
+        if previous is NOT_LOADED:
+            active.unknown_state = (name, attname, state)
+            return True
+        reason = self.transition_refusal(previous, state)
+        if reason is not None:
+            raise self.transition_not_allowed_error_class(self, previous, state, reason)
         active.state = (name, attname, previous)
         return True
+
+    def _keel_may_update(self) -> bool:
+        """Whether Django's save of this new instance may UPDATE an existing row (its primary
+        key is set by hand and has no default, which would make Django INSERT directly)."""
+        meta = self._meta
+        return all(
+            getattr(self, f.attname) is not None
+            and f.default is models.NOT_PROVIDED
+            and getattr(f, "db_default", models.NOT_PROVIDED) is models.NOT_PROVIDED
+            for f in meta.pk_fields
+        )
+
+    def _keel_check_initial(self, state: Any) -> None:
+        initial = self.get_state_graph().initial
+        if self.enforce_initial_state and initial is not None and state != initial:
+            raise self.invalid_state_error_class(self, state, (initial,))
+
+    def prepare_guarded_save(self, using: str) -> None:
+        super().prepare_guarded_save(using)
+        active: Preconditions | None = self.__dict__.get(_ACTIVE)
+        if active is not None and active.unknown_state is not None:
+            self._keel_check_stored_state(active, using)
+
+    def _keel_check_stored_state(self, active: Preconditions, using: str) -> None:
+        """Read (and lock) the stored state before anything is written; check the transition.
+
+        The UPDATE still carries the allowed source states (``get_preconditions``): on SQLite,
+        which has no row locks, the read alone would not be enough.
+        """
+        assert active.unknown_state is not None
+        _, attname, target = active.unknown_state
+        model = self._meta.concrete_model or type(self)
+        rows = list(
+            model._base_manager.using(using)
+            .select_for_update()
+            .filter(pk=self.pk)
+            .values_list(attname, flat=True)
+        )
+        if not rows:
+            if self._state.adding:  # Django inserts next: a new row
+                active.unknown_state = None
+                self._keel_check_initial(target)
+            return  # a loaded row that is gone: the guarded UPDATE reports it
+        stored = rows[0]
+        if stored != target:
+            reason = self.transition_refusal(stored, target)
+            if reason is not None:
+                raise self.transition_not_allowed_error_class(self, stored, target, reason)
+        self._keel_learn_baseline(attname, stored)
 
     def get_preconditions(self, update_fields: Any) -> Preconditions:
         conditions = super().get_preconditions(update_fields)
         active: Preconditions | None = self.__dict__.get(_ACTIVE)
-        if active is None or active.state is None:
+        if active is None:
+            return conditions
+        if active.unknown_state is not None:
+            # Stored state unknown: the database checks it in the same statement.
+            _, attname, target = active.unknown_state
+            allowed = self.get_state_graph().sources_of(target) | {target}
+            conditions.filters[f"{attname}__in"] = sorted(allowed, key=str)
+            return conditions
+        if active.state is None:
             return conditions
         name, attname, previous = active.state
         if update_fields is not None and not {name, attname}.intersection(update_fields):
@@ -404,10 +574,13 @@ class StateTransitionEventsMixin(StateMachineMixin):
     """``keel.signals.post_state_transition`` is sent once per saved change of the state.
 
     Sent after the row was written, with ``sender`` (the instance's class), ``instance``,
-    ``previous_state`` (``None`` on creation), ``state`` and ``using``; never for a save that
-    leaves the state alone. With ``state_transition_on_commit = True`` it is sent when the
-    transaction commits (not at all on rollback). Override :meth:`on_post_state_transition`
-    to act without a signal.
+    ``source`` (``None`` on creation), ``target``, ``previous_state`` and ``state`` (the same
+    two) and ``using``; never for a save that leaves the state alone.
+    ``keel.signals.pre_state_transition`` (``sender``, ``instance``, ``source``, ``target``,
+    ``using``) is sent just before such a save writes; a receiver that raises stops it.
+    With ``state_transition_on_commit = True`` the post signal is sent when the transaction
+    commits (not at all on rollback). Override :meth:`on_post_state_transition` to act
+    without a signal.
     """
 
     state_transition_on_commit: ClassVar[bool] = False
@@ -416,7 +589,46 @@ class StateTransitionEventsMixin(StateMachineMixin):
     class Meta:
         abstract = True
 
+    def save_base(self, *args: Any, **kwargs: Any) -> None:
+        transition = self._keel_transition_to_save(kwargs.get("update_fields"))
+        if transition is not None:
+            pre_state_transition.send(
+                sender=type(self),
+                instance=self,
+                source=transition[0],
+                target=transition[1],
+                using=kwargs.get("using") or self._state.db,
+            )
+        super().save_base(*args, **kwargs)
+
+    save_base.alters_data = True  # type: ignore[attr-defined]
+
+    def _keel_transition_to_save(self, update_fields: Any) -> tuple[Any, Any] | None:
+        """(source, target) of the state change the save about to write makes, if any."""
+        data = self.__dict__
+        attname = self._keel_state_attname()
+        if attname not in data:
+            return None
+        if update_fields is not None and not {
+            self.state_field_name,
+            attname,
+        }.intersection(update_fields):
+            return None
+        learned = data.get(_LEARNED) or {}
+        if attname in learned:  # a guard read the stored state
+            source = learned[attname]
+        elif data["_state"].adding:
+            source = None
+        else:
+            changes = self._keel_changes()
+            if attname not in changes:
+                return None
+            source = changes[attname]
+        target = data[attname]
+        return None if source == target else (source, target)
+
     def save(self, **kwargs: Any) -> None:
+        self._keel_sync()
         self._keel_pop_saved_changes()
         super().save(**kwargs)
         saved = self._keel_pop_saved_changes()
@@ -438,6 +650,8 @@ class StateTransitionEventsMixin(StateMachineMixin):
             post_state_transition.send(
                 sender=model,
                 instance=self,
+                source=previous_state,
+                target=state,
                 previous_state=previous_state,
                 state=state,
                 using=using,
@@ -451,7 +665,18 @@ class StateTransitionEventsMixin(StateMachineMixin):
 
 def _check_state_model(sender: type[models.Model], **kwargs: Any) -> None:
     if issubclass(sender, StateMachineMixin) and not sender._meta.abstract:
-        sender.get_state_graph()
+        graph = sender.get_state_graph()
+        rules = {}
+        for key, rule in sender.state_transition_rules.items():
+            pair = tuple(_plain(k) for k in key) if isinstance(key, tuple) else _plain(key)
+            declared = graph.can_transit(*pair) if isinstance(pair, tuple) else pair in graph.states
+            if not declared or not isinstance(rule, Transition):
+                raise ImproperlyConfigured(
+                    f"{sender.__qualname__}.state_transition_rules: {key!r} must name a "
+                    "declared transition (source, target) or state, mapped to a Transition."
+                )
+            rules[pair] = rule
+        sender.state_transition_rules = rules
 
 
 class_prepared.connect(_check_state_model, dispatch_uid="keel.models.mixins.states")

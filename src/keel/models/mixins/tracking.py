@@ -7,6 +7,11 @@ value only when asked (``get_dirty_fields()``, or at save). Values that can be m
 place (``JSONField``, ``ArrayField``, ``HStoreField``) are copied the first time they are
 read, since reading is the only way to reach them. Memory stays that of a plain instance
 until a field is assigned or a mutable value is read.
+
+Tracking follows the transaction: a save made inside ``atomic()`` keeps a note of what the
+instance looked like before it (a journal entry). The note is dropped when the outermost
+transaction commits; if the block that wrote is rolled back instead, the next use of the
+instance (a save, ``get_dirty_fields()``...) restores it, so a retry writes the same columns.
 """
 
 from __future__ import annotations
@@ -15,21 +20,62 @@ import copy
 from collections.abc import Collection, Iterable
 from typing import Any, ClassVar, Self
 
-from django.db import models
+from django.db import connections, models
 from django.db.models.signals import class_prepared
 
 from keel import compat
 
-__all__ = ["AutoUpdateFieldsMixin", "ChangeTrackingMixin"]
+__all__ = ["NOT_LOADED", "AutoUpdateFieldsMixin", "ChangeTrackingMixin"]
 
 _BASELINES = "_keel_baselines"
 _SNAPSHOTS = "_keel_snapshots"
 _SAVED = "_keel_saved_changes"
+_JOURNAL = "_keel_journal"
+_LEARNED = "_keel_learned_baselines"
 _MUTABLE_TYPES = (dict, list, set, bytearray)
 _MUTABLE_FIELD_TYPES = frozenset({"JSONField", "ArrayField", "HStoreField"})
 
 
 _IMMUTABLE_SCALARS = (str, int, float, bool, type(None))
+
+
+class _NotLoaded:
+    """The previous value of a field assigned before it was ever loaded (``only()``,
+    ``defer()``): unknown, so the field always counts as changed."""
+
+    _instance: ClassVar[_NotLoaded | None] = None
+
+    def __new__(cls) -> _NotLoaded:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NOT_LOADED"
+
+    def __reduce__(self) -> str:
+        return "NOT_LOADED"
+
+
+#: ``get_dirty_fields()`` / ``previous()`` value of a field assigned while it was deferred.
+NOT_LOADED = _NotLoaded()
+
+
+class _JournalEntry:
+    """The tracking state of an instance just before a save made inside a transaction."""
+
+    __slots__ = ("adding", "baselines", "db", "keys", "snapshots", "watch")
+
+    def __init__(self, instance: models.Model, keys: dict[str, Any]) -> None:
+        data = instance.__dict__
+        state = data["_state"]
+        self.adding: bool = state.adding
+        self.db: str | None = state.db
+        self.baselines: dict[str, Any] = dict(data.get(_BASELINES) or ())
+        self.snapshots: dict[str, Any] = dict(data.get(_SNAPSHOTS) or ())
+        #: Primary keys (of every table) before an INSERT, which fills them.
+        self.keys = keys
+        self.watch: compat.CommitWatch | None = None
 
 
 def _copy_mutable(value: Any) -> Any:
@@ -64,6 +110,9 @@ def same_value(field: models.Field[Any, Any], old: Any, new: Any) -> bool:
 
 class _MutableValueDescriptor(compat.DeferredAttribute):
     """Copies a mutable value (dict, list...) the first time it is read from a loaded row."""
+
+    # Its __set__ is a plain __dict__ store: rows load through compat's one-step fill.
+    keel_plain_set = True
 
     def __get__(self, instance: Any, cls: Any = None) -> Any:
         if instance is None:
@@ -101,6 +150,8 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
     _keel_tracked: ClassVar[dict[str, models.Field[Any, Any]]] = {}
     _keel_attnames: ClassVar[dict[str, str]] = {}
     _keel_pk_attnames: ClassVar[frozenset[str]] = frozenset()
+    # Primary keys of every table of the model (multi-table inheritance): set by an INSERT.
+    _keel_key_attnames: ClassVar[tuple[str, ...]] = ()
     # Set by mixins that act after the write and need to know what it changed.
     _keel_keep_saved_changes: ClassVar[bool] = False
 
@@ -119,13 +170,17 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
     def __setattr__(self, name: str, value: Any) -> None:
         if name in self._keel_tracked:
             data = self.__dict__
-            if name in data and not data["_state"].adding:
+            if not data["_state"].adding:
                 baselines = data.get(_BASELINES)
                 if baselines is None:
                     baselines = data[_BASELINES] = {}
                 if name not in baselines:
                     snapshots = data.get(_SNAPSHOTS)
-                    if snapshots and name in snapshots:
+                    if name not in data:
+                        # Deferred: the stored value is unknown, so the field counts as
+                        # changed (refresh_from_db() and deferred loads forget it again).
+                        baselines[name] = NOT_LOADED
+                    elif snapshots and name in snapshots:
                         baselines[name] = snapshots.pop(name)
                     else:
                         baselines[name] = data[name]
@@ -136,11 +191,16 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
         for key in (_BASELINES, _SNAPSHOTS):
             if key in state:
                 state[key] = dict(state[key])
+        # A journal belongs to a transaction of this process: it does not travel.
+        state.pop(_JOURNAL, None)
         return state
 
     # Public API.
     def get_dirty_fields(self) -> dict[str, Any]:
-        """Map each changed field's name to its previous value (``author_id`` value for FKs)."""
+        """Map each changed field's name to its previous value (``author_id`` value for FKs).
+
+        A field assigned while it was deferred maps to :data:`NOT_LOADED`.
+        """
         tracked = self._keel_tracked
         return {tracked[a].name: old for a, old in self._keel_changes().items()}
 
@@ -177,6 +237,8 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
     def _keel_changes(self) -> dict[str, Any]:
         """attname -> previous value, for the fields whose value really differs."""
         data = self.__dict__
+        if _JOURNAL in data:
+            self._keel_settle()
         if data["_state"].adding:
             return {}
         changes: dict[str, Any] = {}
@@ -184,7 +246,9 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
         if baselines:
             tracked = self._keel_tracked
             for attname, old in baselines.items():
-                if attname in data and not same_value(tracked[attname], old, data[attname]):
+                if attname in data and (
+                    old is NOT_LOADED or not same_value(tracked[attname], old, data[attname])
+                ):
                     changes[attname] = old
         snapshots = data.get(_SNAPSHOTS)
         if snapshots:
@@ -204,9 +268,74 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
                     for attname in attnames.intersection(store):
                         del store[attname]
 
+    def _keel_sync(self) -> None:
+        """Undo what rolled-back saves did to the tracking state (call before reading it)."""
+        if _JOURNAL in self.__dict__:
+            self._keel_settle()
+
+    def _keel_settle(self) -> None:
+        """Restore the tracking state of the first save whose transaction was rolled back.
+
+        Journal entries are in save order; a rollback discards a savepoint with everything
+        written after it began, so the entries rolled back are always a suffix.
+        """
+        data = self.__dict__
+        journal: list[_JournalEntry] = data.get(_JOURNAL) or []
+        for index, entry in enumerate(journal):
+            if entry.watch is not None and not entry.watch.pending():
+                del journal[index:]
+                self._keel_restore(entry)
+                break
+        if not journal:
+            data.pop(_JOURNAL, None)
+
+    def _keel_restore(self, entry: _JournalEntry) -> None:
+        """Make the instance as dirty as it was before the rolled-back save, keeping the
+        assignments made since (the baseline of a field is its oldest known stored value)."""
+        data = self.__dict__
+        baselines = dict(data.get(_BASELINES) or ())
+        snapshots = dict(data.get(_SNAPSHOTS) or ())
+        for attname, value in entry.snapshots.items():
+            if attname in baselines:
+                baselines[attname] = value
+            else:
+                snapshots[attname] = value
+        for attname, value in entry.baselines.items():
+            baselines[attname] = value
+            snapshots.pop(attname, None)
+        for key, store in ((_BASELINES, baselines), (_SNAPSHOTS, snapshots)):
+            if store:
+                data[key] = store
+            else:
+                data.pop(key, None)
+        if entry.adding:
+            state = data["_state"]
+            state.adding = True
+            state.db = entry.db
+            data.update(entry.keys)
+
+    def _keel_record(self, entry: _JournalEntry, using: str) -> None:
+        """Keep ``entry`` until the transaction of the save that just ended commits."""
+        if not connections[using].in_atomic_block:
+            return
+        journal: list[_JournalEntry] = self.__dict__.setdefault(_JOURNAL, [])
+
+        def committed() -> None:
+            if entry in journal:
+                journal.remove(entry)
+
+        entry.watch = compat.watch_commit(using, committed)
+        journal.append(entry)
+
+    def _keel_learn_baseline(self, attname: str, stored: Any) -> None:
+        """Record the stored value of a field read during the save in progress (a guard
+        read it before writing): it becomes the previous value the save reports."""
+        self.__dict__.setdefault(_LEARNED, {})[attname] = stored
+
     def refresh_from_db(
         self, using: str | None = None, fields: Any = None, from_queryset: Any = None
     ) -> None:
+        self._keel_sync()
         super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
         if fields is None:
             self._keel_forget(None)
@@ -215,11 +344,24 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
             self._keel_forget({names[f] for f in fields if f in names})
 
     def save_base(self, *args: Any, **kwargs: Any) -> None:
-        adding = self._state.adding
-        changes = {} if adding else self._keel_changes()
-        super().save_base(*args, **kwargs)
-        update_fields = kwargs.get("update_fields")
+        changes = self._keel_changes()
         data = self.__dict__
+        adding = data["_state"].adding
+        entry = _JournalEntry(
+            self, {a: data.get(a) for a in self._keel_key_attnames} if adding else {}
+        )
+        super().save_base(*args, **kwargs)
+        self._keel_record(entry, data["_state"].db or "default")
+        learned = data.pop(_LEARNED, None)
+        if learned:
+            # A guard read the stored value: the row existed, and this is what changed.
+            adding = False
+            for attname, stored in learned.items():
+                if same_value(self._keel_tracked[attname], stored, data.get(attname)):
+                    changes.pop(attname, None)
+                else:
+                    changes[attname] = stored
+        update_fields = kwargs.get("update_fields")
         if update_fields is None:
             saved = None
         else:
@@ -271,6 +413,7 @@ class AutoUpdateFieldsMixin(ChangeTrackingMixin):
         abstract = True
 
     def save(self, **kwargs: Any) -> None:
+        self._keel_sync()
         if not self._state.adding and not kwargs.get("force_insert"):
             if kwargs.get("force_update") is None and self.default_force_update:
                 kwargs["force_update"] = True
@@ -312,6 +455,13 @@ def _prepare_tracking(sender: type[models.Model], **kwargs: Any) -> None:
         names["pk"] = meta.pk_fields[0].attname
     sender._keel_attnames = names
     sender._keel_pk_attnames = frozenset(f.attname for f in meta.pk_fields)
+    sender._keel_key_attnames = tuple(
+        dict.fromkeys(
+            f.attname
+            for model in (sender, *compat.parent_models(sender))
+            for f in model._meta.pk_fields
+        )
+    )
     for field in concrete:
         if field.get_internal_type() not in _MUTABLE_FIELD_TYPES:
             continue
