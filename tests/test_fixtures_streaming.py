@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from keel.fixtures import FixtureError, FixtureImportResult, FixtureRow, JsonFixtureUpsertCommand
+from keel.fixtures.apply import ANALYZE_MIN_ROWS
 from keel.fixtures.state import get_stored_hash
 from tests.testapp.models.fixtures import FixtureEntry
 
@@ -89,3 +91,23 @@ def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
     # reader's buffer), instead of growing eightfold with what is kept per row.
     assert FixtureEntry.objects.count() == 40_000
     assert large < small + (3 << 20), (small, large)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL plans by statistics")
+def test_a_big_import_refreshes_the_planner_statistics(tmp_path: Path) -> None:
+    command = ImportEntries()
+    command.fixture_path = write(tmp_path / "e.json", entries(ANALYZE_MIN_ROWS))  # type: ignore[misc]
+    run(command)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples FROM pg_class WHERE relname = %s", [FixtureEntry._meta.db_table]
+        )
+        (rows,) = cursor.fetchone()
+        # A re-import right after finds its rows through the lookup's index.
+        cursor.execute(
+            f"EXPLAIN SELECT id FROM {FixtureEntry._meta.db_table} WHERE key = ANY(%s)",
+            [[f"e-{i:07d}" for i in range(20)]],
+        )
+        plan = " ".join(line for (line,) in cursor.fetchall())
+    assert rows == ANALYZE_MIN_ROWS
+    assert "Index" in plan and "Seq Scan" not in plan, plan
