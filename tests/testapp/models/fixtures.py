@@ -142,3 +142,34 @@ class FixtureRegionPrice(models.Model):
 
     class Meta:
         unique_together = [("code", "region"), ("code", "category")]
+
+
+class FixtureBookManager(models.Manager["FixtureBook"]):
+    def get_by_natural_key(self, key: str) -> FixtureBook:
+        return self.get(key=key)
+
+
+class FixtureBook(models.Model):
+    """Unique on ``key`` (the lookup) and, on its own, on ``title``; a tree through ``parent``;
+    a float and a datetime for the values whose comparison must settle."""
+
+    key = models.CharField(max_length=50, unique=True)
+    title = models.CharField(max_length=100, unique=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    weight = models.FloatField(default=0)
+    price = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0"))
+    seen_at = models.DateTimeField(null=True, blank=True)
+
+    objects = FixtureBookManager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(weight__gte=0), name="fixturebook_weight_not_negative"
+            )
+        ]
+
+    def natural_key(self) -> tuple[str]:
+        return (self.key,)
