@@ -118,7 +118,7 @@ def listener_alone(readers: int, rounds: int) -> None:
         p99 = percentile(delays, 0.99) * 1000
         print()
         print(
-            f"Goal (issue 13) a change seen by every process within 50 ms (p99), listener "
+            f"Goal: a change seen by every process within 50 ms (p99), listener "
             f"alone: {p99:.1f} ms → {'met' if p99 <= 50 else 'NOT met'}."
         )
         writer.close()
@@ -239,7 +239,7 @@ def example_project(changes: int, gap: float, clients: int) -> None:
             if tracking == "1":
                 goal = percentile(stale, 0.99) * 1000
                 goals.append(
-                    f"Goal (issue 13) a save seen by every gunicorn worker within 50 ms (p99 of "
+                    f"Goal: a save seen by every gunicorn worker within 50 ms (p99 of "
                     f"the last stale answer), client tracking: {goal:.1f} ms → "
                     f"{'met' if goal <= 50 else 'NOT met'}."
                 )
