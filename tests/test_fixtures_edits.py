@@ -1,0 +1,225 @@
+"""Edit policies: an import never silently reverts a field an editor changed since the last
+import (keep_edits); overwrite lets the file win; create_only never touches existing rows."""
+
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from keel.fixtures import FixtureImportResult, JsonFixtureUpsertCommand
+from keel.models import FixtureRowState
+from tests.testapp.models.fixtures import FixtureArticle, FixtureEntry, FixtureTag
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class ImportEntries(JsonFixtureUpsertCommand):
+    fixture_key = "entries"
+    model_class = FixtureEntry
+    lookup_field = "key"
+
+
+def entry(key: str, label: str = "Label", amount: str = "1.00", **fields: Any) -> dict[str, Any]:
+    return {"fields": {"key": key, "label": label, "amount": amount, **fields}}
+
+
+def write(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def run(path: Path, *args: str, **attributes: Any) -> tuple[FixtureImportResult, str]:
+    command = ImportEntries()
+    command.fixture_path = path  # type: ignore[misc]
+    for name, value in attributes.items():
+        setattr(command, name, value)
+    out = io.StringIO()
+    call_command(command, *args, stdout=out, stderr=io.StringIO())
+    assert command.import_result is not None
+    return command.import_result, out.getvalue()
+
+
+def stored(field: str = "label") -> dict[str, Any]:
+    return dict(FixtureEntry.objects.values_list("key", field))
+
+
+def test_an_edited_field_survives_an_import_that_changed_another_field(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.json", [entry("a", "Open 9-17"), entry("b")])
+    run(path)
+    FixtureEntry.objects.filter(key="a").update(label="Open 8-18")  # an editor, in the admin
+    write(path, [entry("a", "Open 9-17", "2.00"), entry("b")])
+    result, _ = run(path)
+    assert (result.updated, result.unchanged, result.conflicts) == (1, 1, ())
+    assert stored() == {"a": "Open 8-18", "b": "Label"}
+    assert stored("amount") == {"a": Decimal("2.00"), "b": Decimal("1.00")}
+    # The edit stays an edit: a later change of the file's other fields still keeps it.
+    write(path, [entry("a", "Open 9-17", "3.00"), entry("b")])
+    result, _ = run(path)
+    assert stored() == {"a": "Open 8-18", "b": "Label"}
+    assert stored("amount")["a"] == Decimal("3.00")
+
+
+def test_the_default_overwrite_policy_reverts_the_edit(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.json", [entry("a", "Open 9-17")])
+    run(path, edit_policy="overwrite")
+    FixtureEntry.objects.filter(key="a").update(label="Open 8-18")
+    write(path, [entry("a", "Open 9-17", "2.00")])
+    result, _ = run(path, edit_policy="overwrite")
+    assert result.updated == 1
+    assert stored() == {"a": "Open 9-17"}
+    assert not FixtureRowState.objects.exists()
+
+
+def test_a_field_changed_by_the_editor_and_the_file_is_a_conflict(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.json", [entry("a", "Open 9-17"), entry("b")])
+    run(path)
+    FixtureEntry.objects.filter(key="a").update(label="Open 8-18")
+    write(path, [entry("a", "Open 10-16"), entry("b", "Other")])
+    result, out = run(path)
+    assert stored() == {"a": "Open 8-18", "b": "Other"}
+    assert (result.updated, result.unchanged) == (1, 1)
+    [conflict] = result.conflicts
+    assert (conflict.path, conflict.row, conflict.key, conflict.field) == (
+        path,
+        0,
+        "key='a'",
+        "label",
+    )
+    assert (conflict.editor_value, conflict.file_value) == ("Open 8-18", "Open 10-16")
+    assert "1 conflicts" in out
+    assert "field 'label': kept the editor's 'Open 8-18', the file has 'Open 10-16'" in out
+
+
+def test_a_case_only_edit_is_an_edit(tmp_path: Path) -> None:
+    """MySQL's collation folds case: the comparison is byte for byte anyway."""
+    path = write(tmp_path / "e.json", [entry("a", "cafe")])
+    run(path)
+    FixtureEntry.objects.filter(key="a").update(label="Café")
+    write(path, [entry("a", "cafe", "2.00")])
+    run(path)
+    assert stored() == {"a": "Café"}
+
+
+def test_a_field_set_to_null_by_the_editor_is_kept(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.json", [entry("a", day="2026-01-02")])
+    run(path)
+    FixtureEntry.objects.filter(key="a").update(day=None)
+    write(path, [entry("a", amount="2.00", day="2026-01-02")])
+    run(path)
+    assert stored("day") == {"a": None}
+    write(path, [entry("a", amount="2.00", day="2026-03-04")])
+    result, _ = run(path)
+    assert [(c.field, c.editor_value, c.file_value) for c in result.conflicts] == [
+        ("day", None, "2026-03-04")
+    ]
+
+
+def test_overwrite_edits_applies_the_file_and_keeps_remembering(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.json", [entry("a", "Open 9-17")])
+    run(path)
+    FixtureEntry.objects.filter(key="a").update(label="Open 8-18")
+    write(path, [entry("a", "Open 10-16")])
+    run(path)
+    assert stored() == {"a": "Open 8-18"}
+    # Same file, hash current: --overwrite-edits imports anyway.
+    result, _ = run(path, "--overwrite-edits")
+    assert (result.updated, result.conflicts) == (1, ())
+    assert stored() == {"a": "Open 10-16"}
+    FixtureEntry.objects.filter(key="a").update(label="Open 7-19")
+    write(path, [entry("a", "Open 10-16", "5.00")])
+    run(path)
+    assert stored() == {"a": "Open 7-19"}
+
+
+def test_rows_imported_before_keep_edits_keep_their_differences(tmp_path: Path) -> None:
+    """No memory yet: a value that differs from the file may be an editor's; it is kept and
+    reported until --overwrite-edits (or an export) settles it."""
+    path = write(tmp_path / "e.json", [entry("a", "Open 9-17"), entry("b")])
+    run(path, edit_policy="overwrite")
+    FixtureEntry.objects.filter(key="a").update(label="Open 8-18")
+    write(path, [entry("a", "Open 9-17"), entry("b", amount="2.00")])
+    result, _ = run(path)
+    assert stored() == {"a": "Open 8-18", "b": "Label"}
+    assert stored("amount")["b"] == Decimal("1.00")
+    assert [(c.key, c.field) for c in result.conflicts] == [
+        ("key='a'", "label"),
+        ("key='b'", "amount"),
+    ]
+    result, _ = run(path, "--overwrite-edits")
+    assert (result.updated, result.conflicts) == (2, ())
+    assert stored() == {"a": "Open 9-17", "b": "Label"}
+    assert stored("amount")["b"] == Decimal("2.00")
+
+
+def test_create_only_never_updates(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.json", [entry("a", "First")])
+    run(path, edit_policy="create_only")
+    write(path, [entry("a", "Changed", "9.00"), entry("b", "New")])
+    result, _ = run(path, edit_policy="create_only")
+    assert (result.created, result.updated, result.unchanged) == (1, 0, 1)
+    assert stored() == {"a": "First", "b": "New"}
+    assert stored("amount")["a"] == Decimal("1.00")
+
+
+def test_create_only_leaves_many_to_many_lists_of_existing_rows(tmp_path: Path) -> None:
+    FixtureTag.objects.create(name="x")
+    FixtureTag.objects.create(name="y")
+
+    class ImportArticles(JsonFixtureUpsertCommand):
+        fixture_key = "articles"
+        model_class = FixtureArticle
+        natural_key_fields = {"tags": ("name",)}
+        edit_policy = "create_only"
+
+    def import_articles(rows: list[dict[str, Any]]) -> None:
+        command = ImportArticles()
+        command.fixture_path = write(tmp_path / "a.json", rows)  # type: ignore[misc]
+        call_command(command, stdout=io.StringIO())
+
+    import_articles([{"fields": {"key": "a", "tags": [["x"]]}}])
+    import_articles(
+        [{"fields": {"key": "a", "tags": [["y"]]}}, {"fields": {"key": "b", "tags": [["y"]]}}]
+    )
+    tags = {a.key: [t.name for t in a.tags.all()] for a in FixtureArticle.objects.all()}
+    assert tags == {"a": ["x"], "b": ["y"]}
+
+
+def test_the_policy_is_a_command_option(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.json", [entry("a", "First")])
+    run(path)
+    FixtureEntry.objects.filter(key="a").update(label="Edited")
+    write(path, [entry("a", "Second")])
+    run(path, "--edit-policy", "overwrite")
+    assert stored() == {"a": "Second"}
+
+
+def test_a_failed_import_remembers_nothing(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.json", [entry("a")])
+    run(path)
+    before = list(FixtureRowState.objects.values_list("written", flat=True))
+    write(path, [entry("a", "Changed"), entry("b", amount="not a number")])
+    with pytest.raises(CommandError):
+        run(path)
+    assert list(FixtureRowState.objects.values_list("written", flat=True)) == before
+    assert stored() == {"a": "Label"}
+
+
+def test_unknown_policies_and_saved_imports_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.json", [entry("a")])
+    with pytest.raises(ImproperlyConfigured, match="edit_policy is one of"):
+        run(path, edit_policy="merge")
+    with pytest.raises(ImproperlyConfigured, match="needs use_bulk = True"):
+        run(path, edit_policy="keep_edits", use_bulk=False)
+    with pytest.raises(CommandError, match="--overwrite-edits applies to the keep_edits"):
+        run(path, "--overwrite-edits", edit_policy="overwrite")
+    # A command saving row by row overwrites by default.
+    run(path, use_bulk=False)
+    assert stored() == {"a": "Label"}
