@@ -13,6 +13,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
 
 from keel.fixtures import FixtureImportResult, JsonFixtureUpsertCommand
 from keel.models import FixtureRowState
@@ -139,24 +141,24 @@ def test_overwrite_edits_applies_the_file_and_keeps_remembering(tmp_path: Path) 
     assert stored() == {"a": "Open 7-19"}
 
 
-def test_rows_imported_before_keep_edits_keep_their_differences(tmp_path: Path) -> None:
-    """No memory yet: a value that differs from the file may be an editor's; it is kept and
-    reported until --overwrite-edits (or an export) settles it."""
+def test_the_first_import_under_keep_edits_applies_the_file_then_remembers(
+    tmp_path: Path,
+) -> None:
+    """Rows imported under another policy (or created outside imports) have no memory yet:
+    the file's values are written, as before, and protected from the next import on."""
     path = write(tmp_path / "e.json", [entry("a", "Open 9-17"), entry("b")])
     run(path, edit_policy="overwrite")
     FixtureEntry.objects.filter(key="a").update(label="Open 8-18")
-    write(path, [entry("a", "Open 9-17"), entry("b", amount="2.00")])
+    FixtureEntry.objects.create(key="c", label="Made in the admin", amount=5)
+    write(path, [entry("a", "Open 9-17"), entry("b", amount="2.00"), entry("c", "Shipped")])
     result, _ = run(path)
-    assert stored() == {"a": "Open 8-18", "b": "Label"}
-    assert stored("amount")["b"] == Decimal("1.00")
-    assert [(c.key, c.field) for c in result.conflicts] == [
-        ("key='a'", "label"),
-        ("key='b'", "amount"),
-    ]
-    result, _ = run(path, "--overwrite-edits")
-    assert (result.updated, result.conflicts) == (2, ())
-    assert stored() == {"a": "Open 9-17", "b": "Label"}
-    assert stored("amount")["b"] == Decimal("2.00")
+    assert (result.updated, result.conflicts) == (3, ())
+    assert stored() == {"a": "Open 9-17", "b": "Label", "c": "Shipped"}
+    FixtureEntry.objects.filter(key="c").update(label="Edited")
+    write(path, [entry("a", "Open 9-17"), entry("b", amount="2.00"), entry("c", "Shipped 2")])
+    result, _ = run(path)
+    assert stored()["c"] == "Edited"
+    assert [(c.key, c.field) for c in result.conflicts] == [("key='c'", "label")]
 
 
 def test_create_only_never_updates(tmp_path: Path) -> None:
@@ -223,3 +225,27 @@ def test_unknown_policies_and_saved_imports_are_refused(tmp_path: Path) -> None:
     # A command saving row by row overwrites by default.
     run(path, use_bulk=False)
     assert stored() == {"a": "Label"}
+
+
+def test_keep_edits_adds_statements_per_import_not_per_row(tmp_path: Path) -> None:
+    """The three-way comparison runs in the database: as many statements for 400 rows as for
+    100, whatever the policy."""
+
+    def queries(rows: int, policy: str) -> int:
+        FixtureEntry.objects.all().delete()
+        FixtureRowState.objects.all().delete()
+        path = write(tmp_path / "e.json", [entry(f"k{i}") for i in range(rows)])
+        run(path, "--force", edit_policy=policy, batch_size=rows)
+        FixtureEntry.objects.filter(key__in=["k1", "k2"]).update(label="Edited")
+        write(path, [entry(f"k{i}", "New", "2.00") for i in range(rows)])
+        with CaptureQueriesContext(connections["default"]) as captured:
+            result, _ = run(path, "--force", edit_policy=policy, batch_size=rows)
+        assert result.updated == rows
+        return len(captured)
+
+    keep = queries(100, "keep_edits")
+    assert queries(400, "keep_edits") == keep
+    assert stored()["k1"] == "Edited"
+    overwrite = queries(100, "overwrite")
+    assert queries(400, "overwrite") == overwrite
+    assert keep - overwrite <= 5  # mark, conflicts, keep, remember (update, insert)
