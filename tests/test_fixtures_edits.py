@@ -24,7 +24,7 @@ from keel.fixtures import FixtureImportResult, JsonFixtureUpsertCommand
 from keel.fixtures.admin import FixtureEditsAdminMixin
 from keel.fixtures.edits import shipped_differences
 from keel.models import FixtureRowState
-from tests.testapp.models.fixtures import FixtureArticle, FixtureEntry, FixtureTag
+from tests.testapp.models.fixtures import FixtureArticle, FixtureBook, FixtureEntry, FixtureTag
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -295,3 +295,55 @@ def test_the_admin_shows_which_fields_differ_from_the_shipped_fixture(tmp_path: 
     assert html == "<ul><li><strong>day</strong>: shipped empty (NULL)</li></ul>"
     html = str(model_admin.shipped_fixture_differences(FixtureEntry.objects.get(key="c")))
     assert html == "No field differs from the shipped fixture."
+
+
+def test_rows_of_a_tree_created_in_one_import_are_remembered_as_linked(tmp_path: Path) -> None:
+    class ImportBooks(JsonFixtureUpsertCommand):
+        fixture_key = "books"
+        model_class = FixtureBook
+
+    def books(parent_title: str) -> Path:
+        rows = [
+            {"fields": {"key": "child", "title": "Child", "parent": ["root"]}},
+            {"fields": {"key": "root", "title": parent_title}},
+        ]
+        return write(tmp_path / "b.json", rows)
+
+    def import_books(*args: str) -> FixtureImportResult:
+        command = ImportBooks()
+        command.fixture_path = tmp_path / "b.json"  # type: ignore[misc]
+        call_command(command, *args, stdout=io.StringIO())
+        assert command.import_result is not None
+        return command.import_result
+
+    books("Root")
+    assert import_books().created == 2
+    result = import_books("--force")
+    assert (result.updated, result.unchanged, result.conflicts) == (0, 2, ())
+    child = FixtureBook.objects.get(key="child")
+    assert child.parent is not None and child.parent.key == "root"
+    FixtureBook.objects.filter(key="child").update(parent=None)  # an editor detaches it
+    books("Root 2")
+    result = import_books()
+    assert (result.updated, result.conflicts) == (1, ())
+    assert FixtureBook.objects.get(key="child").parent is None
+
+
+def test_create_only_leaves_references_of_existing_rows(tmp_path: Path) -> None:
+    class ImportBooks(JsonFixtureUpsertCommand):
+        fixture_key = "books"
+        model_class = FixtureBook
+        edit_policy = "create_only"
+
+    FixtureBook.objects.create(key="child", title="Child")
+    command = ImportBooks()
+    command.fixture_path = write(  # type: ignore[misc]
+        tmp_path / "b.json",
+        [
+            {"fields": {"key": "child", "title": "Child", "parent": ["root"]}},
+            {"fields": {"key": "root", "title": "Root"}},
+        ],
+    )
+    call_command(command, stdout=io.StringIO())
+    assert FixtureBook.objects.get(key="child").parent is None
+    assert FixtureBook.objects.filter(key="root").exists()
