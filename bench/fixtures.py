@@ -50,7 +50,8 @@ import django
 from django.apps import AppConfig
 from django.conf import settings
 
-PG_DB = "bench_keel_fixtures"
+# KEEL_BENCH_DB_SUFFIX keeps runs started side by side on one server apart.
+PG_DB = "bench_keel_fixtures" + os.environ.get("KEEL_BENCH_DB_SUFFIX", "")
 APP = "keel_bench_fixtures"
 
 

@@ -347,3 +347,39 @@ def test_create_only_leaves_references_of_existing_rows(tmp_path: Path) -> None:
     call_command(command, stdout=io.StringIO())
     assert FixtureBook.objects.get(key="child").parent is None
     assert FixtureBook.objects.filter(key="root").exists()
+
+
+def test_a_dry_run_remembers_nothing_and_shows_the_conflict(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.json", [entry("a", "First")])
+    run(path)
+    before = list(FixtureRowState.objects.values_list("written", flat=True))
+    FixtureEntry.objects.filter(key="a").update(label="Edited")
+    write(path, [entry("a", "Second", "2.00")])
+    result, out = run(path, "--dry-run")
+    assert result.status == "dry-run"
+    assert [(c.field, c.editor_value, c.file_value) for c in result.conflicts] == [
+        ("label", "Edited", "Second")
+    ]
+    assert "conflict:" in out
+    assert list(FixtureRowState.objects.values_list("written", flat=True)) == before
+    assert stored("amount")["a"] == Decimal("1.00")
+
+
+def test_many_to_many_lists_follow_the_file_under_keep_edits(tmp_path: Path) -> None:
+    FixtureTag.objects.create(name="x")
+    FixtureTag.objects.create(name="y")
+
+    class ImportArticles(JsonFixtureUpsertCommand):
+        fixture_key = "articles"
+        model_class = FixtureArticle
+        natural_key_fields = {"tags": ("name",)}
+
+    command = ImportArticles()
+    command.fixture_path = write(  # type: ignore[misc]
+        tmp_path / "a.json", [{"fields": {"key": "a", "tags": [["x"]]}}]
+    )
+    call_command(command, stdout=io.StringIO())
+    article = FixtureArticle.objects.get(key="a")
+    article.tags.set([FixtureTag.objects.get(name="y")])
+    call_command(command, "--force", stdout=io.StringIO())
+    assert [tag.name for tag in article.tags.all()] == ["x"]

@@ -139,6 +139,31 @@ def test_export_through_keel_fixtures_then_check_passes(tmp_path: Path, settings
     call_command("keel_fixtures", "check", "fixtures_import_categories", stdout=io.StringIO())
 
 
+def test_a_new_file_gets_every_editable_field_one_row_per_line(tmp_path: Path) -> None:
+    FixtureCategory.objects.create(slug="news", name="News")
+    FixtureArticle.objects.create(key="b", title="B", category=FixtureCategory.objects.get())
+    FixtureArticle.objects.create(key="a", title="A")
+    path = tmp_path / "new" / "a.json"
+    assert command(path).export() == [path]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "[" and lines[-1] == "]" and len(lines) == 4
+    first = json.loads(lines[1].rstrip(","))
+    assert list(first["fields"]) == [
+        "key",
+        "title",
+        "body",
+        "price",
+        "published",
+        "publish_date",
+        "rank",
+        "kind",
+        "category",
+        "tags",
+    ]
+    assert json.loads(lines[2])["fields"]["category"] == ["news"]
+    assert run(path).unchanged == 2
+
+
 def test_unknown_keys_and_compressed_files_are_refused(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="No fixture upsert command with key or name 'nope'"):
         call_command("keel_fixtures", "export", "nope", stdout=io.StringIO())
