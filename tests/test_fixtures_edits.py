@@ -383,3 +383,14 @@ def test_many_to_many_lists_follow_the_file_under_keep_edits(tmp_path: Path) -> 
     article.tags.set([FixtureTag.objects.get(name="y")])
     call_command(command, "--force", stdout=io.StringIO())
     assert [tag.name for tag in article.tags.all()] == ["x"]
+
+
+def test_pruned_rows_are_forgotten(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.json", [entry("a"), entry("b")])
+    run(path, prune=True)
+    assert FixtureRowState.objects.count() == 2
+    write(path, [entry("a")])
+    result, _ = run(path, prune=True)
+    assert result.deleted == 1
+    pk = FixtureEntry.objects.get(key="a").pk
+    assert list(FixtureRowState.objects.values_list("object_pk", flat=True)) == [str(pk)]
