@@ -196,3 +196,8 @@ def test_secrets_are_never_exported(tmp_path: Path) -> None:
     # The secret is still in the database after the exported file is imported.
     run(path, cls=ImportSettings)
     assert SiteSettings.objects.get().stripe_secret_key == "sk_live_123"
+
+
+def test_keel_fixtures_export_and_check_name_upsert_commands_only() -> None:
+    with pytest.raises(CommandError, match="No fixture upsert command with key or name"):
+        call_command("keel_fixtures", "check", "fixtures_update_site_config", stdout=io.StringIO())
