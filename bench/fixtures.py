@@ -227,8 +227,7 @@ def floor_import(model: type[Any], path: Path, alias: str) -> None:
                     copy.write_row([fields[name] for name in names])
         else:
             cursor.executemany(
-                f"INSERT INTO {table} ({columns}) "
-                f"VALUES ({', '.join('%s' for _ in names)})",
+                f"INSERT INTO {table} ({columns}) VALUES ({', '.join('%s' for _ in names)})",
                 [[row["fields"][name] for name in names] for row in rows],
             )
 

@@ -167,3 +167,10 @@ def test_random_imports_never_lose_a_row_silently(tmp_path: Path) -> None:
         assert len(after) == len(rows)
         assert sorted(after.values()) == sorted(row["fields"]["title"] for row in rows)
         assert result.created + result.updated + result.unchanged == len(rows)
+
+
+def test_a_rule_only_the_database_knows_is_a_fixture_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "b.json", [book("a", "Alpha"), book("b", "Beta", weight=-1)])
+    with pytest.raises(FixtureError, match="the database refused the import"):
+        run(path)
+    assert stored() == {}

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
 from keel.fixtures import FixtureImportResult, JsonFixtureUpsertCommand
 from tests.testapp.models.fixtures import FixtureArticle, FixtureCategory, FixtureTag
@@ -187,6 +189,9 @@ def test_secrets_are_never_exported(tmp_path: Path) -> None:
     )
     run(path, cls=ImportSettings)
     assert SiteSettings.objects.get().stripe_secret_key == "sk_live_123"
+    # Imported encrypted, like save() writes it: the table never holds the secret in clear.
+    [(stored,)] = SiteSettings.objects.values_list(Cast("stripe_secret_key", TextField()))
+    assert "sk_live" not in stored and stored.startswith("gAAAA")
     command(path, cls=ImportSettings).export()
     text = path.read_text(encoding="utf-8")
     assert "sk_live" not in text and "stripe_secret_key" not in text

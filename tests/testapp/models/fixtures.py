@@ -164,5 +164,12 @@ class FixtureBook(models.Model):
 
     objects = FixtureBookManager()
 
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(weight__gte=0), name="fixturebook_weight_not_negative"
+            )
+        ]
+
     def natural_key(self) -> tuple[str]:
         return (self.key,)
