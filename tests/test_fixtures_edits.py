@@ -25,6 +25,7 @@ from keel.fixtures.admin import FixtureEditsAdminMixin
 from keel.fixtures.edits import shipped_differences
 from keel.models import FixtureRowState
 from tests.testapp.models.fixtures import FixtureArticle, FixtureBook, FixtureEntry, FixtureTag
+from tests.testapp.models.site import SiteSettings
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -394,3 +395,45 @@ def test_pruned_rows_are_forgotten(tmp_path: Path) -> None:
     assert result.deleted == 1
     pk = FixtureEntry.objects.get(key="a").pk
     assert list(FixtureRowState.objects.values_list("object_pk", flat=True)) == [str(pk)]
+
+
+def test_a_wide_row_of_every_field_type_keeps_its_edits(tmp_path: Path) -> None:
+    """49 fields (memory built in chunks), JSON, files, UUIDs, decimals: an export, a first
+    import that remembers, an edit kept while another field changes."""
+
+    class ImportSettings(JsonFixtureUpsertCommand):
+        fixture_key = "settings"
+        model_class = SiteSettings
+        lookup_field = "pk"
+
+    SiteSettings.objects.update_or_create(
+        pk=1, defaults={"site_name": "Shop", "extra_config": {"a": [1, 2]}}
+    )
+    path = tmp_path / "s.json"
+    command = ImportSettings()
+    command.fixture_path = path  # type: ignore[misc]
+    command.export()
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    assert len(rows[0]["fields"]) == 49
+
+    def import_settings(**changes: Any) -> FixtureImportResult:
+        rows[0]["fields"].update(changes)
+        write(path, rows)
+        command = ImportSettings()
+        command.fixture_path = path  # type: ignore[misc]
+        call_command(command, stdout=io.StringIO())
+        assert command.import_result is not None
+        return command.import_result
+
+    assert import_settings(tagline="One").updated == 1
+    assert len(FixtureRowState.objects.get().written) == 49
+    SiteSettings.objects.filter(pk=1).update(site_name="Edited", extra_config={"b": 1})
+    result = import_settings(tagline="Two")
+    assert (result.updated, result.conflicts) == (1, ())
+    stored_settings = SiteSettings.objects.get()
+    assert (stored_settings.site_name, stored_settings.tagline) == ("Edited", "Two")
+    assert stored_settings.extra_config == {"b": 1}
+    result = import_settings(site_name="Shop 2", extra_config={"c": 2})
+    assert sorted((c.field, c.file_value) for c in result.conflicts)[1] == ("site_name", "Shop 2")
+    assert sorted(c.field for c in result.conflicts) == ["extra_config", "site_name"]
+    assert SiteSettings.objects.get().site_name == "Edited"
