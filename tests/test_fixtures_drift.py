@@ -150,3 +150,13 @@ def test_a_file_that_cannot_be_imported_is_an_error(tmp_path: Path) -> None:
         command(path).find_drift()
     with pytest.raises(FixtureError, match="does not exist"):
         command(tmp_path / "missing.json").find_drift()
+
+
+def test_commands_saving_row_by_row_are_checked_too(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.json", [entry("a")])
+    saving = command(path)
+    saving.use_bulk = False  # type: ignore[misc]
+    call_command(saving, stdout=io.StringIO())
+    assert saving.find_drift() == []
+    FixtureEntry.objects.filter(key="a").update(label="Edited")
+    assert [d.field for d in saving.find_drift()] == ["label"]
