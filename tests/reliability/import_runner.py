@@ -4,8 +4,8 @@
 
 It imports ``FIXTURE_PATH`` with the test app's ``fixtures_import_entries`` command into the
 test database named ``DATABASE_NAME`` (the one pytest-django created). After the first batch
-is written (uncommitted) it creates ``MARKER_PATH`` and slows down, so that the test's
-SIGKILL lands in the middle of the writes.
+are inserted into the model's table (uncommitted) it creates ``MARKER_PATH`` and waits, so
+that the test's SIGKILL lands before the import's transaction commits.
 """
 
 from __future__ import annotations
@@ -27,20 +27,19 @@ def main(database_name: str, fixture_path: str, marker_path: str) -> None:
     django.setup()
     from django.core.management import call_command
 
-    from keel.fixtures.upsert import UpsertEngine
+    from keel.fixtures.apply import StagedApply
     from tests.testapp.management.commands.fixtures_import_entries import Command
 
-    original = UpsertEngine.write_batch
+    original = StagedApply._insert
     marker = Path(marker_path)
 
-    def write_batch(self: UpsertEngine, batch: Any) -> Any:
-        written = original(self, batch)
-        if not marker.exists():
-            marker.write_text(str(os.getpid()))
-        time.sleep(0.2)
+    def insert(self: StagedApply) -> Any:
+        written = original(self)
+        marker.write_text(str(os.getpid()))
+        time.sleep(60)
         return written
 
-    UpsertEngine.write_batch = write_batch  # type: ignore[method-assign]
+    StagedApply._insert = insert  # type: ignore[method-assign]
     command = Command()
     command.fixture_path = Path(fixture_path)  # type: ignore[misc]
     call_command(command, verbosity=0)
