@@ -50,7 +50,8 @@ import django
 from django.apps import AppConfig
 from django.conf import settings
 
-PG_DB = "bench_keel_fixtures"
+# KEEL_BENCH_DB_SUFFIX keeps runs started side by side on one server apart.
+PG_DB = "bench_keel_fixtures" + os.environ.get("KEEL_BENCH_DB_SUFFIX", "")
 APP = "keel_bench_fixtures"
 
 
@@ -150,23 +151,26 @@ def write_fixture(path: Path, rows: list[dict[str, Any]]) -> None:
         stream.write("]\n")
 
 
-def import_command(model: type[Any], path: Path) -> Any:
+def import_command(model: type[Any], path: Path, policy: str = "overwrite") -> Any:
     from keel.fixtures import JsonFixtureUpsertCommand
 
     class Command(JsonFixtureUpsertCommand):
         fixture_key = "bench.rows"
         model_class = model
         lookup_field = "key"
+        edit_policy = policy  # type: ignore[assignment]
 
     command = Command()
     command.fixture_path = path  # type: ignore[misc]
     return command
 
 
-def run_keel(model: type[Any], path: Path, alias: str, *args: str) -> Any:
+def run_keel(
+    model: type[Any], path: Path, alias: str, *args: str, policy: str = "overwrite"
+) -> Any:
     from django.core.management import call_command
 
-    command = import_command(model, path)
+    command = import_command(model, path, policy)
     call_command(command, *args, database=alias, verbosity=0)
     return command.import_result
 
@@ -174,7 +178,7 @@ def run_keel(model: type[Any], path: Path, alias: str, *args: str) -> Any:
 def truncate(model: type[Any], alias: str) -> None:
     from django.db import connections
 
-    from keel.models import FixtureState
+    from keel.models import FixtureRowState, FixtureState
 
     connection = connections[alias]
     with connection.cursor() as cursor:
@@ -184,6 +188,7 @@ def truncate(model: type[Any], alias: str) -> None:
         else:
             cursor.execute(f"DELETE FROM {table}")
     FixtureState.objects.using(alias).all().delete()
+    FixtureRowState.objects.using(alias).all().delete()
 
 
 def timed(function: Callable[[], Any]) -> float:
@@ -327,6 +332,24 @@ def bench_database(
         assert results["keel re-import unchanged, hash off (--force)"].unchanged == args.rows
         assert results["keel re-import unchanged, hash on"].status == "unchanged"
 
+    def keep_edits_sequence() -> None:
+        # The same imports under the keep_edits policy (the default): keel also remembers
+        # what it wrote and compares every given field three ways, in the database.
+        truncate(model, alias)
+        results = {}
+        steps = [
+            ("keep_edits first import", file_a),
+            ("keep_edits re-import, 1% changed", file_b),
+            ("keep_edits re-import unchanged, hash off (--force)", file_b),
+        ]
+        for name, path in steps:
+            started = time.perf_counter()
+            results[name] = run_keel(model, path, alias, "--force", policy="keep_edits")
+            times.setdefault(name, []).append(time.perf_counter() - started)
+        assert results["keep_edits first import"].created == args.rows
+        assert results["keep_edits re-import, 1% changed"].updated == args.rows // 100
+        assert results["keep_edits re-import unchanged, hash off (--force)"].unchanged == args.rows
+
     def loaddata() -> None:
         from django.core.management import call_command
 
@@ -353,7 +376,7 @@ def bench_database(
             timed(lambda: bulk_create_floor(model, file_a, alias))
         )
 
-    rounds = [keel_sequence, loaddata, loop, floor, django_floor]
+    rounds = [keel_sequence, keep_edits_sequence, loaddata, loop, floor, django_floor]
     for repeat in range(args.repeats):
         shift = repeat % len(rounds)
         for contender in rounds[shift:] + rounds[:shift]:
@@ -410,6 +433,15 @@ def bench_database(
                 f"{floor_ratio:.1f}x slower",
             ),
         )
+    for policy_step, overwrite_step in (
+        ("keep_edits re-import, 1% changed", "keel re-import, 1% changed"),
+        (
+            "keep_edits re-import unchanged, hash off (--force)",
+            "keel re-import unchanged, hash off (--force)",
+        ),
+    ):
+        ratio = median[policy_step] / median[overwrite_step]
+        goals.append((f"{policy_step} ≤ 1.5x the overwrite one", ratio <= 1.5, f"{ratio:.2f}x"))
     lines += ["", "| goal | measured | met |", "|---|---|---|"]
     lines += [f"| {goal} | {value} | {'met' if ok else 'NOT met'} |" for goal, ok, value in goals]
     lines.append("")

@@ -277,3 +277,24 @@ def test_the_examples_own_tests_pass_with_keel_test(demo_run: DemoRun) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Ran 4 tests" in result.stderr
     assert "OK" in result.stderr
+
+
+def test_static_content_edited_in_the_admin_survives_a_forced_import(demo_run: DemoRun):
+    demo_run.demo()
+    [(key, language)] = demo_run.query(
+        "SELECT key, language FROM system_staticcontent ORDER BY key, language LIMIT 1"
+    )
+    demo_run.query(
+        f"UPDATE system_staticcontent SET content = 'Edited in the admin' "
+        f"WHERE key = '{key}' AND language = '{language}'"
+    )
+
+    forced = demo_run.manage("update_static_content", "--force", "--no-color")
+    check = demo_run.manage("keel_fixtures", "check", "system.static_content", "--no-color")
+
+    assert "0 created, 0 updated, 6 unchanged" in forced.stdout, forced.stderr
+    assert demo_run.query(
+        f"SELECT content FROM system_staticcontent WHERE key = '{key}' AND language = '{language}'"
+    ) == [("Edited in the admin",)]
+    assert check.returncode == 1
+    assert "field 'content': database 'Edited in the admin'" in check.stdout

@@ -335,6 +335,7 @@ def test_foreign_keys_and_many_to_many_are_resolved_per_batch(tmp_path: Path) ->
         command.fixture_path = path  # type: ignore[misc]
         command.batch_size = 50  # type: ignore[misc]
         command.natural_key_fields = {"category": ("slug",), "tags": ("name",)}  # type: ignore[misc]
+        command.edit_policy = "overwrite"  # type: ignore[misc]
         counts.append(count_queries(command))
     # Twice the rows, twice the batches: the difference is the cost of the extra batches only.
     # Per batch: FK ids, FK natural keys, tag natural keys, and staging the batch. The links

@@ -10,3 +10,7 @@ class Command(JsonFixtureUpsertCommand):
     model_path = "system.StaticContent"
     # Rows are unique on (key, language): a row of the fixture updates the row with both.
     lookup_fields = ("key", "language")
+    # Editors change these rows in the admin: an import never reverts their edits, and a
+    # file that changed an edited field too is reported as a conflict (keel_fixtures check
+    # lists the drift, keel_fixtures export writes it back to the file for review).
+    edit_policy = "keep_edits"

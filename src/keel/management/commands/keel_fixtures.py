@@ -1,4 +1,9 @@
-"""``manage.py keel_fixtures``: every fixture command, its stored and current hash."""
+"""``manage.py keel_fixtures``: every fixture command, its stored and current hash.
+
+``keel_fixtures export KEY…`` writes the database's rows back to the files of the commands
+with those fixture keys; ``keel_fixtures check [KEY…]`` prints every difference between the
+database and the files, row by row and field by field, and exits with status 1 if there is any.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +13,24 @@ from django.core.management import get_commands, load_command_class
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
-from keel.fixtures import BaseHashProtectedCommand, FixtureError
+from keel.fixtures import BaseHashProtectedCommand, FixtureError, JsonFixtureUpsertCommand
 from keel.fixtures.state import get_stored_hash
 
 
 class Command(BaseCommand):
     help = (
         "List every fixture import command with the content hash stored in the database and "
-        "the hash of its files now: 'stale' commands would import on their next run."
+        "the hash of its files now: 'stale' commands would import on their next run. "
+        "'export KEY…' writes the database's rows back to those commands' files; 'check "
+        "[KEY…]' prints every difference between the database and the files and exits 1 if "
+        "there is any."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "action", nargs="?", choices=["list", "export", "check"], default="list"
+        )
+        parser.add_argument("keys", nargs="*", metavar="KEY", help="Fixture keys (or names).")
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="Database to inspect.")
         parser.add_argument(
             "--check", action="store_true", help="Exit with status 1 if any command is stale."
@@ -32,8 +44,41 @@ class Command(BaseCommand):
                 found.append((name, command))
         return found
 
+    def upsert_commands(self, keys: list[str]) -> list[tuple[str, JsonFixtureUpsertCommand]]:
+        """The upsert commands with these fixture keys or names (all of them for none)."""
+        found = [
+            (name, command)
+            for name, command in self.fixture_commands()
+            if isinstance(command, JsonFixtureUpsertCommand)
+        ]
+        if not keys:
+            return found
+        chosen = [
+            (name, command)
+            for name, command in found
+            if name in keys or command.get_fixture_key() in keys
+        ]
+        known = {name for name, _ in chosen} | {c.get_fixture_key() for _, c in chosen}
+        unknown = [key for key in keys if key not in known]
+        if unknown:
+            raise CommandError(
+                f"No fixture upsert command with key or name {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(sorted(c.get_fixture_key() for _, c in found))}"
+            )
+        return chosen
+
     def handle(self, *args: Any, **options: Any) -> None:
         using: str = options["database"]
+        if options["action"] == "export":
+            if not options["keys"]:
+                raise CommandError("export takes the fixture keys to export")
+            self.export(options["keys"], using)
+            return
+        if options["action"] == "check":
+            self.check_drift(options["keys"], using)
+            return
+        if options["keys"]:
+            raise CommandError("the listing takes no keys; use 'check KEY…'")
         rows: list[tuple[str, str, str, str, str]] = []
         for name, command in self.fixture_commands():
             try:
@@ -65,3 +110,31 @@ class Command(BaseCommand):
         stale = [row[0] for row in rows if row[4] != "current"]
         if options["check"] and stale:
             raise CommandError(f"Fixture commands not current: {', '.join(stale)}")
+
+    def export(self, keys: list[str], using: str) -> None:
+        for _, command in self.upsert_commands(keys):
+            written = command.export(using=using)
+            key = command.get_fixture_key()
+            if not written:
+                self.stdout.write(f"{key}: files already hold the database's rows.")
+            for path in written:
+                self.stdout.write(self.style.SUCCESS(f"{key}: wrote {path}"))
+
+    def check_drift(self, keys: list[str], using: str) -> None:
+        drifted = []
+        for _, command in self.upsert_commands(keys):
+            key = command.get_fixture_key()
+            differences = command.find_drift(using=using)
+            if not differences:
+                self.stdout.write(f"{key}: database and files agree.")
+                continue
+            drifted.append(key)
+            self.stdout.write(self.style.WARNING(f"{key}: {len(differences)} difference(s)"))
+            for difference in differences:
+                self.stdout.write(f"  {difference}")
+        if drifted:
+            raise CommandError(
+                f"The database differs from the fixture files of: {', '.join(drifted)} "
+                "(keel_fixtures export KEY writes the database's rows to the files)",
+                returncode=1,
+            )

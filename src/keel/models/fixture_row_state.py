@@ -1,0 +1,31 @@
+"""What the last fixture import wrote into each row, per field, for the ``keep_edits`` policy."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class FixtureRowState(models.Model):
+    """The values a fixture import under ``key`` last wrote into one row of ``model``.
+
+    ``written`` maps each field's attname to the database's own text form of the value written
+    (``"v<text>"``, ``"n"`` for NULL), or ``null`` when no import wrote the field. Rows are
+    written set-based by the import, in its transaction; ``object_pk`` is the row's primary
+    key as text.
+    """
+
+    key = models.CharField(max_length=200)
+    model = models.CharField(max_length=100)
+    object_pk = models.CharField(max_length=255)
+    written = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name = "fixture row state"
+        verbose_name_plural = "fixture row states"
+        constraints = [
+            models.UniqueConstraint(fields=["key", "object_pk"], name="keel_fixturerow_key_pk")
+        ]
+        indexes = [models.Index(fields=["model", "object_pk"], name="keel_fixturerow_model_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.model} #{self.object_pk}"
