@@ -3,6 +3,7 @@ commit."""
 
 from __future__ import annotations
 
+import logging
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,8 @@ from keel.site.stores import doc_timeout, get_store, store_failed
 
 __all__ = ["publish_now", "schedule_publish", "scheduled", "wrote_in_transaction"]
 
+logger = logging.getLogger("keel.site.publish")
+
 
 @dataclass(eq=False)
 class _Publication:
@@ -26,7 +29,17 @@ class _Publication:
 
     def __call__(self) -> None:
         self.started = True
-        publish_now(self.sources, self.alias)
+        try:
+            publish_now(self.sources, self.alias)
+        except Exception:
+            # The write has committed: a failure to publish it (a value the document cannot
+            # hold, a bug) must not reach the caller as if the write had failed. Readers
+            # still see the write, since the store stays behind the database's version.
+            logger.exception(
+                "keel: publishing %s failed after its write committed; readers rebuild "
+                "from the database",
+                self.sources[0].model._meta.label,
+            )
 
 
 # Publications waiting for a commit, by (connection, model). Weak values: Django drops the
@@ -63,6 +76,13 @@ def schedule_publish(sources: tuple[CachedSource[Any], ...], using: str) -> None
         if pending is not None and not pending.started:
             return
     versions.bump(model, using)
+    if not connection.in_atomic_block and not connection.get_autocommit():
+        # Manual transaction management: Django has no commit hook to publish on. The bump
+        # commits with the data, the store is then behind the database's version and the
+        # first reader after the commit rebuilds it; this process asks the database again.
+        clear_local_copies(model)
+        versions.reset_known(using)
+        return
     publication = _Publication(sources, using)
     if connection.in_atomic_block:
         scheduled[key] = publication
