@@ -91,7 +91,9 @@ def schedule_publish(sources: tuple[CachedSource[Any], ...], using: str) -> None
 
 def publish_now(sources: tuple[CachedSource[Any], ...], alias: str) -> None:
     """Move the store to the database's committed version of the sources' model (every
-    document of the model becomes stale), then write the documents that should be.
+    document of the model becomes stale), then write the documents that should be; never
+    back: a slow publication leaves a newer version another process published in place (a
+    store ahead of the database is set back by readers, see ``keel.site.cache``).
 
     Never raises for a store failure: it is logged, and readers notice the store is behind.
     Inside a transaction (an on-commit callback run by a test) only this process's copies are
@@ -115,11 +117,11 @@ def publish_now(sources: tuple[CachedSource[Any], ...], alias: str) -> None:
                 continue
             raw = encode_doc(source, version, built[0])
             doc_key = source.doc_key(alias, language, None)
-            store.refill(doc_key, gen_key, version, raw, doc_timeout(), force=True)
+            store.refill(doc_key, gen_key, version, raw, doc_timeout())
             written = True
         if not written:
             # The version alone: every document of the model becomes stale.
-            store.refill(gen_key, gen_key, version, "", 1, force=True)
+            store.refill(gen_key, gen_key, version, "", 1)
     except store.errors() as exc:
         store_failed(store, "publish", exc)
     # A read of this process that started before the publication may have kept an old copy.
