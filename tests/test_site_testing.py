@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from django.template import Context, Template
@@ -10,7 +11,7 @@ from django.test import RequestFactory, TestCase
 
 from keel.site.context_processors import site_settings
 from keel.test import override_site_settings
-from tests.testapp.models.site import BookingSettings, SiteSettings
+from tests.testapp.models.site import BookingSettings, Brand, SiteSettings
 
 
 @pytest.mark.django_db
@@ -44,6 +45,38 @@ def test_another_singleton_is_named_by_its_model() -> None:
 def test_an_unknown_field_is_a_clear_error() -> None:
     override = override_site_settings(site_nam="typo")
     with pytest.raises(ValueError, match=r"testapp\.SiteSettings has no field 'site_nam'"):
+        override.enable()
+
+
+STORES = ["redis", "django-cache"]
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, settings: Any) -> str:
+    if request.param == "redis":
+        request.getfixturevalue("keel_redis")
+    else:
+        settings.KEEL = {**settings.KEEL, "REDIS_URL": None, "SITE_SETTINGS_CACHE_ALIAS": "default"}
+    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
+    return str(request.param)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_foreign_key_is_overridden_by_an_instance_or_by_its_key(store: str) -> None:
+    brand = Brand.objects.create(name="Acme")
+    with override_site_settings(brand=brand):
+        loaded = SiteSettings.load()
+        assert loaded.brand_id == brand.pk
+        assert loaded.brand == brand
+    with override_site_settings(brand_id=brand.pk):
+        assert SiteSettings.load().brand == brand
+    assert SiteSettings.load().brand_id is None
+
+
+@pytest.mark.django_db
+def test_a_foreign_key_given_an_instance_of_another_model_is_a_clear_error() -> None:
+    override = override_site_settings(brand=BookingSettings())
+    with pytest.raises(ValueError, match=r"SiteSettings\.brand"):
         override.enable()
 
 

@@ -32,8 +32,10 @@ class override_site_settings(TestContextDecorator):
     for the named fields, in this process, while active. Nothing is written to the database
     or the shared store; templates, middleware and ``aload()`` see the values too.
 
-    Raises ``ValueError`` naming the field when ``values`` names something that is not a
-    concrete field of the model. Overrides nest; the innermost wins.
+    A relation takes an instance (``brand=Brand(...)``, its key and related object both
+    overridden) or its key by attname (``brand_id=3``). Raises ``ValueError`` naming the field
+    when ``values`` names something that is not a concrete field of the model, or gives a
+    relation an instance of another model. Overrides nest; the innermost wins.
     """
 
     def __init__(self, model: type[Model] | None = None, **values: Any) -> None:
@@ -58,8 +60,10 @@ class override_site_settings(TestContextDecorator):
                 raise ValueError(
                     f"override_site_settings: {model._meta.label} has no field {name!r}."
                 )
-        attnames = {known[name].attname: value for name, value in self.values.items()}
-        self._token = push_override(model, attnames)
+        probe = model()
+        for name, value in self.values.items():
+            setattr(probe, name, value)  # a relation refuses an instance of another model here
+        self._token = push_override(model, dict(self.values))
 
     def disable(self) -> None:
         from keel.site.copies import pop_override

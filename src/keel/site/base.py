@@ -85,6 +85,25 @@ def _publishing_base_manager(sender: type[models.Model], **kwargs: Any) -> None:
 class_prepared.connect(_publishing_base_manager, dispatch_uid="keel.site.base_manager")
 
 
+def _sources_of(concrete: type[models.Model]) -> tuple[CachedSource[Any], ...]:
+    try:
+        return _sources[concrete]
+    except KeyError:
+        _sources[concrete] = concrete.cache_sources()  # type: ignore[attr-defined]
+        return _sources[concrete]
+
+
+def _written(model: type[models.Model]) -> list[type[models.Model]]:
+    """The cached concrete models a write of ``model`` changes: its own and, for a
+    multi-table child, every cached parent (the child's row is also a row of each)."""
+    concrete = model._meta.concrete_model or model
+    return [concrete] + [
+        parent
+        for parent in concrete._meta.get_parent_list()
+        if issubclass(parent, CachedModelMixin)
+    ]
+
+
 class CachedModelMixin(models.Model):
     """What every cached model has: ``publish()``, ``clear_cache()`` and ``to_dict()``."""
 
@@ -109,12 +128,7 @@ class CachedModelMixin(models.Model):
 
     @classmethod
     def _source(cls) -> CachedSource[Any]:
-        concrete = cls._meta.concrete_model or cls
-        try:
-            return _sources[concrete][0]
-        except KeyError:
-            _sources[concrete] = concrete.cache_sources()  # type: ignore[attr-defined]
-            return _sources[concrete][0]
+        return _sources_of(cls._meta.concrete_model or cls)[0]
 
     @classmethod
     def publish(cls, *, using: str | None = None) -> None:
@@ -122,9 +136,9 @@ class CachedModelMixin(models.Model):
 
         For a write that bypassed the ORM (raw SQL). Store errors are logged, never raised.
         """
-        cls._source()
         alias = using or router.db_for_write(cls)
-        schedule_publish(_sources[cls._meta.concrete_model or cls], alias)
+        for concrete in _written(cls):
+            schedule_publish(_sources_of(concrete), alias)
 
     @classmethod
     def clear_cache(cls, *, using: str | None = None) -> None:
@@ -133,11 +147,10 @@ class CachedModelMixin(models.Model):
 
         The next read rebuilds from the database. Store errors are logged, never raised.
         """
-        cls._source()
-        concrete = cls._meta.concrete_model or cls
-        invalidating = tuple(_Invalidating(s) for s in _sources[concrete])
-        schedule_publish(invalidating, using or router.db_for_write(cls))
-        clear_local_copies(cls)
+        alias = using or router.db_for_write(cls)
+        for concrete in _written(cls):
+            schedule_publish(tuple(_Invalidating(s) for s in _sources_of(concrete)), alias)
+            clear_local_copies(concrete)
 
     def to_dict(self) -> dict[str, Any]:
         """The published fields as JSON-safe values: dates and decimals as strings, files as

@@ -184,6 +184,11 @@ async def aread(source: CachedSource[T], *, using: str | None = None, part: str 
     model = source.model
     alias = resolve_alias(model, using)
     lkey = _lkey(source, alias, part)
+    # The transaction is on the connection of the sync thread that asgiref runs
+    # ``sync_to_async`` code in: only asked when some transaction of the process wrote.
+    if _publish.scheduled and await sync_to_async(wrote_in_transaction)(model, alias):
+        built = await sync_to_async(source.build)(alias, lkey[2], part)
+        return overridden(model, source.materialize(built[1]))
     value = memo_get(model, lkey)
     if value is not MISSING:
         return value  # type: ignore[no-any-return]

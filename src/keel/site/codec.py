@@ -3,7 +3,9 @@
 A document's ``data`` maps each published field's ``attname`` to a JSON value: strings, numbers,
 booleans and ``null`` as they are; decimals, UUIDs, dates and times as strings; durations as
 ISO 8601; binary data as base64; file fields as the stored file name (``null`` when empty);
-foreign keys as the related id; ``JSONField`` values as they are. Any other value (a
+foreign keys as the related id; ``JSONField`` values as they are (as the JSON text of the
+field's own encoder and decoder when it has either); infinite and NaN floats as ``"inf"``,
+``"-inf"``, ``"nan"``. Any other value (a
 PostgreSQL ``ArrayField``, a third-party field's object) goes through the field's own
 ``value_to_string``, as Django's serializers do. Secret fields are left out. Decoding goes
 through each field's ``to_python``, so a value comes back with its Python type.
@@ -18,6 +20,8 @@ import base64
 import datetime
 import decimal
 import hashlib
+import json
+import math
 import uuid
 from collections.abc import Iterable
 from typing import Any, TypeVar
@@ -99,6 +103,8 @@ _TEXT_TYPES = frozenset({"CharField", "TextField", "SlugField", "EmailField", "U
 
 def _exact(value: Any) -> Any:
     """The JSON form of a value of one of the :data:`EXACT_FIELDS`, or ``_NOT_EXACT``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)  # "inf", "-inf", "nan": JSON has no such numbers; to_python reads them
     if isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, decimal.Decimal | uuid.UUID):
@@ -121,8 +127,11 @@ def encode_value(field: models.Field[Any, Any], value: Any, instance: Model | No
     Values keel does not encode itself go through ``field.value_to_string(instance)``; without
     ``instance`` they raise ``TypeError`` naming the field.
     """
-    if value is None or isinstance(field, models.JSONField):
+    if value is None:
         return value
+    if isinstance(field, models.JSONField):
+        # With its own encoder or decoder, through the field's own JSON text.
+        return json.dumps(value, cls=field.encoder) if _own_json(field) else value
     if isinstance(value, FieldFile):
         return value.name or None
     if isinstance(value, Model):
@@ -146,6 +155,14 @@ def encode_instance(instance: Model) -> dict[str, Any]:
     return data
 
 
+def _own_json(field: models.JSONField[Any]) -> bool:
+    return field.encoder is not None or field.decoder is not None
+
+
+def _django_defined(method: Any) -> bool:
+    return str(getattr(method, "__module__", "")).startswith("django.")
+
+
 def unpublishable_reason(field: models.Field[Any, Any]) -> str | None:
     """Why ``field`` cannot be published and read back with its type, or ``None``.
 
@@ -154,12 +171,21 @@ def unpublishable_reason(field: models.Field[Any, Any]) -> str | None:
     is a round trip only for fields whose values are text, and never for a field that turns
     database values into objects (``from_db_value``).
     """
-    if is_secret_field(field) or isinstance(field, EXACT_FIELDS):
+    if is_secret_field(field):
         return None
-    if type(field).to_python is not models.Field.to_python:
+    if isinstance(field, models.JSONField):
+        if field.decoder is not None and field.encoder is None:
+            return "its decoder may return values that JSON without an encoder cannot write"
         return None
-    if hasattr(field, "from_db_value"):
+    from_db_value = getattr(type(field), "from_db_value", None)
+    if (
+        from_db_value is not None
+        and not _django_defined(from_db_value)
+        and _django_defined(type(field).to_python)
+    ):
         return "it turns database values into objects (from_db_value) but has no to_python"
+    if isinstance(field, EXACT_FIELDS) or type(field).to_python is not models.Field.to_python:
+        return None
     if field.get_internal_type() not in _TEXT_TYPES:
         return "its values are not text and it has no to_python to rebuild them from text"
     return None
@@ -172,8 +198,10 @@ def decode_instance(model: type[M], db: str, data: dict[str, Any]) -> M:
     values: list[Any] = []
     for field in fields:
         raw = data[field.attname]
-        if raw is None or isinstance(field, models.JSONField | models.FileField):
+        if raw is None or isinstance(field, models.FileField):
             value = raw
+        elif isinstance(field, models.JSONField):
+            value = json.loads(raw, cls=field.decoder) if _own_json(field) else raw
         elif isinstance(field, models.ForeignKey):
             value = field.target_field.to_python(raw)
         else:

@@ -81,7 +81,29 @@ def template_rules(
     return _rules[model]
 
 
-class PublicFile:
+class Opaque:
+    """A wrapper whose underscored attributes no template reaches.
+
+    Template engines other than Django's (Jinja2) read any attribute, underscored ones
+    included: none of a wrapper's own state (the instance, its loader, the model) or Python's
+    machinery (``__init__.__globals__``) is reachable by name. keel reads the state through
+    :func:`_state`.
+    """
+
+    __slots__ = ()
+
+    def __getattribute__(self, name: str) -> Any:
+        if name[:1] == "_":
+            raise AttributeError(name)
+        return object.__getattribute__(self, name)
+
+
+def _state(wrapper: Opaque, name: str) -> Any:
+    """An underscored attribute of ``wrapper`` (refused to templates)."""
+    return object.__getattribute__(wrapper, name)
+
+
+class PublicFile(Opaque):
     """What templates see of a file field: its ``name`` and ``url`` (empty when unset)."""
 
     __slots__ = ("_file",)
@@ -91,20 +113,22 @@ class PublicFile:
 
     @property
     def name(self) -> str:
-        return self._file.name or ""
+        file: FieldFile = _state(self, "_file")
+        return file.name or ""
 
     @property
     def url(self) -> str:
-        return self._file.url if self._file else ""
+        file: FieldFile = _state(self, "_file")
+        return file.url if file else ""
 
     def __bool__(self) -> bool:
-        return bool(self._file)
+        return bool(_state(self, "_file"))
 
     def __str__(self) -> str:
         return self.name
 
 
-class PublicView:
+class PublicView(Opaque):
     """What templates see of a model instance: published fields, listed methods, wrapped
     relations. ``loader`` is called on first use (a lazy context costs nothing unused)."""
 
@@ -118,28 +142,34 @@ class PublicView:
         self._instance: models.Model | None = None
 
     def _load(self) -> models.Model:
-        if self._instance is None:
-            self._instance = self._loader()
-        if self._instance is None:
+        instance: models.Model | None = _state(self, "_instance")
+        if instance is None:
+            instance = _state(self, "_loader")()
+            object.__setattr__(self, "_instance", instance)
+        if instance is None:
             raise AttributeError("nothing to show")
-        return self._instance
+        return instance
 
     def __getattr__(self, name: str) -> Any:
-        values, relations, methods = template_rules(self._model)
+        values, relations, methods = template_rules(_state(self, "_model"))
         if name in values:
-            value = getattr(self._load(), name)
+            value = getattr(_instance(self), name)
             return PublicFile(value) if isinstance(value, FieldFile) else value
         if name in relations:
-            return public_view(getattr(self._load(), name))
+            return public_view(getattr(_instance(self), name))
         if name in methods:
-            return getattr(self._load(), name)
+            return getattr(_instance(self), name)
         raise AttributeError(name)
 
     def __str__(self) -> str:
-        return str(self._load())
+        return str(_instance(self))
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._model._meta.label}>"
+        return f"<{type(self).__name__} {_state(self, '_model')._meta.label}>"
+
+
+def _instance(view: PublicView) -> models.Model:
+    return _state(view, "_load")()  # type: ignore[no-any-return]
 
 
 def public_view(instance: models.Model | None) -> PublicView | None:
@@ -159,7 +189,7 @@ class PublicSingleton(PublicView):
         super().__init__(model, model.load)  # type: ignore[attr-defined]
 
 
-class StaticContentMap(Mapping[str, str]):
+class StaticContentMap(Opaque, Mapping[str, str]):
     """The content map of the active language, read on first use."""
 
     __slots__ = ("_map", "_model")
@@ -169,21 +199,27 @@ class StaticContentMap(Mapping[str, str]):
         self._map: Mapping[str, str] | None = None
 
     def _load(self) -> Mapping[str, str]:
-        if self._map is None:
-            self._map = self._model.get_content_map()  # type: ignore[attr-defined]
-        return self._map
+        found: Mapping[str, str] | None = _state(self, "_map")
+        if found is None:
+            found = _state(self, "_model").get_content_map()
+            object.__setattr__(self, "_map", found)
+        return found
 
     def __getitem__(self, key: str) -> str:
-        return self._load()[key]
+        return _content(self)[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._load())
+        return iter(_content(self))
 
     def __len__(self) -> int:
-        return len(self._load())
+        return len(_content(self))
 
     def __repr__(self) -> str:
-        return f"<StaticContentMap {self._model._meta.label}>"
+        return f"<StaticContentMap {_state(self, '_model')._meta.label}>"
+
+
+def _content(wrapper: StaticContentMap) -> Mapping[str, str]:
+    return _state(wrapper, "_load")()  # type: ignore[no-any-return]
 
 
 def site_settings(request: HttpRequest) -> dict[str, Any]:

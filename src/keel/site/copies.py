@@ -133,12 +133,16 @@ def overridden(model: type[Model], value: T) -> T:
         return value
     for _token, target, values in _overrides:
         if target is model:
-            value.__dict__.update(values)
+            for name, field_value in values.items():
+                # Through the field's descriptor: a relation given as an instance sets its
+                # key and its cached object, as an assignment in a view would.
+                setattr(value, name, field_value)
     return value
 
 
 def push_override(model: type[Model], values: dict[str, Any]) -> object:
-    """Make reads of ``model`` return ``values`` (by attname) until :func:`pop_override`."""
+    """Make reads of ``model`` return ``values`` (by field name or attname, assigned as
+    attributes) until :func:`pop_override`."""
     token = object()
     _overrides.append((token, model, values))
     clear_local_copies(model)

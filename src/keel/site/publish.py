@@ -3,6 +3,7 @@ commit."""
 
 from __future__ import annotations
 
+import logging
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,8 @@ from keel.site.stores import doc_timeout, get_store, store_failed
 
 __all__ = ["publish_now", "schedule_publish", "scheduled", "wrote_in_transaction"]
 
+logger = logging.getLogger("keel.site.publish")
+
 
 @dataclass(eq=False)
 class _Publication:
@@ -26,7 +29,17 @@ class _Publication:
 
     def __call__(self) -> None:
         self.started = True
-        publish_now(self.sources, self.alias)
+        try:
+            publish_now(self.sources, self.alias)
+        except Exception:
+            # The write has committed: a failure to publish it (a value the document cannot
+            # hold, a bug) must not reach the caller as if the write had failed. Readers
+            # still see the write, since the store stays behind the database's version.
+            logger.exception(
+                "keel: publishing %s failed after its write committed; readers rebuild "
+                "from the database",
+                self.sources[0].model._meta.label,
+            )
 
 
 # Publications waiting for a commit, by (connection, model). Weak values: Django drops the
@@ -63,6 +76,13 @@ def schedule_publish(sources: tuple[CachedSource[Any], ...], using: str) -> None
         if pending is not None and not pending.started:
             return
     versions.bump(model, using)
+    if not connection.in_atomic_block and not connection.get_autocommit():
+        # Manual transaction management: Django has no commit hook to publish on. The bump
+        # commits with the data, the store is then behind the database's version and the
+        # first reader after the commit rebuilds it; this process asks the database again.
+        clear_local_copies(model)
+        versions.reset_known(using)
+        return
     publication = _Publication(sources, using)
     if connection.in_atomic_block:
         scheduled[key] = publication
@@ -71,7 +91,9 @@ def schedule_publish(sources: tuple[CachedSource[Any], ...], using: str) -> None
 
 def publish_now(sources: tuple[CachedSource[Any], ...], alias: str) -> None:
     """Move the store to the database's committed version of the sources' model (every
-    document of the model becomes stale), then write the documents that should be.
+    document of the model becomes stale), then write the documents that should be; never
+    back: a slow publication leaves a newer version another process published in place (a
+    store ahead of the database is set back by readers, see ``keel.site.cache``).
 
     Never raises for a store failure: it is logged, and readers notice the store is behind.
     Inside a transaction (an on-commit callback run by a test) only this process's copies are
@@ -95,11 +117,11 @@ def publish_now(sources: tuple[CachedSource[Any], ...], alias: str) -> None:
                 continue
             raw = encode_doc(source, version, built[0])
             doc_key = source.doc_key(alias, language, None)
-            store.refill(doc_key, gen_key, version, raw, doc_timeout(), force=True)
+            store.refill(doc_key, gen_key, version, raw, doc_timeout())
             written = True
         if not written:
             # The version alone: every document of the model becomes stale.
-            store.refill(gen_key, gen_key, version, "", 1, force=True)
+            store.refill(gen_key, gen_key, version, "", 1)
     except store.errors() as exc:
         store_failed(store, "publish", exc)
     # A read of this process that started before the publication may have kept an old copy.

@@ -10,7 +10,8 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
-from django.db.models import Model
+from django.db.models import Model, QuerySet
+from django.db.models.functions import Lower
 from django.db.models.query_utils import DeferredAttribute
 from django.utils import translation
 
@@ -21,7 +22,9 @@ __all__ = ["ContentMapSource", "PageSource", "SingletonSource", "language_chain"
 
 
 def language_chain(language: str) -> list[str]:
-    """Rows that apply to ``language``, least specific first: ``["", "fr", "fr-ca"]``."""
+    """Rows that apply to ``language``, least specific first: ``["", "fr", "fr-ca"]``
+    (lower-cased: language codes compare without regard to case, ``fr-CA`` is ``fr-ca``)."""
+    language = language.lower()
     chain = [""]
     base = language.split("-")[0]
     if base:
@@ -29,6 +32,19 @@ def language_chain(language: str) -> list[str]:
     if language not in chain:
         chain.append(language)
     return chain
+
+
+def rows_in(rows: QuerySet[Any], chain: list[str]) -> QuerySet[Any]:
+    """The rows of ``rows`` whose language is in ``chain``, whatever its case (the database's
+    collation may or may not ignore case), each annotated with ``language_code``: its language
+    lower-cased. Ordered by language, so that of two rows differing only in case the same one
+    wins on every database."""
+    found: QuerySet[Any] = (
+        rows.annotate(language_code=Lower("language"))
+        .filter(language_code__in=chain)
+        .order_by("language")
+    )
+    return found
 
 
 def has_language_dependent_fields(model: type[Model]) -> bool:
@@ -102,10 +118,8 @@ class ContentMapSource(CachedSource[Mapping[str, str]]):
     def build(self, alias: str, language: str, part: str | None) -> tuple[Any, Any]:
         chain = language_chain(language)
         rank = {code: index for index, code in enumerate(chain)}
-        rows = (
-            self.model._base_manager.db_manager(alias)
-            .filter(language__in=chain)
-            .values_list("key", "language", "content")
+        rows = rows_in(self.model._base_manager.db_manager(alias).all(), chain).values_list(
+            "key", "language_code", "content"
         )
         best: dict[str, tuple[int, str]] = {}
         for key, row_language, content in rows:
@@ -131,11 +145,11 @@ class PageSource(CachedSource[Model | None]):
     def build(self, alias: str, language: str, part: str | None) -> tuple[Any, Any]:
         chain = language_chain(language)
         rows = list(
-            self.model._base_manager.db_manager(alias).filter(page_key=part, language__in=chain)
+            rows_in(self.model._base_manager.db_manager(alias).filter(page_key=part), chain)
         )
         if not rows:
             return None, None
-        instance = max(rows, key=lambda row: chain.index(row.language))  # type: ignore[attr-defined]
+        instance = max(rows, key=lambda row: chain.index(row.language_code))
         return encode_instance(instance), InstanceTemplate(instance)
 
     def from_payload(self, alias: str, payload: Any) -> Any:

@@ -123,7 +123,11 @@ def verify_interval() -> float:
     return keel_settings.SITE_SETTINGS_VERIFY_INTERVAL
 
 
-def reset_known() -> None:
-    """Forget every version read (tests, ``KEEL`` changes)."""
+def reset_known(alias: str | None = None) -> None:
+    """Forget the versions read from ``alias`` (every alias when ``None``: tests, ``KEEL``
+    changes)."""
     with _lock:
-        _known.clear()
+        if alias is None:
+            _known.clear()
+        else:
+            _known.pop(alias, None)
