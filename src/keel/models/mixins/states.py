@@ -476,17 +476,18 @@ class StateTransitionPreconditionMixin(StateMachineMixin, UpdatePreconditionsMix
         state = data[attname]
         if state not in graph.transitions:
             raise self.invalid_state_error_class(self, state, graph.states)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and not {name, attname}.intersection(update_fields):
+            return guarded  # the state is not written
         if self._state.adding:
-            if kwargs.get("force_insert") or not self._keel_may_update():
+            forced = bool(kwargs.get("force_update")) or update_fields is not None
+            if kwargs.get("force_insert") or not (forced or self._keel_may_update()):
                 self._keel_check_initial(state)
                 return guarded
             # A preset primary key: Django updates the row if it exists, else inserts.
             data.setdefault(_ACTIVE, Preconditions()).unknown_state = (name, attname, state)
             return True
         if not self.has_changed(name):
-            return guarded
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None and not {name, attname}.intersection(update_fields):
             return guarded
         previous = self.previous(name)
         active = data.setdefault(_ACTIVE, Preconditions())
@@ -500,8 +501,9 @@ class StateTransitionPreconditionMixin(StateMachineMixin, UpdatePreconditionsMix
         return True
 
     def _keel_may_update(self) -> bool:
-        """Whether Django's save of this new instance may UPDATE an existing row (its primary
-        key is set by hand and has no default, which would make Django INSERT directly)."""
+        """Whether Django's save of this new instance (not forced to update) may UPDATE an
+        existing row: its primary key is set by hand and has no default, which would make
+        Django INSERT directly."""
         meta = self._meta
         return all(
             getattr(self, f.attname) is not None
@@ -528,12 +530,15 @@ class StateTransitionPreconditionMixin(StateMachineMixin, UpdatePreconditionsMix
         which has no row locks, the read alone would not be enough.
         """
         assert active.unknown_state is not None
-        _, attname, target = active.unknown_state
-        model = self._meta.concrete_model or type(self)
+        name, attname, target = active.unknown_state
+        # The table that holds the state: with multi-table inheritance a new child row may
+        # be added to an existing parent row, whose state Django's save then updates.
+        owner = self._meta.get_field(name).model
+        owner = owner._meta.concrete_model or owner
         rows = list(
-            model._base_manager.using(using)
+            owner._base_manager.using(using)
             .select_for_update()
-            .filter(pk=self.pk)
+            .filter(pk=getattr(self, owner._meta.pk.attname))
             .values_list(attname, flat=True)
         )
         if not rows:

@@ -274,17 +274,21 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
             self._keel_settle()
 
     def _keel_settle(self) -> None:
-        """Restore the tracking state of the first save whose transaction was rolled back.
+        """Restore the tracking state from every save whose transaction was rolled back.
 
         Journal entries are in save order; a rollback discards a savepoint with everything
-        written after it began, so the entries rolled back are always a suffix.
+        written after it began, so the entries rolled back are always a suffix. They are
+        applied newest first: a later save may have forgotten columns the first one did not
+        write, and the oldest entry has the last word on the columns they share.
         """
         data = self.__dict__
         journal: list[_JournalEntry] = data.get(_JOURNAL) or []
         for index, entry in enumerate(journal):
             if entry.watch is not None and not entry.watch.pending():
+                rolled_back = journal[index:]
                 del journal[index:]
-                self._keel_restore(entry)
+                for undone in reversed(rolled_back):
+                    self._keel_restore(undone)
                 break
         if not journal:
             data.pop(_JOURNAL, None)
