@@ -7,6 +7,7 @@ from django.db import transaction
 
 from keel.exceptions import TransitionNotAllowedError
 from tests.testapp.models.mixins_core import (
+    OnCommitTask,
     Purchase,
     PurchaseStates,
     Task,
@@ -89,3 +90,42 @@ def test_a_field_written_only_by_the_second_rolled_back_save_is_still_dirty() ->
     purchase.save()
     row = Purchase.objects.get(pk=purchase.pk)
     assert (row.state, row.reference) == (PurchaseStates.PAID, "r2")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deferred_state_saved_unchanged_sends_no_event(
+    transition_events: list[tuple[object, object]],
+) -> None:
+    """The events mixin alone: the stored state is read, and it is not changed."""
+    task = OnCommitTask.objects.create()
+    transition_events.clear()
+    task = OnCommitTask.objects.only("id").get(pk=task.pk)
+    task.state = TaskStates.NEW  # the stored state
+    task.save()
+    assert OnCommitTask.objects.get(pk=task.pk).state == TaskStates.NEW
+    assert transition_events == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_source_of_a_deferred_state_change_is_the_stored_state(
+    transition_events: list[tuple[object, object]],
+) -> None:
+    task = OnCommitTask.objects.create()
+    transition_events.clear()
+    task = OnCommitTask.objects.only("id").get(pk=task.pk)
+    task.state = TaskStates.RUNNING
+    task.save()
+    assert transition_events == [(TaskStates.NEW, TaskStates.RUNNING)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_preset_pk_save_of_an_existing_row_is_not_a_creation(
+    transition_events: list[tuple[object, object]],
+) -> None:
+    task = OnCommitTask.objects.create()
+    transition_events.clear()
+    OnCommitTask(pk=task.pk, state=TaskStates.NEW).save()  # updates the existing row
+    assert OnCommitTask.objects.count() == 1
+    assert transition_events == []
+    OnCommitTask(pk=task.pk, state=TaskStates.RUNNING).save()
+    assert transition_events == [(TaskStates.NEW, TaskStates.RUNNING)]
