@@ -378,16 +378,16 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
             if prior is not None:  # several writes in one save(): keep the oldest values
                 adding, written = prior[0] or adding, {**written, **prior[1]}
             data[_SAVED] = (adding, written)
-        snapshots = data.get(_SNAPSHOTS)
-        copied = set(snapshots or ()) if saved is None else saved.intersection(snapshots or ())
+        written_names = self._keel_tracked if saved is None else saved
+        copied = [a for a in written_names if isinstance(data.get(a), _MUTABLE_TYPES)]
         self._keel_forget(saved)
         if copied:
-            # The caller may still hold the dict it read: copy it again, so that edits made
-            # through that reference after the save are still seen.
+            # The caller may still hold the dict or list it read, assigned or passed to
+            # create(): copy what was written, so that edits made through that reference
+            # after the save are still seen.
             fresh = data.setdefault(_SNAPSHOTS, {})
             for attname in copied:
-                if attname in data:
-                    fresh[attname] = _copy_mutable(data[attname])
+                fresh[attname] = _copy_mutable(data[attname])
         for attname in self._keel_tracked if saved is None else saved:
             # An expression (F() + 1) was computed by the database: reload it on next access
             # rather than keep the expression object around (Django 6.0 does so itself).
