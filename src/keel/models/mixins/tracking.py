@@ -422,6 +422,8 @@ class AutoUpdateFieldsMixin(ChangeTrackingMixin):
             if kwargs.get("force_update") is None and self.default_force_update:
                 kwargs["force_update"] = True
             if kwargs.get("update_fields") is None:
+                # An unsaved object assigned, then saved: its id is a change to write.
+                compat.fill_related_ids(self)
                 fields = self._keel_auto_update_fields(kwargs.get("using"))
                 if fields is not None:
                     kwargs["update_fields"] = fields
