@@ -8,6 +8,7 @@
   itself is read-only or excluded), and one changelist action per target state;
 - a refused transition (not declared, a condition, a permission, or a concurrent change
   found by the guarded save) is a form error, never a server error;
+- the same choices and checks for each row when the state is in ``list_editable``;
 - each transition is recorded in the object's history ("State: New → Paid. ...").
 
 System check ``keel.W007`` (registered when this module is imported, as the admin's
@@ -87,8 +88,19 @@ class StateMachineAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
         base = super().get_form(request, obj, change=change, **kwargs)
         return self._state_form(base, request, obj)
 
+    def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> type[ModelForm[Any]]:
+        """The ``list_editable`` form: each row offers and checks the transitions of its own
+        instance, as the change form does."""
+        base = super().get_changelist_form(request, **kwargs)
+        return self._state_form(base, request, None, per_row=True)
+
     def _state_form(
-        self, base: type[ModelForm[Any]], request: HttpRequest, obj: Any
+        self,
+        base: type[ModelForm[Any]],
+        request: HttpRequest,
+        obj: Any,
+        *,
+        per_row: bool = False,
     ) -> type[ModelForm[Any]]:
         admin_ = self
         name = self._state_model().state_field_name
@@ -96,13 +108,15 @@ class StateMachineAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
         class StateForm(base):  # type: ignore[valid-type,misc]
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
+                # A changelist row edits its own stored instance (never an add form).
+                self.keel_obj = self.instance if per_row else obj
                 field = self.fields.get(name)
                 if isinstance(field, forms.ChoiceField):
-                    field.choices = admin_.state_choices(request, obj)
+                    field.choices = admin_.state_choices(request, self.keel_obj)
 
             def clean(self) -> dict[str, Any]:
                 cleaned: dict[str, Any] = super().clean()
-                admin_.validate_transition(self, request, obj)
+                admin_.validate_transition(self, request, self.keel_obj)
                 return cleaned
 
         StateForm.__name__ = base.__name__

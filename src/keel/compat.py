@@ -27,6 +27,7 @@ __all__ = [
     "ConditionalUpdateMixin",
     "DeferredAttribute",
     "file_is_committed",
+    "fill_related_ids",
     "instance_from_db",
     "parent_models",
     "watch_commit",
@@ -276,3 +277,15 @@ def watch_commit(using: str, callback: Callable[[], None]) -> CommitWatch:
     whether the block was rolled back (then ``callback`` never runs)."""
     transaction.on_commit(callback, using=using)
     return CommitWatch(using, connections[using].run_on_commit, callback)
+
+
+def fill_related_ids(instance: models.Model) -> None:
+    """Copy into each foreign key's attname the primary key of a related object that was
+    assigned unsaved and saved since, as ``save()`` does before writing.
+
+    ``Model._prepare_related_fields_for_save`` is the step of Django's ``save()`` that does
+    it (and raises ``ValueError`` for a related object still unsaved); no public API runs it
+    alone, and the columns a save writes must be known before ``save()`` reaches it. Same
+    signature in every release of ``SUPPORTED``.
+    """
+    instance._prepare_related_fields_for_save(operation_name="save")  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ __all__ = [
     "KeelError",
     "RowDeletedError",
     "RowNotFoundError",
+    "TransactionRolledBackError",
     "TransitionNotAllowedError",
 ]
 
@@ -127,4 +128,30 @@ class TransitionNotAllowedError(KeelError):
             f"Cannot change state of {_label(type(instance))} "
             f"pk={getattr(instance, 'pk', None)!r} from {source!r} to {target!r}: "
             f"{self.reason}."
+        )
+
+
+class TransactionRolledBackError(DatabaseUpdatePreconditionsError):
+    """A guarded save lost a deadlock, and the database rolled back the caller's whole
+    transaction (InnoDB does so on MariaDB and MySQL), not only the save's savepoint.
+
+    Everything written since the outermost ``atomic()`` began is gone and that block is
+    marked for rollback: its next query raises Django's ``TransactionManagementError``.
+    Retry the whole block, not the save. Same attributes as
+    :class:`DatabaseUpdatePreconditionsError`.
+    """
+
+    def __init__(
+        self,
+        model: type[Any],
+        pk: Any,
+        filters: Mapping[str, Any] | None = None,
+        excludes: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(model, pk, filters, excludes)
+        self.args = (
+            f"Update of {_label(model)} pk={pk!r} lost a deadlock: the database rolled back "
+            "the whole transaction, not only this save. Nothing written in the enclosing "
+            "atomic() block is kept and the block is marked for rollback; retry the whole "
+            "block.",
         )

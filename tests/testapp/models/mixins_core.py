@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TypeVar
 
 from django.db import models
@@ -300,3 +301,13 @@ def stored_row(model: type[_M], **values: object) -> _M:
     row = model._default_manager.order_by("-pk").first()
     assert row is not None
     return row
+
+
+class UuidTask(StateTransitionPreconditionMixin, StateTransitionEventsMixin):
+    """A state machine whose primary key has a default: Django inserts unless forced."""
+
+    states = TaskStates
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    name = models.CharField(max_length=50, blank=True)
+    state = models.CharField(max_length=20, choices=TaskStates.choices(), default=TaskStates.NEW)

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.files import File
-from django.db import models, router, transaction
+from django.db import connections, models, router, transaction
 from django.db.models.fields.files import FieldFile
 
 from keel import compat
 from keel.models.mixins.uniqueness import _UnsavedState
 
 __all__ = ["SaveInstanceFilesMixin"]
+
+#: (commit watch, pending files, names stored) of an insert made inside a transaction.
+_STORED = "_keel_stored_files"
 
 
 def _pending_upload(value: object) -> File[Any] | None:
@@ -39,7 +42,10 @@ class SaveInstanceFilesMixin(compat.AsyncSaveOptionsMixin):
 
     All three steps run in one ``transaction.atomic(using=…)``: if any fails, the row is rolled
     back, the files stored so far are deleted, and the instance is left as it was before
-    ``save()`` (no pk, same pending files), so it can be saved again. ``pre_save``/``post_save``
+    ``save()`` (no pk, same pending files), so it can be saved again. The same holds when the
+    caller's transaction rolls the insert back and change tracking makes the instance new
+    again: its files are pending again (the stored copies are deleted) and the retry stores
+    them under the new pk. ``pre_save``/``post_save``
     receivers of the insert see the placeholder name, not the final one. Instances that already
     have a pk (an update, or a pk with a default such as ``UUIDField(default=uuid4)``) are saved
     as usual, with a single query.
@@ -58,6 +64,7 @@ class SaveInstanceFilesMixin(compat.AsyncSaveOptionsMixin):
         return pending
 
     def save(self, **kwargs: Any) -> None:
+        self._keel_undo_rolled_back_files()
         pk_missing = any(getattr(self, f.attname) is None for f in self._meta.pk_fields)
         pending = self._pending_files() if self._state.adding and pk_missing else []
         if not pending:
@@ -84,10 +91,44 @@ class SaveInstanceFilesMixin(compat.AsyncSaveOptionsMixin):
                     self.__dict__[f.attname] = name
                 type(self)._base_manager.using(using).filter(pk=self.pk).update(**values)
         except BaseException:
-            for f, name in stored:
-                f.storage.delete(name)
-            for f, content in pending:
-                # The content, not the FieldFile: that one may name a file deleted above.
-                self.__dict__[f.attname] = content
+            self._keel_unstore(pending, stored)
             unsaved.restore(self)
             raise
+        if connections[using].in_atomic_block:
+            record: tuple[Any, ...] = ()
+
+            def committed() -> None:
+                if self.__dict__.get(_STORED) is record:
+                    del self.__dict__[_STORED]
+
+            record = (compat.watch_commit(using, committed), pending, stored)
+            self.__dict__[_STORED] = record
+
+    def _keel_unstore(
+        self, pending: list[tuple[models.FileField, File[Any]]], stored: list[tuple[Any, str]]
+    ) -> None:
+        """Delete the files stored for an insert that did not happen; pending again."""
+        for f, name in stored:
+            f.storage.delete(name)
+        for f, content in pending:
+            # The content, not the FieldFile: that one may name a file deleted above.
+            self.__dict__[f.attname] = content
+
+    def _keel_undo_rolled_back_files(self) -> None:
+        """After the caller's transaction rolled back an insert this mixin made: when the
+        instance is new again (change tracking restores that), its files are pending again,
+        so the retry stores them under the new primary key."""
+        record = self.__dict__.get(_STORED)
+        if record is None:
+            return
+        watch, pending, stored = record
+        if watch.pending():
+            return
+        del self.__dict__[_STORED]
+        sync = getattr(self, "_keel_sync", None)
+        if sync is not None:
+            sync()
+        if self._state.adding and any(
+            getattr(self, f.attname) is None for f in self._meta.pk_fields
+        ):
+            self._keel_unstore(pending, stored)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db import DatabaseError, models, router, transaction
+from django.db import DatabaseError, connections, models, router, transaction
 
 from keel import compat
 from keel.exceptions import (
@@ -15,6 +15,7 @@ from keel.exceptions import (
     KeelError,
     RowDeletedError,
     RowNotFoundError,
+    TransactionRolledBackError,
 )
 
 __all__ = ["Preconditions", "UpdatePreconditionsMixin"]
@@ -28,7 +29,8 @@ _APPLIED = "_keel_applied_preconditions"
 # SQLite reports SQLITE_BUSY (and SQLITE_BUSY_SNAPSHOT in WAL mode) when a transaction that
 # has read must write while another connection is committing a write.
 _RETRY_SQLSTATES = frozenset({"40001", "40P01"})
-_RETRY_MYSQL_CODES = frozenset({1213, 1020})
+_MYSQL_DEADLOCK = 1213
+_RETRY_MYSQL_CODES = frozenset({_MYSQL_DEADLOCK, 1020})
 
 
 def _concrete(instance: models.Model) -> type[models.Model]:
@@ -47,6 +49,14 @@ def is_serialization_failure(exc: BaseException) -> bool:
         return True
     args = getattr(cause, "args", None) or exc.args
     return bool(args) and args[0] in _RETRY_MYSQL_CODES
+
+
+def _rolls_back_transaction(exc: BaseException) -> bool:
+    """Whether the database rolled back the whole transaction, not only the statement:
+    MySQL/MariaDB (InnoDB) do so on a deadlock (1213)."""
+    cause = exc.__cause__
+    args = getattr(cause, "args", None) or exc.args
+    return bool(args) and args[0] == _MYSQL_DEADLOCK
 
 
 def _is_local(model: type[models.Model], lookup: str) -> bool:
@@ -88,7 +98,9 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
     primary key names no row. A serialization failure of the database (a concurrent write
     under REPEATABLE READ or SERIALIZABLE, a deadlock) raises
     ``DatabaseUpdatePreconditionsError`` too. A guarded save runs in a savepoint, so a
-    failure leaves the caller's transaction usable. INSERTs are not guarded.
+    failure leaves the caller's transaction usable, except after a MariaDB/MySQL deadlock,
+    which rolls back the whole transaction: then ``TransactionRolledBackError`` (a subclass)
+    is raised and the caller's block is marked for rollback. INSERTs are not guarded.
     """
 
     precondition_error_class: ClassVar[type[DatabaseUpdatePreconditionsError]] = (
@@ -111,10 +123,19 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
         except DatabaseError as exc:
             if isinstance(exc, KeelError) or not is_serialization_failure(exc):
                 raise
-            # The savepoint was rolled back: the caller's transaction is usable, and the
-            # conflict is reported like any other lost race.
             conditions = self.__dict__.get(_APPLIED) or self.get_preconditions(None)
-            raise self.precondition_error_class(
+            error_class: type[DatabaseUpdatePreconditionsError] = self.precondition_error_class
+            connection = connections[using]
+            if connection.in_atomic_block and (
+                connection.needs_rollback or _rolls_back_transaction(exc)
+            ):
+                # The database rolled back the caller's whole transaction (an InnoDB
+                # deadlock): say so, and keep the caller's block from going on.
+                transaction.set_rollback(True, using=using)
+                error_class = TransactionRolledBackError
+            # Otherwise the savepoint was rolled back: the caller's transaction is usable,
+            # and the conflict is reported like any other lost race.
+            raise error_class(
                 _concrete(self), self.pk, filters=conditions.filters, excludes=conditions.excludes
             ) from exc
         finally:

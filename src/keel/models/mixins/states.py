@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, PermissionDenied
-from django.db import models, transaction
+from django.db import models, router, transaction
 from django.db.models.signals import class_prepared
 
 from keel.exceptions import InvalidStateError, TransitionNotAllowedError
@@ -394,6 +394,33 @@ class StateMachineMixin(ChangeTrackingMixin):
             raise self.invalid_state_error_class(self, current, expected)
         return False
 
+    def _keel_may_update(self, kwargs: Mapping[str, Any]) -> bool:
+        """Whether Django's save of this new instance, with the save keywords ``kwargs``, may
+        UPDATE an existing row: the update is forced, or the primary key is set by hand and
+        has no default (which would make Django INSERT directly)."""
+        if kwargs.get("force_insert"):
+            return False
+        if kwargs.get("force_update") or kwargs.get("update_fields") is not None:
+            return True
+        return all(
+            getattr(self, f.attname) is not None
+            and f.default is models.NOT_PROVIDED
+            and getattr(f, "db_default", models.NOT_PROVIDED) is models.NOT_PROVIDED
+            for f in self._meta.pk_fields
+        )
+
+    def _keel_stored_state(self, using: str, *, lock: bool) -> list[Any]:
+        """The stored state of this instance's row (``[]``: no row), read from the table that
+        holds the state field: with multi-table inheritance a new child row may be added to
+        an existing parent row, whose state Django's save then updates."""
+        owner = self._meta.get_field(self.state_field_name).model
+        owner = owner._meta.concrete_model or owner
+        qs = owner._base_manager.using(using)
+        if lock:
+            qs = qs.select_for_update()
+        pk = getattr(self, owner._meta.pk.attname)
+        return list(qs.filter(pk=pk).values_list(self._keel_state_attname(), flat=True))
+
     def _keel_state_attname(self) -> str:
         return self._keel_attname(self.state_field_name)
 
@@ -476,17 +503,17 @@ class StateTransitionPreconditionMixin(StateMachineMixin, UpdatePreconditionsMix
         state = data[attname]
         if state not in graph.transitions:
             raise self.invalid_state_error_class(self, state, graph.states)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and not {name, attname}.intersection(update_fields):
+            return guarded  # the state is not written
         if self._state.adding:
-            if kwargs.get("force_insert") or not self._keel_may_update():
+            if not self._keel_may_update(kwargs):
                 self._keel_check_initial(state)
                 return guarded
             # A preset primary key: Django updates the row if it exists, else inserts.
             data.setdefault(_ACTIVE, Preconditions()).unknown_state = (name, attname, state)
             return True
         if not self.has_changed(name):
-            return guarded
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None and not {name, attname}.intersection(update_fields):
             return guarded
         previous = self.previous(name)
         active = data.setdefault(_ACTIVE, Preconditions())
@@ -498,17 +525,6 @@ class StateTransitionPreconditionMixin(StateMachineMixin, UpdatePreconditionsMix
             raise self.transition_not_allowed_error_class(self, previous, state, reason)
         active.state = (name, attname, previous)
         return True
-
-    def _keel_may_update(self) -> bool:
-        """Whether Django's save of this new instance may UPDATE an existing row (its primary
-        key is set by hand and has no default, which would make Django INSERT directly)."""
-        meta = self._meta
-        return all(
-            getattr(self, f.attname) is not None
-            and f.default is models.NOT_PROVIDED
-            and getattr(f, "db_default", models.NOT_PROVIDED) is models.NOT_PROVIDED
-            for f in meta.pk_fields
-        )
 
     def _keel_check_initial(self, state: Any) -> None:
         initial = self.get_state_graph().initial
@@ -529,13 +545,7 @@ class StateTransitionPreconditionMixin(StateMachineMixin, UpdatePreconditionsMix
         """
         assert active.unknown_state is not None
         _, attname, target = active.unknown_state
-        model = self._meta.concrete_model or type(self)
-        rows = list(
-            model._base_manager.using(using)
-            .select_for_update()
-            .filter(pk=self.pk)
-            .values_list(attname, flat=True)
-        )
+        rows = self._keel_stored_state(using, lock=True)
         if not rows:
             if self._state.adding:  # Django inserts next: a new row
                 active.unknown_state = None
@@ -590,6 +600,7 @@ class StateTransitionEventsMixin(StateMachineMixin):
         abstract = True
 
     def save_base(self, *args: Any, **kwargs: Any) -> None:
+        self._keel_learn_stored_state(kwargs)
         transition = self._keel_transition_to_save(kwargs.get("update_fields"))
         if transition is not None:
             pre_state_transition.send(
@@ -602,6 +613,31 @@ class StateTransitionEventsMixin(StateMachineMixin):
         super().save_base(*args, **kwargs)
 
     save_base.alters_data = True  # type: ignore[attr-defined]
+
+    def _keel_learn_stored_state(self, kwargs: Mapping[str, Any]) -> None:
+        """Read the stored state when the save is about to write a state it has no loaded
+        baseline for (deferred field, preset primary key), so that the event names the state
+        the row leaves (no event when it does not change, no creation for an existing row).
+        The precondition mixin has already read it, locked, when both are used."""
+        data = self.__dict__
+        attname = self._keel_state_attname()
+        update_fields = kwargs.get("update_fields")
+        if attname not in data or attname in (data.get(_LEARNED) or {}):
+            return
+        if update_fields is not None and not {
+            self.state_field_name,
+            attname,
+        }.intersection(update_fields):
+            return
+        if data["_state"].adding:
+            if not self._keel_may_update(kwargs):
+                return
+        elif self._keel_changes().get(attname, None) is not NOT_LOADED:
+            return
+        using = kwargs.get("using") or self._state.db or router.db_for_write(type(self))
+        rows = self._keel_stored_state(using, lock=False)
+        if rows:
+            self._keel_learn_baseline(attname, rows[0])
 
     def _keel_transition_to_save(self, update_fields: Any) -> tuple[Any, Any] | None:
         """(source, target) of the state change the save about to write makes, if any."""

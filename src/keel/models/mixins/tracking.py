@@ -274,17 +274,21 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
             self._keel_settle()
 
     def _keel_settle(self) -> None:
-        """Restore the tracking state of the first save whose transaction was rolled back.
+        """Restore the tracking state from every save whose transaction was rolled back.
 
         Journal entries are in save order; a rollback discards a savepoint with everything
-        written after it began, so the entries rolled back are always a suffix.
+        written after it began, so the entries rolled back are always a suffix. They are
+        applied newest first: a later save may have forgotten columns the first one did not
+        write, and the oldest entry has the last word on the columns they share.
         """
         data = self.__dict__
         journal: list[_JournalEntry] = data.get(_JOURNAL) or []
         for index, entry in enumerate(journal):
             if entry.watch is not None and not entry.watch.pending():
+                rolled_back = journal[index:]
                 del journal[index:]
-                self._keel_restore(entry)
+                for undone in reversed(rolled_back):
+                    self._keel_restore(undone)
                 break
         if not journal:
             data.pop(_JOURNAL, None)
@@ -374,16 +378,16 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
             if prior is not None:  # several writes in one save(): keep the oldest values
                 adding, written = prior[0] or adding, {**written, **prior[1]}
             data[_SAVED] = (adding, written)
-        snapshots = data.get(_SNAPSHOTS)
-        copied = set(snapshots or ()) if saved is None else saved.intersection(snapshots or ())
+        written_names = self._keel_tracked if saved is None else saved
+        copied = [a for a in written_names if isinstance(data.get(a), _MUTABLE_TYPES)]
         self._keel_forget(saved)
         if copied:
-            # The caller may still hold the dict it read: copy it again, so that edits made
-            # through that reference after the save are still seen.
+            # The caller may still hold the dict or list it read, assigned or passed to
+            # create(): copy what was written, so that edits made through that reference
+            # after the save are still seen.
             fresh = data.setdefault(_SNAPSHOTS, {})
             for attname in copied:
-                if attname in data:
-                    fresh[attname] = _copy_mutable(data[attname])
+                fresh[attname] = _copy_mutable(data[attname])
         for attname in self._keel_tracked if saved is None else saved:
             # An expression (F() + 1) was computed by the database: reload it on next access
             # rather than keep the expression object around (Django 6.0 does so itself).
@@ -418,6 +422,8 @@ class AutoUpdateFieldsMixin(ChangeTrackingMixin):
             if kwargs.get("force_update") is None and self.default_force_update:
                 kwargs["force_update"] = True
             if kwargs.get("update_fields") is None:
+                # An unsaved object assigned, then saved: its id is a change to write.
+                compat.fill_related_ids(self)
                 fields = self._keel_auto_update_fields(kwargs.get("using"))
                 if fields is not None:
                     kwargs["update_fields"] = fields
