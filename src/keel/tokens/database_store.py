@@ -237,6 +237,26 @@ class DatabaseTokenStore(TokenStore):
                     continue  # created by a concurrent call since the UPDATE: count on it
         raise TokenError(f"The counter {key[:12]} of {purpose!r} could not be counted.")
 
+    def count_attempt(self, purpose: str, key: str, ttl: float) -> int:
+        # A guess counted inside the caller's transaction would be forgotten when it rolls
+        # back (ATOMIC_REQUESTS rolls back on errors): guessing would be unlimited. A durable
+        # block refuses to nest in one, and lets the count commit at once.
+        alias = self.db_for_write()
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(transaction.atomic(using=alias, durable=True))
+            except RuntimeError as exc:
+                raise TokenError(
+                    f"A one-time code cannot be verified inside a transaction of database "
+                    f"{alias!r}: a rollback would forget the attempt. Verify it outside "
+                    "transaction.atomic() (for a view under ATOMIC_REQUESTS, decorate it with "
+                    "transaction.non_atomic_requests)."
+                ) from exc
+            return self.incr(purpose, key, ttl)
+
+    async def acount_attempt(self, purpose: str, key: str, ttl: float) -> int:
+        return await sync_to_async(self.count_attempt)(purpose, key, ttl)
+
     def reset(self, purpose: str, key: str) -> None:
         ActionCounter._default_manager.using(self.db_for_write()).filter(key=key).delete()
 
