@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
@@ -126,11 +127,27 @@ class DatabaseTokenStore(TokenStore):
             return True
         try:
             with transaction.atomic(using=alias):
+                self._lock_subject(alias, entry, row.expires_at)
                 self._rows(alias).filter(purpose=entry.purpose, subject=entry.subject).delete()
                 row.save(using=alias, force_insert=True)
         except IntegrityError:
             return False
         return True
+
+    def _lock_subject(self, alias: str, entry: NewToken, expires_at: datetime.datetime) -> None:
+        # Two puts for one subject would each delete what they see (nothing, under READ
+        # COMMITTED or a snapshot) and both insert: two live tokens. Upserting the subject's
+        # lock row (one statement, so no deadlock when both create it) locks it until commit:
+        # the puts run one after the other and the second deletes the first's token.
+        lock = hashlib.sha256(f"put\0{entry.purpose}\0{entry.subject}".encode()).hexdigest()
+        # MySQL's ON DUPLICATE KEY names no conflict target; the others require one.
+        targeted = connections[alias].features.supports_update_conflicts_with_target
+        ActionCounter._default_manager.using(alias).bulk_create(
+            [ActionCounter(key=lock, purpose=entry.purpose, count=1, expires_at=expires_at)],
+            update_conflicts=True,
+            unique_fields=["key"] if targeted else None,
+            update_fields=["expires_at"],
+        )
 
     def get(self, purpose: str, digest: str) -> str | None:
         payloads = list(
