@@ -66,6 +66,17 @@ def is_serialization_failure(exc: DatabaseError) -> bool:
     return bool(args) and args[0] in SERIALIZATION_MYSQL_CODES
 
 
+def _sqlite_upgrade_refused(connection: BaseDatabaseWrapper, exc: DatabaseError) -> bool:
+    # SQLite transactions are serializable: one that read before another wrote cannot write
+    # (SQLITE_BUSY at once, "database is locked", since waiting could deadlock). The token is
+    # then being consumed by the writer: answered as used, like other serialization failures.
+    return (
+        connection.vendor == "sqlite"
+        and connection.in_atomic_block
+        and "database is locked" in str(exc)
+    )
+
+
 _sql_by_vendor: dict[str, str] = {}
 
 
@@ -176,7 +187,7 @@ class DatabaseTokenStore(TokenStore):
         except DatabaseError as exc:
             # REPEATABLE READ/SERIALIZABLE: another consumer deleted the row after this
             # statement's snapshot was taken. The token is used: answer as for one.
-            if is_serialization_failure(exc):
+            if is_serialization_failure(exc) or _sqlite_upgrade_refused(connection, exc):
                 return None
             raise
 
