@@ -103,6 +103,18 @@ class TokenStore(abc.ABC):
         """Async :meth:`incr`."""
         raise NotImplementedError(f"The {self.name} token store keeps no counters.")
 
+    def count_attempt(self, purpose: str, key: str, ttl: float) -> int:
+        """:meth:`incr` for a guess at a code: the count must outlive the caller's transaction.
+
+        A store whose counts a rollback could undo refuses (raises
+        :class:`~keel.tokens.TokenError`) rather than count a guess that would be forgotten.
+        """
+        return self.incr(purpose, key, ttl)
+
+    async def acount_attempt(self, purpose: str, key: str, ttl: float) -> int:
+        """Async :meth:`count_attempt`."""
+        return await self.aincr(purpose, key, ttl)
+
     async def areset(self, purpose: str, key: str) -> None:
         """Async :meth:`reset`."""
         raise NotImplementedError(f"The {self.name} token store keeps no counters.")

@@ -85,8 +85,14 @@ class OneTimeCodeManager:
         """The key under which ``code`` of the subject with this digest is stored."""
         return keyed_digest(CODE_SALT, f"{self.prefix}\0{subject_digest}\0{code}", secret)
 
-    def _counter(self, kind: str, subject_digest: str) -> str:
-        return keyed_digest(COUNTER_SALT, f"{self.prefix}\0{kind}\0{subject_digest}")
+    def _counters(self, kind: str, subjects: list[str]) -> list[str]:
+        # One counter per key of project_secrets(), each keyed with its own secret: after a
+        # rotation the counts made under the old key still count (a code's attempts are the
+        # largest of them), instead of starting afresh under the new key.
+        return [
+            keyed_digest(COUNTER_SALT, f"{self.prefix}\0{kind}\0{digest}", secret)
+            for digest, secret in zip(subjects, project_secrets(), strict=True)
+        ]
 
     def _issue(
         self, subject: str | int, payload: Mapping[str, Any] | None, ttl_seconds: float | None
@@ -126,12 +132,16 @@ class OneTimeCodeManager:
         """
         subjects, ttl, value = self._issue(subject, payload, ttl_seconds)
         store = self.get_store()
-        issued = store.incr(self.prefix, self._counter("issued", subjects[0]), self.window_seconds)
-        if issued > self.max_codes:
+        issued = [
+            store.incr(self.prefix, key, self.window_seconds)
+            for key in self._counters("issued", subjects)
+        ]
+        if max(issued) > self.max_codes:
             raise self._too_many()
         for previous in subjects[1:]:  # the put revokes those of subjects[0]
             store.revoke_subject(self.prefix, previous)
-        store.reset(self.prefix, self._counter("attempts", subjects[0]))
+        for key in self._counters("attempts", subjects):
+            store.reset(self.prefix, key)
         for _ in range(CREATE_ATTEMPTS):
             code = self.make_code()
             if store.put(self._entry(subjects, code, value, ttl)):
@@ -149,15 +159,18 @@ class OneTimeCodeManager:
             return None
         subjects = self._subjects(subject)
         store = self.get_store()
-        attempts = self._counter("attempts", subjects[0])
-        if store.incr(self.prefix, attempts, self._attempts_ttl()) > self.max_attempts:
+        attempts = self._counters("attempts", subjects)
+        ttl = self._attempts_ttl()
+        made = [store.count_attempt(self.prefix, key, ttl) for key in attempts]
+        if max(made) > self.max_attempts:
             for digest in subjects:
                 store.revoke_subject(self.prefix, digest)
             return None
         for digest, secret in zip(subjects, project_secrets(), strict=True):
             value = store.pop(self.prefix, self.code_digest(digest, code, secret))
             if value is not None:
-                store.reset(self.prefix, attempts)
+                for key in attempts:
+                    store.reset(self.prefix, key)
                 return self.tokens.decode_payload(value)
         return None
 
@@ -171,14 +184,16 @@ class OneTimeCodeManager:
         """Async :meth:`issue_code`."""
         subjects, ttl, value = self._issue(subject, payload, ttl_seconds)
         store = self.get_store()
-        issued = await store.aincr(
-            self.prefix, self._counter("issued", subjects[0]), self.window_seconds
-        )
-        if issued > self.max_codes:
+        issued = [
+            await store.aincr(self.prefix, key, self.window_seconds)
+            for key in self._counters("issued", subjects)
+        ]
+        if max(issued) > self.max_codes:
             raise self._too_many()
         for previous in subjects[1:]:
             await store.arevoke_subject(self.prefix, previous)
-        await store.areset(self.prefix, self._counter("attempts", subjects[0]))
+        for key in self._counters("attempts", subjects):
+            await store.areset(self.prefix, key)
         for _ in range(CREATE_ATTEMPTS):
             code = self.make_code()
             if await store.aput(self._entry(subjects, code, value, ttl)):
@@ -191,14 +206,17 @@ class OneTimeCodeManager:
             return None
         subjects = self._subjects(subject)
         store = self.get_store()
-        attempts = self._counter("attempts", subjects[0])
-        if await store.aincr(self.prefix, attempts, self._attempts_ttl()) > self.max_attempts:
+        attempts = self._counters("attempts", subjects)
+        ttl = self._attempts_ttl()
+        made = [await store.acount_attempt(self.prefix, key, ttl) for key in attempts]
+        if max(made) > self.max_attempts:
             for digest in subjects:
                 await store.arevoke_subject(self.prefix, digest)
             return None
         for digest, secret in zip(subjects, project_secrets(), strict=True):
             value = await store.apop(self.prefix, self.code_digest(digest, code, secret))
             if value is not None:
-                await store.areset(self.prefix, attempts)
+                for key in attempts:
+                    await store.areset(self.prefix, key)
                 return self.tokens.decode_payload(value)
         return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
@@ -63,6 +64,17 @@ def is_serialization_failure(exc: DatabaseError) -> bool:
         return True
     args: tuple[object, ...] = getattr(cause, "args", ())
     return bool(args) and args[0] in SERIALIZATION_MYSQL_CODES
+
+
+def _sqlite_upgrade_refused(connection: BaseDatabaseWrapper, exc: DatabaseError) -> bool:
+    # SQLite transactions are serializable: one that read before another wrote cannot write
+    # (SQLITE_BUSY at once, "database is locked", since waiting could deadlock). The token is
+    # then being consumed by the writer: answered as used, like other serialization failures.
+    return (
+        connection.vendor == "sqlite"
+        and connection.in_atomic_block
+        and "database is locked" in str(exc)
+    )
 
 
 _sql_by_vendor: dict[str, str] = {}
@@ -126,11 +138,27 @@ class DatabaseTokenStore(TokenStore):
             return True
         try:
             with transaction.atomic(using=alias):
+                self._lock_subject(alias, entry, row.expires_at)
                 self._rows(alias).filter(purpose=entry.purpose, subject=entry.subject).delete()
                 row.save(using=alias, force_insert=True)
         except IntegrityError:
             return False
         return True
+
+    def _lock_subject(self, alias: str, entry: NewToken, expires_at: datetime.datetime) -> None:
+        # Two puts for one subject would each delete what they see (nothing, under READ
+        # COMMITTED or a snapshot) and both insert: two live tokens. Upserting the subject's
+        # lock row (one statement, so no deadlock when both create it) locks it until commit:
+        # the puts run one after the other and the second deletes the first's token.
+        lock = hashlib.sha256(f"put\0{entry.purpose}\0{entry.subject}".encode()).hexdigest()
+        # MySQL's ON DUPLICATE KEY names no conflict target; the others require one.
+        targeted = connections[alias].features.supports_update_conflicts_with_target
+        ActionCounter._default_manager.using(alias).bulk_create(
+            [ActionCounter(key=lock, purpose=entry.purpose, count=1, expires_at=expires_at)],
+            update_conflicts=True,
+            unique_fields=["key"] if targeted else None,
+            update_fields=["expires_at"],
+        )
 
     def get(self, purpose: str, digest: str) -> str | None:
         payloads = list(
@@ -159,7 +187,7 @@ class DatabaseTokenStore(TokenStore):
         except DatabaseError as exc:
             # REPEATABLE READ/SERIALIZABLE: another consumer deleted the row after this
             # statement's snapshot was taken. The token is used: answer as for one.
-            if is_serialization_failure(exc):
+            if is_serialization_failure(exc) or _sqlite_upgrade_refused(connection, exc):
                 return None
             raise
 
@@ -236,6 +264,26 @@ class DatabaseTokenStore(TokenStore):
                 except IntegrityError:
                     continue  # created by a concurrent call since the UPDATE: count on it
         raise TokenError(f"The counter {key[:12]} of {purpose!r} could not be counted.")
+
+    def count_attempt(self, purpose: str, key: str, ttl: float) -> int:
+        # A guess counted inside the caller's transaction would be forgotten when it rolls
+        # back (ATOMIC_REQUESTS rolls back on errors): guessing would be unlimited. A durable
+        # block refuses to nest in one, and lets the count commit at once.
+        alias = self.db_for_write()
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(transaction.atomic(using=alias, durable=True))
+            except RuntimeError as exc:
+                raise TokenError(
+                    f"A one-time code cannot be verified inside a transaction of database "
+                    f"{alias!r}: a rollback would forget the attempt. Verify it outside "
+                    "transaction.atomic() (for a view under ATOMIC_REQUESTS, decorate it with "
+                    "transaction.non_atomic_requests)."
+                ) from exc
+            return self.incr(purpose, key, ttl)
+
+    async def acount_attempt(self, purpose: str, key: str, ttl: float) -> int:
+        return await sync_to_async(self.count_attempt)(purpose, key, ttl)
 
     def reset(self, purpose: str, key: str) -> None:
         ActionCounter._default_manager.using(self.db_for_write()).filter(key=key).delete()

@@ -16,8 +16,8 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
-from django.db import models
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
+from django.db import models, router
 
 from keel.tokens.keys import keyed_digest, project_secrets
 
@@ -87,24 +87,39 @@ class StateBinding:
         """The value that names the instance; ``KeyError`` if the payload lacks it."""
         return payload[self.payload_key]
 
-    def _rows(self, payload: Mapping[str, Any]) -> models.QuerySet[models.Model]:
-        return self.model._default_manager.using(self.using).filter(
-            **{self.lookup: self.key_of(payload)}
-        )
+    def _rows(self, payload: Mapping[str, Any]) -> models.QuerySet[models.Model] | None:
+        # Read where writes go: a lagging replica would still show the state before a change
+        # (the old password hash) and keep alive a token that change must kill.
+        using = self.using or router.db_for_write(self.model)
+        try:
+            return self.model._default_manager.using(using).filter(
+                **{self.lookup: self.key_of(payload)}
+            )
+        except (ValueError, TypeError, ValidationError):
+            return None  # a key of the wrong type ("ada" for an integer key) names no instance
 
     def get_instance(self, payload: Mapping[str, Any]) -> models.Model | None:
-        """The instance the payload names, or ``None`` if there is none (any more)."""
-        return self._rows(payload).first()
+        """The instance the payload names, or ``None`` if there is none (any more).
+
+        Read from the router's write database (or ``using``), never a replica.
+        """
+        rows = self._rows(payload)
+        return None if rows is None else rows.first()
 
     async def aget_instance(self, payload: Mapping[str, Any]) -> models.Model | None:
         """Async :meth:`get_instance`."""
-        return await self._rows(payload).afirst()
+        rows = self._rows(payload)
+        return None if rows is None else await rows.afirst()
 
     def fingerprint(
         self, instance: models.Model, purpose: str, secret: str | bytes | None = None
     ) -> str:
         """64 hex characters: a keyed digest of the purpose and the state of ``instance``."""
-        values = [field.value_to_string(instance) for field in self.fields()]
+        # NULL stays null: value_to_string would write it as "None", the state of that string.
+        values = [
+            None if field.value_from_object(instance) is None else field.value_to_string(instance)
+            for field in self.fields()
+        ]
         state = json.dumps([self.model._meta.label, *values], ensure_ascii=False)
         return keyed_digest(STATE_SALT, f"{purpose}\0{state}", secret)
 

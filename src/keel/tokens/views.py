@@ -13,6 +13,7 @@ CSRF check refuses.)
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
-from django.template.response import TemplateResponse
+from django.template.response import SimpleTemplateResponse, TemplateResponse
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_protect
@@ -44,6 +45,10 @@ def protect_token_url(view: ViewFunction) -> ViewFunction:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             response = view(request, *args, **kwargs)
+            if isinstance(response, SimpleTemplateResponse):
+                # Rendered here rather than after the middleware: a template that fails must
+                # fail inside this wrapper, whose error response gets the headers.
+                response.render()
         except Exception as exc:
             response = error_response(request, exc)
             if response is None:
@@ -144,7 +149,11 @@ class ActionTokenConfirmView(TemplateResponseMixin, ContextMixin, View):
         manager = self.get_token_manager()
         store = manager.get_store()
         alias = store.db_for_write() if isinstance(store, DatabaseTokenStore) else DEFAULT_DB_ALIAS
-        with transaction.atomic(using=alias):
+        # The action's writes (on the default database) and the consume (on the tokens'
+        # database) commit or roll back together: a failing action gives the token back.
+        with contextlib.ExitStack() as stack:
+            for using in dict.fromkeys((DEFAULT_DB_ALIAS, alias)):
+                stack.enter_context(transaction.atomic(using=using))
             payload = manager.consume_token(self.get_token())
             if payload is None:
                 raise InvalidToken("The token was used by a concurrent request.")
