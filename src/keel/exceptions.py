@@ -138,7 +138,7 @@ class TransactionRolledBackError(DatabaseUpdatePreconditionsError):
     Everything written since the outermost ``atomic()`` began is gone and that block is
     marked for rollback: its next query raises Django's ``TransactionManagementError``.
     Retry the whole block, not the save. Same attributes as
-    :class:`DatabaseUpdatePreconditionsError`.
+    [`DatabaseUpdatePreconditionsError`][keel.exceptions.DatabaseUpdatePreconditionsError].
     """
 
     def __init__(
