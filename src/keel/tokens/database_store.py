@@ -31,6 +31,8 @@ __all__ = ["DatabaseTokenStore"]
 
 #: A counter created concurrently makes an insert fail; the next attempt counts on it.
 COUNTER_ATTEMPTS = 3
+#: How often an attempt is counted again after losing a deadlock to a racing guess.
+DEADLOCK_RETRIES = 10
 
 #: Vendors whose ``DELETE … RETURNING`` syntax matches the one written here.
 RETURNING_VENDORS = frozenset({"postgresql", "sqlite", "mysql"})
@@ -270,17 +272,25 @@ class DatabaseTokenStore(TokenStore):
         # back (ATOMIC_REQUESTS rolls back on errors): guessing would be unlimited. A durable
         # block refuses to nest in one, and lets the count commit at once.
         alias = self.db_for_write()
-        with contextlib.ExitStack() as stack:
+        for _ in range(DEADLOCK_RETRIES):
             try:
-                stack.enter_context(transaction.atomic(using=alias, durable=True))
-            except RuntimeError as exc:
-                raise TokenError(
-                    f"A one-time code cannot be verified inside a transaction of database "
-                    f"{alias!r}: a rollback would forget the attempt. Verify it outside "
-                    "transaction.atomic() (for a view under ATOMIC_REQUESTS, decorate it with "
-                    "transaction.non_atomic_requests)."
-                ) from exc
-            return self.incr(purpose, key, ttl)
+                with contextlib.ExitStack() as stack:
+                    try:
+                        stack.enter_context(transaction.atomic(using=alias, durable=True))
+                    except RuntimeError as exc:
+                        raise TokenError(
+                            f"A one-time code cannot be verified inside a transaction of "
+                            f"database {alias!r}: a rollback would forget the attempt. Verify "
+                            "it outside transaction.atomic() (for a view under ATOMIC_REQUESTS, "
+                            "decorate it with transaction.non_atomic_requests)."
+                        ) from exc
+                    return self.incr(purpose, key, ttl)
+            except DatabaseError as exc:
+                # Racing guesses can deadlock on the counter's row and its gap (InnoDB), and
+                # the loser's whole block is rolled back: nothing was counted, count again.
+                if not is_serialization_failure(exc):
+                    raise
+        raise TokenError(f"The attempt on {purpose!r} could not be counted: too much contention.")
 
     async def acount_attempt(self, purpose: str, key: str, ttl: float) -> int:
         return await sync_to_async(self.count_attempt)(purpose, key, ttl)
