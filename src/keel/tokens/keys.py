@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
+from typing import Any
 
 from django.conf import settings
 from django.utils.encoding import force_bytes
@@ -23,11 +23,21 @@ def project_secrets() -> list[str | bytes]:
     return [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
 
 
+#: SHA-256's block size: HMAC pads its key to it.
+_BLOCK = 64
+_INNER = bytes(x ^ 0x36 for x in range(256))
+_OUTER = bytes(x ^ 0x5C for x in range(256))
+
+
 @functools.lru_cache(maxsize=64)
-def _hmac_key(salt: str, secret: str | bytes) -> bytes:
-    # Derived as django.utils.crypto.salted_hmac derives it; cached, since it is the same for
-    # every token of a process and costs a hash each time.
-    return hashlib.sha256(force_bytes(salt) + force_bytes(secret)).digest()
+def _hmac_states(salt: str, secret: str | bytes) -> tuple[Any, Any]:
+    # The key is derived as django.utils.crypto.salted_hmac derives it. HMAC then hashes the
+    # padded key XOR ipad (and opad) before the message: those two SHA-256 states are the
+    # same for every digest of a process, so they are computed once and copied. This is
+    # RFC 2104 HMAC, equal to hmac.digest(key, message, "sha256"), at about a third of the
+    # cost (hmac.digest sets an OpenSSL HMAC context up again on every call).
+    key = hashlib.sha256(force_bytes(salt) + force_bytes(secret)).digest().ljust(_BLOCK, b"\0")
+    return hashlib.sha256(key.translate(_INNER)), hashlib.sha256(key.translate(_OUTER))
 
 
 def keyed_digest(salt: str, message: str, secret: str | bytes | None = None) -> str:
@@ -36,5 +46,9 @@ def keyed_digest(salt: str, message: str, secret: str | bytes | None = None) -> 
     Equal to ``salted_hmac(salt, message, secret, algorithm="sha256").hexdigest()``.
     ``secret`` defaults to ``SECRET_KEY``; ``salt`` keeps digests of different kinds apart.
     """
-    key = settings.SECRET_KEY if secret is None else secret
-    return hmac.digest(_hmac_key(salt, key), message.encode(), "sha256").hex()
+    inner_state, outer_state = _hmac_states(salt, settings.SECRET_KEY if secret is None else secret)
+    inner = inner_state.copy()
+    inner.update(message.encode())
+    outer = outer_state.copy()
+    outer.update(inner.digest())
+    return outer.hexdigest()  # type: ignore[no-any-return]

@@ -15,7 +15,7 @@ import logging
 import math
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -94,12 +94,17 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 def _flat(data: dict[Any, Any]) -> bool:
     """Whether ``data`` has only str keys and scalar values: its JSON reads back equal."""
-    return all(type(key) is str and type(value) in _SCALARS for key, value in data.items())
+    for key, value in data.items():
+        if type(key) is not str or type(value) not in _SCALARS:
+            return False
+    return True
 
 
 #: Reads a document back as consume will, refusing keys that collide (built once: a decoder
 #: per call would cost more than the decoding).
 _CHECKING_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
+#: Reads stored documents (``json.loads`` without its per-call argument checks).
+_DECODER = json.JSONDecoder()
 
 
 def _depth(value: Any) -> int:
@@ -167,6 +172,7 @@ class JsonActionTokenManager:
                 f"(128 random bits), got {self.token_bytes}."
             )
         self.prefix = prefix
+        self._token_length = self.token_length()
         self.using = using
         self.store = store
         self.state = state
@@ -210,7 +216,7 @@ class JsonActionTokenManager:
         """Whether ``token`` could have been made by :meth:`make_token` (no I/O)."""
         if not isinstance(token, str):
             raise TypeError(f"A token is a str, got {type(token).__name__}: {token!r:.80}.")
-        return len(token) == self.token_length() and _URLSAFE.fullmatch(token) is not None
+        return len(token) == self._token_length and _URLSAFE.fullmatch(token) is not None
 
     def digest(self, token: str, secret: str | bytes | None = None) -> str:
         """The key under which ``token`` is stored: 64 hex characters.
@@ -234,8 +240,13 @@ class JsonActionTokenManager:
             SUBJECT_SALT, f"{self.prefix}\0{self._required_subject(subject)}", secret
         )
 
-    def _digests_if_well_formed(self, token: str) -> list[str]:
-        return self.digests(token) if self.is_well_formed(token) else []
+    def _candidate_digests(self, token: str) -> Iterator[str]:
+        """The digests of a well-formed ``token``, current key first, each computed only when
+        the previous one found nothing (a fallback key costs nothing until a lookup misses)."""
+        if not self.is_well_formed(token):
+            return
+        for secret in project_secrets():
+            yield self.digest(token, secret)
 
     # -- payloads -------------------------------------------------------------------------
 
@@ -244,7 +255,7 @@ class JsonActionTokenManager:
 
         Subclasses override it to require their own keys (call ``super()`` first).
         """
-        if not isinstance(payload, Mapping):
+        if type(payload) is not dict and not isinstance(payload, Mapping):
             raise InvalidPayload(
                 f"A token payload is a dict (a JSON object), got {type(payload).__name__}."
             )
@@ -259,7 +270,9 @@ class JsonActionTokenManager:
         data = self.validate_payload(payload)
         try:
             text = self._encoder.encode(data)
-            size = len(text.encode())
+            # An ASCII str (the usual payload) has as many UTF-8 bytes as characters, and
+            # says so without a scan.
+            size = len(text) if text.isascii() else len(text.encode())
         except (TypeError, ValueError, RecursionError) as exc:
             # RecursionError: a payload nested thousands of levels deep.
             raise InvalidPayload(f"The token payload cannot be written as JSON: {exc}") from exc
@@ -296,9 +309,14 @@ class JsonActionTokenManager:
         if value is None:
             return None
         try:
-            data = json.loads(value)
+            # raw_decode: keel writes documents without surrounding whitespace, so anything
+            # left over after the value makes it no document of keel's.
+            data, end = _DECODER.raw_decode(value)
         except ValueError:
             data = None
+        else:
+            if end != len(value):
+                data = None
         if not isinstance(data, dict):
             logger.warning("Ignoring a %s token whose stored payload is not a JSON object", self)
             return None
@@ -462,14 +480,14 @@ class JsonActionTokenManager:
 
     def _first(self, token: str, lookup: Callable[[str, str], _T]) -> _T | None:
         """``lookup(purpose, digest)`` for each key's digest of ``token``, until one answers."""
-        for digest in self._digests_if_well_formed(token):
+        for digest in self._candidate_digests(token):
             found = lookup(self.prefix, digest)
             if found:
                 return found
         return None
 
     async def _afirst(self, token: str, lookup: Callable[[str, str], Awaitable[_T]]) -> _T | None:
-        for digest in self._digests_if_well_formed(token):
+        for digest in self._candidate_digests(token):
             found = await lookup(self.prefix, digest)
             if found:
                 return found

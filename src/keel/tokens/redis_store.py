@@ -58,14 +58,14 @@ def _text(value: Any) -> str | None:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _expiry(ttl: float) -> tuple[int | None, int | None]:
-    """``(ex, px)`` for ``SET``: whole seconds as EX, anything finer as PX.
+def _expiry(ttl: float) -> tuple[str, int]:
+    """The expiry option of ``SET``: whole seconds as ``EX``, anything finer as ``PX``.
 
     PX is rounded up so that a positive TTL never becomes 0, which Redis refuses.
     """
     if ttl == int(ttl):
-        return int(ttl), None
-    return None, max(1, math.ceil(ttl * 1000))
+        return "EX", int(ttl)
+    return "PX", max(1, math.ceil(ttl * 1000))
 
 
 def _milliseconds(ttl: float) -> int:
@@ -157,8 +157,11 @@ class RedisTokenStore(TokenStore):
         try:
             client = get_redis()
             if entry.subject is None:
-                ex, px = _expiry(entry.ttl)
-                return bool(client.set(key, entry.value, nx=True, ex=ex, px=px))
+                # execute_command: the command as Redis reads it, without the argument
+                # checks of redis-py's set() (this one is well-formed by construction).
+                return bool(
+                    client.execute_command("SET", key, entry.value, "NX", *_expiry(entry.ttl))
+                )
             index = self.subject_key(entry.purpose, entry.subject)
             script = client.register_script(INDEX_SCRIPT)
             expiry, others = _indexed(
@@ -180,7 +183,7 @@ class RedisTokenStore(TokenStore):
     def pop(self, purpose: str, digest: str) -> str | None:
         try:
             client = get_redis()
-            value = _text(client.getdel(self.token_key(purpose, digest)))
+            value = _text(client.execute_command("GETDEL", self.token_key(purpose, digest)))
             if value is not None and self.wait_replicas:
                 self._check_replicated(client.wait(self.wait_replicas, self.wait_timeout_ms))
         except redis_errors() as exc:
@@ -207,8 +210,8 @@ class RedisTokenStore(TokenStore):
         try:
             client = get_async_redis()
             if entry.subject is None:
-                ex, px = _expiry(entry.ttl)
-                return bool(await client.set(key, entry.value, nx=True, ex=ex, px=px))
+                command = ("SET", key, entry.value, "NX", *_expiry(entry.ttl))
+                return bool(await client.execute_command(*command))
             index = self.subject_key(entry.purpose, entry.subject)
             script = client.register_script(INDEX_SCRIPT)
             expiry, others = _indexed(
@@ -230,7 +233,7 @@ class RedisTokenStore(TokenStore):
     async def apop(self, purpose: str, digest: str) -> str | None:
         try:
             client = get_async_redis()
-            value = _text(await client.getdel(self.token_key(purpose, digest)))
+            value = _text(await client.execute_command("GETDEL", self.token_key(purpose, digest)))
             if value is not None and self.wait_replicas:
                 acknowledged = await client.wait(self.wait_replicas, self.wait_timeout_ms)
                 self._check_replicated(acknowledged)
