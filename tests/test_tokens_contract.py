@@ -11,6 +11,7 @@ import asyncio
 import datetime
 import math
 import multiprocessing
+import sys
 import threading
 import time
 import uuid
@@ -301,6 +302,59 @@ def test_async_malformed_tokens_need_no_lookup(case: Case) -> None:
 
     with case.no_io():
         assert asyncio.run(scenario()) == [None, None, False]
+
+
+# -- a payload creation accepted is always consumable ------------------------------------------
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    payload: dict[str, Any] = {"leaf": True}
+    for _ in range(depth - 1):
+        payload = {"next": payload}
+    return payload
+
+
+def _with_spare_stack(spare: int, function: Callable[[], Any]) -> Any:
+    """``function()`` called with only ``spare`` levels of the recursion limit left."""
+    frame, used = sys._getframe(), 0
+    while frame is not None:
+        used += 1
+        frame = frame.f_back
+
+    def descend(levels: int) -> Any:
+        return descend(levels - 1) if levels > 0 else function()
+
+    return descend(sys.getrecursionlimit() - used - spare)
+
+
+def _deepest(case: Case) -> JsonActionTokenManager:
+    from keel.tokens.manager import MAX_PAYLOAD_DEPTH
+
+    deepest = type("Deepest", (type(case.manager),), {"max_payload_depth": MAX_PAYLOAD_DEPTH})
+    manager: JsonActionTokenManager = deepest(prefix=case.manager.prefix, store=case.manager.store)
+    return manager
+
+
+def test_the_deepest_payload_allowed_is_consumed_from_a_nearly_full_stack(case: Case) -> None:
+    manager = _deepest(case)
+    payload = _nested(manager.max_payload_depth)
+    token = manager.create_token(payload)
+    # 60 levels are enough for the store's I/O but fewer than decoding the document takes:
+    # the document is read where the caller's stack cannot hold it, and still comes back.
+    assert _with_spare_stack(60, lambda: manager.get_token_data(token)) == payload
+    assert _with_spare_stack(60, lambda: manager.consume_token(token)) == payload
+    assert manager.consume_token(token) is None
+    with pytest.raises(InvalidPayload, match="nested more than"):
+        manager.create_token(_nested(manager.max_payload_depth + 1))
+
+
+def test_the_deepest_payload_allowed_is_created_from_a_nearly_full_stack(case: Case) -> None:
+    manager = _deepest(case)
+    payload = _nested(manager.max_payload_depth)
+    token = _with_spare_stack(60, lambda: manager.create_token(payload))
+    assert manager.consume_token(token) == payload
+    with pytest.raises(InvalidPayload):  # far too deep: refused before any I/O
+        _with_spare_stack(60, lambda: manager.create_token(_nested(1000)))
 
 
 # -- concurrency: exactly one winner per token ---------------------------------------------

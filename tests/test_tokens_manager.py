@@ -311,3 +311,19 @@ def test_a_stored_document_with_anything_after_the_object_reads_as_none(
     assert manager.decode_payload('{"a":1}') == {"a": 1}
     assert manager.decode_payload('{"a":1} {"b":2}') is None
     assert manager.decode_payload('{"a":1}x') is None
+
+
+@pytest.mark.parametrize("depth", [0, 101, 1000, True, 2.5])
+def test_max_payload_depth_is_bounded_so_that_documents_always_decode(depth: Any) -> None:
+    class Deep(JsonActionTokenManager):
+        max_payload_depth = depth
+
+    with pytest.raises(ValueError, match=r"Deep.max_payload_depth must be an int from 1 to 100"):
+        Deep(prefix="p")
+
+
+def test_max_payload_depth_up_to_the_bound_is_accepted() -> None:
+    class Deepest(JsonActionTokenManager):
+        max_payload_depth = 100
+
+    assert Deepest(prefix="p").max_payload_depth == 100

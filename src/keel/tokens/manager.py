@@ -15,6 +15,7 @@ import logging
 import math
 import re
 import secrets
+import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -48,6 +49,10 @@ MIN_TOKEN_BYTES = 16
 #: Shortest lifetime in seconds: a token must outlive the round trip that stores it, in every
 #: store's unit (Redis milliseconds, database microseconds).
 MIN_TTL = 1.0
+#: Deepest ``max_payload_depth`` a manager may set. Decoding a document takes one level of
+#: Python's recursion limit (1000 by default) per level of nesting: bounded so, a document
+#: always decodes on a fresh thread's stack, whatever the depth of the consumer's own.
+MAX_PAYLOAD_DEPTH = 100
 #: Salts of the keyed digests: a token digest is never equal to a subject digest.
 TOKEN_SALT = "keel.tokens.token"
 SUBJECT_SALT = "keel.tokens.subject"
@@ -107,6 +112,39 @@ _CHECKING_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
 _DECODER = json.JSONDecoder()
 
 
+def _on_fresh_stack(function: Callable[[Any], _T], value: Any) -> _T:
+    """``function(value)`` run on a new thread, whose stack is empty; its result or error."""
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, function(value)))
+        except BaseException as exc:  # handed back to the caller's thread as it is
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, name="keel-tokens-decode", daemon=True)
+    thread.start()
+    thread.join()
+    succeeded, result = outcome[0]
+    if not succeeded:
+        raise result
+    return result  # type: ignore[no-any-return]
+
+
+def _json(function: Callable[[Any], _T], value: Any) -> _T:
+    """``function(value)`` (a JSON encoder or decoder), also when the caller's stack is full.
+
+    The C encoder and decoder take a level of the recursion limit per level of nesting:
+    called deep in a stack, they raise ``RecursionError`` on a document they read anywhere
+    else. That must never burn a token a consume has already deleted (nor refuse a payload
+    for where its creator's stack is): the work is then done again on a fresh stack.
+    """
+    try:
+        return function(value)
+    except RecursionError:
+        return _on_fresh_stack(function, value)
+
+
 def _depth(value: Any) -> int:
     """How deeply JSON objects and arrays nest in ``value`` (1 for a flat object)."""
     deepest, stack = 0, [(value, 1)]
@@ -147,7 +185,8 @@ class JsonActionTokenManager:
     default_ttl_seconds: ClassVar[float | None] = None
     #: Encoder of payloads; what comes back is its JSON form (dates and decimals as strings).
     json_encoder: ClassVar[type[json.JSONEncoder]] = DjangoJSONEncoder
-    #: Deepest nesting of objects and arrays a payload may have (a flat object is 1).
+    #: Deepest nesting of objects and arrays a payload may have (a flat object is 1); at most
+    #: ``MAX_PAYLOAD_DEPTH`` (100).
     max_payload_depth: ClassVar[int] = 32
 
     def __init__(
@@ -166,6 +205,17 @@ class JsonActionTokenManager:
             )
         if any(c.isspace() for c in prefix):
             raise ValueError(f"prefix must not contain spaces, got {prefix!r}.")
+        depth = self.max_payload_depth
+        if (
+            isinstance(depth, bool)
+            or not isinstance(depth, int)
+            or not 1 <= depth <= MAX_PAYLOAD_DEPTH
+        ):
+            raise ValueError(
+                f"{type(self).__name__}.max_payload_depth must be an int from 1 to "
+                f"{MAX_PAYLOAD_DEPTH} (deeper documents may not decode where a consume runs), "
+                f"got {depth!r}."
+            )
         if self.token_bytes < MIN_TOKEN_BYTES:
             raise ValueError(
                 f"{type(self).__name__}.token_bytes must be at least {MIN_TOKEN_BYTES} "
@@ -269,7 +319,7 @@ class JsonActionTokenManager:
         """The JSON document of ``payload`` and the payload it reads back as."""
         data = self.validate_payload(payload)
         try:
-            text = self._encoder.encode(data)
+            text = _json(self._encoder.encode, data)
             # An ASCII str (the usual payload) has as many UTF-8 bytes as characters, and
             # says so without a scan.
             size = len(text) if text.isascii() else len(text.encode())
@@ -288,7 +338,7 @@ class JsonActionTokenManager:
         # collide once written as JSON, nesting too deep to decode) is refused now, before the
         # token exists, never after a consume has deleted it.
         try:
-            decoded = _CHECKING_DECODER.decode(text)
+            decoded = _json(_CHECKING_DECODER.decode, text)
         except RecursionError as exc:
             raise InvalidPayload(self._too_deep()) from exc
         # Each level opens a bracket: a document with few brackets (as most are) cannot be
@@ -311,7 +361,7 @@ class JsonActionTokenManager:
         try:
             # raw_decode: keel writes documents without surrounding whitespace, so anything
             # left over after the value makes it no document of keel's.
-            data, end = _DECODER.raw_decode(value)
+            data, end = _json(_DECODER.raw_decode, value)
         except ValueError:
             data = None
         else:
