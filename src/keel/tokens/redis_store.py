@@ -10,6 +10,13 @@ the subject in clear), scored by their expiry. The index is written *before* the
 digest leaves it only once ``DEL`` removed its token (or its expiry has passed), so whatever
 step of a create or a revoke fails, every live token of a subject stays in its index and a
 later :meth:`RedisTokenStore.revoke_subject` deletes it.
+
+At most one token (or one-time code) of a subject is live, whatever the interleaving of
+creates for it. Each create registers in the index, writes its token, deletes the tokens it
+found registered before it, then asks the index whether a create registered after it: that
+later create's deletions may have run before this token was written and missed it, so this
+token deletes itself before it is handed out (as if the later create had revoked it). Of two
+racing creates, the one registered last keeps the only live token.
 """
 
 from __future__ import annotations
@@ -41,6 +48,21 @@ for i = #others, 1, -1 do
   if others[i] == ARGV[1] then table.remove(others, i) end
 end
 return {expiry, others}
+"""
+
+#: Whether the index ``KEYS[1]`` holds a live member that is neither ``ARGV[1]`` (the token
+#: just written) nor among ``ARGV[2..]`` (the members the index held when it was added): a
+#: create for the same subject that registered later, whose revocation may have run before
+#: this token was written and so missed it. One key: Cluster-safe.
+SUPERSEDED_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local known = {}
+for i = 1, #ARGV do known[ARGV[i]] = true end
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
+  if not known[member] then return 1 end
+end
+return 0
 """
 
 #: Adds 1 to the counter ``KEYS[1]``; gives a counter without expiry (a new one) a lifetime of
@@ -170,6 +192,9 @@ class RedisTokenStore(TokenStore):
             created = client.set(key, entry.value, nx=True, pxat=expiry)
             if others:
                 self._revoke(client, entry.purpose, index, others)
+            superseded = client.register_script(SUPERSEDED_SCRIPT)
+            if created and superseded(keys=[index], args=[entry.digest, *others]):
+                self._revoke(client, entry.purpose, index, [entry.digest])
         except redis_errors() as exc:
             raise _unavailable("create", exc) from exc
         return bool(created)
@@ -220,6 +245,9 @@ class RedisTokenStore(TokenStore):
             created = await client.set(key, entry.value, nx=True, pxat=expiry)
             if others:
                 await self._arevoke(client, entry.purpose, index, others)
+            superseded = client.register_script(SUPERSEDED_SCRIPT)
+            if created and await superseded(keys=[index], args=[entry.digest, *others]):
+                await self._arevoke(client, entry.purpose, index, [entry.digest])
         except redis_errors() as exc:
             raise _unavailable("create", exc) from exc
         return bool(created)
