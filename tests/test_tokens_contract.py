@@ -730,6 +730,54 @@ def test_tokens_created_in_parallel_for_a_subject_leave_one_live_token(case: Cas
     assert live == [1] * rounds
 
 
+def test_the_codes_window_rolls_so_no_boundary_doubles_the_limit(case: Case) -> None:
+    class Rolling(Codes):
+        max_codes = 2
+        window_seconds = 2
+
+    manager = codes(case, Rolling)
+    manager.issue_code("ada")
+    first_done = time.monotonic()  # the first code was issued before this instant
+    time.sleep(1.2)
+    second_started = time.monotonic()  # ...and the second after this one
+    manager.issue_code("ada")
+    with pytest.raises(TooManyCodes, match="within the last 2 s"):
+        manager.issue_code("ada")
+    # Just past the first code's window (a fixed window would have started afresh here):
+    # its place is free again, the second code's is not, so one code and no more.
+    time.sleep(max(0.0, first_done + Rolling.window_seconds + 0.15 - time.monotonic()))
+    third = manager.issue_code("ada")
+    with pytest.raises(TooManyCodes):
+        manager.issue_code("ada")
+    assert time.monotonic() < second_started + Rolling.window_seconds  # still in its window
+    assert manager.verify_code("ada", third) == {}
+    time.sleep(max(0.0, second_started + Rolling.window_seconds + 0.15 - time.monotonic()))
+    assert manager.verify_code("ada", manager.issue_code("ada")) == {}
+    with pytest.raises(TooManyCodes):  # the third code still counts
+        manager.issue_code("ada")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_codes_issued_in_parallel_never_exceed_the_window(case: Case) -> None:
+    class Limited(Unlimited):
+        max_codes = 3
+
+    manager = codes(case, Limited)
+    outcomes: list[str] = []
+
+    def issue(subject: str) -> str:
+        try:
+            manager.issue_code(subject)
+        except TooManyCodes:
+            outcomes.append("refused")
+            return "refused"
+        outcomes.append("issued")
+        return "issued"
+
+    _issued_in_parallel(issue, "ada")
+    assert sorted(outcomes) == ["issued"] * 3 + ["refused"] * (ISSUE_THREADS - 3)
+
+
 def test_a_code_expires(case: Case) -> None:
     manager = codes(case)
     code = manager.issue_code("ada", ttl_seconds=1)

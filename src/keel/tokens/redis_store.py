@@ -22,6 +22,7 @@ racing creates, the one registered last keeps the only live token.
 from __future__ import annotations
 
 import math
+import secrets
 from typing import Any
 
 from keel.redis import get_async_redis, get_redis, log_redis_error, make_key, redis_errors
@@ -63,6 +64,21 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
   if not known[member] then return 1 end
 end
 return 0
+"""
+
+#: Records an event (the unique member ``ARGV[3]``) in the window ``KEYS[1]`` unless it holds
+#: ``ARGV[1]`` events of the last ``ARGV[2]`` milliseconds (by the server's clock); 1 if it was
+#: recorded, else 0. Events older than the window leave it; the key lives as long as its
+#: newest event counts. One key: Cluster-safe.
+WINDOW_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
+return 1
 """
 
 #: Adds 1 to the counter ``KEYS[1]``; gives a counter without expiry (a new one) a lifetime of
@@ -147,6 +163,11 @@ class RedisTokenStore(TokenStore):
     def counter_key(purpose: str, key: str) -> str:
         """The key of the counter ``key`` (a digest)."""
         return make_key("token-count", purpose, key)
+
+    @staticmethod
+    def window_key(purpose: str, key: str) -> str:
+        """The key of the rolling window ``key`` (a digest): a sorted set of events."""
+        return make_key("token-window", purpose, key)
 
     def _check_replicated(self, acknowledged: Any) -> None:
         if int(acknowledged) < self.wait_replicas:
@@ -289,6 +310,22 @@ class RedisTokenStore(TokenStore):
             client = get_redis()
             script = client.register_script(COUNTER_SCRIPT)
             return int(script(keys=[self.counter_key(purpose, key)], args=[_milliseconds(ttl)]))
+        except redis_errors() as exc:
+            raise _unavailable("count", exc) from exc
+
+    def admit(self, purpose: str, key: str, limit: int, window: float) -> bool:
+        try:
+            script = get_redis().register_script(WINDOW_SCRIPT)
+            args = [limit, _milliseconds(window), secrets.token_hex(8)]
+            return bool(script(keys=[self.window_key(purpose, key)], args=args))
+        except redis_errors() as exc:
+            raise _unavailable("count", exc) from exc
+
+    async def aadmit(self, purpose: str, key: str, limit: int, window: float) -> bool:
+        try:
+            script = get_async_redis().register_script(WINDOW_SCRIPT)
+            args = [limit, _milliseconds(window), secrets.token_hex(8)]
+            return bool(await script(keys=[self.window_key(purpose, key)], args=args))
         except redis_errors() as exc:
             raise _unavailable("count", exc) from exc
 
