@@ -13,14 +13,43 @@ import hashlib
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.utils.encoding import force_bytes
 
 __all__ = ["keyed_digest", "project_secrets"]
 
 
+_secrets: tuple[str | bytes, ...] | None = None
+
+
 def project_secrets() -> list[str | bytes]:
-    """``SECRET_KEY`` then each of ``SECRET_KEY_FALLBACKS``."""
-    return [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    """``SECRET_KEY`` then each of ``SECRET_KEY_FALLBACKS`` (a new list each call).
+
+    Read from the settings once, then again after each change of either setting
+    (``setting_changed``, as ``override_settings`` sends it): every digest needs the key,
+    and reading a setting costs more than the rest of a lookup.
+    """
+    return list(_secrets or _read_secrets())
+
+
+def _read_secrets() -> tuple[str | bytes, ...]:
+    global _secrets
+    # One assignment of a whole tuple: a thread never sees it half built.
+    _secrets = (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)
+    return _secrets
+
+
+def _current_secret() -> str | bytes:
+    return (_secrets or _read_secrets())[0]
+
+
+def _forget_secrets(*, setting: str, **kwargs: Any) -> None:
+    global _secrets
+    if setting in ("SECRET_KEY", "SECRET_KEY_FALLBACKS"):
+        _secrets = None
+
+
+setting_changed.connect(_forget_secrets, dispatch_uid="keel.tokens.keys")
 
 
 #: SHA-256's block size: HMAC pads its key to it.
@@ -46,7 +75,7 @@ def keyed_digest(salt: str, message: str, secret: str | bytes | None = None) -> 
     Equal to ``salted_hmac(salt, message, secret, algorithm="sha256").hexdigest()``.
     ``secret`` defaults to ``SECRET_KEY``; ``salt`` keeps digests of different kinds apart.
     """
-    inner_state, outer_state = _hmac_states(salt, settings.SECRET_KEY if secret is None else secret)
+    inner_state, outer_state = _hmac_states(salt, _current_secret() if secret is None else secret)
     inner = inner_state.copy()
     inner.update(message.encode())
     outer = outer_state.copy()

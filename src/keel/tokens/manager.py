@@ -319,7 +319,10 @@ class JsonActionTokenManager:
         """The JSON document of ``payload`` and the payload it reads back as."""
         data = self.validate_payload(payload)
         try:
-            text = _json(self._encoder.encode, data)
+            try:
+                text = self._encoder.encode(data)
+            except RecursionError:  # as in _json(), without a call on the usual path
+                text = _on_fresh_stack(self._encoder.encode, data)
             # An ASCII str (the usual payload) has as many UTF-8 bytes as characters, and
             # says so without a scan.
             size = len(text) if text.isascii() else len(text.encode())
@@ -361,7 +364,10 @@ class JsonActionTokenManager:
         try:
             # raw_decode: keel writes documents without surrounding whitespace, so anything
             # left over after the value makes it no document of keel's.
-            data, end = _json(_DECODER.raw_decode, value)
+            try:
+                data, end = _DECODER.raw_decode(value)
+            except RecursionError:  # as in _json(), without a call on the usual path
+                data, end = _on_fresh_stack(_DECODER.raw_decode, value)
         except ValueError:
             data = None
         else:
