@@ -185,8 +185,8 @@ class JsonActionTokenManager:
     default_ttl_seconds: ClassVar[float | None] = None
     #: Encoder of payloads; what comes back is its JSON form (dates and decimals as strings).
     json_encoder: ClassVar[type[json.JSONEncoder]] = DjangoJSONEncoder
-    #: Deepest nesting of objects and arrays a payload may have (a flat object is 1); at most
-    #: ``MAX_PAYLOAD_DEPTH`` (100).
+    #: Deepest nesting of objects and arrays a payload may have (a flat object is 1): 1 to
+    #: 100, so that an accepted document always decodes (checked when a manager is created).
     max_payload_depth: ClassVar[int] = 32
 
     def __init__(

@@ -198,7 +198,8 @@ class RedisTokenStore(TokenStore):
     def put(self, entry: NewToken) -> bool:
         key = self.token_key(entry.purpose, entry.digest)
         try:
-            client = get_redis()
+            # Any: redis-py leaves execute_command untyped.
+            client: Any = get_redis()
             if entry.subject is None:
                 # execute_command: the command as Redis reads it, without the argument
                 # checks of redis-py's set() (this one is well-formed by construction).
@@ -228,7 +229,7 @@ class RedisTokenStore(TokenStore):
 
     def pop(self, purpose: str, digest: str) -> str | None:
         try:
-            client = get_redis()
+            client: Any = get_redis()
             value = _text(client.execute_command("GETDEL", self.token_key(purpose, digest)))
             if value is not None and self.wait_replicas:
                 self._check_replicated(client.wait(self.wait_replicas, self.wait_timeout_ms))
@@ -254,7 +255,7 @@ class RedisTokenStore(TokenStore):
     async def aput(self, entry: NewToken) -> bool:
         key = self.token_key(entry.purpose, entry.digest)
         try:
-            client = get_async_redis()
+            client: Any = get_async_redis()
             if entry.subject is None:
                 command = ("SET", key, entry.value, "NX", *_expiry(entry.ttl))
                 return bool(await client.execute_command(*command))
@@ -281,7 +282,7 @@ class RedisTokenStore(TokenStore):
 
     async def apop(self, purpose: str, digest: str) -> str | None:
         try:
-            client = get_async_redis()
+            client: Any = get_async_redis()
             value = _text(await client.execute_command("GETDEL", self.token_key(purpose, digest)))
             if value is not None and self.wait_replicas:
                 acknowledged = await client.wait(self.wait_replicas, self.wait_timeout_ms)
@@ -316,7 +317,7 @@ class RedisTokenStore(TokenStore):
     def admit(self, purpose: str, key: str, limit: int, window: float) -> bool:
         try:
             script = get_redis().register_script(WINDOW_SCRIPT)
-            args = [limit, _milliseconds(window), secrets.token_hex(8)]
+            args: list[int | str] = [limit, _milliseconds(window), secrets.token_hex(8)]
             return bool(script(keys=[self.window_key(purpose, key)], args=args))
         except redis_errors() as exc:
             raise _unavailable("count", exc) from exc
@@ -324,7 +325,7 @@ class RedisTokenStore(TokenStore):
     async def aadmit(self, purpose: str, key: str, limit: int, window: float) -> bool:
         try:
             script = get_async_redis().register_script(WINDOW_SCRIPT)
-            args = [limit, _milliseconds(window), secrets.token_hex(8)]
+            args: list[int | str] = [limit, _milliseconds(window), secrets.token_hex(8)]
             return bool(await script(keys=[self.window_key(purpose, key)], args=args))
         except redis_errors() as exc:
             raise _unavailable("count", exc) from exc
