@@ -105,8 +105,8 @@ class DatabaseTokenStore(TokenStore):
     from the backend. Database errors propagate as Django raises them.
 
     When a token is created for a subject, the subject's other tokens are deleted in the same
-    transaction. Two tokens created at the same instant for one subject may both stay valid
-    on this store (the Redis store serialises them).
+    transaction, and creates for one subject take turns on a lock row: however they
+    interleave, one token of the subject stays valid.
     """
 
     name = "database"
