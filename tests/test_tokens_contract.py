@@ -11,6 +11,7 @@ import asyncio
 import datetime
 import math
 import multiprocessing
+import sys
 import threading
 import time
 import uuid
@@ -301,6 +302,59 @@ def test_async_malformed_tokens_need_no_lookup(case: Case) -> None:
 
     with case.no_io():
         assert asyncio.run(scenario()) == [None, None, False]
+
+
+# -- a payload creation accepted is always consumable ------------------------------------------
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    payload: dict[str, Any] = {"leaf": True}
+    for _ in range(depth - 1):
+        payload = {"next": payload}
+    return payload
+
+
+def _with_spare_stack(spare: int, function: Callable[[], Any]) -> Any:
+    """``function()`` called with only ``spare`` levels of the recursion limit left."""
+    frame, used = sys._getframe(), 0
+    while frame is not None:
+        used += 1
+        frame = frame.f_back
+
+    def descend(levels: int) -> Any:
+        return descend(levels - 1) if levels > 0 else function()
+
+    return descend(sys.getrecursionlimit() - used - spare)
+
+
+def _deepest(case: Case) -> JsonActionTokenManager:
+    from keel.tokens.manager import MAX_PAYLOAD_DEPTH
+
+    deepest = type("Deepest", (type(case.manager),), {"max_payload_depth": MAX_PAYLOAD_DEPTH})
+    manager: JsonActionTokenManager = deepest(prefix=case.manager.prefix, store=case.manager.store)
+    return manager
+
+
+def test_the_deepest_payload_allowed_is_consumed_from_a_nearly_full_stack(case: Case) -> None:
+    manager = _deepest(case)
+    payload = _nested(manager.max_payload_depth)
+    token = manager.create_token(payload)
+    # 60 levels are enough for the store's I/O but fewer than decoding the document takes:
+    # the document is read where the caller's stack cannot hold it, and still comes back.
+    assert _with_spare_stack(60, lambda: manager.get_token_data(token)) == payload
+    assert _with_spare_stack(60, lambda: manager.consume_token(token)) == payload
+    assert manager.consume_token(token) is None
+    with pytest.raises(InvalidPayload, match="nested more than"):
+        manager.create_token(_nested(manager.max_payload_depth + 1))
+
+
+def test_the_deepest_payload_allowed_is_created_from_a_nearly_full_stack(case: Case) -> None:
+    manager = _deepest(case)
+    payload = _nested(manager.max_payload_depth)
+    token = _with_spare_stack(60, lambda: manager.create_token(payload))
+    assert manager.consume_token(token) == payload
+    with pytest.raises(InvalidPayload):  # far too deep: refused before any I/O
+        _with_spare_stack(60, lambda: manager.create_token(_nested(1000)))
 
 
 # -- concurrency: exactly one winner per token ---------------------------------------------
@@ -610,6 +664,118 @@ def test_no_more_than_max_codes_per_window(case: Case) -> None:
     assert manager.issue_code("bob")  # per subject
     time.sleep(max(0.0, opened + Windowed.window_seconds + 0.1 - time.monotonic()))
     assert manager.verify_code("ada", manager.issue_code("ada")) == {}
+
+
+class Unlimited(OneTimeCodeManager):
+    max_attempts = 1000
+    max_codes = 1000
+
+
+ISSUE_THREADS = 8
+
+
+def _issue_rounds(case: Case) -> int:
+    # An unlucky interleaving on Redis shows about once in 20 rounds when the creates are
+    # not serialised; the database store serialises them on a lock row, and its rounds are
+    # slow (SQLite waits on its file lock): fewer prove it.
+    return 100 if case.kind == "redis" else 8
+
+
+def _issued_in_parallel(issue: Callable[[str], str], subject: str) -> list[str]:
+    """What ``ISSUE_THREADS`` threads released at once got from ``issue(subject)``."""
+    barrier = threading.Barrier(ISSUE_THREADS)
+    issued: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            issued.append(issue(subject))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(ISSUE_THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert len(issued) == ISSUE_THREADS
+    return issued
+
+
+@pytest.mark.django_db(transaction=True)
+def test_codes_issued_in_parallel_leave_at_most_one_live_code(case: Case) -> None:
+    manager = codes(case, Unlimited)
+    live, rounds = [], _issue_rounds(case)
+    for number in range(rounds):
+        subject = f"ada-{number}"
+        issued = set(_issued_in_parallel(manager.issue_code, subject))
+        live.append(sum(manager.verify_code(subject, code) == {} for code in issued))
+    # Whatever the interleaving, the subject ends with exactly one live code.
+    assert live == [1] * rounds
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tokens_created_in_parallel_for_a_subject_leave_one_live_token(case: Case) -> None:
+    def create(subject: str) -> str:
+        return case.manager.create_token({"s": subject}, subject=subject)
+
+    live, rounds = [], _issue_rounds(case)
+    for number in range(rounds):
+        tokens = _issued_in_parallel(create, f"ada-{number}")
+        live.append(sum(case.manager.consume_token(token) is not None for token in tokens))
+    assert live == [1] * rounds
+
+
+def test_the_codes_window_rolls_so_no_boundary_doubles_the_limit(case: Case) -> None:
+    class Rolling(Codes):
+        max_codes = 2
+        window_seconds = 2
+
+    manager = codes(case, Rolling)
+    manager.issue_code("ada")
+    first_done = time.monotonic()  # the first code was issued before this instant
+    time.sleep(1.2)
+    second_started = time.monotonic()  # ...and the second after this one
+    manager.issue_code("ada")
+    with pytest.raises(TooManyCodes, match="within the last 2 s"):
+        manager.issue_code("ada")
+    # Just past the first code's window (a fixed window would have started afresh here):
+    # its place is free again, the second code's is not, so one code and no more.
+    time.sleep(max(0.0, first_done + Rolling.window_seconds + 0.15 - time.monotonic()))
+    third = manager.issue_code("ada")
+    with pytest.raises(TooManyCodes):
+        manager.issue_code("ada")
+    assert time.monotonic() < second_started + Rolling.window_seconds  # still in its window
+    assert manager.verify_code("ada", third) == {}
+    time.sleep(max(0.0, second_started + Rolling.window_seconds + 0.15 - time.monotonic()))
+    assert manager.verify_code("ada", manager.issue_code("ada")) == {}
+    with pytest.raises(TooManyCodes):  # the third code still counts
+        manager.issue_code("ada")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_codes_issued_in_parallel_never_exceed_the_window(case: Case) -> None:
+    class Limited(Unlimited):
+        max_codes = 3
+
+    manager = codes(case, Limited)
+    outcomes: list[str] = []
+
+    def issue(subject: str) -> str:
+        try:
+            manager.issue_code(subject)
+        except TooManyCodes:
+            outcomes.append("refused")
+            return "refused"
+        outcomes.append("issued")
+        return "issued"
+
+    _issued_in_parallel(issue, "ada")
+    assert sorted(outcomes) == ["issued"] * 3 + ["refused"] * (ISSUE_THREADS - 3)
 
 
 def test_a_code_expires(case: Case) -> None:

@@ -284,3 +284,46 @@ def test_digests_are_django_salted_hmacs_of_the_secret() -> None:
     )
     assert manager.digest(token) == expected.hexdigest()
     assert manager.digest(token, "another") != manager.digest(token)
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [None, "short", "é" * 100, b"\xff" * 200, b""],
+    ids=["SECRET_KEY", "short", "long-text", "long-bytes", "empty"],
+)
+@pytest.mark.parametrize("message", ["", "p\0token", "josé\0" * 50])
+def test_keyed_digest_is_salted_hmac_for_every_secret_and_message(
+    secret: str | bytes | None, message: str
+) -> None:
+    from django.conf import settings
+    from django.utils.crypto import salted_hmac
+
+    from keel.tokens.keys import keyed_digest
+
+    key = settings.SECRET_KEY if secret is None else secret
+    expected = salted_hmac("keel.tokens.any", message, secret=key, algorithm="sha256")
+    assert keyed_digest("keel.tokens.any", message, secret) == expected.hexdigest()
+
+
+def test_a_stored_document_with_anything_after_the_object_reads_as_none(
+    manager: JsonActionTokenManager,
+) -> None:
+    assert manager.decode_payload('{"a":1}') == {"a": 1}
+    assert manager.decode_payload('{"a":1} {"b":2}') is None
+    assert manager.decode_payload('{"a":1}x') is None
+
+
+@pytest.mark.parametrize("depth", [0, 101, 1000, True, 2.5])
+def test_max_payload_depth_is_bounded_so_that_documents_always_decode(depth: Any) -> None:
+    class Deep(JsonActionTokenManager):
+        max_payload_depth = depth
+
+    with pytest.raises(ValueError, match=r"Deep.max_payload_depth must be an int from 1 to 100"):
+        Deep(prefix="p")
+
+
+def test_max_payload_depth_up_to_the_bound_is_accepted() -> None:
+    class Deepest(JsonActionTokenManager):
+        max_payload_depth = 100
+
+    assert Deepest(prefix="p").max_payload_depth == 100

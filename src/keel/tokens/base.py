@@ -95,6 +95,19 @@ class TokenStore(abc.ABC):
         """
         raise NotImplementedError(f"The {self.name} token store keeps no counters.")
 
+    def admit(self, purpose: str, key: str, limit: int, window: float) -> bool:
+        """Record one event under ``key`` unless ``limit`` are recorded already; whether it was.
+
+        A rolling window: each event counts for ``window`` seconds after it was recorded,
+        then no more. Atomic: callers racing on one key never record more than ``limit``
+        events within any ``window`` seconds. An event refused is not recorded.
+        """
+        raise NotImplementedError(f"The {self.name} token store keeps no counters.")
+
+    async def aadmit(self, purpose: str, key: str, limit: int, window: float) -> bool:
+        """Async :meth:`admit`."""
+        raise NotImplementedError(f"The {self.name} token store keeps no counters.")
+
     def reset(self, purpose: str, key: str) -> None:
         """Forget the counter ``key``."""
         raise NotImplementedError(f"The {self.name} token store keeps no counters.")

@@ -4,13 +4,15 @@ A code is short, so it is guessable: what makes it safe are the limits. Each sub
 id, a phone number) has at most one live code per purpose; every verification counts as an
 attempt *before* the code is looked up, so parallel guesses are counted too; after
 ``max_attempts`` attempts the live code is revoked; and at most ``max_codes`` codes are issued
-per subject and ``window_seconds``. A guesser thus gets at most ``max_attempts`` tries at a
+per subject within any ``window_seconds`` (a rolling window: a code counts for
+``window_seconds`` after it was issued). A guesser thus gets at most ``max_attempts`` tries at a
 code (5 in 10**6 for 6 digits) and ``max_codes * max_attempts`` per window. Codes live in the
 same stores as tokens, under a keyed digest of the purpose, the subject and the code.
 """
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -28,7 +30,8 @@ COUNTER_SALT = "keel.tokens.counter"
 
 
 class TooManyCodes(TokenError):
-    """A subject was issued ``max_codes`` codes within ``window_seconds``: none was issued."""
+    """A subject was issued ``max_codes`` codes within the last ``window_seconds``: none was
+    issued."""
 
 
 class OneTimeCodeManager:
@@ -43,9 +46,10 @@ class OneTimeCodeManager:
     digits: ClassVar[int] = 6
     #: Verifications allowed per code (right or wrong) before the code is revoked.
     max_attempts: ClassVar[int] = 5
-    #: Codes issued per subject within ``window_seconds``.
+    #: Codes issued per subject within any ``window_seconds``.
     max_codes: ClassVar[int] = 3
-    #: The window of ``max_codes``, in seconds.
+    #: The rolling window of ``max_codes``, in seconds: a code counts for this long after it
+    #: was issued.
     window_seconds: ClassVar[float] = 3600
     #: Lifetime of a code issued without a TTL, in seconds.
     default_ttl_seconds: ClassVar[float] = 600
@@ -58,6 +62,11 @@ class OneTimeCodeManager:
         for name in ("max_attempts", "max_codes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{type(self).__name__}.{name} must be at least 1.")
+        if not 0 < self.window_seconds < math.inf:
+            raise ValueError(
+                f"{type(self).__name__}.window_seconds must be a positive number of seconds, "
+                f"got {self.window_seconds!r}."
+            )
         self.tokens = JsonActionTokenManager(prefix, store=store, using=using)
         self.prefix = prefix
 
@@ -94,6 +103,12 @@ class OneTimeCodeManager:
             for digest, secret in zip(subjects, project_secrets(), strict=True)
         ]
 
+    def _windows(self, subjects: list[str]) -> list[str]:
+        # The windows of codes issued, the current key's last: the windows kept under the keys
+        # of SECRET_KEY_FALLBACKS still count after a rotation, and an issue one of them
+        # refuses is never recorded under the current key.
+        return self._counters("issued", subjects)[::-1]
+
     def _issue(
         self, subject: str | int, payload: Mapping[str, Any] | None, ttl_seconds: float | None
     ) -> tuple[list[str], float, str]:
@@ -110,7 +125,7 @@ class OneTimeCodeManager:
     def _too_many(self) -> TooManyCodes:
         return TooManyCodes(
             f"{self.max_codes} {self.prefix!r} codes were already issued to this subject within "
-            f"{self.window_seconds:g} s; try again later."
+            f"the last {self.window_seconds:g} s; try again later."
         )
 
     def _entry(self, subjects: list[str], code: str, value: str, ttl: float) -> NewToken:
@@ -132,12 +147,9 @@ class OneTimeCodeManager:
         """
         subjects, ttl, value = self._issue(subject, payload, ttl_seconds)
         store = self.get_store()
-        issued = [
-            store.incr(self.prefix, key, self.window_seconds)
-            for key in self._counters("issued", subjects)
-        ]
-        if max(issued) > self.max_codes:
-            raise self._too_many()
+        for key in self._windows(subjects):
+            if not store.admit(self.prefix, key, self.max_codes, self.window_seconds):
+                raise self._too_many()
         for previous in subjects[1:]:  # the put revokes those of subjects[0]
             store.revoke_subject(self.prefix, previous)
         for key in self._counters("attempts", subjects):
@@ -184,12 +196,9 @@ class OneTimeCodeManager:
         """Async :meth:`issue_code`."""
         subjects, ttl, value = self._issue(subject, payload, ttl_seconds)
         store = self.get_store()
-        issued = [
-            await store.aincr(self.prefix, key, self.window_seconds)
-            for key in self._counters("issued", subjects)
-        ]
-        if max(issued) > self.max_codes:
-            raise self._too_many()
+        for key in self._windows(subjects):
+            if not await store.aadmit(self.prefix, key, self.max_codes, self.window_seconds):
+                raise self._too_many()
         for previous in subjects[1:]:
             await store.arevoke_subject(self.prefix, previous)
         for key in self._counters("attempts", subjects):

@@ -105,8 +105,8 @@ class DatabaseTokenStore(TokenStore):
     from the backend. Database errors propagate as Django raises them.
 
     When a token is created for a subject, the subject's other tokens are deleted in the same
-    transaction. Two tokens created at the same instant for one subject may both stay valid
-    on this store (the Redis store serialises them).
+    transaction, and creates for one subject take turns on a lock row: however they
+    interleave, one token of the subject stays valid.
     """
 
     name = "database"
@@ -266,6 +266,35 @@ class DatabaseTokenStore(TokenStore):
                 except IntegrityError:
                     continue  # created by a concurrent call since the UPDATE: count on it
         raise TokenError(f"The counter {key[:12]} of {purpose!r} could not be counted.")
+
+    def admit(self, purpose: str, key: str, limit: int, window: float) -> bool:
+        # A rolling window of ``limit`` slots, each a counter row: an event takes a slot that
+        # is free (no row) or expired, and holds it for ``window`` seconds. Taking a slot is
+        # one conditional UPDATE or one INSERT, so two callers never take the same one.
+        alias = self.db_for_write()
+        counters = ActionCounter._default_manager.using(alias)
+        now = timezone.now()
+        expires_at = now + datetime.timedelta(seconds=window)
+        for slot in range(limit):
+            slot_key = hashlib.sha256(f"window\0{key}\0{slot}".encode()).hexdigest()
+            try:
+                with transaction.atomic(using=alias):
+                    expired = counters.filter(key=slot_key, expires_at__lte=now)
+                    if not expired.update(count=1, expires_at=expires_at):
+                        counters.create(
+                            key=slot_key, purpose=purpose, count=1, expires_at=expires_at
+                        )
+                return True
+            except IntegrityError:
+                continue  # the slot is held (or was taken by a racing caller)
+            except DatabaseError as exc:
+                if not is_serialization_failure(exc):
+                    raise
+                # REPEATABLE READ: a racing caller took the slot after this snapshot.
+        return False
+
+    async def aadmit(self, purpose: str, key: str, limit: int, window: float) -> bool:
+        return await sync_to_async(self.admit)(purpose, key, limit, window)
 
     def count_attempt(self, purpose: str, key: str, ttl: float) -> int:
         # A guess counted inside the caller's transaction would be forgotten when it rolls

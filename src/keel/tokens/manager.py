@@ -15,7 +15,8 @@ import logging
 import math
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -48,6 +49,10 @@ MIN_TOKEN_BYTES = 16
 #: Shortest lifetime in seconds: a token must outlive the round trip that stores it, in every
 #: store's unit (Redis milliseconds, database microseconds).
 MIN_TTL = 1.0
+#: Deepest ``max_payload_depth`` a manager may set. Decoding a document takes one level of
+#: Python's recursion limit (1000 by default) per level of nesting: bounded so, a document
+#: always decodes on a fresh thread's stack, whatever the depth of the consumer's own.
+MAX_PAYLOAD_DEPTH = 100
 #: Salts of the keyed digests: a token digest is never equal to a subject digest.
 TOKEN_SALT = "keel.tokens.token"
 SUBJECT_SALT = "keel.tokens.subject"
@@ -94,12 +99,50 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 def _flat(data: dict[Any, Any]) -> bool:
     """Whether ``data`` has only str keys and scalar values: its JSON reads back equal."""
-    return all(type(key) is str and type(value) in _SCALARS for key, value in data.items())
+    for key, value in data.items():
+        if type(key) is not str or type(value) not in _SCALARS:
+            return False
+    return True
 
 
 #: Reads a document back as consume will, refusing keys that collide (built once: a decoder
 #: per call would cost more than the decoding).
 _CHECKING_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
+#: Reads stored documents (``json.loads`` without its per-call argument checks).
+_DECODER = json.JSONDecoder()
+
+
+def _on_fresh_stack(function: Callable[[Any], _T], value: Any) -> _T:
+    """``function(value)`` run on a new thread, whose stack is empty; its result or error."""
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, function(value)))
+        except BaseException as exc:  # handed back to the caller's thread as it is
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, name="keel-tokens-decode", daemon=True)
+    thread.start()
+    thread.join()
+    succeeded, result = outcome[0]
+    if not succeeded:
+        raise result
+    return result  # type: ignore[no-any-return]
+
+
+def _json(function: Callable[[Any], _T], value: Any) -> _T:
+    """``function(value)`` (a JSON encoder or decoder), also when the caller's stack is full.
+
+    The C encoder and decoder take a level of the recursion limit per level of nesting:
+    called deep in a stack, they raise ``RecursionError`` on a document they read anywhere
+    else. That must never burn a token a consume has already deleted (nor refuse a payload
+    for where its creator's stack is): the work is then done again on a fresh stack.
+    """
+    try:
+        return function(value)
+    except RecursionError:
+        return _on_fresh_stack(function, value)
 
 
 def _depth(value: Any) -> int:
@@ -142,7 +185,8 @@ class JsonActionTokenManager:
     default_ttl_seconds: ClassVar[float | None] = None
     #: Encoder of payloads; what comes back is its JSON form (dates and decimals as strings).
     json_encoder: ClassVar[type[json.JSONEncoder]] = DjangoJSONEncoder
-    #: Deepest nesting of objects and arrays a payload may have (a flat object is 1).
+    #: Deepest nesting of objects and arrays a payload may have (a flat object is 1): 1 to
+    #: 100, so that an accepted document always decodes (checked when a manager is created).
     max_payload_depth: ClassVar[int] = 32
 
     def __init__(
@@ -161,12 +205,24 @@ class JsonActionTokenManager:
             )
         if any(c.isspace() for c in prefix):
             raise ValueError(f"prefix must not contain spaces, got {prefix!r}.")
+        depth = self.max_payload_depth
+        if (
+            isinstance(depth, bool)
+            or not isinstance(depth, int)
+            or not 1 <= depth <= MAX_PAYLOAD_DEPTH
+        ):
+            raise ValueError(
+                f"{type(self).__name__}.max_payload_depth must be an int from 1 to "
+                f"{MAX_PAYLOAD_DEPTH} (deeper documents may not decode where a consume runs), "
+                f"got {depth!r}."
+            )
         if self.token_bytes < MIN_TOKEN_BYTES:
             raise ValueError(
                 f"{type(self).__name__}.token_bytes must be at least {MIN_TOKEN_BYTES} "
                 f"(128 random bits), got {self.token_bytes}."
             )
         self.prefix = prefix
+        self._token_length = self.token_length()
         self.using = using
         self.store = store
         self.state = state
@@ -210,7 +266,7 @@ class JsonActionTokenManager:
         """Whether ``token`` could have been made by :meth:`make_token` (no I/O)."""
         if not isinstance(token, str):
             raise TypeError(f"A token is a str, got {type(token).__name__}: {token!r:.80}.")
-        return len(token) == self.token_length() and _URLSAFE.fullmatch(token) is not None
+        return len(token) == self._token_length and _URLSAFE.fullmatch(token) is not None
 
     def digest(self, token: str, secret: str | bytes | None = None) -> str:
         """The key under which ``token`` is stored: 64 hex characters.
@@ -234,8 +290,13 @@ class JsonActionTokenManager:
             SUBJECT_SALT, f"{self.prefix}\0{self._required_subject(subject)}", secret
         )
 
-    def _digests_if_well_formed(self, token: str) -> list[str]:
-        return self.digests(token) if self.is_well_formed(token) else []
+    def _candidate_digests(self, token: str) -> Iterator[str]:
+        """The digests of a well-formed ``token``, current key first, each computed only when
+        the previous one found nothing (a fallback key costs nothing until a lookup misses)."""
+        if not self.is_well_formed(token):
+            return
+        for secret in project_secrets():
+            yield self.digest(token, secret)
 
     # -- payloads -------------------------------------------------------------------------
 
@@ -244,7 +305,7 @@ class JsonActionTokenManager:
 
         Subclasses override it to require their own keys (call ``super()`` first).
         """
-        if not isinstance(payload, Mapping):
+        if type(payload) is not dict and not isinstance(payload, Mapping):
             raise InvalidPayload(
                 f"A token payload is a dict (a JSON object), got {type(payload).__name__}."
             )
@@ -258,8 +319,13 @@ class JsonActionTokenManager:
         """The JSON document of ``payload`` and the payload it reads back as."""
         data = self.validate_payload(payload)
         try:
-            text = self._encoder.encode(data)
-            size = len(text.encode())
+            try:
+                text = self._encoder.encode(data)
+            except RecursionError:  # as in _json(), without a call on the usual path
+                text = _on_fresh_stack(self._encoder.encode, data)
+            # An ASCII str (the usual payload) has as many UTF-8 bytes as characters, and
+            # says so without a scan.
+            size = len(text) if text.isascii() else len(text.encode())
         except (TypeError, ValueError, RecursionError) as exc:
             # RecursionError: a payload nested thousands of levels deep.
             raise InvalidPayload(f"The token payload cannot be written as JSON: {exc}") from exc
@@ -275,7 +341,7 @@ class JsonActionTokenManager:
         # collide once written as JSON, nesting too deep to decode) is refused now, before the
         # token exists, never after a consume has deleted it.
         try:
-            decoded = _CHECKING_DECODER.decode(text)
+            decoded = _json(_CHECKING_DECODER.decode, text)
         except RecursionError as exc:
             raise InvalidPayload(self._too_deep()) from exc
         # Each level opens a bracket: a document with few brackets (as most are) cannot be
@@ -296,9 +362,17 @@ class JsonActionTokenManager:
         if value is None:
             return None
         try:
-            data = json.loads(value)
+            # raw_decode: keel writes documents without surrounding whitespace, so anything
+            # left over after the value makes it no document of keel's.
+            try:
+                data, end = _DECODER.raw_decode(value)
+            except RecursionError:  # as in _json(), without a call on the usual path
+                data, end = _on_fresh_stack(_DECODER.raw_decode, value)
         except ValueError:
             data = None
+        else:
+            if end != len(value):
+                data = None
         if not isinstance(data, dict):
             logger.warning("Ignoring a %s token whose stored payload is not a JSON object", self)
             return None
@@ -361,7 +435,7 @@ class JsonActionTokenManager:
         first)."""
         ttl = self.resolve_ttl(ttl_seconds, ttl_hours)
         text, data = self._encode(payload)
-        if self._subject(subject) is None:
+        if subject is None or self._subject(subject) is None:
             return ttl, text, data, []
         assert subject is not None  # _subject() refused anything else
         return ttl, text, data, [self.subject_digest(subject, key) for key in project_secrets()]
@@ -407,6 +481,8 @@ class JsonActionTokenManager:
 
     def _accept(self, value: str | None) -> dict[str, Any] | None:
         """The payload of a stored document, if the state it is bound to has not changed."""
+        if self.state is None:
+            return self.decode_payload(value)
         fingerprint, payload = self._split(value)
         if payload is None or self.state is None:
             return payload
@@ -450,7 +526,7 @@ class JsonActionTokenManager:
         is handed out, and every token of the subject stays revocable).
         """
         ttl, text, data, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
-        value = self._document(text, data)
+        value = text if self.state is None else self._document(text, data)
         store = self.get_store()
         for previous in subjects[1:]:
             store.revoke_subject(self.prefix, previous)
@@ -462,14 +538,14 @@ class JsonActionTokenManager:
 
     def _first(self, token: str, lookup: Callable[[str, str], _T]) -> _T | None:
         """``lookup(purpose, digest)`` for each key's digest of ``token``, until one answers."""
-        for digest in self._digests_if_well_formed(token):
+        for digest in self._candidate_digests(token):
             found = lookup(self.prefix, digest)
             if found:
                 return found
         return None
 
     async def _afirst(self, token: str, lookup: Callable[[str, str], Awaitable[_T]]) -> _T | None:
-        for digest in self._digests_if_well_formed(token):
+        for digest in self._candidate_digests(token):
             found = await lookup(self.prefix, digest)
             if found:
                 return found

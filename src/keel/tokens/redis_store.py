@@ -10,11 +10,19 @@ the subject in clear), scored by their expiry. The index is written *before* the
 digest leaves it only once ``DEL`` removed its token (or its expiry has passed), so whatever
 step of a create or a revoke fails, every live token of a subject stays in its index and a
 later :meth:`RedisTokenStore.revoke_subject` deletes it.
+
+At most one token (or one-time code) of a subject is live, whatever the interleaving of
+creates for it. Each create registers in the index, writes its token, deletes the tokens it
+found registered before it, then asks the index whether a create registered after it: that
+later create's deletions may have run before this token was written and missed it, so this
+token deletes itself before it is handed out (as if the later create had revoked it). Of two
+racing creates, the one registered last keeps the only live token.
 """
 
 from __future__ import annotations
 
 import math
+import secrets
 from typing import Any
 
 from keel.redis import get_async_redis, get_redis, log_redis_error, make_key, redis_errors
@@ -43,6 +51,36 @@ end
 return {expiry, others}
 """
 
+#: Whether the index ``KEYS[1]`` holds a live member that is neither ``ARGV[1]`` (the token
+#: just written) nor among ``ARGV[2..]`` (the members the index held when it was added): a
+#: create for the same subject that registered later, whose revocation may have run before
+#: this token was written and so missed it. One key: Cluster-safe.
+SUPERSEDED_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local known = {}
+for i = 1, #ARGV do known[ARGV[i]] = true end
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
+  if not known[member] then return 1 end
+end
+return 0
+"""
+
+#: Records an event (the unique member ``ARGV[3]``) in the window ``KEYS[1]`` unless it holds
+#: ``ARGV[1]`` events of the last ``ARGV[2]`` milliseconds (by the server's clock); 1 if it was
+#: recorded, else 0. Events older than the window leave it; the key lives as long as its
+#: newest event counts. One key: Cluster-safe.
+WINDOW_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
+return 1
+"""
+
 #: Adds 1 to the counter ``KEYS[1]``; gives a counter without expiry (a new one) a lifetime of
 #: ``ARGV[1]`` milliseconds. One key, one atomic step: a counter never lives forever.
 COUNTER_SCRIPT = """
@@ -58,14 +96,14 @@ def _text(value: Any) -> str | None:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _expiry(ttl: float) -> tuple[int | None, int | None]:
-    """``(ex, px)`` for ``SET``: whole seconds as EX, anything finer as PX.
+def _expiry(ttl: float) -> tuple[str, int]:
+    """The expiry option of ``SET``: whole seconds as ``EX``, anything finer as ``PX``.
 
     PX is rounded up so that a positive TTL never becomes 0, which Redis refuses.
     """
     if ttl == int(ttl):
-        return int(ttl), None
-    return None, max(1, math.ceil(ttl * 1000))
+        return "EX", int(ttl)
+    return "PX", max(1, math.ceil(ttl * 1000))
 
 
 def _milliseconds(ttl: float) -> int:
@@ -126,6 +164,11 @@ class RedisTokenStore(TokenStore):
         """The key of the counter ``key`` (a digest)."""
         return make_key("token-count", purpose, key)
 
+    @staticmethod
+    def window_key(purpose: str, key: str) -> str:
+        """The key of the rolling window ``key`` (a digest): a sorted set of events."""
+        return make_key("token-window", purpose, key)
+
     def _check_replicated(self, acknowledged: Any) -> None:
         if int(acknowledged) < self.wait_replicas:
             raise TokenStoreUnavailable(
@@ -155,10 +198,14 @@ class RedisTokenStore(TokenStore):
     def put(self, entry: NewToken) -> bool:
         key = self.token_key(entry.purpose, entry.digest)
         try:
-            client = get_redis()
+            # Any: redis-py leaves execute_command untyped.
+            client: Any = get_redis()
             if entry.subject is None:
-                ex, px = _expiry(entry.ttl)
-                return bool(client.set(key, entry.value, nx=True, ex=ex, px=px))
+                # execute_command: the command as Redis reads it, without the argument
+                # checks of redis-py's set() (this one is well-formed by construction).
+                return bool(
+                    client.execute_command("SET", key, entry.value, "NX", *_expiry(entry.ttl))
+                )
             index = self.subject_key(entry.purpose, entry.subject)
             script = client.register_script(INDEX_SCRIPT)
             expiry, others = _indexed(
@@ -167,6 +214,9 @@ class RedisTokenStore(TokenStore):
             created = client.set(key, entry.value, nx=True, pxat=expiry)
             if others:
                 self._revoke(client, entry.purpose, index, others)
+            superseded = client.register_script(SUPERSEDED_SCRIPT)
+            if created and superseded(keys=[index], args=[entry.digest, *others]):
+                self._revoke(client, entry.purpose, index, [entry.digest])
         except redis_errors() as exc:
             raise _unavailable("create", exc) from exc
         return bool(created)
@@ -179,8 +229,8 @@ class RedisTokenStore(TokenStore):
 
     def pop(self, purpose: str, digest: str) -> str | None:
         try:
-            client = get_redis()
-            value = _text(client.getdel(self.token_key(purpose, digest)))
+            client: Any = get_redis()
+            value = _text(client.execute_command("GETDEL", self.token_key(purpose, digest)))
             if value is not None and self.wait_replicas:
                 self._check_replicated(client.wait(self.wait_replicas, self.wait_timeout_ms))
         except redis_errors() as exc:
@@ -205,10 +255,10 @@ class RedisTokenStore(TokenStore):
     async def aput(self, entry: NewToken) -> bool:
         key = self.token_key(entry.purpose, entry.digest)
         try:
-            client = get_async_redis()
+            client: Any = get_async_redis()
             if entry.subject is None:
-                ex, px = _expiry(entry.ttl)
-                return bool(await client.set(key, entry.value, nx=True, ex=ex, px=px))
+                command = ("SET", key, entry.value, "NX", *_expiry(entry.ttl))
+                return bool(await client.execute_command(*command))
             index = self.subject_key(entry.purpose, entry.subject)
             script = client.register_script(INDEX_SCRIPT)
             expiry, others = _indexed(
@@ -217,6 +267,9 @@ class RedisTokenStore(TokenStore):
             created = await client.set(key, entry.value, nx=True, pxat=expiry)
             if others:
                 await self._arevoke(client, entry.purpose, index, others)
+            superseded = client.register_script(SUPERSEDED_SCRIPT)
+            if created and await superseded(keys=[index], args=[entry.digest, *others]):
+                await self._arevoke(client, entry.purpose, index, [entry.digest])
         except redis_errors() as exc:
             raise _unavailable("create", exc) from exc
         return bool(created)
@@ -229,8 +282,8 @@ class RedisTokenStore(TokenStore):
 
     async def apop(self, purpose: str, digest: str) -> str | None:
         try:
-            client = get_async_redis()
-            value = _text(await client.getdel(self.token_key(purpose, digest)))
+            client: Any = get_async_redis()
+            value = _text(await client.execute_command("GETDEL", self.token_key(purpose, digest)))
             if value is not None and self.wait_replicas:
                 acknowledged = await client.wait(self.wait_replicas, self.wait_timeout_ms)
                 self._check_replicated(acknowledged)
@@ -258,6 +311,22 @@ class RedisTokenStore(TokenStore):
             client = get_redis()
             script = client.register_script(COUNTER_SCRIPT)
             return int(script(keys=[self.counter_key(purpose, key)], args=[_milliseconds(ttl)]))
+        except redis_errors() as exc:
+            raise _unavailable("count", exc) from exc
+
+    def admit(self, purpose: str, key: str, limit: int, window: float) -> bool:
+        try:
+            script = get_redis().register_script(WINDOW_SCRIPT)
+            args: list[int | str] = [limit, _milliseconds(window), secrets.token_hex(8)]
+            return bool(script(keys=[self.window_key(purpose, key)], args=args))
+        except redis_errors() as exc:
+            raise _unavailable("count", exc) from exc
+
+    async def aadmit(self, purpose: str, key: str, limit: int, window: float) -> bool:
+        try:
+            script = get_async_redis().register_script(WINDOW_SCRIPT)
+            args: list[int | str] = [limit, _milliseconds(window), secrets.token_hex(8)]
+            return bool(await script(keys=[self.window_key(purpose, key)], args=args))
         except redis_errors() as exc:
             raise _unavailable("count", exc) from exc
 
