@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from keel.exceptions import KeelError
 from keel.site.cache import CachedSource, aread, clear_local_copies, read, schedule_publish
+from keel.site.changes import saved_with_changes
 from keel.site.codec import presentation_dict
 from keel.site.sources import SingletonSource
 
@@ -191,8 +192,10 @@ class SiteSettingsSyncMixin(CachedModelMixin):
         abstract = True
 
     def save(self, **kwargs: Any) -> None:
+        """Save the one row and, once the outermost transaction commits, send
+        [`site_settings_changed`][keel.signals.site_settings_changed] if a field changed."""
         self.pk = self.singleton_pk
-        super().save(**kwargs)
+        saved_with_changes(self, super().save, kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise SingletonDeletionError(
