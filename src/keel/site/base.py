@@ -175,7 +175,7 @@ class SiteSettingsSyncMixin(CachedModelMixin):
     ``load()`` returns the row (creating it when absent) as a model instance whose secret
     fields are deferred (read from the database on access, never cached). ``save()`` always
     targets the singleton pk and publishes once per transaction, on commit. ``delete()`` is
-    refused with :class:`SingletonDeletionError`.
+    refused with [`SingletonDeletionError`][keel.site.base.SingletonDeletionError].
     """
 
     #: The primary key of the one row.
@@ -208,7 +208,7 @@ class SiteSettingsSyncMixin(CachedModelMixin):
 
     @classmethod
     def load(cls, *, using: str | None = None) -> Self:
-        """The singleton, from the nearest fresh layer (see :mod:`keel.site.cache`)."""
+        """The singleton, from the nearest fresh layer (see ``keel.site.cache``)."""
         return read(cls._source(), using=using)  # type: ignore[no-any-return]
 
     @classmethod
@@ -221,7 +221,7 @@ class AbstractSiteSettings(SiteSettingsSyncMixin):
     """The project's site settings singleton; compose it with the ``Site*Mixin`` field groups.
 
     Exposed to templates as ``site_settings`` by
-    :func:`keel.site.context_processors.site_settings`.
+    [`keel.site.context_processors.site_settings`][keel.site.context_processors.site_settings].
     """
 
     context_name: ClassVar[str | None] = "site_settings"
