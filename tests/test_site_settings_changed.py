@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from keel.fixtures import SingletonFixtureUpdateCommand
 from keel.signals import site_settings_changed
@@ -193,3 +194,14 @@ def test_under_manual_transaction_management_the_save_commits_and_nothing_is_sen
         transaction.set_autocommit(True)
     assert SiteSettings.objects.get().phone == "42"
     assert received == []
+
+
+def test_a_save_reads_the_row_once_before_writing_it() -> None:
+    settings = SiteSettings.objects.get()
+    settings.phone = "42"
+    table = SiteSettings._meta.db_table
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        settings.save()
+    touching = [q["sql"] for q in queries.captured_queries if table in q["sql"]]
+    assert [sql.split()[0] for sql in touching] == ["SELECT", "UPDATE"]
+    assert ("FOR UPDATE" in touching[0]) is connection.features.has_select_for_update
