@@ -184,7 +184,7 @@ def test_extra_rows_are_reported(tmp_path: Path) -> None:
     path.write_text(json.dumps([{"fields": {"site_name": "A"}}, {"fields": {"site_name": "B"}}]))
     err = io.StringIO()
     run(command_for(path), stderr=err)
-    assert "1 row(s) after the first ignored" in err.getvalue()
+    assert "1 row after the first ignored" in err.getvalue()
     assert FixtureSiteConfig.objects.get().site_name == "A"
 
 

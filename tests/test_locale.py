@@ -5,6 +5,7 @@ from __future__ import annotations
 import gettext
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.catalog import Catalog
@@ -17,7 +18,12 @@ import keel
 
 PACKAGE = Path(keel.__file__).resolve().parent
 LANGUAGES = ("fr", "de", "es")
-KEYWORDS: dict[str, None] = {"_": None, "gettext": None, "gettext_lazy": None}
+KEYWORDS: dict[str, Any] = {
+    "_": None,
+    "gettext": None,
+    "gettext_lazy": None,
+    "ngettext": (1, 2),
+}
 TEMPLATE_STRING = re.compile(r"""{%\s*(?:translate|trans)\s+"([^"]+)"\s*%}""")
 PLACEHOLDER = re.compile(r"%\(\w+\)s")
 
@@ -25,6 +31,10 @@ PLACEHOLDER = re.compile(r"%\(\w+\)s")
 def _catalogue(language: str) -> Catalog:
     with (PACKAGE / f"locale/{language}/LC_MESSAGES/django.po").open("rb") as po:
         return read_po(po, locale=language)
+
+
+def _singular(message_id: str | tuple[str, ...]) -> str:
+    return message_id if isinstance(message_id, str) else message_id[0]
 
 
 def _marked_in_source() -> set[str]:
@@ -44,7 +54,7 @@ def test_the_catalogue_holds_every_marked_string_and_nothing_else(language: str)
     marked = _marked_in_source()
     assert "Social networks" in marked
     assert "This link is invalid, has expired or has already been used." in marked
-    in_catalogue = {message.id for message in _catalogue(language) if message.id}
+    in_catalogue = {_singular(message.id) for message in _catalogue(language) if message.id}
     assert in_catalogue == marked, "run: make messages, then translate the new entries"
 
 
@@ -54,9 +64,12 @@ def test_every_string_is_translated_with_its_placeholders(language: str) -> None
     for message in catalogue:
         if not message.id:
             continue
-        assert message.string, f"{language}: {message.id!r} is not translated"
+        forms = message.string if isinstance(message.string, tuple) else (message.string,)
+        assert all(forms), f"{language}: {message.id!r} is not translated"
         assert not message.fuzzy, f"{language}: {message.id!r} is fuzzy"
-        assert PLACEHOLDER.findall(message.id) == PLACEHOLDER.findall(message.string)
+        expected = sorted(PLACEHOLDER.findall(_singular(message.id)))
+        for form in forms:
+            assert sorted(PLACEHOLDER.findall(form)) == expected, (language, form)
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -64,7 +77,12 @@ def test_the_compiled_catalogue_matches_its_source(language: str) -> None:
     with (PACKAGE / f"locale/{language}/LC_MESSAGES/django.mo").open("rb") as mo:
         compiled = gettext.GNUTranslations(mo)
     for message in _catalogue(language):
-        if message.id:
+        if isinstance(message.id, tuple):
+            singular, plural = message.id
+            for n in (1, 2, 5):
+                translated = compiled.ngettext(singular, plural, n)
+                assert translated == message.string[compiled.plural(n)], "make compilemessages"
+        elif message.id:
             assert compiled.gettext(message.id) == message.string, "run: make compilemessages"
 
 

@@ -1,6 +1,6 @@
 """Admin support for state-machine models (``keel.models.mixins.StateMachineMixin``).
 
-:class:`StateMachineAdminMixin`, put before ``admin.ModelAdmin``:
+``StateMachineAdminMixin``, put before ``admin.ModelAdmin``:
 
 - the state field offers only the current state and the transitions available from it to
   the user (graph, conditions, permission); an add form offers only the initial state;
@@ -253,7 +253,7 @@ def check_state_machine_admins(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
     """``keel.W007``: a state-machine model registered in the default admin site with a
-    ``ModelAdmin`` that is not a :class:`StateMachineAdminMixin`."""
+    ``ModelAdmin`` that is not a ``StateMachineAdminMixin``."""
     models = (
         apps.get_models()
         if app_configs is None

@@ -2,7 +2,7 @@
 
 Each hook below names the Django versions it was checked against (``SUPPORTED``) and says
 why no public API does the job. Outside that range keel falls back to public behaviour
-(slower, never wrong) where it can, and :func:`check_supported` says so.
+(slower, never wrong) where it can, and ``check_supported`` says so.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ SUPPORTED: tuple[tuple[int, int], ...] = ((5, 2), (6, 0), (6, 1))
 
 # ``Model.__init__`` with positional values (the path ``Model.from_db`` takes) sends
 # ``pre_init``, sets ``_state`` and assigns each non-deferred value with ``setattr``, then
-# sends ``post_init``. :func:`instance_from_db` repeats exactly that, but assigns with
+# sends ``post_init``. ``instance_from_db`` repeats exactly that, but assigns with
 # ``object.__setattr__`` so that a tracking ``__setattr__`` on the model costs nothing while
 # rows load. Django offers no public way to build an instance without running the model's
 # own ``__setattr__``; the steps were checked against every release in ``SUPPORTED``.
@@ -161,7 +161,7 @@ class AsyncSaveOptionsMixin(models.Model):
 
 
 class ConditionalUpdateMixin(models.Model):
-    """Route Django's per-table UPDATE through :meth:`guard_update`.
+    """Route Django's per-table UPDATE through ``guard_update``.
 
     ``Model._do_update(base_qs, using, pk_val, values, update_fields, forced_update)`` is
     private. It is the only point inside ``save()`` where the ``WHERE`` clause of the UPDATE
@@ -229,7 +229,7 @@ def file_is_committed(value: FieldFile) -> bool:
 # longer add headers. keel's token confirmation view calls it itself so that its error pages
 # carry the headers that keep the token in its URL out of referrers and caches. No public API
 # builds that response; its signature ``(request, exc)`` is the same in every release of
-# ``SUPPORTED``. Elsewhere :func:`error_response` answers ``None`` and the view re-raises (the
+# ``SUPPORTED``. Elsewhere ``error_response`` answers ``None`` and the view re-raises (the
 # error page then lacks those headers).
 ERROR_RESPONSE: bool = DJANGO_VERSION in SUPPORTED
 
@@ -244,7 +244,7 @@ def error_response(request: Any, exc: Exception) -> Any:
 
 
 class CommitWatch:
-    """Whether a write made inside a transaction is still part of it (see :func:`watch_commit`).
+    """Whether a write made inside a transaction is still part of it (see ``watch_commit``).
 
     Django runs ``on_commit`` callbacks when the outermost transaction commits and offers no
     hook for a rollback. ``BaseDatabaseWrapper.run_on_commit`` is the list ``atomic()`` prunes

@@ -30,9 +30,22 @@ pre_state_transition = Signal()
 fixture_imported = Signal()
 
 site_settings_changed = Signal()
-"""Sent when a change of the site settings made through
-[`SingletonModelAdmin`][keel.site.admin.SingletonModelAdmin] (a save or a "reset to
-default") commits, with ``sender`` (the model class), ``instance``, ``using`` and
-``changes``: ``{field name: (old, new)}``, each value as the field's ``value_to_string``
-gives it (cut to 80 characters), a secret's as ``"••••••••"`` when set and ``""`` when not.
-Never for a save that changed nothing."""
+"""Sent once per `save()` of a singleton (a subclass of
+[`SiteSettingsSyncMixin`][keel.site.models.SiteSettingsSyncMixin]) that changed a field:
+in code, in the admin (a save or a "reset to default"), by
+[`SingletonFixtureUpdateCommand`][keel.fixtures.SingletonFixtureUpdateCommand]. Sent when
+the outermost transaction commits, never when it (or the savepoint of the save) rolls back,
+with ``sender`` (the model class), ``instance``, ``using`` and ``changes``:
+``{field name: (old, new)}``, each value as the field's ``value_to_string`` gives it (cut to
+80 characters), a secret's as ``"••••••••"`` when set and ``""`` when not.
+
+Old values are read from the database inside the save's transaction (the row is locked with
+``select_for_update()`` where the database supports it), not from what the instance loaded,
+so a stale or cached instance reports only what its save changed. Only the fields the save
+writes count (``update_fields``, or the loaded fields); ``auto_now`` fields do not. A save
+that changed nothing sends nothing. A save that creates the row compares with the fields'
+defaults.
+
+Writes that skip ``save()`` do not send it: ``QuerySet.update()``, ``bulk_update()``, raw
+SQL, ``loaddata`` and data migrations (they still refresh the cache). Nor does a save under
+manual transaction management (``set_autocommit(False)``), where Django has no commit hook."""

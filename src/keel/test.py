@@ -5,7 +5,8 @@ from the database until it ends, so a ``TestCase`` test (which runs in a transac
 never commits) sees its own writes, and the next test does not. Nothing a test reads inside
 that transaction reaches the shared store.
 
-:class:`override_site_settings` changes what ``load()`` returns without writing anything::
+[`override_site_settings`][keel.test.override_site_settings] changes what ``load()`` returns without
+writing anything::
 
     from keel.test import override_site_settings
 

@@ -23,11 +23,12 @@ else:
 class ValidationErrorsMixin(_FormViewBase):
     """Show a ``ValidationError`` raised while saving as form errors, not as a server error.
 
-    For Django's generic edit views (``CreateView``, ``UpdateView``, ``FormView``); put it
-    before the view class. When ``form_valid()`` (yours or Django's, including the model's
-    ``save()``) raises ``ValidationError`` on a POST (a uniqueness race converted by
-    :class:`~keel.models.mixins.uniqueness.BetterUniquenessErrorsMixin`, a
-    :class:`~keel.models.mixins.validation.ValidateOnSaveMixin` check, or your own code):
+    For Django's generic edit views (``CreateView``, ``UpdateView``, ``FormView``); put it before
+    the view class. When ``form_valid()`` (yours or Django's, including the model's ``save()``)
+    raises ``ValidationError`` on a POST (a uniqueness race converted by
+    [`BetterUniquenessErrorsMixin`][keel.models.mixins.uniqueness.BetterUniquenessErrorsMixin], a
+    [`ValidateOnSaveMixin`][keel.models.mixins.validation.ValidateOnSaveMixin] check, or your own
+    code):
 
     - whatever the request wrote to the database is rolled back to a savepoint (on the database
       the view's model writes to, ``default`` without a model), so nothing half saved remains

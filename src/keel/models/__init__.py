@@ -1,6 +1,6 @@
 """keel's concrete models (app label ``keel``).
 
-The save-behaviour mixins live in :mod:`keel.models.mixins`.
+The save-behaviour mixins live in [`keel.models.mixins`][keel.models.mixins].
 """
 
 from __future__ import annotations

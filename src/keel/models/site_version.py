@@ -11,7 +11,7 @@ class SiteVersion(models.Model):
     Every write path of a cached model increments the row in the writing transaction, so the
     number commits (or rolls back) with the data. Shared stores label what they hold with it:
     a store that lost or rolled back data holds a smaller number than the database, which
-    readers notice (see :mod:`keel.site.versions`).
+    readers notice (see ``keel.site.versions``).
     """
 
     label = models.CharField(max_length=200, primary_key=True)

@@ -1,4 +1,5 @@
-"""Per-user details beside ``AUTH_USER_MODEL``: :class:`keel.profiles.models.AbstractUserProfile`.
+"""Per-user details beside ``AUTH_USER_MODEL``:
+[`keel.profiles.models.AbstractUserProfile`][keel.profiles.models.AbstractUserProfile].
 
-``import keel.profiles`` imports no model; import them from :mod:`keel.profiles.models`.
+``import keel.profiles`` imports no model; import them from ``keel.profiles.models``.
 """

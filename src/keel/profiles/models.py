@@ -36,7 +36,8 @@ class AbstractUserProfile(models.Model):
         MANUAL = "manual", _("manual")
         SOCIAL = "social", _("social login")
 
-    #: Order of the name parts in :meth:`get_full_name`.
+    #: Order of the name parts in
+    #: [`get_full_name`][keel.profiles.models.AbstractUserProfile.get_full_name].
     full_name_order: ClassVar[tuple[str, ...]] = ("first_name", "patronymic", "last_name")
 
     user = models.OneToOneField(
@@ -87,7 +88,7 @@ class AbstractUserProfile(models.Model):
         self.phone = normalize_phone(self.phone)
 
     def get_full_name(self) -> str:
-        """The name parts that are set, in :attr:`full_name_order`."""
+        """The name parts that are set, in ``full_name_order``."""
         return " ".join(p for p in (getattr(self, n) for n in self.full_name_order) if p)
 
     def get_initials(self) -> str:

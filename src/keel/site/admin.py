@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 from typing import Any
 
 from django import forms
@@ -29,7 +28,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from keel.signals import site_settings_changed
+from keel.site.changes import shown_value
 from keel.site.encryption import is_secret_field
 from keel.site.models import (
     AbstractSiteSettings,
@@ -82,9 +81,6 @@ fields gets a fieldset too, titled after its class name (``ShopHoursMixin``: "Sh
 
 # keel's own bases: their fields (``updated_at``) join the model's own fields, not a group.
 _FRAMEWORK_BASES = (AbstractSiteSettings, SiteSettingsSyncMixin, CachedModelMixin)
-
-MASK = "••••••••"
-"""Shown instead of a secret's value in the history and in ``site_settings_changed``."""
 
 
 class SecretInput(forms.PasswordInput):
@@ -246,20 +242,13 @@ def field_group_fieldsets(
     return fieldsets
 
 
-def _shown(field: models.Field[Any, Any], instance: models.Model) -> str:
-    """A field's value as the history shows it: secrets masked, long text cut."""
-    if is_secret_field(field):
-        return MASK if field.value_from_object(instance) else ""
-    return Truncator(field.value_to_string(instance)).chars(80)
-
-
 class SingletonModelAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """The list page goes straight to the singleton's change form; no add, no delete.
 
     Without ``fieldsets`` of its own, the form is laid out by
     [`field_group_fieldsets`][keel.site.admin.field_group_fieldsets]. Each save (and each
     "reset to default") is recorded in the admin history as ``Label (“old” → “new”)`` per
-    changed field, secrets masked, and sends
+    changed field, secrets masked. The model's ``save()`` sends
     [`site_settings_changed`][keel.signals.site_settings_changed] once the transaction commits.
     """
 
@@ -329,24 +318,14 @@ class SingletonModelAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ig
         return {f.name: f for f in self.model._meta.concrete_fields}
 
     def _record(self, stored: Any, obj: Any, names: Sequence[str]) -> dict[str, tuple[str, str]]:
-        """``{name: (old, new)}`` of what the save changed; the signal follows on commit."""
+        """``{name: (old, new)}`` of what the save changed, for the history (the model's
+        ``save()`` sends the signal)."""
         fields = self._concrete_fields()
-        changes = {
-            name: (_shown(fields[name], stored), _shown(fields[name], obj))
+        return {
+            name: (shown_value(fields[name], stored), shown_value(fields[name], obj))
             for name in names
             if fields[name].value_from_object(stored) != fields[name].value_from_object(obj)
         }
-        if changes:
-            using = router.db_for_write(self.model, instance=obj)
-            send = partial(
-                site_settings_changed.send,
-                sender=self.model,
-                instance=obj,
-                changes=changes,
-                using=using,
-            )
-            transaction.on_commit(send, using=using)
-        return changes
 
     def _describe(self, changes: dict[str, tuple[str, str]]) -> list[str]:
         fields = self._concrete_fields()

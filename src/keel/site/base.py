@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from keel.exceptions import KeelError
 from keel.site.cache import CachedSource, aread, clear_local_copies, read, schedule_publish
+from keel.site.changes import saved_with_changes
 from keel.site.codec import presentation_dict
 from keel.site.sources import SingletonSource
 
@@ -174,7 +175,7 @@ class SiteSettingsSyncMixin(CachedModelMixin):
     ``load()`` returns the row (creating it when absent) as a model instance whose secret
     fields are deferred (read from the database on access, never cached). ``save()`` always
     targets the singleton pk and publishes once per transaction, on commit. ``delete()`` is
-    refused with :class:`SingletonDeletionError`.
+    refused with [`SingletonDeletionError`][keel.site.base.SingletonDeletionError].
     """
 
     #: The primary key of the one row.
@@ -191,8 +192,10 @@ class SiteSettingsSyncMixin(CachedModelMixin):
         abstract = True
 
     def save(self, **kwargs: Any) -> None:
+        """Save the one row and, once the outermost transaction commits, send
+        [`site_settings_changed`][keel.signals.site_settings_changed] if a field changed."""
         self.pk = self.singleton_pk
-        super().save(**kwargs)
+        saved_with_changes(self, super().save, kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise SingletonDeletionError(
@@ -205,7 +208,7 @@ class SiteSettingsSyncMixin(CachedModelMixin):
 
     @classmethod
     def load(cls, *, using: str | None = None) -> Self:
-        """The singleton, from the nearest fresh layer (see :mod:`keel.site.cache`)."""
+        """The singleton, from the nearest fresh layer (see ``keel.site.cache``)."""
         return read(cls._source(), using=using)  # type: ignore[no-any-return]
 
     @classmethod
@@ -218,7 +221,7 @@ class AbstractSiteSettings(SiteSettingsSyncMixin):
     """The project's site settings singleton; compose it with the ``Site*Mixin`` field groups.
 
     Exposed to templates as ``site_settings`` by
-    :func:`keel.site.context_processors.site_settings`.
+    [`keel.site.context_processors.site_settings`][keel.site.context_processors.site_settings].
     """
 
     context_name: ClassVar[str | None] = "site_settings"

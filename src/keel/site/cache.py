@@ -1,13 +1,14 @@
 """The layered read path and the publish path of keel's cached project state.
 
-Every cached model has a *version* in its database (:mod:`keel.site.versions`), incremented by
+Every cached model has a *version* in its database (``keel.site.versions``), incremented by
 every write path inside the writing transaction. The shared store keeps, per model and
 database, the version its documents were built at (the generation key), and each document
 carries the version it was built at. A read looks, in order, at:
 
 1. the request memo: a ``ContextVar`` holding a dict, opened per request by
-   :class:`keel.site.middleware.RequestCacheMiddleware` (or :func:`request_scope` in a task);
-   every read of the same object in one request returns the same Python object;
+   [`keel.site.middleware.RequestCacheMiddleware`][keel.site.middleware.RequestCacheMiddleware] (or
+   [`request_scope`][keel.site.cache.request_scope] in a task); every read of the same object in one
+   request returns the same Python object;
 2. the process copy, trusted for ``KEEL["SITE_SETTINGS_LOCAL_TTL"]`` seconds, and never
    beyond the version this process last read from the database (read again every
    ``KEEL["SITE_SETTINGS_VERIFY_INTERVAL"]`` seconds);
@@ -23,12 +24,12 @@ carries the version it was built at. A read looks, in order, at:
    uncommitted rows.
 
 A transaction that wrote a cached model reads that model from the database until it ends
-(read-your-own-writes). Writes call :func:`schedule_publish`: the version is incremented in
-the transaction, and on commit the documents are made stale at once (the store's version
-moves forward) and, for singletons, the new document is written. A store failure is logged
-with :func:`keel.redis.log_redis_error` and never reaches the caller; readers then find the
-store's version behind the database's and rebuild. While the store is failing, reads go to
-the database (and skip the store for a second), never to an empty value.
+(read-your-own-writes). Writes call ``schedule_publish``: the version is incremented in the
+transaction, and on commit the documents are made stale at once (the store's version moves forward)
+and, for singletons, the new document is written. A store failure is logged with
+[`keel.redis.log_redis_error`][keel.redis.log_redis_error] and never reaches the caller; readers
+then find the store's version behind the database's and rebuild. While the store is failing, reads
+go to the database (and skip the store for a second), never to an empty value.
 
 Documents are JSON (never pickle)::
 
@@ -119,7 +120,7 @@ def resolve_alias(model: type[Model], using: str | None) -> str:
 
 class _Found(NamedTuple):
     """The outcome of a miss: the version (``None``: nothing may be kept), the template, and
-    what a process copy of it needs (see :class:`Entry`)."""
+    what a process copy of it needs (see ``Entry``)."""
 
     version: int | None
     template: Any
@@ -180,7 +181,7 @@ def read(source: CachedSource[T], *, using: str | None = None, part: str | None 
 
 
 async def aread(source: CachedSource[T], *, using: str | None = None, part: str | None = None) -> T:
-    """The asyncio twin of :func:`read`: the asyncio Redis client, the same layers."""
+    """The asyncio twin of ``read``: the asyncio Redis client, the same layers."""
     model = source.model
     alias = resolve_alias(model, using)
     lkey = _lkey(source, alias, part)

@@ -1,4 +1,4 @@
-"""System checks of keel's project state (registered by :mod:`keel.checks`).
+"""System checks of keel's project state (registered by [`keel.checks`][keel.checks]).
 
 - ``keel.E008``: a published field of a cached model cannot make the round trip through a
   document (``value_to_string`` then ``to_python``) with its type.

@@ -10,7 +10,7 @@ PostgreSQL ``ArrayField``, a third-party field's object) goes through the field'
 ``value_to_string``, as Django's serializers do. Secret fields are left out. Decoding goes
 through each field's ``to_python``, so a value comes back with its Python type.
 
-:func:`unpublishable_reason` says which fields cannot make that round trip; keel's system
+``unpublishable_reason`` says which fields cannot make that round trip; keel's system
 check ``keel.E008`` reports them.
 """
 
@@ -102,7 +102,7 @@ _TEXT_TYPES = frozenset({"CharField", "TextField", "SlugField", "EmailField", "U
 
 
 def _exact(value: Any) -> Any:
-    """The JSON form of a value of one of the :data:`EXACT_FIELDS`, or ``_NOT_EXACT``."""
+    """The JSON form of a value of one of the ``EXACT_FIELDS``, or ``_NOT_EXACT``."""
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)  # "inf", "-inf", "nan": JSON has no such numbers; to_python reads them
     if isinstance(value, bool | int | float | str):

@@ -40,7 +40,7 @@ class LanguageRowsModel(CachedModelMixin):
     async def aread_in(
         cls, language: str | None, using: str | None, part: str | None = None
     ) -> Any:
-        """:meth:`read_in` for async code."""
+        """``read_in`` for async code."""
         if language is None:
             return await aread(cls._source(), using=using, part=part)
         with translation.override(language):

@@ -87,7 +87,7 @@ class Opaque:
     Template engines other than Django's (Jinja2) read any attribute, underscored ones
     included: none of a wrapper's own state (the instance, its loader, the model) or Python's
     machinery (``__init__.__globals__``) is reachable by name. keel reads the state through
-    :func:`_state`.
+    ``_state``.
     """
 
     __slots__ = ()
@@ -180,8 +180,8 @@ def public_view(instance: models.Model | None) -> PublicView | None:
 
 
 class PublicSingleton(PublicView):
-    """What templates see of a singleton: loaded on first use, with :class:`PublicView`'s
-    rules."""
+    """What templates see of a singleton: loaded on first use, with
+    [`PublicView`][keel.site.context_processors.PublicView]'s rules."""
 
     __slots__ = ()
 

@@ -142,7 +142,7 @@ def overridden(model: type[Model], value: T) -> T:
 
 def push_override(model: type[Model], values: dict[str, Any]) -> object:
     """Make reads of ``model`` return ``values`` (by field name or attname, assigned as
-    attributes) until :func:`pop_override`."""
+    attributes) until ``pop_override``."""
     token = object()
     _overrides.append((token, model, values))
     clear_local_copies(model)

@@ -1,5 +1,5 @@
-"""Cached objects as documents: how a kind of object is built and keyed (:class:`CachedSource`),
-kept in memory (:class:`InstanceTemplate`) and written to a store (one JSON document)."""
+"""Cached objects as documents: how a kind of object is built and keyed (``CachedSource``),
+kept in memory (``InstanceTemplate``) and written to a store (one JSON document)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: What :func:`decode_doc` returns for a document that must not be served.
+#: What ``decode_doc`` returns for a document that must not be served.
 MISSING: Any = object()
 
 
@@ -62,7 +62,8 @@ class CachedSource(Generic[T]):
         raise NotImplementedError
 
     def build_for_publish(self, alias: str, language: str) -> tuple[Any, Any] | None:
-        """Like :meth:`build` without side effects; ``None`` when there is nothing to write."""
+        """Like [`build`][keel.models.mixins.StateGraph.build] without side effects; ``None`` when
+        there is nothing to write."""
         return self.build(alias, language, None)
 
     def from_payload(self, alias: str, payload: Any) -> Any:

@@ -1,14 +1,15 @@
 """Encrypted model fields for integration secrets, built on ``cryptography``'s Fernet.
 
-A value is stored as a Fernet token (AES-128-CBC with an HMAC-SHA256, a timestamp and a random
-IV) in a text column. Keys come from ``KEEL["ENCRYPTION_KEYS"]`` (newest first), or, when that
-list is empty, are derived with HKDF-SHA256 from ``SECRET_KEY`` followed by
-``SECRET_KEY_FALLBACKS``. The first key encrypts, every key decrypts (``MultiFernet``), so a key
-is rotated by putting the new one first, running :func:`reencrypt` and then dropping the old one.
+A value is stored as a Fernet token (AES-128-CBC with an HMAC-SHA256, a timestamp and a random IV)
+in a text column. Keys come from ``KEEL["ENCRYPTION_KEYS"]`` (newest first), or, when that list is
+empty, are derived with HKDF-SHA256 from ``SECRET_KEY`` followed by ``SECRET_KEY_FALLBACKS``. The
+first key encrypts, every key decrypts (``MultiFernet``), so a key is rotated by putting the new one
+first, running [`reencrypt`][keel.site.encryption.reencrypt] and then dropping the old one.
 
-A value that no configured key can decrypt raises :class:`DecryptionError`; it is never handed
-back as ciphertext. Encrypted fields are secret: keel never publishes them to a cache, never
-puts them in a template context and masks them in the admin.
+A value that no configured key can decrypt raises
+[`DecryptionError`][keel.site.encryption.DecryptionError]; it is never handed back as ciphertext.
+Encrypted fields are secret: keel never publishes them to a cache, never puts them in a template
+context and masks them in the admin.
 
 Serializers (``dumpdata``, ``serializers.serialize``) write a secret as
 ``"keel-fernet:<token>"``, a fresh token under the first key, never in clear; ``loaddata``

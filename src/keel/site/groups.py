@@ -158,9 +158,10 @@ class SiteMarketingSettingsMixin(models.Model):
 
 
 class SiteTechnicalSettingsMixin(models.Model):
-    """Maintenance mode (enforced by :class:`keel.site.middleware.MaintenanceModeMiddleware`)
-    and snippets added to every page (trusted input: only give the permission to edit these
-    settings to people you would give a deploy to)."""
+    """Maintenance mode (enforced by
+    [`keel.site.middleware.MaintenanceModeMiddleware`][keel.site.middleware.MaintenanceModeMiddleware])
+    and snippets added to every page (trusted input: only give the permission to edit these settings
+    to people you would give a deploy to)."""
 
     maintenance_mode = models.BooleanField(_("maintenance mode"), default=False)
     maintenance_message = models.TextField(_("maintenance message"), blank=True)
@@ -172,7 +173,9 @@ class SiteTechnicalSettingsMixin(models.Model):
 
 
 class SiteEmailIdentityMixin(models.Model):
-    """Who the site's emails come from. :meth:`get_from_email` builds the ``From:`` value."""
+    """Who the site's emails come from.
+    [`get_from_email`][keel.site.groups.SiteEmailIdentityMixin.get_from_email] builds the ``From:``
+    value."""
 
     email_from = models.EmailField(_("sender address"), blank=True)
     email_sender_name = models.CharField(

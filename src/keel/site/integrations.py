@@ -33,7 +33,8 @@ class GoogleIntegrationMixin(models.Model):
 
 
 class MetaIntegrationMixin(models.Model):
-    """Meta app credentials; the pixel id lives in :class:`SiteMarketingSettingsMixin`."""
+    """Meta app credentials; the pixel id lives in
+    [`SiteMarketingSettingsMixin`][keel.site.SiteMarketingSettingsMixin]."""
 
     facebook_app_id = models.CharField(_("Meta app id"), max_length=255, blank=True)
     facebook_app_secret = EncryptedCharField(_("Meta app secret"), max_length=255, blank=True)

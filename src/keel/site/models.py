@@ -5,11 +5,11 @@ A project composes its concrete models from these (they are all abstract)::
     class SiteSettings(SiteContactSettingsMixin, SiteEmailIdentityMixin, AbstractSiteSettings):
         pass
 
-This module is their public home; they live in :mod:`keel.site.base` (cached models and the
-singleton), :mod:`keel.site.groups` (field groups), :mod:`keel.site.integrations`,
-:mod:`keel.site.content` (static content and page SEO) and :mod:`keel.profiles.models`. Reads
-of cached models go through :mod:`keel.site.cache`; every way of writing them publishes on
-commit (see :mod:`keel.site.publish`).
+This module is their public home; they live in ``keel.site.base`` (cached models and the
+singleton), ``keel.site.groups`` (field groups), ``keel.site.integrations``,
+``keel.site.content`` (static content and page SEO) and ``keel.profiles.models``. Reads
+of cached models go through ``keel.site.cache``; every way of writing them publishes on
+commit (see ``keel.site.publish``).
 """
 
 from __future__ import annotations

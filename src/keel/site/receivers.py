@@ -5,7 +5,7 @@ Connected by ``keel.apps.KeelConfig.ready()`` (which does no I/O):
 - ``post_migrate``: create the row of every singleton model the migrated database holds;
 - ``post_save`` with ``raw=True`` (``loaddata``) and ``post_delete`` (instances, querysets,
   cascades) of cached models: publish on commit;
-- :data:`keel.signals.fixture_imported` (bulk fixture imports that bypass ``save()``):
+- ``keel.signals.fixture_imported`` (bulk fixture imports that bypass ``save()``):
   publish;
 - ``pre_delete`` of singletons: refuse, so a cascade from a deleted related row can never
   remove the singleton's row;
@@ -13,7 +13,7 @@ Connected by ``keel.apps.KeelConfig.ready()`` (which does no I/O):
   (historical models, ``RunSQL``) reach readers.
 
 Code that writes cached models behind the ORM's back (set-based SQL, a fixture engine) calls
-:func:`refresh_readers` after the write.
+[`refresh_readers`][keel.site.receivers.refresh_readers] after the write.
 """
 
 from __future__ import annotations

@@ -293,7 +293,7 @@ def store_failed(store: Store, operation: str, exc: BaseException) -> None:
 
 
 def store_is_down() -> bool:
-    """Whether a store failed less than :data:`STORE_RETRY_AFTER` seconds ago."""
+    """Whether a store failed less than ``STORE_RETRY_AFTER`` seconds ago."""
     return time.monotonic() < _down_until
 
 

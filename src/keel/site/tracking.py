@@ -1,7 +1,7 @@
 """Redis server-assisted client-side caching: tell a process, without asking Redis, whether a
 copy it keeps of a key under keel's prefix is still the one in the store.
 
-One :class:`InvalidationListener` per process (:func:`get_listener`) owns a daemon thread and
+One ``InvalidationListener`` per process (``get_listener``) owns a daemon thread and
 one dedicated connection per Redis master, on which it runs, in RESP3::
 
     HELLO 3
@@ -411,10 +411,10 @@ def probe() -> str | None:
 
 
 class InvalidationListener:
-    """Knows, without I/O, whether a key under :func:`tracked_prefix` changed since a stamp.
+    """Knows, without I/O, whether a key under ``tracked_prefix`` changed since a stamp.
 
-    Thread-safe: the listener thread alone writes its state; :meth:`stamp` and
-    :meth:`is_current` read it without locks (each read is one attribute or dict lookup, and
+    Thread-safe: the listener thread alone writes its state; ``stamp`` and
+    ``is_current`` read it without locks (each read is one attribute or dict lookup, and
     the writer orders its updates so that no interleaving makes a stale stamp look current).
     """
 
@@ -649,7 +649,7 @@ def get_listener() -> InvalidationListener | None:
 
 
 def reset_listener() -> None:
-    """Stop the process's listener; the next :func:`get_listener` starts a new one."""
+    """Stop the process's listener; the next ``get_listener`` starts a new one."""
     global _listener
     with _lock:
         listener, _listener = _listener, None

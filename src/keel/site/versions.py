@@ -1,9 +1,9 @@
 """The committed version of each cached model, kept in the database beside its data.
 
-Every write path of a cached model calls :func:`bump` inside the writing transaction: the
-model's row of :class:`keel.models.SiteVersion` is incremented and commits, or rolls back,
-with the data. Shared stores label every document with the version it was built at, so the
-database, not the store, says which document is current:
+Every write path of a cached model calls ``bump`` inside the writing transaction: the model's row of
+[`keel.models.SiteVersion`][keel.models.SiteVersion] is incremented and commits, or rolls back, with
+the data. Shared stores label every document with the version it was built at, so the database, not
+the store, says which document is current:
 
 - a store that lost data (``FLUSHDB``, eviction, a restart) or went back in time (a restart
   from an older snapshot, a failover to a lagging replica) holds a smaller version than the
@@ -114,7 +114,7 @@ def known_version(model: type[Model], alias: str, *, refresh: bool = False) -> i
 
 
 def is_due(alias: str) -> bool:
-    """Whether the next :func:`known_version` of ``alias`` reads the database (cheap)."""
+    """Whether the next ``known_version`` of ``alias`` reads the database (cheap)."""
     known = _known.get(alias)
     return known is None or time.monotonic() >= known.due
 

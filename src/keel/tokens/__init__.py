@@ -6,9 +6,11 @@
     token = email_tokens.create_token({"user_id": 42}, ttl_hours=0.5)
     email_tokens.consume_token(token)  # {"user_id": 42}, once
 
-The store is Redis or the ``ActionToken`` table (see :class:`JsonActionTokenManager`). A
-:class:`StateBinding` makes tokens die when the state of what they protect changes;
-:class:`OneTimeCodeManager` issues short numeric codes with per-subject limits.
+The store is Redis or the ``ActionToken`` table (see
+[`JsonActionTokenManager`][keel.tokens.JsonActionTokenManager]). A
+[`StateBinding`][keel.tokens.StateBinding] makes tokens die when the state of what they protect
+changes; [`OneTimeCodeManager`][keel.tokens.OneTimeCodeManager] issues short numeric codes with
+per-subject limits.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The interface every token store implements.
 
 A store keeps JSON documents under digests; it never sees a token. The manager
-(:mod:`keel.tokens.manager`) turns tokens into digests, checks and encodes payloads, and
+(``keel.tokens.manager``) turns tokens into digests, checks and encodes payloads, and
 validates TTLs before it calls a store, so a store only does I/O.
 """
 
@@ -34,11 +34,12 @@ class TokenStore(abc.ABC):
     """Stores JSON documents under token digests, each with an expiry.
 
     Guarantees every implementation keeps: an entry is never readable after its expiry;
-    :meth:`pop` returns a document to exactly one caller, however many race for it (a loser
-    gets ``None``, never an error); an entry written with a subject is indexed before it is
-    readable, and leaves the index only once it is deleted, so :meth:`revoke_subject` finds
-    it whatever step of a create or a revoke failed before; a failure of the backing service
-    raises :class:`~keel.tokens.TokenStoreUnavailable`.
+    [`pop`][keel.tokens.base.TokenStore.pop] returns a document to exactly one caller, however many
+    race for it (a loser gets ``None``, never an error); an entry written with a subject is indexed
+    before it is readable, and leaves the index only once it is deleted, so
+    [`revoke_subject`][keel.tokens.base.TokenStore.revoke_subject] finds it whatever step of a
+    create or a revoke failed before; a failure of the backing service raises
+    [`TokenStoreUnavailable`][keel.tokens.TokenStoreUnavailable].
     """
 
     #: Short name shown in messages and benchmarks.
@@ -66,23 +67,23 @@ class TokenStore(abc.ABC):
 
     @abc.abstractmethod
     async def aput(self, entry: NewToken) -> bool:
-        """Async :meth:`put`."""
+        """Async [`put`][keel.tokens.base.TokenStore.put]."""
 
     @abc.abstractmethod
     async def aget(self, purpose: str, digest: str) -> str | None:
-        """Async :meth:`get`."""
+        """Async [`get`][keel.tokens.base.TokenStore.get]."""
 
     @abc.abstractmethod
     async def apop(self, purpose: str, digest: str) -> str | None:
-        """Async :meth:`pop`."""
+        """Async [`pop`][keel.tokens.base.TokenStore.pop]."""
 
     @abc.abstractmethod
     async def adelete(self, purpose: str, digest: str) -> bool:
-        """Async :meth:`delete`."""
+        """Async [`delete`][keel.tokens.base.TokenStore.delete]."""
 
     @abc.abstractmethod
     async def arevoke_subject(self, purpose: str, subject: str) -> int:
-        """Async :meth:`revoke_subject`."""
+        """Async [`revoke_subject`][keel.tokens.base.TokenStore.revoke_subject]."""
 
     # Counters back the limits of one-time codes. Concrete so that a store written before they
     # existed still works for tokens; it only cannot serve codes.
@@ -105,7 +106,7 @@ class TokenStore(abc.ABC):
         raise NotImplementedError(f"The {self.name} token store keeps no counters.")
 
     async def aadmit(self, purpose: str, key: str, limit: int, window: float) -> bool:
-        """Async :meth:`admit`."""
+        """Async ``admit``."""
         raise NotImplementedError(f"The {self.name} token store keeps no counters.")
 
     def reset(self, purpose: str, key: str) -> None:
@@ -113,21 +114,22 @@ class TokenStore(abc.ABC):
         raise NotImplementedError(f"The {self.name} token store keeps no counters.")
 
     async def aincr(self, purpose: str, key: str, ttl: float) -> int:
-        """Async :meth:`incr`."""
+        """Async [`incr`][keel.tokens.base.TokenStore.incr]."""
         raise NotImplementedError(f"The {self.name} token store keeps no counters.")
 
     def count_attempt(self, purpose: str, key: str, ttl: float) -> int:
-        """:meth:`incr` for a guess at a code: the count must outlive the caller's transaction.
+        """[`incr`][keel.tokens.base.TokenStore.incr] for a guess at a code: the count must outlive
+        the caller's transaction.
 
         A store whose counts a rollback could undo refuses (raises
-        :class:`~keel.tokens.TokenError`) rather than count a guess that would be forgotten.
+        [`TokenError`][keel.tokens.TokenError]) rather than count a guess that would be forgotten.
         """
         return self.incr(purpose, key, ttl)
 
     async def acount_attempt(self, purpose: str, key: str, ttl: float) -> int:
-        """Async :meth:`count_attempt`."""
+        """Async [`count_attempt`][keel.tokens.base.TokenStore.count_attempt]."""
         return await self.aincr(purpose, key, ttl)
 
     async def areset(self, purpose: str, key: str) -> None:
-        """Async :meth:`reset`."""
+        """Async [`reset`][keel.tokens.base.TokenStore.reset]."""
         raise NotImplementedError(f"The {self.name} token store keeps no counters.")

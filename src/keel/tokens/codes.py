@@ -38,7 +38,7 @@ class OneTimeCodeManager:
     """Issue and verify one-time numeric codes of one purpose, with per-subject limits.
 
     ``prefix`` is the purpose; ``store`` and ``using`` are as for
-    :class:`~keel.tokens.JsonActionTokenManager` (by default the store
+    [`JsonActionTokenManager`][keel.tokens.JsonActionTokenManager] (by default the store
     ``KEEL['TOKEN_STORE']`` picks). Class attributes set the limits.
     """
 
@@ -82,7 +82,8 @@ class OneTimeCodeManager:
         return str(secrets.randbelow(10**self.digits)).zfill(self.digits)
 
     def is_well_formed(self, code: str) -> bool:
-        """Whether ``code`` could have been made by :meth:`make_code` (no I/O)."""
+        """Whether ``code`` could have been made by
+        [`make_code`][keel.tokens.codes.OneTimeCodeManager.make_code] (no I/O)."""
         if not isinstance(code, str):
             raise TypeError(f"A code is a str, got {type(code).__name__}.")
         return len(code) == self.digits and code.isascii() and code.isdigit()
@@ -140,10 +141,11 @@ class OneTimeCodeManager:
     ) -> str:
         """Store a new code for ``subject`` and return it; the subject's previous code dies.
 
-        ``payload`` (a JSON object, as for tokens) comes back from :meth:`verify_code`.
-        Raises :class:`TooManyCodes` past ``max_codes`` per window, ``ValueError``/
-        :class:`~keel.tokens.InvalidPayload` before any I/O, and
-        :class:`~keel.tokens.TokenStoreUnavailable` if the store did not answer.
+        ``payload`` (a JSON object, as for tokens) comes back from
+        [`verify_code`][keel.tokens.codes.OneTimeCodeManager.verify_code]. Raises
+        [`TooManyCodes`][keel.tokens.codes.TooManyCodes] past ``max_codes`` per window,
+        ``ValueError``/ [`InvalidPayload`][keel.tokens.InvalidPayload] before any I/O, and
+        [`TokenStoreUnavailable`][keel.tokens.TokenStoreUnavailable] if the store did not answer.
         """
         subjects, ttl, value = self._issue(subject, payload, ttl_seconds)
         store = self.get_store()
@@ -193,7 +195,7 @@ class OneTimeCodeManager:
         *,
         ttl_seconds: float | None = None,
     ) -> str:
-        """Async :meth:`issue_code`."""
+        """Async [`issue_code`][keel.tokens.codes.OneTimeCodeManager.issue_code]."""
         subjects, ttl, value = self._issue(subject, payload, ttl_seconds)
         store = self.get_store()
         for key in self._windows(subjects):
@@ -210,7 +212,7 @@ class OneTimeCodeManager:
         raise TokenError(f"The {store.name} token store refused {CREATE_ATTEMPTS} new codes.")
 
     async def averify_code(self, subject: str | int, code: str) -> dict[str, Any] | None:
-        """Async :meth:`verify_code`."""
+        """Async [`verify_code`][keel.tokens.codes.OneTimeCodeManager.verify_code]."""
         if not self.is_well_formed(code):
             return None
         subjects = self._subjects(subject)

@@ -1,14 +1,14 @@
-"""The database token store: the :class:`keel.models.ActionToken` table.
+"""The database token store: the [`keel.models.ActionToken`][keel.models.ActionToken] table.
 
-The embedded default, used when Redis is not configured. Rows are keyed by the token's
-digest. Consuming is one ``DELETE … WHERE digest = %s AND purpose = %s AND expires_at > %s
-RETURNING payload`` where the backend can
-return rows from a ``DELETE`` (PostgreSQL, SQLite 3.35+, MariaDB 10.5+); elsewhere (MySQL) it
-reads the row and accepts it only if its own ``DELETE`` removed it. Either way, one caller
-gets the payload however many race for it; under ``REPEATABLE READ`` or ``SERIALIZABLE``
-the losers' serialization failures are answered ``None``, like any token already used.
-Expired rows are never returned; they stay until ``manage.py keel_purge_tokens`` (or
-:meth:`DatabaseTokenStore.purge_expired`) removes them.
+The embedded default, used when Redis is not configured. Rows are keyed by the token's digest.
+Consuming is one ``DELETE … WHERE digest = %s AND purpose = %s AND expires_at > %s RETURNING
+payload`` where the backend can return rows from a ``DELETE`` (PostgreSQL, SQLite 3.35+, MariaDB
+10.5+); elsewhere (MySQL) it reads the row and accepts it only if its own ``DELETE`` removed it.
+Either way, one caller gets the payload however many race for it; under ``REPEATABLE READ`` or
+``SERIALIZABLE`` the losers' serialization failures are answered ``None``, like any token already
+used. Expired rows are never returned; they stay until ``manage.py keel_purge_tokens`` (or
+[`DatabaseTokenStore.purge_expired`][keel.tokens.database_store.DatabaseTokenStore.purge_expired])
+removes them.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def _delete_returning_sql(connection: BaseDatabaseWrapper) -> str:
 
 
 class DatabaseTokenStore(TokenStore):
-    """Tokens as rows of :class:`keel.models.ActionToken`.
+    """Tokens as rows of [`keel.models.ActionToken`][keel.models.ActionToken].
 
     ``using`` names the database; by default the router's write database for ``ActionToken``
     (reads go there too: a token just created must be readable at once, replicas may lag).
@@ -229,7 +229,9 @@ class DatabaseTokenStore(TokenStore):
         return self._purge(ActionToken, batch_size, dry_run)
 
     def purge_expired_counters(self, *, batch_size: int = 1000, dry_run: bool = False) -> int:
-        """The same as :meth:`purge_expired` for the expired counters of one-time codes."""
+        """The same as
+        [`purge_expired`][keel.tokens.database_store.DatabaseTokenStore.purge_expired] for the
+        expired counters of one-time codes."""
         return self._purge(ActionCounter, batch_size, dry_run)
 
     def _purge(self, model: type[ActionToken | ActionCounter], batch_size: int, dry: bool) -> int:

@@ -1,4 +1,5 @@
-"""Errors raised by :mod:`keel.tokens`; all derive from :class:`keel.exceptions.KeelError`."""
+"""Errors raised by [`keel.tokens`][keel.tokens]; all derive from
+[`keel.exceptions.KeelError`][keel.exceptions.KeelError]."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ __all__ = ["InvalidPayload", "InvalidToken", "TokenError", "TokenStoreUnavailabl
 
 
 class TokenError(KeelError):
-    """Base class of the errors of :mod:`keel.tokens`."""
+    """Base class of the errors of [`keel.tokens`][keel.tokens]."""
 
 
 class InvalidPayload(TokenError, ValueError):

@@ -40,9 +40,9 @@ __all__ = [
 logger = logging.getLogger("keel.tokens")
 
 DEFAULT_PREFIX = "auth:action"
-#: Longest purpose: the ``purpose`` column of :class:`keel.models.ActionToken`.
+#: Longest purpose: the ``purpose`` column of [`keel.models.ActionToken`][keel.models.ActionToken].
 MAX_PREFIX_LENGTH = 100
-#: Longest subject: the ``subject`` column of :class:`keel.models.ActionToken`.
+#: Longest subject: the ``subject`` column of [`keel.models.ActionToken`][keel.models.ActionToken].
 MAX_SUBJECT_LENGTH = 255
 #: Fewer random bytes would make tokens guessable.
 MIN_TOKEN_BYTES = 16
@@ -168,15 +168,15 @@ class JsonActionTokenManager:
     purposes. The store is picked on every call from ``KEEL['TOKEN_STORE']``: ``'redis'``,
     ``'database'``, or ``'auto'`` (Redis when ``KEEL['REDIS_URL']`` is set, else the
     database), so a manager can be created at import time. ``using`` names the database of the
-    database store; ``store`` fixes the store (any :class:`~keel.tokens.TokenStore`).
-    ``state`` (a :class:`~keel.tokens.StateBinding`) binds each token to the state of the
+    database store; ``store`` fixes the store (any [`TokenStore`][keel.tokens.TokenStore]).
+    ``state`` (a [`StateBinding`][keel.tokens.StateBinding]) binds each token to the state of the
     instance its payload names: peek and consume answer ``None`` once that state changed.
 
-    Guarantees: the store never holds the token itself, only keyed digests (of the token and
-    of the subject); :meth:`consume_token` returns the
-    payload to one caller only, however many race; an expired token is never returned; a
-    token is returned only once it is stored (a store failure raises
-    :class:`~keel.tokens.TokenStoreUnavailable`).
+    Guarantees: the store never holds the token itself, only keyed digests (of the token and of the
+    subject); [`consume_token`][keel.tokens.manager.JsonActionTokenManager.consume_token] returns
+    the payload to one caller only, however many race; an expired token is never returned; a token
+    is returned only once it is stored (a store failure raises
+    [`TokenStoreUnavailable`][keel.tokens.TokenStoreUnavailable]).
     """
 
     #: Random bytes per token; 32 gives 43 URL-safe characters (256 bits).
@@ -263,7 +263,8 @@ class JsonActionTokenManager:
         return secrets.token_urlsafe(self.token_bytes)
 
     def is_well_formed(self, token: str) -> bool:
-        """Whether ``token`` could have been made by :meth:`make_token` (no I/O)."""
+        """Whether ``token`` could have been made by
+        [`make_token`][keel.tokens.manager.JsonActionTokenManager.make_token] (no I/O)."""
         if not isinstance(token, str):
             raise TypeError(f"A token is a str, got {type(token).__name__}: {token!r:.80}.")
         return len(token) == self._token_length and _URLSAFE.fullmatch(token) is not None
@@ -517,13 +518,13 @@ class JsonActionTokenManager:
     ) -> str:
         """Store ``payload`` and return a new token for it.
 
-        ``ttl_seconds`` or ``ttl_hours`` (fractions allowed) set its lifetime, else the
-        default. With ``subject`` (a user id, an email), the subject's previous tokens of this
-        purpose are revoked, also those issued under a key of ``SECRET_KEY_FALLBACKS``. Raises
+        ``ttl_seconds`` or ``ttl_hours`` (fractions allowed) set its lifetime, else the default.
+        With ``subject`` (a user id, an email), the subject's previous tokens of this purpose are
+        revoked, also those issued under a key of ``SECRET_KEY_FALLBACKS``. Raises
         ``ValueError``/``TypeError`` (TTL out of range, bad subject),
-        :class:`~keel.tokens.InvalidPayload` before any I/O, and
-        :class:`~keel.tokens.TokenStoreUnavailable` if the store did not answer (then no token
-        is handed out, and every token of the subject stays revocable).
+        [`InvalidPayload`][keel.tokens.InvalidPayload] before any I/O, and
+        [`TokenStoreUnavailable`][keel.tokens.TokenStoreUnavailable] if the store did not answer
+        (then no token is handed out, and every token of the subject stays revocable).
         """
         ttl, text, data, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
         value = text if self.state is None else self._document(text, data)
@@ -579,7 +580,8 @@ class JsonActionTokenManager:
         ttl_hours: float | None = None,
         subject: str | int | None = None,
     ) -> str:
-        """Async :meth:`create_token` (the asyncio Redis client, or the async ORM path)."""
+        """Async [`create_token`][keel.tokens.manager.JsonActionTokenManager.create_token] (the
+        asyncio Redis client, or the async ORM path)."""
         ttl, text, data, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
         value = await self._adocument(text, data)
         store = self.get_store()
@@ -592,19 +594,19 @@ class JsonActionTokenManager:
         raise TokenError(f"The {store.name} token store refused {CREATE_ATTEMPTS} new tokens.")
 
     async def aget_token_data(self, token: str) -> dict[str, Any] | None:
-        """Async :meth:`get_token_data`."""
+        """Async [`get_token_data`][keel.tokens.manager.JsonActionTokenManager.get_token_data]."""
         return await self._aaccept(await self._afirst(token, self.get_store().aget))
 
     async def aconsume_token(self, token: str) -> dict[str, Any] | None:
-        """Async :meth:`consume_token`."""
+        """Async [`consume_token`][keel.tokens.manager.JsonActionTokenManager.consume_token]."""
         return await self._aaccept(await self._afirst(token, self.get_store().apop))
 
     async def adelete_token(self, token: str) -> bool:
-        """Async :meth:`delete_token`."""
+        """Async [`delete_token`][keel.tokens.manager.JsonActionTokenManager.delete_token]."""
         return bool(await self._afirst(token, self.get_store().adelete))
 
     async def arevoke_subject(self, subject: str | int) -> int:
-        """Async :meth:`revoke_subject`."""
+        """Async [`revoke_subject`][keel.tokens.manager.JsonActionTokenManager.revoke_subject]."""
         store = self.get_store()
         revoked = 0
         for key in project_secrets():
@@ -627,5 +629,6 @@ class JsonActionTokenDatabaseManager(JsonActionTokenManager):
 
 
 def get_json_action_token_manager(prefix: str = DEFAULT_PREFIX) -> JsonActionTokenManager:
-    """A :class:`JsonActionTokenManager` for ``prefix``, its store picked by settings."""
+    """A [`JsonActionTokenManager`][keel.tokens.manager.JsonActionTokenManager] for ``prefix``, its
+    store picked by settings."""
     return JsonActionTokenManager(prefix=prefix)

@@ -9,7 +9,7 @@ Tokens created for a subject are indexed in the sorted set
 the subject in clear), scored by their expiry. The index is written *before* the token and a
 digest leaves it only once ``DEL`` removed its token (or its expiry has passed), so whatever
 step of a create or a revoke fails, every live token of a subject stays in its index and a
-later :meth:`RedisTokenStore.revoke_subject` deletes it.
+later ``RedisTokenStore.revoke_subject`` deletes it.
 
 At most one token (or one-time code) of a subject is live, whatever the interleaving of
 creates for it. Each create registers in the index, writes its token, deletes the tokens it
@@ -129,12 +129,13 @@ def _removed(digests: list[str], deleted: list[Any]) -> list[str]:
 
 
 class RedisTokenStore(TokenStore):
-    """Tokens in Redis, through keel's shared clients (:func:`keel.redis.get_redis`).
+    """Tokens in Redis, through keel's shared clients
+    ([`keel.redis.get_redis`][keel.redis.get_redis]).
 
-    With ``wait_replicas`` (a positive int), each consume is followed by ``WAIT
-    wait_replicas wait_timeout_ms``: a consume that fewer replicas acknowledged in time raises
-    :class:`~keel.tokens.TokenStoreUnavailable` instead of returning the payload, since a
-    failover to a replica that missed it would make the token valid again.
+    With ``wait_replicas`` (a positive int), each consume is followed by ``WAIT wait_replicas
+    wait_timeout_ms``: a consume that fewer replicas acknowledged in time raises
+    [`TokenStoreUnavailable`][keel.tokens.TokenStoreUnavailable] instead of returning the payload,
+    since a failover to a replica that missed it would make the token valid again.
     """
 
     name = "redis"

@@ -76,7 +76,8 @@ class StateBinding:
         return self._fields
 
     def fields(self) -> list[models.Field[Any, Any]]:
-        """The model fields of :meth:`field_names`; ``ImproperlyConfigured`` for a wrong name."""
+        """The model fields of [`field_names`][keel.tokens.state.StateBinding.field_names];
+        ``ImproperlyConfigured`` for a wrong name."""
         meta = self.model._meta
         try:
             return [meta.get_field(name) for name in self.field_names()]  # type: ignore[misc]
@@ -107,7 +108,7 @@ class StateBinding:
         return None if rows is None else rows.first()
 
     async def aget_instance(self, payload: Mapping[str, Any]) -> models.Model | None:
-        """Async :meth:`get_instance`."""
+        """Async [`get_instance`][keel.tokens.state.StateBinding.get_instance]."""
         rows = self._rows(payload)
         return None if rows is None else await rows.afirst()
 

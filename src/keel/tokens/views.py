@@ -68,21 +68,23 @@ def protect_token_url(view: ViewFunction) -> ViewFunction:
 class ActionTokenConfirmView(TemplateResponseMixin, ContextMixin, View):
     """Peek on GET, consume on POST; subclass it with a template and an action.
 
-    Set :attr:`token_manager` (or :attr:`token_prefix`), :attr:`template_name`, and either
-    :attr:`success_url` or override :meth:`token_consumed`. The token comes from the URL
-    keyword argument :attr:`token_url_kwarg`. The template receives ``payload``; its form posts
-    back to the same URL with ``{% csrf_token %}``.
+    Set ``token_manager`` (or ``token_prefix``), ``template_name``, and either ``success_url`` or
+    override [`token_consumed`][keel.tokens.views.ActionTokenConfirmView.token_consumed]. The token
+    comes from the URL keyword argument ``token_url_kwarg``. The template receives ``payload``; its
+    form posts back to the same URL with ``{% csrf_token %}``.
 
-    A malformed, unknown, expired or used token (or :class:`~keel.tokens.InvalidToken` raised
-    by :meth:`check_payload` or :meth:`token_consumed`) answers with
-    :attr:`invalid_template_name` and :attr:`invalid_status`, or the project's 404 page when no
-    template is set. On POST, consuming and :meth:`token_consumed` run in one database
+    A malformed, unknown, expired or used token (or [`InvalidToken`][keel.tokens.InvalidToken]
+    raised by [`check_payload`][keel.tokens.views.ActionTokenConfirmView.check_payload] or
+    [`token_consumed`][keel.tokens.views.ActionTokenConfirmView.token_consumed]) answers with
+    ``invalid_template_name`` and ``invalid_status``, or the project's 404 page when no template is
+    set. On POST, consuming and
+    [`token_consumed`][keel.tokens.views.ActionTokenConfirmView.token_consumed] run in one database
     transaction: with the database store, an exception in the action gives the token back.
     """
 
     http_method_names = ["get", "post", "head", "options"]
     template_name = "keel/tokens/confirm.html"
-    #: The manager of the tokens; or set :attr:`token_prefix` for one picked by settings.
+    #: The manager of the tokens; or set ``token_prefix`` for one picked by settings.
     token_manager: JsonActionTokenManager | None = None
     token_prefix: str | None = None
     token_url_kwarg = "token"
@@ -113,7 +115,8 @@ class ActionTokenConfirmView(TemplateResponseMixin, ContextMixin, View):
         return str(self.kwargs.get(self.token_url_kwarg, ""))
 
     def check_payload(self, payload: dict[str, Any]) -> None:
-        """Refuse a live token for this request by raising :class:`InvalidToken`.
+        """Refuse a live token for this request by raising
+        [`InvalidToken`][keel.tokens.InvalidToken].
 
         Runs before the page is shown and before the token is consumed, so a refused request
         never uses the token up. For example, refuse a payload of another user.
@@ -124,7 +127,9 @@ class ActionTokenConfirmView(TemplateResponseMixin, ContextMixin, View):
         return None
 
     def get_success_url(self, payload: dict[str, Any]) -> str:
-        """Where to redirect after :meth:`token_consumed` returned ``None``."""
+        """Where to redirect after
+        [`token_consumed`][keel.tokens.views.ActionTokenConfirmView.token_consumed] returned
+        ``None``."""
         if self.success_url is None:
             raise ImproperlyConfigured(
                 f"{type(self).__name__} needs a success_url or a token_consumed() that "

@@ -12,6 +12,7 @@ from typing import Any
 from django.core.management import get_commands, load_command_class
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
+from django.utils.translation import gettext, ngettext
 
 from keel.fixtures import BaseHashProtectedCommand, FixtureError, JsonFixtureUpsertCommand
 from keel.fixtures.state import get_stored_hash
@@ -62,8 +63,11 @@ class Command(BaseCommand):
         unknown = [key for key in keys if key not in known]
         if unknown:
             raise CommandError(
-                f"No fixture upsert command with key or name {', '.join(map(repr, unknown))}; "
-                f"known: {', '.join(sorted(c.get_fixture_key() for _, c in found))}"
+                gettext("No fixture upsert command with key or name %(keys)s; known: %(known)s")
+                % {
+                    "keys": ", ".join(map(repr, unknown)),
+                    "known": ", ".join(sorted(c.get_fixture_key() for _, c in found)),
+                }
             )
         return chosen
 
@@ -71,14 +75,14 @@ class Command(BaseCommand):
         using: str = options["database"]
         if options["action"] == "export":
             if not options["keys"]:
-                raise CommandError("export takes the fixture keys to export")
+                raise CommandError(gettext("export takes the fixture keys to export"))
             self.export(options["keys"], using)
             return
         if options["action"] == "check":
             self.check_drift(options["keys"], using)
             return
         if options["keys"]:
-            raise CommandError("the listing takes no keys; use 'check KEY…'")
+            raise CommandError(gettext("the listing takes no keys; use 'check KEY…'"))
         rows: list[tuple[str, str, str, str, str]] = []
         for name, command in self.fixture_commands():
             try:
@@ -100,8 +104,10 @@ class Command(BaseCommand):
                 state = "stale"
             rows.append((name, key, stored[:12], current[:12], state))
         if not rows:
-            self.stdout.write("No fixture commands.")
+            self.stdout.write(gettext("No fixture commands."))
             return
+        # The table stays in English whatever the language: scripts read its columns and
+        # state words.
         header = ("command", "key", "stored", "current", "state")
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
         for row in [header, *rows]:
@@ -109,16 +115,25 @@ class Command(BaseCommand):
             self.stdout.write("  ".join([*cells, row[4]]))
         stale = [row[0] for row in rows if row[4] != "current"]
         if options["check"] and stale:
-            raise CommandError(f"Fixture commands not current: {', '.join(stale)}")
+            raise CommandError(
+                gettext("Fixture commands not current: %(commands)s")
+                % {"commands": ", ".join(stale)}
+            )
 
     def export(self, keys: list[str], using: str) -> None:
         for _, command in self.upsert_commands(keys):
             written = command.export(using=using)
             key = command.get_fixture_key()
             if not written:
-                self.stdout.write(f"{key}: files already hold the database's rows.")
+                self.stdout.write(
+                    gettext("%(key)s: files already hold the database's rows.") % {"key": key}
+                )
             for path in written:
-                self.stdout.write(self.style.SUCCESS(f"{key}: wrote {path}"))
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        gettext("%(key)s: wrote %(path)s") % {"key": key, "path": path}
+                    )
+                )
 
     def check_drift(self, keys: list[str], using: str) -> None:
         drifted = []
@@ -126,15 +141,27 @@ class Command(BaseCommand):
             key = command.get_fixture_key()
             differences = command.find_drift(using=using)
             if not differences:
-                self.stdout.write(f"{key}: database and files agree.")
+                self.stdout.write(gettext("%(key)s: database and files agree.") % {"key": key})
                 continue
             drifted.append(key)
-            self.stdout.write(self.style.WARNING(f"{key}: {len(differences)} difference(s)"))
+            self.stdout.write(
+                self.style.WARNING(
+                    ngettext(
+                        "%(key)s: %(count)d difference",
+                        "%(key)s: %(count)d differences",
+                        len(differences),
+                    )
+                    % {"key": key, "count": len(differences)}
+                )
+            )
             for difference in differences:
                 self.stdout.write(f"  {difference}")
         if drifted:
             raise CommandError(
-                f"The database differs from the fixture files of: {', '.join(drifted)} "
-                "(keel_fixtures export KEY writes the database's rows to the files)",
+                gettext(
+                    "The database differs from the fixture files of: %(keys)s (keel_fixtures "
+                    "export KEY writes the database's rows to the files)"
+                )
+                % {"keys": ", ".join(drifted)},
                 returncode=1,
             )

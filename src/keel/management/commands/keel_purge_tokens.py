@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
+from django.utils.translation import gettext, ngettext
 
 from keel.tokens.database_store import DatabaseTokenStore
 
@@ -39,15 +40,25 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         batch_size = options["batch_size"]
         if batch_size < 1:
-            raise CommandError(f"--batch-size must be a positive integer, got {batch_size}.")
+            raise CommandError(
+                gettext("--batch-size must be a positive integer, got %(size)s.")
+                % {"size": batch_size}
+            )
         store = DatabaseTokenStore(using=options["database"])
         dry_run = options["dry_run"]
         count = store.purge_expired(batch_size=batch_size, dry_run=dry_run)
         counters = store.purge_expired_counters(batch_size=batch_size, dry_run=dry_run)
-        what = f"{count} expired action {'token' if count == 1 else 'tokens'}"
+        tokens = ngettext(
+            "%(count)d expired action token", "%(count)d expired action tokens", count
+        ) % {"count": count}
+        what = tokens
         if counters:
-            what += f" and {counters} code {'counter' if counters == 1 else 'counters'}"
+            what = gettext("%(tokens)s and %(counters)s") % {
+                "tokens": tokens,
+                "counters": ngettext("%(count)d code counter", "%(count)d code counters", counters)
+                % {"count": counters},
+            }
         if dry_run:
-            self.stdout.write(f"{what} would be deleted (dry run).")
+            self.stdout.write(gettext("%(what)s would be deleted (dry run).") % {"what": what})
         else:
-            self.stdout.write(self.style.SUCCESS(f"Deleted {what}."))
+            self.stdout.write(self.style.SUCCESS(gettext("Deleted %(what)s.") % {"what": what}))

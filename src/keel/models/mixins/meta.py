@@ -92,5 +92,5 @@ class ReloadMixin(models.Model):
     async def areload(
         self, *, using: str | None = None, from_queryset: models.QuerySet[Self] | None = None
     ) -> Self:
-        """Asynchronous :meth:`reload`."""
+        """Asynchronous [`reload`][keel.conf.KeelSettings.reload]."""
         return await self._reload_queryset(using, from_queryset).aget()

@@ -88,19 +88,19 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
     """``save(pre_filters={...}, pre_excludes={...})`` updates the row only if it still matches.
 
     On a single-table model the check and the write are one statement:
-    ``UPDATE ... WHERE pk = %s AND <filters> AND NOT (<excludes>)``. With multi-table
-    inheritance the conditions are evaluated once, for the row, by the first UPDATE that
-    writes (conditions on another table's columns as a subquery on the concrete model); the
-    other tables are then written inside the same savepoint. When no row is updated the save
-    raises :class:`~keel.exceptions.DatabaseUpdatePreconditionsError` if the row still
-    exists, :class:`~keel.exceptions.RowDeletedError` if it was deleted (it is never
-    re-inserted), :class:`~keel.exceptions.RowNotFoundError` for a new instance whose preset
-    primary key names no row. A serialization failure of the database (a concurrent write
-    under REPEATABLE READ or SERIALIZABLE, a deadlock) raises
-    ``DatabaseUpdatePreconditionsError`` too. A guarded save runs in a savepoint, so a
-    failure leaves the caller's transaction usable, except after a MariaDB/MySQL deadlock,
-    which rolls back the whole transaction: then ``TransactionRolledBackError`` (a subclass)
-    is raised and the caller's block is marked for rollback. INSERTs are not guarded.
+    ``UPDATE ... WHERE pk = %s AND <filters> AND NOT (<excludes>)``. With multi-table inheritance
+    the conditions are evaluated once, for the row, by the first UPDATE that writes (conditions on
+    another table's columns as a subquery on the concrete model); the other tables are then written
+    inside the same savepoint. When no row is updated the save raises
+    [`DatabaseUpdatePreconditionsError`][keel.exceptions.DatabaseUpdatePreconditionsError] if the
+    row still exists, [`RowDeletedError`][keel.exceptions.RowDeletedError] if it was deleted (it is
+    never re-inserted), [`RowNotFoundError`][keel.exceptions.RowNotFoundError] for a new instance
+    whose preset primary key names no row. A serialization failure of the database (a concurrent
+    write under REPEATABLE READ or SERIALIZABLE, a deadlock) raises
+    ``DatabaseUpdatePreconditionsError`` too. A guarded save runs in a savepoint, so a failure
+    leaves the caller's transaction usable, except after a MariaDB/MySQL deadlock, which rolls back
+    the whole transaction: then ``TransactionRolledBackError`` (a subclass) is raised and the
+    caller's block is marked for rollback. INSERTs are not guarded.
     """
 
     precondition_error_class: ClassVar[type[DatabaseUpdatePreconditionsError]] = (

@@ -191,7 +191,8 @@ _RESERVED = frozenset({"TRANSITIONS", "INITIAL_STATE", "ALL_STATES", "FINAL_STAT
 
 
 class StateEnumMeta(type):
-    """Collects the states of a :class:`StateEnum` and validates its ``TRANSITIONS``."""
+    """Collects the states of a [`StateEnum`][keel.models.mixins.states.StateEnum] and validates its
+    ``TRANSITIONS``."""
 
     def __new__(
         mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]
@@ -285,9 +286,9 @@ class StateEnum(metaclass=StateEnumMeta):
 class StateMachineMixin(ChangeTrackingMixin):
     """Declares the state field and its graph; the helpers shared by the two state mixins.
 
-    ``states`` is a :class:`StateEnum` subclass, or a Django ``TextChoices`` with
-    ``state_transitions = {source: {targets}}`` (``states = None`` takes the field's
-    ``choices``). ``state_field_name`` defaults to ``"state"``.
+    ``states`` is a [`StateEnum`][keel.models.mixins.states.StateEnum] subclass, or a Django
+    ``TextChoices`` with ``state_transitions = {source: {targets}}`` (``states = None`` takes the
+    field's ``choices``). ``state_field_name`` defaults to ``"state"``.
     """
 
     states: ClassVar[Any] = None
@@ -343,7 +344,8 @@ class StateMachineMixin(ChangeTrackingMixin):
 
     @classmethod
     def get_transition_rule(cls, source: Any, target: Any) -> Transition | None:
-        """The :class:`Transition` options of ``source -> target`` (``None``: none declared)."""
+        """The [`Transition`][keel.models.mixins.states.Transition] options of ``source -> target``
+        (``None``: none declared)."""
         rules = cls.state_transition_rules
         return rules.get((source, target)) or rules.get(target)
 
@@ -583,14 +585,14 @@ class StateTransitionPreconditionMixin(StateMachineMixin, UpdatePreconditionsMix
 class StateTransitionEventsMixin(StateMachineMixin):
     """``keel.signals.post_state_transition`` is sent once per saved change of the state.
 
-    Sent after the row was written, with ``sender`` (the instance's class), ``instance``,
-    ``source`` (``None`` on creation), ``target``, ``previous_state`` and ``state`` (the same
-    two) and ``using``; never for a save that leaves the state alone.
-    ``keel.signals.pre_state_transition`` (``sender``, ``instance``, ``source``, ``target``,
-    ``using``) is sent just before such a save writes; a receiver that raises stops it.
-    With ``state_transition_on_commit = True`` the post signal is sent when the transaction
-    commits (not at all on rollback). Override :meth:`on_post_state_transition` to act
-    without a signal.
+    Sent after the row was written, with ``sender`` (the instance's class), ``instance``, ``source``
+    (``None`` on creation), ``target``, ``previous_state`` and ``state`` (the same two) and
+    ``using``; never for a save that leaves the state alone. ``keel.signals.pre_state_transition``
+    (``sender``, ``instance``, ``source``, ``target``, ``using``) is sent just before such a save
+    writes; a receiver that raises stops it. With ``state_transition_on_commit = True`` the post
+    signal is sent when the transaction commits (not at all on rollback). Override
+    [`on_post_state_transition`][keel.models.mixins.states.StateTransitionEventsMixin.on_post_state_transition]
+    to act without a signal.
     """
 
     state_transition_on_commit: ClassVar[bool] = False

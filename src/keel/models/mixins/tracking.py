@@ -199,7 +199,7 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
     def get_dirty_fields(self) -> dict[str, Any]:
         """Map each changed field's name to its previous value (``author_id`` value for FKs).
 
-        A field assigned while it was deferred maps to :data:`NOT_LOADED`.
+        A field assigned while it was deferred maps to ``NOT_LOADED``.
         """
         tracked = self._keel_tracked
         return {tracked[a].name: old for a, old in self._keel_changes().items()}

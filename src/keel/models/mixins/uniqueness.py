@@ -1,9 +1,10 @@
 """Uniqueness violations reported as ``ValidationError`` instead of ``IntegrityError``.
 
 The database is the only place where uniqueness is really enforced: two requests that both pass
-``validate_unique()`` can still race to the same row. :class:`BetterUniquenessErrorsMixin` turns
-the ``IntegrityError`` the loser gets into the ``ValidationError`` that form validation would
-have raised, so the user sees a form error instead of a server error.
+``validate_unique()`` can still race to the same row.
+[`BetterUniquenessErrorsMixin`][keel.models.mixins.uniqueness.BetterUniquenessErrorsMixin] turns the
+``IntegrityError`` the loser gets into the ``ValidationError`` that form validation would have
+raised, so the user sees a form error instead of a server error.
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ class ValidateOnSaveMixin(compat.AsyncSaveOptionsMixin):
       then writes nothing.
     - Nothing is written when validation fails; no query is sent besides those the checks need
       (one per foreign key, unique field, ``unique_together``, and constraint; see
-      :class:`FasterValidateOnSaveMixin` for none).
+      [`FasterValidateOnSaveMixin`][keel.models.mixins.validation.FasterValidateOnSaveMixin] for
+      none).
     """
 
     #: Validate on save unless ``save(validate=False)``.
@@ -73,9 +74,10 @@ class ValidateOnSaveMixin(compat.AsyncSaveOptionsMixin):
 class FasterValidateOnSaveMixin(ValidateOnSaveMixin):
     """Validate on save without any query: fields and ``clean()`` only.
 
-    Uniqueness, constraints and the existence of related rows are left to the database (pair it
-    with :class:`~keel.models.mixins.uniqueness.BetterUniquenessErrorsMixin` to keep form errors
-    for uniqueness). Foreign keys are still checked for null and blank without a query.
+    Uniqueness, constraints and the existence of related rows are left to the database (pair it with
+    [`BetterUniquenessErrorsMixin`][keel.models.mixins.uniqueness.BetterUniquenessErrorsMixin] to
+    keep form errors for uniqueness). Foreign keys are still checked for null and blank without a
+    query.
     """
 
     validate_on_save_kwargs: ClassVar[Mapping[str, Any]] = MappingProxyType(
