@@ -17,7 +17,13 @@ from django.core.management import call_command
 from keel.fixtures import FixtureError, FixtureImportResult, JsonFixtureUpsertCommand
 from keel.fixtures.plan import plan_models
 from tests.testapp.models.fixtures import FixtureCategory
-from tests.testapp.models.fixtures_formats import FixtureExercise, FixtureLesson, FixtureTopic
+from tests.testapp.models.fixtures_formats import (
+    FixtureExercise,
+    FixtureLesson,
+    FixtureShelf,
+    FixtureTopic,
+    FixtureVolume,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -422,6 +428,7 @@ def test_model_lookups_needs_bulk_writes() -> None:
         ({FixtureTopic: ""}, "is a field name"),
         ({FixtureTopic: "slug", "testapp.fixturetopic": "slug"}, "twice"),
         ({}, "non-empty mapping"),
+        ({FixtureShelf: "code", FixtureVolume: "code"}, "FixtureShelf, testapp.FixtureVolume"),
     ],
 )
 def test_a_malformed_declaration_is_refused_when_the_command_runs(

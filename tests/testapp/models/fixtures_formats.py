@@ -63,3 +63,17 @@ class FixtureExercise(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["lesson", "number"], name="fixtureexercise_number")
         ]
+
+
+class FixtureShelf(models.Model):
+    """With :class:`FixtureVolume`, two models that refer to each other (a cycle)."""
+
+    code = models.CharField(max_length=20, unique=True)
+    first_volume = models.ForeignKey(
+        "FixtureVolume", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+
+class FixtureVolume(models.Model):
+    code = models.CharField(max_length=20, unique=True)
+    shelf = models.ForeignKey(FixtureShelf, null=True, on_delete=models.CASCADE)
