@@ -13,9 +13,16 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
-from keel.fixtures import FixtureError, FixtureImportResult, JsonFixtureUpsertCommand
+from keel.fixtures import (
+    BaseHashProtectedCommand,
+    FixtureError,
+    FixtureImportResult,
+    JsonFixtureUpsertCommand,
+)
 from keel.fixtures.plan import plan_models
+from keel.management.commands.keel_fixtures import Command as KeelFixtures
 from tests.testapp.models.fixtures import FixtureCategory
 from tests.testapp.models.fixtures_formats import (
     FixtureExercise,
@@ -447,10 +454,18 @@ def test_the_content_hash_covers_the_declared_models(tmp_path: Path) -> None:
     assert result.status == "imported" and result.unchanged == 9
 
 
-def test_export_and_drift_cover_commands_of_one_model() -> None:
-    from django.core.management.base import CommandError
+class KeelFixturesWithCourse(KeelFixtures):
+    def fixture_commands(self) -> list[tuple[str, BaseHashProtectedCommand]]:
+        return [("import_course", ImportCourse())]
 
+
+def test_export_and_drift_cover_commands_of_one_model() -> None:
     with pytest.raises(CommandError, match="several models"):
         ImportCourse().find_drift()
     with pytest.raises(CommandError, match="several models"):
         ImportCourse().export()
+    # keel_fixtures check and export say so and go on with the other commands.
+    for action in ("check", "export"):
+        out = io.StringIO()
+        call_command(KeelFixturesWithCourse(), action, "course", stdout=out)
+        assert f"course: imports several models (model_lookups); {action} covers" in out.getvalue()
