@@ -14,6 +14,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from keel.fixtures import (
     BaseHashProtectedCommand,
@@ -23,6 +25,7 @@ from keel.fixtures import (
 )
 from keel.fixtures.plan import plan_models
 from keel.management.commands.keel_fixtures import Command as KeelFixtures
+from keel.signals import fixture_imported
 from tests.testapp.models.fixtures import FixtureCategory
 from tests.testapp.models.fixtures_formats import (
     FixtureExercise,
@@ -393,12 +396,50 @@ def test_a_reference_to_no_row_names_file_row_and_field_and_nothing_is_written(
     assert not FixtureLesson.objects.exists()
 
 
-def test_an_invalid_value_of_a_later_model_writes_nothing(tmp_path: Path) -> None:
+def test_every_row_is_checked_before_the_first_model_is_written(tmp_path: Path) -> None:
     rows = by_natural_key()
     rows[-1]["fields"]["number"] = "many"
-    with pytest.raises(FixtureError, match=r"row 8.*number"):
+    with (
+        CaptureQueriesContext(connection) as queries,
+        pytest.raises(FixtureError, match=r"row 8.*number"),
+    ):
         run(write(tmp_path / "course.json", rows))
+    tables = [FixtureTopic._meta.db_table, FixtureLesson._meta.db_table]
+    assert not [
+        query["sql"]
+        for query in queries.captured_queries
+        if any(table in query["sql"] for table in tables)
+    ]
     assert not FixtureTopic.objects.exists()
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 1000])
+def test_models_spread_over_several_files_and_batches(tmp_path: Path, batch_size: int) -> None:
+    rows = ordered(by_natural_key(), "shuffled")
+    first = write(tmp_path / "a.json", rows[:4])
+    second = write(tmp_path / "b.jsonl", [])
+    second.write_text("\n".join(json.dumps(row) for row in rows[4:]), encoding="utf-8")
+    command = ImportCourse()
+    command.fixture_paths = [first, second]  # type: ignore[misc]
+    command.batch_size = batch_size  # type: ignore[misc]
+    call_command(command, stdout=io.StringIO(), stderr=io.StringIO())
+    assert command.import_result is not None and command.import_result.created == 9
+    loaded = snapshot(with_pks=False)
+    clear()
+    call_command("loaddata", str(first), str(second), verbosity=0)
+    assert snapshot(with_pks=False) == loaded
+
+    broken = rows[4:]
+    position = next(i for i, row in enumerate(broken) if "prerequisites" in row["fields"])
+    broken[position]["fields"]["prerequisites"] = [["nope"]]
+    second.write_text("\n".join(json.dumps(row) for row in broken), encoding="utf-8")
+    command = ImportCourse()
+    command.fixture_paths = [first, second]  # type: ignore[misc]
+    command.batch_size = batch_size  # type: ignore[misc]
+    with pytest.raises(FixtureError) as caught:
+        call_command(command, stdout=io.StringIO(), stderr=io.StringIO())
+    assert str(second) in str(caught.value) and f"row {position}" in str(caught.value)
+    assert caught.value.field == "prerequisites"
 
 
 def test_a_duplicate_key_of_one_model_is_an_error(tmp_path: Path) -> None:
@@ -469,3 +510,22 @@ def test_export_and_drift_cover_commands_of_one_model() -> None:
         out = io.StringIO()
         call_command(KeelFixturesWithCourse(), action, "course", stdout=out)
         assert f"course: imports several models (model_lookups); {action} covers" in out.getvalue()
+
+
+def test_fixture_imported_is_sent_once_per_changed_model_with_its_result(tmp_path: Path) -> None:
+    path = write(tmp_path / "course.json", by_natural_key())
+    run(path)
+    sent: list[tuple[Any, int, int]] = []
+
+    def receiver(sender: Any, using: str, result: FixtureImportResult, **kwargs: Any) -> None:
+        sent.append((sender, result.created, result.updated))
+
+    fixture_imported.connect(receiver, dispatch_uid="formats-test")
+    try:
+        rows = by_natural_key()
+        rows[0]["fields"]["name"] = "Python 3"
+        rows.append(lesson("extra", None, [], []))
+        run(write(path, rows))
+    finally:
+        fixture_imported.disconnect(dispatch_uid="formats-test")
+    assert sent == [(FixtureTopic, 0, 1), (FixtureLesson, 1, 0)]
