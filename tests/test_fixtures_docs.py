@@ -11,6 +11,7 @@ import pytest
 
 from keel.signals import fixture_imported
 from tests.testapp.models import fixtures as models
+from tests.testapp.models import fixtures_formats as formats
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "fixtures.md"
 BLOCK = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -19,6 +20,8 @@ PROJECT_MODELS = {
     "Article": models.FixtureArticle,
     "Category": models.FixtureCategory,
     "Content": models.FixtureContent,
+    "Lesson": formats.FixtureLesson,
+    "Topic": formats.FixtureTopic,
     "SiteSettings": models.FixtureSiteConfig,
 }
 
@@ -44,7 +47,7 @@ def test_every_example_of_the_fixtures_page_runs(tmp_path: Path, settings: Any) 
         files += 1
     namespace: dict[str, Any] = dict(PROJECT_MODELS)
     python_blocks = blocks("python")
-    assert files == 4 and len(python_blocks) >= 7
+    assert files == 5 and len(python_blocks) >= 7
     try:
         for _, body in python_blocks:
             code = re.sub(r"^from myproject\.models import .*$", "", body, flags=re.MULTILINE)

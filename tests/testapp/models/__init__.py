@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.testapp.models import (  # noqa: F401
     fixtures,
+    fixtures_formats,
     mixins_core,
     mixins_misc,
     site,
