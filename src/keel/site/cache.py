@@ -168,8 +168,8 @@ def read(source: CachedSource[T], *, using: str | None = None, part: str | None 
     # The hot path: a warm read of the default database's copy. Safe because it is the general
     # path below with only the layers that cannot apply skipped: no explicit database, part or
     # router (the alias is the default one); no transaction of this process has a publication
-    # pending (``scheduled`` is empty, so no transaction reads its own writes); no request memo
-    # is open and no test override is active. The copy is then served on exactly the check of
+    # pending (so none reads its own writes); no request memo is open and no test override is
+    # active. The copy is then served on exactly the check of
     # the general path (``_usable``), against the version this process knows from the
     # database, and only while that version is not due to be read again. Anything else falls
     # through to the general path.
@@ -177,7 +177,7 @@ def read(source: CachedSource[T], *, using: str | None = None, part: str | None 
         using is None
         and part is None
         and not router.routers
-        and not _publish.scheduled
+        and not _publish.pending
         and not active_overrides
         and request_memo.get() is None
     ):
