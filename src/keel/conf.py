@@ -12,7 +12,9 @@ works everywhere.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -80,10 +82,80 @@ def _key_prefix(value: Any) -> str | None:
     return None
 
 
+#: The ``OPTIONS`` of a database connection that change which data it sees, per backend (the
+#: last part of ``ENGINE``): other databases, servers or schemas reached through ``OPTIONS``.
+IDENTITY_OPTIONS: dict[str, tuple[str, ...]] = {
+    # libpq: a service file entry names a server and a database; ``dbname``, ``host``,
+    # ``hostaddr`` and ``port`` apply when NAME, HOST and PORT do not set them.
+    "postgresql": ("service", "dbname", "host", "hostaddr", "port", "assume_role"),
+    # mysqlclient: OPTIONS override NAME, HOST and PORT; an option file names them too, and an
+    # init command may switch databases (``USE other``).
+    "mysql": (
+        "db",
+        "database",
+        "host",
+        "port",
+        "unix_socket",
+        "read_default_file",
+        "read_default_group",
+        "init_command",
+    ),
+    # An init command may attach another database file.
+    "sqlite3": ("init_command",),
+}
+IDENTITY_OPTIONS["postgis"] = IDENTITY_OPTIONS["postgresql"]
+IDENTITY_OPTIONS["spatialite"] = IDENTITY_OPTIONS["sqlite3"]
+
+#: PostgreSQL run-time settings in ``OPTIONS["options"]`` (``-c name=value``) that change
+#: which tables a connection sees: the schemas, and the role whose ``"$user"`` schema comes
+#: first in the default ``search_path``.
+IDENTITY_PG_SETTINGS = ("search_path", "role", "session_authorization")
+
+
+def _pg_identity_settings(options: str) -> list[str]:
+    """``name=value`` of the [`IDENTITY_PG_SETTINGS`][keel.conf.IDENTITY_PG_SETTINGS] in a
+    libpq ``options`` string (``-c name=value``, ``-cname=value`` or ``--name=value``), in
+    order."""
+    try:
+        tokens = shlex.split(options)
+    except ValueError:  # unbalanced quotes: keep it whole rather than guess
+        return [options]
+    found: list[str] = []
+    for index, token in enumerate(tokens):
+        if token == "-c":
+            setting = tokens[index + 1] if index + 1 < len(tokens) else ""
+        elif token.startswith(("--", "-c")):
+            setting = token[2:]
+        else:
+            continue
+        name, _, value = setting.partition("=")
+        name = name.strip().lower().replace("-", "_")
+        if name in IDENTITY_PG_SETTINGS:
+            found.append(f"{name}={value.strip()}")
+    return found
+
+
 def database_identity() -> str:
-    """``ENGINE|HOST|PORT|NAME`` of the default database: what tells projects apart."""
+    """``ENGINE|HOST|PORT|NAME`` of the default database, followed by the ``OPTIONS`` that
+    change which data its connections see ([`IDENTITY_OPTIONS`][keel.conf.IDENTITY_OPTIONS],
+    and the schema and role settings of PostgreSQL's ``options``): what tells projects apart.
+
+    Other ``OPTIONS`` (timeouts, TLS, pooling, isolation level) are left out, so that every
+    process of one project derives the same prefix even when some tune their connections.
+    """
     default = settings.DATABASES.get("default", {})
     parts = [str(default.get(key) or "") for key in ("ENGINE", "HOST", "PORT", "NAME")]
+    options = default.get("OPTIONS") or {}
+    backend = str(default.get("ENGINE") or "").rsplit(".", 1)[-1]
+    identity = [
+        f"{key}={options[key]}"
+        for key in IDENTITY_OPTIONS.get(backend, ())
+        if options.get(key) not in (None, "")
+    ]
+    if IDENTITY_OPTIONS.get(backend) is IDENTITY_OPTIONS["postgresql"] and options.get("options"):
+        identity += _pg_identity_settings(str(options["options"]))
+    if identity:  # without any, the identity (and the prefix) is the one keel always derived
+        parts.append(json.dumps(identity))
     return "|".join(parts)
 
 
@@ -142,8 +214,9 @@ SETTINGS: dict[str, Setting] = {
             "KEY_PREFIX",
             None,
             "Prefix of every Redis and cache key keel writes. `None`: `keel-` and a digest of "
-            "the default database's engine, host, port and name, so projects sharing one Redis "
-            "database never share keys.",
+            "the default database's engine, host, port and name and of the `OPTIONS` that "
+            "change which data it sees (schemas, services, option files: see Project state, "
+            "Key prefix), so projects sharing one Redis database never share keys.",
             _key_prefix,
             "keel.E004",
         ),

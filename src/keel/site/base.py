@@ -30,6 +30,7 @@ class SingletonDeletionError(KeelError):
 
 
 _sources: dict[type[models.Model], tuple[CachedSource[Any], ...]] = {}
+_first_sources: dict[type[models.Model], CachedSource[Any]] = {}
 
 
 class PublishingQuerySet(models.QuerySet[Any]):
@@ -129,7 +130,11 @@ class CachedModelMixin(models.Model):
 
     @classmethod
     def _source(cls) -> CachedSource[Any]:
-        return _sources_of(cls._meta.concrete_model or cls)[0]
+        try:
+            return _first_sources[cls]  # every read asks: one lookup
+        except KeyError:
+            _first_sources[cls] = _sources_of(cls._meta.concrete_model or cls)[0]
+            return _first_sources[cls]
 
     @classmethod
     def publish(cls, *, using: str | None = None) -> None:
@@ -209,7 +214,8 @@ class SiteSettingsSyncMixin(CachedModelMixin):
     @classmethod
     def load(cls, *, using: str | None = None) -> Self:
         """The singleton, from the nearest fresh layer (see ``keel.site.cache``)."""
-        return read(cls._source(), using=using)  # type: ignore[no-any-return]
+        source = _first_sources.get(cls) or cls._source()  # one call less on every read
+        return read(source, using=using)  # type: ignore[no-any-return]
 
     @classmethod
     async def aload(cls, *, using: str | None = None) -> Self:

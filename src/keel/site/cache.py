@@ -53,6 +53,7 @@ from keel.site import versions
 from keel.site.copies import (
     NO_ENTRIES,
     Entry,
+    active_overrides,
     clear_local_copies,
     epochs,
     keep_local,
@@ -60,6 +61,7 @@ from keel.site.copies import (
     memo_get,
     memo_put,
     overridden,
+    request_memo,
     request_scope,
 )
 from keel.site.documents import (
@@ -104,6 +106,8 @@ __all__ = [
 
 T = TypeVar("T")
 
+_monotonic = time.monotonic
+
 
 def resolve_alias(model: type[Model], using: str | None) -> str:
     """The database a cached object is read from: ``using``, or the model's write database.
@@ -132,31 +136,59 @@ def _lkey(source: CachedSource[Any], alias: str, part: str | None) -> tuple[Any,
     return (source.kind, alias, current_language() if source.per_language else "any", part)
 
 
-def _fresh_copy(model: type[Model], lkey: tuple[Any, ...], known: int) -> Entry | None:
-    """The process copy if it may be served without asking the store, else ``None``.
+def _usable(entry: Entry, known: int) -> bool:
+    """Whether the process copy ``entry`` may be served without asking the store.
 
-    Never when it is older than the version this process last read from the database. With
-    Redis client tracking: while the listener says the store's version key did not change
-    since the copy's stamp (a document rewritten at the same version holds the same data;
-    a flush or a lost connection makes every stamp stale); while tracking is not live, only
-    when the store is known to be down (the copy then came from the database) and inside
+    Never when it is older than ``known``, the version this process last read from the
+    database. With Redis client tracking: while the listener says the store's version key did
+    not change since the copy's stamp (a document rewritten at the same version holds the same
+    data; a flush or a lost connection makes every stamp stale); while tracking is not live,
+    only when the store is known to be down (the copy then came from the database) and inside
     ``SITE_SETTINGS_LOCAL_TTL``. Without Redis: inside ``SITE_SETTINGS_LOCAL_TTL``.
     """
-    entry = local.get(model, NO_ENTRIES).get(lkey)
-    if entry is None or entry.version < known:
-        return None
+    if entry.version < known:
+        return False
     listener = get_listener()
     if listener is not None:
         stamp = entry.stamp
         if stamp is not None:
-            return entry if listener.is_current(entry.gen_key, stamp) else None
+            return listener.is_current(entry.gen_key, stamp)
         if not store_is_down():
-            return None
-    return entry if entry.expires > time.monotonic() else None
+            return False
+    return entry.expires > _monotonic()
+
+
+def _fresh_copy(model: type[Model], lkey: tuple[Any, ...], known: int) -> Entry | None:
+    """The process copy if ``_usable``, else ``None``."""
+    entry = local.get(model, NO_ENTRIES).get(lkey)
+    return entry if entry is not None and _usable(entry, known) else None
 
 
 def read(source: CachedSource[T], *, using: str | None = None, part: str | None = None) -> T:
     """Return the object of ``source`` for the active language (see the module docstring)."""
+    # The hot path: a warm read of the default database's copy. Safe because it is the general
+    # path below with only the layers that cannot apply skipped: no explicit database, part or
+    # router (the alias is the default one); no transaction of this process has a publication
+    # pending (so none reads its own writes); no request memo is open and no test override is
+    # active. The copy is then served on exactly the check of
+    # the general path (``_usable``), against the version this process knows from the
+    # database, and only while that version is not due to be read again. Anything else falls
+    # through to the general path.
+    if (
+        using is None
+        and part is None
+        and not router.routers
+        and not _publish.pending
+        and not active_overrides
+        and request_memo.get() is None
+    ):
+        model = source.model
+        lkey = source.default_lkey or _lkey(source, DEFAULT_DB_ALIAS, None)
+        entry = local.get(model, NO_ENTRIES).get(lkey)
+        if entry is not None:
+            known = versions.recent_version(model, DEFAULT_DB_ALIAS)
+            if known is not None and _usable(entry, known):
+                return source.materialize(entry.template)
     model = source.model
     alias = resolve_alias(model, using)
     lkey = _lkey(source, alias, part)

@@ -54,7 +54,12 @@ def _weak_database_name() -> str | None:
     """Why the default database's identity does not tell this project apart, or ``None``."""
     default = settings.DATABASES.get("default", {})
     name = str(default.get("NAME") or "")
-    if not name:
+    options = default.get("OPTIONS") or {}
+    # A PostgreSQL service or an option file (MySQL, MariaDB) may name the database instead.
+    named_by_options = any(
+        options.get(key) for key in ("service", "dbname", "db", "database", "read_default_file")
+    )
+    if not name and not named_by_options:
         return "the default database has no NAME"
     engine = str(default.get("ENGINE", ""))
     if engine.endswith("sqlite3") and (name == ":memory:" or "mode=memory" in name):

@@ -16,6 +16,7 @@ from keel.site.documents import MISSING
 
 __all__ = [
     "Entry",
+    "active_overrides",
     "clear_local_copies",
     "forget_memo",
     "keep_local",
@@ -24,12 +25,13 @@ __all__ = [
     "overridden",
     "pop_override",
     "push_override",
+    "request_memo",
     "request_scope",
 ]
 
 T = TypeVar("T")
 
-_memo: contextvars.ContextVar[dict[type[Model], dict[tuple[Any, ...], Any]] | None] = (
+request_memo: contextvars.ContextVar[dict[type[Model], dict[tuple[Any, ...], Any]] | None] = (
     contextvars.ContextVar("keel_site_request_memo", default=None)
 )
 _state_lock = threading.Lock()
@@ -56,7 +58,7 @@ MAX_LOCAL_ENTRIES = 1024
 
 
 def memo_get(model: type[Model], lkey: tuple[Any, ...]) -> Any:
-    memo = _memo.get()
+    memo = request_memo.get()
     if memo is None:
         return MISSING
     seen = memo.get(model)
@@ -64,7 +66,7 @@ def memo_get(model: type[Model], lkey: tuple[Any, ...]) -> Any:
 
 
 def memo_put(model: type[Model], lkey: tuple[Any, ...], value: Any) -> None:
-    memo = _memo.get()
+    memo = request_memo.get()
     if memo is not None:
         memo.setdefault(model, {})[lkey] = value
 
@@ -96,15 +98,15 @@ def keep_local(
 @contextmanager
 def request_scope() -> Iterator[None]:
     """Open a request memo: inside it, each cached object is read at most once."""
-    token = _memo.set({})
+    token = request_memo.set({})
     try:
         yield
     finally:
-        _memo.reset(token)
+        request_memo.reset(token)
 
 
 def forget_memo(model: type[Model] | None) -> None:
-    memo = _memo.get()
+    memo = request_memo.get()
     if memo is None:
         return
     if model is None:
@@ -125,13 +127,13 @@ def clear_local_copies(model: type[Model] | None = None) -> None:
 
 # -- test overrides (keel.test.override_site_settings) -------------------------------------
 
-_overrides: list[tuple[object, type[Model], dict[str, Any]]] = []
+active_overrides: list[tuple[object, type[Model], dict[str, Any]]] = []
 
 
 def overridden(model: type[Model], value: T) -> T:
-    if not _overrides or not isinstance(value, Model):
+    if not active_overrides or not isinstance(value, Model):
         return value
-    for _token, target, values in _overrides:
+    for _token, target, values in active_overrides:
         if target is model:
             for name, field_value in values.items():
                 # Through the field's descriptor: a relation given as an instance sets its
@@ -144,14 +146,14 @@ def push_override(model: type[Model], values: dict[str, Any]) -> object:
     """Make reads of ``model`` return ``values`` (by field name or attname, assigned as
     attributes) until ``pop_override``."""
     token = object()
-    _overrides.append((token, model, values))
+    active_overrides.append((token, model, values))
     clear_local_copies(model)
     return token
 
 
 def pop_override(token: object) -> None:
-    for index, (candidate, model, _values) in enumerate(_overrides):
+    for index, (candidate, model, _values) in enumerate(active_overrides):
         if candidate is token:
-            del _overrides[index]
+            del active_overrides[index]
             clear_local_copies(model)
             return

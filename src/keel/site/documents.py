@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from django.conf import settings
@@ -54,6 +55,9 @@ class CachedSource(Generic[T]):
 
     #: Whether the object depends on the active language (a document per language).
     per_language = True
+    #: The key of the default database's process copy when it is the same in every language
+    #: (``per_language`` false, no part); ``None`` otherwise.
+    default_lkey: tuple[Any, ...] | None = None
 
     def __init__(self, model: type[Model]) -> None:
         self.model = model._meta.concrete_model or model
@@ -109,9 +113,15 @@ def _copy(value: Any) -> Any:
 
 
 class InstanceTemplate:
-    """A cached model instance, kept as the attribute values new copies are made from."""
+    """A cached model instance, kept as the attribute values new copies are made from.
 
-    __slots__ = ("db", "model", "mutable", "values")
+    ``materialize()`` returns a private copy: its own ``_state`` and its own mutable values
+    (JSON values, mixins' bookkeeping), built without ``__init__``.
+    """
+
+    __slots__ = ("db", "materialize", "model", "mutable", "values")
+
+    materialize: Callable[[], Model]
 
     def __init__(self, instance: Model) -> None:
         self.model = type(instance)
@@ -121,19 +131,29 @@ class InstanceTemplate:
         self.mutable = tuple(
             k for k, v in self.values.items() if isinstance(v, dict | list | set | bytearray)
         )
+        self.materialize = _copier(self.model, self.db, self.values, self.mutable)
 
-    def materialize(self) -> Model:
-        """A private copy: its own ``_state`` and its own mutable values, no ``__init__``."""
-        new = object.__new__(self.model)
-        values = self.values.copy()
-        for name in self.mutable:
-            values[name] = _copy(values[name])
+
+def _copier(
+    model: type[Model], db: str | None, values: dict[str, Any], mutable: tuple[str, ...]
+) -> Callable[[], Model]:
+    """The ``materialize`` of a template: every warm read calls it, so what it needs is bound
+    here, once (a closure reads its variables faster than a method reads attributes)."""
+    new_object = object.__new__
+
+    def materialize() -> Model:
+        new = new_object(model)
+        own = values.copy()
+        for name in mutable:
+            own[name] = _copy(own[name])
         state = ModelState()
-        state.db = self.db
+        state.db = db
         state.adding = False
-        values["_state"] = state
-        new.__dict__ = values
+        own["_state"] = state
+        new.__dict__ = own
         return new
+
+    return materialize
 
 
 def encode_doc(source: CachedSource[Any], version: int, payload: Any) -> str:

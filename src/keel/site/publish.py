@@ -16,7 +16,7 @@ from keel.site.copies import clear_local_copies, forget_memo
 from keel.site.documents import CachedSource, current_language, encode_doc
 from keel.site.stores import doc_timeout, get_store, store_failed
 
-__all__ = ["publish_now", "schedule_publish", "scheduled", "wrote_in_transaction"]
+__all__ = ["pending", "publish_now", "schedule_publish", "scheduled", "wrote_in_transaction"]
 
 logger = logging.getLogger("keel.site.publish")
 
@@ -48,6 +48,10 @@ class _Publication:
 scheduled: weakref.WeakValueDictionary[tuple[int, type[Model]], _Publication] = (
     weakref.WeakValueDictionary()
 )
+#: The dictionary under ``scheduled``: empty when nothing is scheduled (it may still hold a dead
+#: entry for a moment, which only sends a read down the general path). Every warm read asks;
+#: its truth costs no Python-level ``__len__``.
+pending = scheduled.data  # type: ignore[attr-defined]
 
 
 def wrote_in_transaction(model: type[Model], alias: str) -> bool:

@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import models
+from django.db import DEFAULT_DB_ALIAS, models
 from django.db.models import Model, QuerySet
 from django.db.models.functions import Lower
 from django.db.models.query_utils import DeferredAttribute
@@ -74,6 +74,8 @@ class SingletonSource(CachedSource[Model]):
         self.per_language = (
             has_language_dependent_fields(self.model) if declared is None else bool(declared)
         )
+        if not self.per_language:
+            self.default_lkey = (self.kind, DEFAULT_DB_ALIAS, "any", None)
 
     def _language(self, language: str) -> Any:
         # "any": the model declared that nothing in it depends on the language.
@@ -106,8 +108,7 @@ class SingletonSource(CachedSource[Model]):
         return InstanceTemplate(decode_instance(self.model, alias, payload))
 
     def materialize(self, template: Any) -> Model:
-        instance: Model = template.materialize()
-        return instance
+        return template.materialize()  # type: ignore[no-any-return]
 
 
 class ContentMapSource(CachedSource[Mapping[str, str]]):

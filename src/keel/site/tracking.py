@@ -626,19 +626,23 @@ class InvalidationListener:
 
 _lock = threading.Lock()
 _listener: InvalidationListener | None = None
+#: Tracking is off (no ``REDIS_URL``, or ``SITE_SETTINGS_TRACKING`` false) until the next
+#: ``reset_listener``, which a change of ``KEEL`` calls.
+_off = False
 
 
 def get_listener() -> InvalidationListener | None:
     """The process's listener, started on first call; ``None`` without ``KEEL["REDIS_URL"]``
     or with ``KEEL["SITE_SETTINGS_TRACKING"] = False``. A forked child starts its own."""
-    global _listener
+    global _listener, _off
     listener = _listener
-    if listener is not None:
-        return listener
-    if not is_configured() or not keel_settings.SITE_SETTINGS_TRACKING:
-        return None
+    if listener is not None or _off:
+        return listener  # every read asks: no settings read here
     with _lock:
-        if _listener is None:
+        if _listener is None and not _off:
+            if not is_configured() or not keel_settings.SITE_SETTINGS_TRACKING:
+                _off = True  # until reset_listener(), which a change of KEEL calls
+                return None
             _listener = InvalidationListener(
                 tracked_prefix(),
                 float(keel_settings.SITE_SETTINGS_TRACKING_HEARTBEAT),
@@ -650,9 +654,10 @@ def get_listener() -> InvalidationListener | None:
 
 def reset_listener() -> None:
     """Stop the process's listener; the next ``get_listener`` starts a new one."""
-    global _listener
+    global _listener, _off
     with _lock:
         listener, _listener = _listener, None
+        _off = False
     if listener is not None:
         listener.close()
 
