@@ -94,7 +94,12 @@ def configure(databases: list[str], pg_host: str, sqlite_path: str) -> None:
     config["default"] = dict(config[databases[0]])
     settings.configure(
         DATABASES=config,
-        INSTALLED_APPS=["django.contrib.contenttypes", "keel", f"{APP}.BenchConfig"],
+        INSTALLED_APPS=[
+            "django.contrib.contenttypes",
+            "django.contrib.auth",
+            "keel",
+            f"{APP}.BenchConfig",
+        ],
         USE_TZ=True,
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         KEEL={},
