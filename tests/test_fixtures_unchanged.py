@@ -13,12 +13,18 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.validators import MaxLengthValidator
+from django.test import override_settings
 
 from keel.fixtures import FixtureError, JsonFixtureUpsertCommand
 from keel.fixtures.results import FixtureRow
 from keel.fixtures.staging import StagingTable
 from keel.models import FixtureRowState
-from tests.testapp.models.fixtures import FixtureEntry
+from tests.testapp.models.fixtures import (
+    FixtureArticle,
+    FixtureCategory,
+    FixtureEntry,
+    FixtureTag,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -200,10 +206,74 @@ def test_unchanged_rows_are_neither_validated_nor_staged(
     staged.clear()
     assert imported()(path, ImportEntries)[4] == [(1, "key='b'", "label", "Edited", "Bee 2")]
     assert staged == ["b"]
-    # Another policy, or overwriting edits, stages every row.
-    staged.clear()
-    imported(edit_policy="overwrite")(path, ImportEntries)
-    assert staged == ["a", "b", "c"]
+    assert FixtureRowState.objects.get(object_pk=FixtureEntry.objects.get(key="b").pk).digest == ""
+    # Another policy, overwriting edits, pruning, another context: every row is staged.
+    for step in (
+        imported(edit_policy="overwrite"),
+        imported(edit_policy="create_only"),
+        imported("--overwrite-edits"),
+        imported(prune=True),
+        imported(fixture_version="2"),
+        imported("--ignorenonexistent"),
+    ):
+        staged.clear()
+        step(path, ImportEntries)
+        assert staged == ["a", "b", "c"]
+    with override_settings(TIME_ZONE="Europe/Paris"):
+        staged.clear()
+        imported()(path, ImportEntries)
+        assert staged == ["a", "b", "c"]
+
+
+class ImportCategories(JsonFixtureUpsertCommand):
+    fixture_key = "categories"
+    model_class = FixtureCategory
+    lookup_field = "slug"
+
+
+class ImportTags(JsonFixtureUpsertCommand):
+    fixture_key = "tags"
+    model_class = FixtureTag
+    lookup_field = "name"
+
+
+class ImportArticles(JsonFixtureUpsertCommand):
+    fixture_key = "articles"
+    model_class = FixtureArticle
+    lookup_field = "key"
+    natural_key_fields = {"tags": ("name",)}
+
+
+def test_rows_of_a_model_with_relations_are_always_staged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Their references are checked and resolved again at every import."""
+    staged: list[str] = []
+    add = StagingTable.add
+
+    def counting_add(self: StagingTable, file: int, rows: Any, digests: Any = ()) -> list[int]:
+        staged.extend(str(row.key) for row in rows)
+        return add(self, file, rows, digests)
+
+    monkeypatch.setattr(StagingTable, "add", counting_add)
+    categories = write(tmp_path / "c.json", [{"fields": {"slug": "news"}}])
+    tags = write(tmp_path / "t.json", [{"fields": {"name": "x"}}])
+    articles = write(
+        tmp_path / "a.json",
+        [{"fields": {"key": "a", "category": ["news"], "tags": [["x"]]}}, {"fields": {"key": "b"}}],
+    )
+    for command_class, path in ((ImportCategories, categories), (ImportTags, tags)):
+        command = command_class()
+        command.fixture_path = path  # type: ignore[misc]
+        call_command(command, stdout=io.StringIO())
+    for _ in range(2):
+        command = ImportArticles()
+        command.fixture_path = articles  # type: ignore[misc]
+        staged.clear()
+        call_command(command, "--force", stdout=io.StringIO())
+        assert staged == ["a", "b"]
+    assert command.import_result is not None
+    assert command.import_result.unchanged == 2
 
 
 def test_a_changed_model_definition_stages_every_row_again(
