@@ -293,3 +293,33 @@ def test_a_changed_model_definition_stages_every_row_again(
     monkeypatch.setattr(field, "validators", [MaxLengthValidator(3)])  # "Label" no longer fits
     assert imported()(path, ImportEntries)[0] == "refused"
     assert staged == []  # refused while validating, before the first batch was staged
+
+
+class ImportEntriesByPk(ImportEntries):
+    lookup_field = "pk"
+
+
+class ImportEveryEntryByPk(ImportEntriesByPk):
+    def skip_row(self, row: FixtureRow) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("new_first", [False, True])
+def test_a_unique_collision_with_a_row_left_out_names_its_row(
+    tmp_path: Path, new_first: bool
+) -> None:
+    """Rows matched by pk, ``key`` unique too: a new row takes the key of a row left out."""
+    rows = [{"pk": 1, **entry("a")}, {"pk": 2, **entry("b")}]
+    new = {"pk": 3, **entry("a", "Other")}
+    messages = []
+    for command_class in (ImportEntriesByPk, ImportEveryEntryByPk):
+        FixtureEntry.objects.all().delete()
+        FixtureRowState.objects.all().delete()
+        path = write(tmp_path / "entries.json", rows)
+        assert imported()(path, command_class)[:3] == (2, 0, 0)
+        write(path, [new, *rows] if new_first else [*rows, new])
+        refused, message = imported()(path, command_class)
+        assert refused == "refused"
+        messages.append(message)
+    assert messages[0] == messages[1]
+    assert "'a' is also in row" in messages[0]
