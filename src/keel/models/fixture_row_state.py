@@ -12,12 +12,18 @@ class FixtureRowState(models.Model):
     (``"v<text>"``, ``"n"`` for NULL), or ``null`` when no import wrote the field. Rows are
     written set-based by the import, in its transaction; ``object_pk`` is the row's primary
     key as text.
+
+    ``digest`` identifies the fixture object whose values were last written, byte for byte
+    (in the import's context: model, lookup, schema); empty when the row kept an editor's
+    value or was written without one. A ``keep_edits`` re-import leaves out a row whose object
+    still has this digest: applying it again would change nothing.
     """
 
     key = models.CharField(max_length=200)
     model = models.CharField(max_length=100)
     object_pk = models.CharField(max_length=255)
     written = models.JSONField(default=dict)
+    digest = models.CharField(max_length=32, blank=True, default="")
 
     class Meta:
         verbose_name = "fixture row state"
