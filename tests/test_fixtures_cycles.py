@@ -13,9 +13,16 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
-from keel.fixtures import FixtureError, FixtureImportResult, JsonFixtureUpsertCommand
+from keel.fixtures import (
+    BaseHashProtectedCommand,
+    FixtureError,
+    FixtureImportResult,
+    JsonFixtureUpsertCommand,
+)
 from keel.fixtures.plan import plan_models
+from keel.management.commands.keel_fixtures import Command as KeelFixtures
 from tests.testapp.models.fixtures_formats import (
     FixtureEgg,
     FixtureHen,
@@ -199,12 +206,19 @@ def test_keep_edits_remembers_the_key_it_set_in_the_second_pass(tmp_path: Path) 
 
 
 def test_keep_edits_memories_of_two_models_with_equal_pks_stay_apart(tmp_path: Path) -> None:
-    path = write(tmp_path / "library.json", by_id())
+    rows = [
+        shelf("a", 1, pk=1),
+        shelf("b", 2, pk=2),
+        volume("v1", 1, pk=1),
+        volume("v2", 2, pk=2),
+    ]
+    path = write(tmp_path / "library.json", rows)
     run(path)
     FixtureShelf.objects.filter(pk=1).update(label="edited")
-    result, _ = run(path, "--force")
+    rows[0] = shelf("a", 1, pk=1, label="From the file")
+    result, _ = run(write(path, rows))
     assert FixtureShelf.objects.get(pk=1).label == "edited"
-    assert result.updated == 0
+    assert [(c.key, c.field) for c in result.conflicts] == [("code='a'", "label")]
 
 
 @pytest.mark.parametrize("broken", ["deferred key", "first pass", "second model"])
@@ -221,3 +235,81 @@ def test_an_error_in_any_row_writes_nothing(tmp_path: Path, broken: str) -> None
         run(path, natural_key_fields={"first_volume": ("code",), "shelf": ("code",)})
     assert str(path) in str(caught.value)
     assert not FixtureShelf.objects.exists() and not FixtureVolume.objects.exists()
+
+
+def test_a_row_deleted_and_given_again_takes_the_files_deferred_key(tmp_path: Path) -> None:
+    rows = by_id()
+    rows[2] = shelf("c", 12, pk=3)
+    path = write(tmp_path / "library.json", rows)
+    run(path)
+    FixtureShelf.objects.filter(pk=3).delete()  # the memory of pk 3 stays behind
+    rows[2] = shelf("c", 13, pk=3)
+    result, _ = run(write(path, rows))
+    assert snapshot(True)["shelves"]["c"] == (3, "C", "v3")
+    assert result.conflicts == ()
+    assert counters(result)["testapp.FixtureShelf"] == (1, 0, 2)
+
+
+def test_dry_run_names_the_deferred_key_once_per_row(tmp_path: Path) -> None:
+    path = write(tmp_path / "library.json", by_natural_key())
+    run(path)
+    rows = by_natural_key()
+    rows[0] = shelf("a", ["v2"], label="Aye")
+    rows.append(shelf("d", ["v2"]))
+    result, _ = run(write(path, rows), "--dry-run")
+    assert result.changes == (
+        "create testapp.FixtureShelf code='d'",
+        "update testapp.FixtureShelf code='a': label, first_volume",
+    )
+    assert snapshot(False)["shelves"]["a"] == (None, "A", "v1")
+    assert not FixtureShelf.objects.filter(code="d").exists()
+
+
+class KeelFixturesWithLibrary(KeelFixtures):
+    def fixture_commands(self) -> list[tuple[str, BaseHashProtectedCommand]]:
+        return [("import_library", ImportLibrary())]
+
+
+def test_export_check_and_reimport_of_a_cycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "library.json", by_id()[::-1])
+    monkeypatch.setattr(ImportLibrary, "fixture_path", path, raising=False)
+    run(path)
+    assert ImportLibrary().find_drift() == []
+    # An editor moves shelf b's first volume and adds a shelf.
+    FixtureShelf.objects.filter(code="b").update(first_volume=FixtureVolume.objects.get(code="v2"))
+    FixtureShelf.objects.create(code="e", label="E")
+    shown = [str(difference) for difference in ImportLibrary().find_drift()]
+    assert len(shown) == 2, shown
+    assert any("code='b'" in line and "first_volume" in line for line in shown)
+    assert any("code='e'" in line for line in shown)
+    out = io.StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command(KeelFixturesWithLibrary(), "check", "library", stdout=out)
+    assert caught.value.returncode == 1
+    call_command(KeelFixturesWithLibrary(), "export", "library", stdout=io.StringIO())
+    exported = path.read_bytes()
+    rows = json.loads(exported)
+    # Shelves first (applied first), each model ordered by its lookup, natural keys, no ids.
+    assert [(row["model"], row["fields"]["code"], "pk" in row) for row in rows] == [
+        ("testapp.fixtureshelf", "a", False),
+        ("testapp.fixtureshelf", "b", False),
+        ("testapp.fixtureshelf", "c", False),
+        ("testapp.fixtureshelf", "e", False),
+        ("testapp.fixturevolume", "v1", False),
+        ("testapp.fixturevolume", "v2", False),
+        ("testapp.fixturevolume", "v3", False),
+    ]
+    assert rows[1]["fields"]["first_volume"] == ["v2"]
+    out = io.StringIO()
+    call_command(KeelFixturesWithLibrary(), "check", "library", stdout=out)
+    assert "library: database and files agree." in out.getvalue()
+    assert ImportLibrary().export() == [] and path.read_bytes() == exported
+    result, _ = run(path, "--force")
+    assert (result.created, result.updated, result.unchanged) == (0, 0, 7)
+    # The exported file gives the same rows through loaddata.
+    expected = snapshot(with_pks=False)
+    clear()
+    call_command("loaddata", str(path), verbosity=0)
+    assert snapshot(with_pks=False) == expected
