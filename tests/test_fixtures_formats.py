@@ -35,6 +35,7 @@ from tests.testapp.models.fixtures_formats import (
     FixtureLesson,
     FixtureTopic,
 )
+from tests.testapp.models.site import SiteSettings
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -530,6 +531,39 @@ def test_export_writes_loaddata_format_grouped_per_model_and_reimports_unchanged
 class KeelFixturesWithCourse(KeelFixtures):
     def fixture_commands(self) -> list[tuple[str, BaseHashProtectedCommand]]:
         return [("import_course", ImportCourse())]
+
+
+class ImportSiteAndTopics(JsonFixtureUpsertCommand):
+    fixture_key = "site-and-topics"
+    model_lookups = {FixtureTopic: "slug", SiteSettings: "pk"}
+    edit_policy = "overwrite"
+
+
+def test_export_of_several_models_never_writes_a_secret(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "site.json",
+        [
+            {
+                "model": "testapp.sitesettings",
+                "pk": 1,
+                "fields": {"site_name": "Shop", "stripe_secret_key": "sk_live_123"},
+            },
+            topic("web", []),
+        ],
+    )
+    run(path, command=ImportSiteAndTopics())
+    command = ImportSiteAndTopics()
+    command.fixture_path = path  # type: ignore[misc]
+    command.export()
+    text = path.read_text(encoding="utf-8")
+    assert "sk_live" not in text and "stripe_secret_key" not in text
+    assert [row["model"] for row in json.loads(text)] == [
+        "testapp.fixturetopic",
+        "testapp.sitesettings",
+    ]
+    result, _ = run(path, "--force", command=ImportSiteAndTopics())
+    assert (result.created, result.updated) == (0, 0)
+    assert SiteSettings.objects.get().stripe_secret_key == "sk_live_123"
 
 
 def test_check_compares_every_model_row_by_row_and_export_settles_it(
