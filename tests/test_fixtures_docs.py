@@ -22,7 +22,9 @@ PROJECT_MODELS = {
     "Content": models.FixtureContent,
     "Lesson": formats.FixtureLesson,
     "Topic": formats.FixtureTopic,
+    "Shelf": formats.FixtureShelf,
     "SiteSettings": models.FixtureSiteConfig,
+    "Volume": formats.FixtureVolume,
 }
 
 
@@ -47,7 +49,7 @@ def test_every_example_of_the_fixtures_page_runs(tmp_path: Path, settings: Any) 
         files += 1
     namespace: dict[str, Any] = dict(PROJECT_MODELS)
     python_blocks = blocks("python")
-    assert files == 5 and len(python_blocks) >= 7
+    assert files == 6 and len(python_blocks) >= 7
     try:
         for _, body in python_blocks:
             code = re.sub(r"^from myproject\.models import .*$", "", body, flags=re.MULTILINE)

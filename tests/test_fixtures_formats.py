@@ -29,12 +29,13 @@ from keel.management.commands.keel_fixtures import Command as KeelFixtures
 from keel.signals import fixture_imported
 from tests.testapp.models.fixtures import FixtureCategory
 from tests.testapp.models.fixtures_formats import (
+    FixtureEgg,
     FixtureExercise,
+    FixtureHen,
     FixtureLesson,
-    FixtureShelf,
     FixtureTopic,
-    FixtureVolume,
 )
+from tests.testapp.models.site import SiteSettings
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -482,7 +483,7 @@ def test_model_lookups_needs_bulk_writes() -> None:
         ({FixtureTopic: ""}, "is a field name"),
         ({FixtureTopic: "slug", "testapp.fixturetopic": "slug"}, "twice"),
         ({}, "non-empty mapping"),
-        ({FixtureShelf: "code", FixtureVolume: "code"}, "FixtureShelf, testapp.FixtureVolume"),
+        ({FixtureHen: "code", FixtureEgg: "code"}, "FixtureHen, testapp.FixtureEgg refer"),
     ],
 )
 def test_a_malformed_declaration_is_refused_when_the_command_runs(
@@ -501,21 +502,93 @@ def test_the_content_hash_covers_the_declared_models(tmp_path: Path) -> None:
     assert result.status == "imported" and result.unchanged == 9
 
 
+def test_export_writes_loaddata_format_grouped_per_model_and_reimports_unchanged(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path / "course.json", ordered(by_natural_key(), "shuffled"))
+    run(path)
+    command = ImportCourse()
+    command.fixture_path = path  # type: ignore[misc]
+    assert command.export() == [path]
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    # Grouped per model in the order applied, each model ordered by its lookup, no ids but
+    # the lookup's own (exercises are matched on pk).
+    assert [(row["model"], row.get("pk")) for row in rows] == [
+        *(("testapp.fixturetopic", None),) * 3,
+        *(("testapp.fixturelesson", None),) * 3,
+        ("testapp.fixtureexercise", 1),
+        ("testapp.fixtureexercise", 2),
+        ("testapp.fixtureexercise", 3),
+    ]
+    assert [row["fields"]["slug"] for row in rows[:3]] == ["data", "python", "web"]
+    assert rows[4]["fields"]["topic"] == ["python"]
+    first = path.read_bytes()
+    assert command.export() == [] and path.read_bytes() == first
+    result, _ = run(path, "--force")
+    assert (result.created, result.updated, result.unchanged) == (0, 0, 9)
+
+
 class KeelFixturesWithCourse(KeelFixtures):
     def fixture_commands(self) -> list[tuple[str, BaseHashProtectedCommand]]:
         return [("import_course", ImportCourse())]
 
 
-def test_export_and_drift_cover_commands_of_one_model() -> None:
-    with pytest.raises(CommandError, match="several models"):
-        ImportCourse().find_drift()
-    with pytest.raises(CommandError, match="several models"):
-        ImportCourse().export()
-    # keel_fixtures check and export say so and go on with the other commands.
-    for action in ("check", "export"):
-        out = io.StringIO()
-        call_command(KeelFixturesWithCourse(), action, "course", stdout=out)
-        assert f"course: imports several models (model_lookups); {action} covers" in out.getvalue()
+class ImportSiteAndTopics(JsonFixtureUpsertCommand):
+    fixture_key = "site-and-topics"
+    model_lookups = {FixtureTopic: "slug", SiteSettings: "pk"}
+    edit_policy = "overwrite"
+
+
+def test_export_of_several_models_never_writes_a_secret(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "site.json",
+        [
+            {
+                "model": "testapp.sitesettings",
+                "pk": 1,
+                "fields": {"site_name": "Shop", "stripe_secret_key": "sk_live_123"},
+            },
+            topic("web", []),
+        ],
+    )
+    run(path, command=ImportSiteAndTopics())
+    command = ImportSiteAndTopics()
+    command.fixture_path = path  # type: ignore[misc]
+    command.export()
+    text = path.read_text(encoding="utf-8")
+    assert "sk_live" not in text and "stripe_secret_key" not in text
+    assert [row["model"] for row in json.loads(text)] == [
+        "testapp.fixturetopic",
+        "testapp.sitesettings",
+    ]
+    result, _ = run(path, "--force", command=ImportSiteAndTopics())
+    assert (result.created, result.updated) == (0, 0)
+    assert SiteSettings.objects.get().stripe_secret_key == "sk_live_123"
+
+
+def test_check_compares_every_model_row_by_row_and_export_settles_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "course.json", by_natural_key())
+    monkeypatch.setattr(ImportCourse, "fixture_path", path, raising=False)
+    run(path)
+    assert ImportCourse().find_drift() == []
+    FixtureLesson.objects.filter(key="views").update(title="Edited")
+    FixtureTopic.objects.create(slug="extra", name="Extra")
+    differences = ImportCourse().find_drift()
+    shown = [str(difference) for difference in differences]
+    assert len(shown) == 2, shown
+    assert any("title" in line and "Edited" in line for line in shown)
+    assert any("extra" in line for line in shown)
+    out = io.StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command(KeelFixturesWithCourse(), "check", "course", stdout=out)
+    assert caught.value.returncode == 1
+    assert "course: 2 differences" in out.getvalue()
+    call_command(KeelFixturesWithCourse(), "export", "course", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command(KeelFixturesWithCourse(), "check", "course", stdout=out)
+    assert "course: database and files agree." in out.getvalue()
 
 
 def test_fixture_imported_is_sent_once_per_changed_model_with_its_result(tmp_path: Path) -> None:

@@ -65,15 +65,49 @@ class FixtureExercise(models.Model):
         ]
 
 
+class FixtureShelfManager(models.Manager["FixtureShelf"]):
+    def get_by_natural_key(self, code: str) -> FixtureShelf:
+        return self.get(code=code)
+
+
 class FixtureShelf(models.Model):
-    """With :class:`FixtureVolume`, two models that refer to each other (a cycle)."""
+    """With `FixtureVolume`, two models that refer to each other (a cycle through nullable
+    keys)."""
 
     code = models.CharField(max_length=20, unique=True)
+    label = models.CharField(max_length=100, default="")
     first_volume = models.ForeignKey(
         "FixtureVolume", null=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    objects = FixtureShelfManager()
+
+    def natural_key(self) -> tuple[str]:
+        return (self.code,)
+
+
+class FixtureVolumeManager(models.Manager["FixtureVolume"]):
+    def get_by_natural_key(self, code: str) -> FixtureVolume:
+        return self.get(code=code)
 
 
 class FixtureVolume(models.Model):
     code = models.CharField(max_length=20, unique=True)
     shelf = models.ForeignKey(FixtureShelf, null=True, on_delete=models.CASCADE)
+
+    objects = FixtureVolumeManager()
+
+    def natural_key(self) -> tuple[str]:
+        return (self.code,)
+
+
+class FixtureHen(models.Model):
+    """With `FixtureEgg`, a cycle that no nullable key breaks."""
+
+    code = models.CharField(max_length=20, unique=True)
+    egg = models.ForeignKey("FixtureEgg", on_delete=models.CASCADE, related_name="+")
+
+
+class FixtureEgg(models.Model):
+    code = models.CharField(max_length=20, unique=True)
+    hen = models.ForeignKey(FixtureHen, on_delete=models.CASCADE, related_name="+")

@@ -123,8 +123,6 @@ class Command(BaseCommand):
     def export(self, keys: list[str], using: str) -> None:
         for _, command in self.upsert_commands(keys):
             key = command.get_fixture_key()
-            if self._several_models(key, command, "export"):
-                continue
             written = command.export(using=using)
             if not written:
                 self.stdout.write(
@@ -141,8 +139,6 @@ class Command(BaseCommand):
         drifted = []
         for _, command in self.upsert_commands(keys):
             key = command.get_fixture_key()
-            if self._several_models(key, command, "check"):
-                continue
             differences = command.find_drift(using=using)
             if not differences:
                 self.stdout.write(gettext("%(key)s: database and files agree.") % {"key": key})
@@ -169,13 +165,3 @@ class Command(BaseCommand):
                 % {"keys": ", ".join(drifted)},
                 returncode=1,
             )
-
-    def _several_models(self, key: str, command: JsonFixtureUpsertCommand, action: str) -> bool:
-        """Whether ``command`` imports several models, which ``action`` does not cover (said)."""
-        if command.model_lookups is None:
-            return False
-        self.stdout.write(
-            f"{key}: imports several models (model_lookups); {action} covers commands of one "
-            "model, skipped."
-        )
-        return True
