@@ -15,6 +15,7 @@ import pytest
 from django.db import connections, transaction
 
 from keel.signals import site_settings_changed
+from keel.site.changes import MASK
 from tests.testapp.models.site import (
     Brand,
     SiteSettings,
@@ -56,7 +57,7 @@ def run_while_held(hold: Callable[[], None], other: Callable[[], None]) -> list[
                 hold()
                 inside.set()
                 time.sleep(1.0)
-        except BaseException as exc:  # noqa: BLE001 (reported by the test)
+        except BaseException as exc:
             errors.append(exc)
         finally:
             inside.set()
@@ -66,7 +67,7 @@ def run_while_held(hold: Callable[[], None], other: Callable[[], None]) -> list[
         try:
             inside.wait()
             other()
-        except BaseException as exc:  # noqa: BLE001 (reported by the test)
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connections.close_all()
@@ -195,6 +196,7 @@ def test_a_receiver_that_raises_breaks_neither_the_save_nor_other_receivers(
     assert later == ["ran"]
     errors = [r for r in caplog.records if "broken_receiver" in r.getMessage()]
     assert len(errors) == 2
+    assert {r.name for r in errors} == {"django.dispatch"}
     assert all(isinstance(r.exc_info[1], ValueError) for r in errors if r.exc_info)
 
 
@@ -224,3 +226,15 @@ def test_a_multi_table_child_reports_its_parent_and_own_fields(
     ]
     child.save()
     assert len(received) == 1
+
+
+def test_a_secret_changed_to_another_value_shows_the_mask_on_both_sides(
+    received: list[dict[str, Any]],
+) -> None:
+    settings = SiteSettings.objects.get()
+    settings.stripe_secret_key = "sk_live_first"
+    settings.save()
+    settings.stripe_secret_key = "sk_live_second"
+    settings.save()
+    assert received == [{"stripe_secret_key": ("", MASK)}, {"stripe_secret_key": (MASK, MASK)}]
+    assert "sk_live" not in repr(received)
