@@ -21,7 +21,14 @@ from django.utils.text import Truncator
 from keel.signals import site_settings_changed
 from keel.site.encryption import is_secret_field
 
-__all__ = ["MASK", "SHOWN_CHARS", "locked_row", "saved_with_changes", "shown_changes", "shown_value"]
+__all__ = [
+    "MASK",
+    "SHOWN_CHARS",
+    "locked_row",
+    "saved_with_changes",
+    "shown_changes",
+    "shown_value",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -124,10 +131,10 @@ def locked_row(model: type[models.Model], pk: Any, using: str) -> models.Model |
     takes the database's write lock before the read (waiting for a concurrent writer, like
     any save), so the read sees the latest commit and the save that follows cannot fail.
     """
-    rows = models.QuerySet(model, using=using).filter(pk=pk)
+    rows: models.QuerySet[Any] = models.QuerySet(model, using=using).filter(pk=pk)
     if not transaction.get_connection(using).features.has_select_for_update:
         # A plain queryset: the base manager's update() would publish the cache.
-        pk_name = model._meta.pk.attname  # type: ignore[union-attr]
+        pk_name = model._meta.pk.attname
         rows.update(**{pk_name: models.F(pk_name)})
         return rows.first()
     return rows.select_for_update().first()
@@ -165,7 +172,7 @@ def saved_with_changes(
         save(**kwargs)
         try:
             after = models.QuerySet(model, using=using).filter(pk=instance.pk).first()
-            changes = (
+            changes: dict[str, tuple[str, str]] = (
                 {}
                 if after is None
                 else shown_changes(
