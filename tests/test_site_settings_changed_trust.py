@@ -238,3 +238,11 @@ def test_a_secret_changed_to_another_value_shows_the_mask_on_both_sides(
     settings.save()
     assert received == [{"stripe_secret_key": ("", MASK)}, {"stripe_secret_key": (MASK, MASK)}]
     assert "sk_live" not in repr(received)
+
+
+def test_update_fields_may_be_any_iterable(received: list[dict[str, Any]]) -> None:
+    settings = SiteSettings.objects.get()
+    settings.phone = "42"
+    settings.save(update_fields=(name for name in ["phone"]))
+    assert SiteSettings.objects.get().phone == "42"
+    assert received == [{"phone": ("", "42")}]

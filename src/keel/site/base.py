@@ -257,5 +257,6 @@ class AbstractSiteSettings(SiteSettingsSyncMixin):
         if update_fields is not None:
             update_fields = list(update_fields)
             if update_fields and "updated_at" not in update_fields:
-                kwargs["update_fields"] = [*update_fields, "updated_at"]
+                update_fields.append("updated_at")
+            kwargs["update_fields"] = update_fields
         super().save(**kwargs)

@@ -160,8 +160,11 @@ def saved_with_changes(
     using = kwargs.get("using") or router.db_for_write(model, instance=instance)
     connection = transaction.get_connection(using)
     update_fields = kwargs.get("update_fields")
+    if update_fields is not None:
+        update_fields = list(update_fields)  # read twice: a generator would be used up
+        kwargs = {**kwargs, "update_fields": update_fields}
     if (not connection.in_atomic_block and not connection.get_autocommit()) or (
-        update_fields is not None and not list(update_fields)
+        update_fields == []
     ):
         save(**kwargs)
         return
