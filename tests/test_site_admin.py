@@ -11,6 +11,7 @@ from django.forms.models import model_to_dict
 from django.test import Client
 
 from keel.signals import site_settings_changed
+from keel.site.admin import SingletonModelAdmin
 from tests.testapp.models.site import SiteSettings, StaticContent
 
 ADMIN = "/site/admin/testapp/"
@@ -222,6 +223,38 @@ def test_a_field_is_reset_to_its_default(admin_client: Client) -> None:
     assert (row.site_name, row.maintenance_mode) == ("keel", True)
     assert "Site name (“Harbour” → “keel”)" in LogEntry.objects.get().get_change_message()
     assert SiteSettings.load().site_name == "keel"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reset_writes_only_its_field_on_the_row_as_it_is_now(
+    admin_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    SiteSettings.objects.filter(pk=1).update(site_name="Harbour", phone="1")
+    read = SingletonModelAdmin.get_object
+
+    def read_then_another_editor_saves(self: Any, *args: Any) -> Any:
+        obj = read(self, *args)
+        other = SiteSettings.objects.get(pk=1)
+        other.phone = "2"
+        other.save()
+        return obj
+
+    monkeypatch.setattr(SingletonModelAdmin, "get_object", read_then_another_editor_saves)
+    received: list[dict[str, Any]] = []
+
+    def receiver(**kwargs: Any) -> None:
+        received.append(kwargs["changes"])
+
+    site_settings_changed.connect(receiver)
+    try:
+        response = admin_client.post(ADMIN + "sitesettings/1/reset/", {"field": "site_name"})
+    finally:
+        site_settings_changed.disconnect(receiver)
+    assert response.status_code == 302
+    row = SiteSettings.objects.get()
+    assert (row.site_name, row.phone) == ("keel", "2")
+    assert received == [{"phone": ("1", "2")}, {"site_name": ("Harbour", "keel")}]
+    assert LogEntry.objects.get().get_change_message() == "Changed Site name (“Harbour” → “keel”)."
 
 
 @pytest.mark.django_db

@@ -28,7 +28,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from keel.site.changes import shown_value
+from keel.site.changes import locked_row, shown_changes
 from keel.site.encryption import is_secret_field
 from keel.site.models import (
     AbstractSiteSettings,
@@ -302,7 +302,9 @@ class SingletonModelAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ig
         stored = self.model._base_manager.filter(pk=obj.pk).first() if change else None
         super().save_model(request, obj, form, change)
         if stored is not None:
-            form.keel_changes = self._record(stored, obj, names)
+            # What the database now holds, not what the form put on ``obj``.
+            saved = self.model._base_manager.filter(pk=obj.pk).first()
+            form.keel_changes = self._record(stored, saved or obj, names)
 
     def construct_change_message(
         self, request: HttpRequest, form: Any, formsets: Any, add: bool = False
@@ -321,11 +323,7 @@ class SingletonModelAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ig
         """``{name: (old, new)}`` of what the save changed, for the history (the model's
         ``save()`` sends the signal)."""
         fields = self._concrete_fields()
-        return {
-            name: (shown_value(fields[name], stored), shown_value(fields[name], obj))
-            for name in names
-            if fields[name].value_from_object(stored) != fields[name].value_from_object(obj)
-        }
+        return shown_changes(stored, obj, [fields[name] for name in names])
 
     def _describe(self, changes: dict[str, tuple[str, str]]) -> list[str]:
         fields = self._concrete_fields()
@@ -369,12 +367,19 @@ class SingletonModelAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ig
                 request, gettext("This field has no default to reset to."), messages.ERROR
             )
             return HttpResponseRedirect(self._change_url())
-        with transaction.atomic(using=router.db_for_write(self.model, instance=obj)):
-            stored = self.model._base_manager.get(pk=obj.pk)
-            setattr(obj, field.attname, field.get_default())
-            obj.save()
-            changes = self._record(stored, obj, [field.name])
-            self.log_change(request, obj, [{"changed": {"fields": self._describe(changes)}}])
+        using = router.db_for_write(self.model, instance=obj)
+        with transaction.atomic(using=using):
+            # The row as it is now (``obj`` was read before this transaction), locked; only
+            # the reset field is written, so a field someone else saved meanwhile is kept.
+            stored = locked_row(self.model, obj.pk, using)
+            if stored is None:
+                raise PermissionDenied
+            row = self.model._base_manager.db_manager(using).get(pk=obj.pk)
+            setattr(row, field.attname, field.get_default())
+            row.save(update_fields=[field.name])
+            changes = self._record(stored, row, [field.name])
+            if changes:
+                self.log_change(request, row, [{"changed": {"fields": self._describe(changes)}}])
         self.message_user(
             request,
             gettext("“%(field)s” was reset to its default.")

@@ -253,6 +253,10 @@ class AbstractSiteSettings(SiteSettingsSyncMixin):
 
     def save(self, **kwargs: Any) -> None:
         update_fields = kwargs.get("update_fields")
-        if update_fields is not None and "updated_at" not in update_fields:
-            kwargs["update_fields"] = [*update_fields, "updated_at"]
+        # ``update_fields=[]`` saves nothing in Django: it must not write ``updated_at``.
+        if update_fields is not None:
+            update_fields = list(update_fields)
+            if update_fields and "updated_at" not in update_fields:
+                update_fields.append("updated_at")
+            kwargs["update_fields"] = update_fields
         super().save(**kwargs)

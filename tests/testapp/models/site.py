@@ -157,3 +157,17 @@ class TypedSettings(SiteSettingsSyncMixin):
     """A singleton whose field values are not JSON."""
 
     hotline = PhoneNumberField(max_length=32, null=True, blank=True)
+
+
+class StoredFormSettings(SiteSettingsSyncMixin):
+    """A singleton whose fields store values in another form than an instance may hold."""
+
+    amount = models.DecimalField(max_digits=6, decimal_places=2, default=0)
+    data = models.JSONField(default=dict, blank=True)
+    label = models.CharField(max_length=200, blank=True)
+
+
+class StoredFormChildSettings(StoredFormSettings):
+    """A multi-table child singleton: a save writes its parent's row and its own."""
+
+    extra = models.CharField(max_length=20, blank=True)
