@@ -13,6 +13,7 @@ from django.db.models import Model
 
 from keel.conf import keel_settings
 from keel.site.documents import MISSING
+from keel.site.verdicts import bump
 
 __all__ = [
     "Entry",
@@ -93,6 +94,7 @@ def keep_local(
         if len(entries) >= MAX_LOCAL_ENTRIES:
             entries.clear()
         entries[lkey] = Entry(expires, version, template, stamp, gen_key)
+    bump()
 
 
 @contextmanager
@@ -122,6 +124,7 @@ def clear_local_copies(model: type[Model] | None = None) -> None:
         for m in models:
             epochs[m] = epochs.get(m, 0) + 1
             local.pop(m, None)
+    bump()
     forget_memo(model)
 
 
@@ -147,7 +150,7 @@ def push_override(model: type[Model], values: dict[str, Any]) -> object:
     attributes) until ``pop_override``."""
     token = object()
     active_overrides.append((token, model, values))
-    clear_local_copies(model)
+    clear_local_copies(model)  # also voids remembered verdicts
     return token
 
 
