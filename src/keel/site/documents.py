@@ -150,15 +150,27 @@ def _copier(
     here, once (a closure reads its variables faster than a method reads attributes)."""
     new_object = object.__new__
 
+    if not mutable:
+
+        def materialize_flat() -> Model:
+            own = values.copy()
+            state = own["_state"] = ModelState()
+            state.db = db
+            state.adding = False
+            new = new_object(model)
+            new.__dict__ = own
+            return new
+
+        return materialize_flat
+
     def materialize() -> Model:
-        new = new_object(model)
         own = values.copy()
         for name in mutable:
             own[name] = _copy(own[name])
-        state = ModelState()
+        state = own["_state"] = ModelState()
         state.db = db
         state.adding = False
-        own["_state"] = state
+        new = new_object(model)
         new.__dict__ = own
         return new
 
