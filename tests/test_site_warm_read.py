@@ -98,9 +98,7 @@ def test_a_warm_read_returns_a_private_copy_each_time(settings: Any) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_invalidation_ends_the_remembered_verdict(
-    server: servers.Server, settings: Any
-) -> None:
+def test_an_invalidation_ends_the_remembered_verdict(server: servers.Server, settings: Any) -> None:
     listener = tracked(settings, server)
     save_phone("old")
     warm("old")
@@ -128,9 +126,7 @@ def test_a_flush_ends_the_remembered_verdict(server: servers.Server, settings: A
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_lost_listener_ends_the_remembered_verdict(
-    server: servers.Server, settings: Any
-) -> None:
+def test_a_lost_listener_ends_the_remembered_verdict(server: servers.Server, settings: Any) -> None:
     listener = tracked(settings, server)
     save_phone("kept")
     warm("kept")
@@ -191,9 +187,7 @@ def test_a_newer_version_read_by_another_read_ends_the_remembered_verdict(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_end_of_the_window_ends_the_remembered_verdict(
-    keel_redis: Any, settings: Any
-) -> None:
+def test_the_end_of_the_window_ends_the_remembered_verdict(keel_redis: Any, settings: Any) -> None:
     settings.KEEL = {
         **settings.KEEL,
         "REDIS_OPTIONS": {"connection_class": CountingConnection},
