@@ -6,12 +6,14 @@ memo)."""
 
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from keel.site import versions
@@ -300,3 +302,47 @@ def test_a_change_of_settings_ends_the_remembered_verdict(settings: Any) -> None
     assert SiteSettings.load().phone == "old"
     settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
     assert SiteSettings.load().phone == "new"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_forked_child_never_serves_a_copy_its_parent_kept(
+    server: servers.Server, settings: Any
+) -> None:
+    """A change made between the fork and the child's listener going live reaches no listener
+    of the child: the copies the child inherited must not be trusted on its listener's word."""
+    tracked(settings, server)
+    save_phone("old")
+    warm("old")
+    forked_read, forked_write = os.pipe()
+    changed_read, changed_write = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the listener's thread: the point
+        pid = os.fork()
+    if pid == 0:  # the child: report through the pipe, never return into pytest
+        outcome = "error"
+        try:
+            # Never touch the parent's database connection (no close: it would end the
+            # parent's session): open one of the child's own.
+            inherited = connection.connection  # kept referenced: no finalizer runs
+            connection.connection = None
+            os.write(forked_write, b"f")
+            os.read(changed_read, 1)
+            mine = get_listener()
+            assert mine is not None and mine.wait_live(5)
+            outcome = SiteSettings.load().phone
+            del inherited
+        finally:
+            os.write(forked_write, outcome.encode())
+            os._exit(0)
+    try:
+        assert os.read(forked_read, 1) == b"f"
+        changed_elsewhere("new")
+        server.client().delete(generation_key(SiteSettings))
+        os.write(changed_write, b"c")
+        _pid, status = os.waitpid(pid, 0)
+        outcome = os.read(forked_read, 100).decode()
+    finally:
+        for fd in (forked_read, forked_write, changed_read, changed_write):
+            os.close(fd)
+    assert outcome == "new"
+    assert status == 0

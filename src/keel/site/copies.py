@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -95,6 +96,21 @@ def keep_local(
             entries.clear()
         entries[lkey] = Entry(expires, version, template, stamp, gen_key)
     bump()
+
+
+def _forget_in_child() -> None:
+    # A forked child's copies carry stamps of its parent's listener, which the child's own
+    # listener cannot vouch for: a change between the fork and the child's listener going live
+    # reaches neither. The lock may have been held by a thread the child does not have.
+    global _state_lock
+    _state_lock = threading.Lock()
+    for model in local:
+        epochs[model] = epochs.get(model, 0) + 1
+    local.clear()
+    bump()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 @contextmanager
