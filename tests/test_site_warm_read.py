@@ -323,14 +323,13 @@ def test_a_forked_child_never_serves_a_copy_its_parent_kept(
         try:
             # Never touch the parent's database connection (no close: it would end the
             # parent's session): open one of the child's own.
-            inherited = connection.connection  # kept referenced: no finalizer runs
+            _inherited = connection.connection  # referenced until os._exit: no finalizer
             connection.connection = None
             os.write(forked_write, b"f")
             os.read(changed_read, 1)
             mine = get_listener()
             assert mine is not None and mine.wait_live(5)
             outcome = SiteSettings.load().phone
-            del inherited
         finally:
             os.write(forked_write, outcome.encode())
             os._exit(0)
