@@ -92,7 +92,6 @@ class _Known:
 
 
 _known: dict[str, _Known] = {}
-_monotonic = time.monotonic
 _lock = threading.Lock()
 
 
@@ -115,14 +114,6 @@ def known_version(model: type[Model], alias: str, *, refresh: bool = False) -> i
     if known is None:
         return 0
     return known.versions.get(label_of(model), 0)
-
-
-def recent_version(model: type[Model], alias: str) -> int | None:
-    """``known_version`` when it needs no query (its last read is not due), else ``None``."""
-    known = _known.get(alias)
-    if known is None or _monotonic() >= known.due:
-        return None
-    return known.versions.get(_labels.get(model) or label_of(model), 0)
 
 
 def known_until(alias: str) -> float:
