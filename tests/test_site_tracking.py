@@ -260,6 +260,9 @@ def test_a_write_during_an_outage_is_not_missed(
     admin.client_kill_filter(_id=tracked["id"])
     admin.execute_command("SELECT", "9")
     admin.set(key(listener), "written while nobody listened")
+    # The listener thread may not have seen the cut yet (a loaded machine): until it has, the
+    # listener is still live on its old connection.
+    seconds_until(lambda: not listener.is_current(key(listener), stamp))
     assert listener.wait_live(10)
     assert not listener.is_current(key(listener), stamp)
 

@@ -41,6 +41,7 @@ braces keep a model's keys in one Redis Cluster slot.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, NamedTuple, TypeVar
 
@@ -85,6 +86,7 @@ from keel.site.stores import (
     store_is_down,
 )
 from keel.site.tracking import get_listener
+from keel.site.verdicts import changes
 
 __all__ = [
     "CachedSource",
@@ -136,8 +138,10 @@ def _lkey(source: CachedSource[Any], alias: str, part: str | None) -> tuple[Any,
     return (source.kind, alias, current_language() if source.per_language else "any", part)
 
 
-def _usable(entry: Entry, known: int) -> bool:
-    """Whether the process copy ``entry`` may be served without asking the store.
+def _usable_until(entry: Entry, known: int) -> float:
+    """Until when (monotonic) the process copy ``entry`` may be served without asking the
+    store, barring a change that bumps [`keel.site.verdicts`][keel.site.verdicts]; ``-inf``
+    when it may not be served now.
 
     Never when it is older than ``known``, the version this process last read from the
     database. With Redis client tracking: while the listener says the store's version key did
@@ -147,15 +151,20 @@ def _usable(entry: Entry, known: int) -> bool:
     ``SITE_SETTINGS_LOCAL_TTL``. Without Redis: inside ``SITE_SETTINGS_LOCAL_TTL``.
     """
     if entry.version < known:
-        return False
+        return -math.inf
     listener = get_listener()
     if listener is not None:
         stamp = entry.stamp
         if stamp is not None:
-            return listener.is_current(entry.gen_key, stamp)
+            return listener.current_until(entry.gen_key, stamp)
         if not store_is_down():
-            return False
-    return entry.expires > _monotonic()
+            return -math.inf
+    return entry.expires
+
+
+def _usable(entry: Entry, known: int) -> bool:
+    """Whether the process copy ``entry`` may be served without asking the store."""
+    return _usable_until(entry, known) > _monotonic()
 
 
 def _fresh_copy(model: type[Model], lkey: tuple[Any, ...], known: int) -> Entry | None:
@@ -166,29 +175,30 @@ def _fresh_copy(model: type[Model], lkey: tuple[Any, ...], known: int) -> Entry 
 
 def read(source: CachedSource[T], *, using: str | None = None, part: str | None = None) -> T:
     """Return the object of ``source`` for the active language (see the module docstring)."""
-    # The hot path: a warm read of the default database's copy. Safe because it is the general
-    # path below with only the layers that cannot apply skipped: no explicit database, part or
-    # router (the alias is the default one); no transaction of this process has a publication
-    # pending (so none reads its own writes); no request memo is open and no test override is
-    # active. The copy is then served on exactly the check of
-    # the general path (``_usable``), against the version this process knows from the
-    # database, and only while that version is not due to be read again. Anything else falls
-    # through to the general path.
-    if (
-        using is None
-        and part is None
-        and not router.routers
-        and not _publish.pending
-        and not active_overrides
-        and request_memo.get() is None
-    ):
-        model = source.model
-        lkey = source.default_lkey or _lkey(source, DEFAULT_DB_ALIAS, None)
-        entry = local.get(model, NO_ENTRIES).get(lkey)
-        if entry is not None:
-            known = versions.recent_version(model, DEFAULT_DB_ALIAS)
-            if known is not None and _usable(entry, known):
-                return source.materialize(entry.template)
+    # The warm read: a private copy of the process copy on the verdict the full check below
+    # gave last time (``source.hot``). Safe because that check recorded the verdict only for
+    # the default database with no part, router, pending publication, override or memo, and
+    # every change it depends on (the copy, the known version, the tracking listener's state,
+    # a publication scheduled, an override, a setting) bumps ``changes.count`` afterwards:
+    # the verdict holds while the count is the one read before the check, no memo is open,
+    # the language is the one it was for, and its earliest deadline (version re-read,
+    # heartbeat, window) has not passed.
+    hot = source.hot
+    if hot is not None and using is None and part is None:
+        materialize, count, deadline, language = hot
+        if (
+            count == changes.count
+            and request_memo.get() is None
+            and _monotonic() < deadline
+            and (language is None or language == current_language())
+        ):
+            return materialize()
+    return _read(source, using, part)
+
+
+def _read(source: CachedSource[T], using: str | None, part: str | None) -> T:
+    """``read`` without a remembered verdict: every layer, in order."""
+    count = changes.count  # before anything the verdict depends on is looked at
     model = source.model
     alias = resolve_alias(model, using)
     lkey = _lkey(source, alias, part)
@@ -198,9 +208,22 @@ def read(source: CachedSource[T], *, using: str | None = None, part: str | None 
     if value is not MISSING:
         return value  # type: ignore[no-any-return]
     known = versions.known_version(model, alias)
-    entry = _fresh_copy(model, lkey, known)
-    if entry is not None:
+    entry = local.get(model, NO_ENTRIES).get(lkey)
+    until = -math.inf if entry is None else _usable_until(entry, known)
+    if entry is not None and until > _monotonic():
         template = entry.template
+        if (
+            using is None
+            and part is None
+            and alias == DEFAULT_DB_ALIAS
+            and not router.routers
+            and not _publish.pending
+            and not active_overrides
+            and (entry.stamp is not None or get_listener() is None)
+        ):
+            deadline = min(until, versions.known_until(alias))
+            language = lkey[2] if source.per_language else None
+            source.hot = (source.materializer(template), count, deadline, language)
     else:
         epoch = epochs.get(model, 0)
         found = _fetch(source, alias, lkey[2], part, known)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from django.db.models import Model
 
 from keel.conf import keel_settings
 from keel.site.documents import MISSING
+from keel.site.verdicts import bump
 
 __all__ = [
     "Entry",
@@ -93,6 +95,22 @@ def keep_local(
         if len(entries) >= MAX_LOCAL_ENTRIES:
             entries.clear()
         entries[lkey] = Entry(expires, version, template, stamp, gen_key)
+    bump()
+
+
+def _forget_in_child() -> None:
+    # A forked child's copies carry stamps of its parent's listener, which the child's own
+    # listener cannot vouch for: a change between the fork and the child's listener going live
+    # reaches neither. The lock may have been held by a thread the child does not have.
+    global _state_lock
+    _state_lock = threading.Lock()
+    for model in local:
+        epochs[model] = epochs.get(model, 0) + 1
+    local.clear()
+    bump()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 @contextmanager
@@ -122,6 +140,7 @@ def clear_local_copies(model: type[Model] | None = None) -> None:
         for m in models:
             epochs[m] = epochs.get(m, 0) + 1
             local.pop(m, None)
+    bump()
     forget_memo(model)
 
 
@@ -147,7 +166,7 @@ def push_override(model: type[Model], values: dict[str, Any]) -> object:
     attributes) until ``pop_override``."""
     token = object()
     active_overrides.append((token, model, values))
-    clear_local_copies(model)
+    clear_local_copies(model)  # also voids remembered verdicts
     return token
 
 

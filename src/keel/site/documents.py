@@ -4,6 +4,7 @@ kept in memory (``InstanceTemplate``) and written to a store (one JSON document)
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -59,6 +60,10 @@ class CachedSource(Generic[T]):
     #: (``per_language`` false, no part); ``None`` otherwise.
     default_lkey: tuple[Any, ...] | None = None
 
+    #: The warm read's remembered verdict (see [`keel.site.cache.read`][keel.site.cache.read]):
+    #: ``(materialize, changes count, deadline, language or None)``, or ``None``.
+    hot: tuple[Callable[[], T], int, float, str | None] | None = None
+
     def __init__(self, model: type[Model]) -> None:
         self.model = model._meta.concrete_model or model
 
@@ -75,6 +80,10 @@ class CachedSource(Generic[T]):
 
     def materialize(self, template: Any) -> T:
         return template  # type: ignore[no-any-return]
+
+    def materializer(self, template: Any) -> Callable[[], T]:
+        """``materialize`` of ``template`` as one call without arguments (the warm read's)."""
+        return functools.partial(self.materialize, template)
 
     def gen_key(self, alias: str) -> str:
         return generation_key(self.model, alias)
@@ -141,15 +150,27 @@ def _copier(
     here, once (a closure reads its variables faster than a method reads attributes)."""
     new_object = object.__new__
 
+    if not mutable:
+
+        def materialize_flat() -> Model:
+            own = values.copy()
+            state = own["_state"] = ModelState()
+            state.db = db
+            state.adding = False
+            new = new_object(model)
+            new.__dict__ = own
+            return new
+
+        return materialize_flat
+
     def materialize() -> Model:
-        new = new_object(model)
         own = values.copy()
         for name in mutable:
             own[name] = _copy(own[name])
-        state = ModelState()
+        state = own["_state"] = ModelState()
         state.db = db
         state.adding = False
-        own["_state"] = state
+        new = new_object(model)
         new.__dict__ = own
         return new
 

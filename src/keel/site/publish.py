@@ -15,6 +15,7 @@ from keel.site import versions
 from keel.site.copies import clear_local_copies, forget_memo
 from keel.site.documents import CachedSource, current_language, encode_doc
 from keel.site.stores import doc_timeout, get_store, store_failed
+from keel.site.verdicts import bump as bump_verdicts
 
 __all__ = ["pending", "publish_now", "schedule_publish", "scheduled", "wrote_in_transaction"]
 
@@ -90,6 +91,7 @@ def schedule_publish(sources: tuple[CachedSource[Any], ...], using: str) -> None
     publication = _Publication(sources, using)
     if connection.in_atomic_block:
         scheduled[key] = publication
+        bump_verdicts()  # warm reads now take the path that reads this transaction's writes
     transaction.on_commit(publication, using=using, robust=True)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from types import MappingProxyType
 from typing import Any
@@ -109,6 +109,9 @@ class SingletonSource(CachedSource[Model]):
 
     def materialize(self, template: Any) -> Model:
         return template.materialize()  # type: ignore[no-any-return]
+
+    def materializer(self, template: Any) -> Callable[[], Model]:
+        return template.materialize  # type: ignore[no-any-return]
 
 
 class ContentMapSource(CachedSource[Mapping[str, str]]):

@@ -52,6 +52,7 @@ from django.core.signals import setting_changed
 from keel.conf import keel_settings
 from keel.exceptions import KeelError
 from keel.redis import RedisTopology, is_configured, make_key, redis_errors, topology
+from keel.site.verdicts import bump as bump_verdicts
 
 __all__ = [
     "InvalidationListener",
@@ -467,6 +468,16 @@ class InvalidationListener:
             and key.startswith(self.prefix)
         )
 
+    def current_until(self, key: str, stamp: int) -> float:
+        """The monotonic time until which ``is_current(key, stamp)`` stays true unless the
+        listener's state changes (every change calls
+        [`keel.site.verdicts.bump`][keel.site.verdicts.bump]): the heartbeat deadline;
+        ``-inf`` when it is not current now."""
+        confirmed = self._confirmed  # read first: a later answer only moves it forward
+        if self.is_current(key, stamp):
+            return confirmed + self.heartbeat
+        return -math.inf
+
     def wait_live(self, timeout: float) -> bool:
         """Block until the listener is live (for tests and warm-up); return whether it is."""
         deadline = time.monotonic() + timeout
@@ -484,12 +495,14 @@ class InvalidationListener:
         self._floor = seq if live and not self._stopped.is_set() else _DOWN
         self._invalidated.clear()
         self._seq = seq
+        bump_verdicts()
 
     def _invalidate(self, keys: Iterable[bytes]) -> None:
         seq = self._seq + 1
         for raw in keys:
             self._invalidated[raw.decode(errors="surrogateescape")] = seq
         self._seq = seq
+        bump_verdicts()
         if len(self._invalidated) > MAX_REMEMBERED_KEYS:
             self._forget_all(live=True)
 
@@ -618,6 +631,7 @@ class InvalidationListener:
             self._stopped.set()
             self._up_event.clear()
             self._floor = _DOWN
+        bump_verdicts()
         with contextlib.suppress(OSError):
             self._wake_writer.send(b"x")
         if self._thread.is_alive() and self._thread is not threading.current_thread():

@@ -18,6 +18,7 @@ it read with a version its snapshot does not hold.
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 import time
@@ -27,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Model
 
 from keel.conf import keel_settings
+from keel.site.verdicts import bump as _bump_verdicts
 
 #: Versions start at a random number below this (exact in a Lua double, room for increments).
 FIRST_VERSIONS = 2**50
@@ -90,7 +92,6 @@ class _Known:
 
 
 _known: dict[str, _Known] = {}
-_monotonic = time.monotonic
 _lock = threading.Lock()
 
 
@@ -109,17 +110,17 @@ def known_version(model: type[Model], alias: str, *, refresh: bool = False) -> i
         with _lock:
             known = _Known(time.monotonic() + verify_interval(), versions)
             _known[alias] = known
+        _bump_verdicts()
     if known is None:
         return 0
     return known.versions.get(label_of(model), 0)
 
 
-def recent_version(model: type[Model], alias: str) -> int | None:
-    """``known_version`` when it needs no query (its last read is not due), else ``None``."""
+def known_until(alias: str) -> float:
+    """The monotonic time at which the versions known for ``alias`` are due to be read again
+    (``-inf``: never read)."""
     known = _known.get(alias)
-    if known is None or _monotonic() >= known.due:
-        return None
-    return known.versions.get(_labels.get(model) or label_of(model), 0)
+    return -math.inf if known is None else known.due
 
 
 def is_due(alias: str) -> bool:
@@ -140,3 +141,4 @@ def reset_known(alias: str | None = None) -> None:
             _known.clear()
         else:
             _known.pop(alias, None)
+    _bump_verdicts()
