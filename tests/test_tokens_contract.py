@@ -485,6 +485,24 @@ def test_a_bound_token_dies_when_the_bound_fields_change(case: Case) -> None:
     assert manager.consume_token(fresh) == {"account": account.pk}
 
 
+@pytest.mark.parametrize("seen_by", ["peek", "consume", "apeek"])
+def test_a_bound_token_stays_dead_when_the_state_changes_back(case: Case, seen_by: str) -> None:
+    account = TokenAccount.objects.create(email="ada@example.com")
+    manager = case.bound(ACCOUNT_EMAIL)
+    token = manager.create_token({"account": account.pk, "new": "x@example.com"})
+    TokenAccount.objects.filter(pk=account.pk).update(email="eve@example.com")
+    if seen_by == "peek":
+        assert manager.get_token_data(token) is None
+    elif seen_by == "consume":
+        assert manager.consume_token(token) is None
+    else:
+        assert async_to_sync(manager.aget_token_data)(token) is None
+    TokenAccount.objects.filter(pk=account.pk).update(email="ada@example.com")
+    assert manager.get_token_data(token) is None
+    assert manager.consume_token(token) is None
+    assert manager.delete_token(token) is False  # deleted when it was found changed
+
+
 @pytest.mark.parametrize("change", ["password", "last_login", "email"])
 def test_a_user_bound_token_dies_with_a_new_password_login_or_email(
     case: Case, change: str
@@ -636,6 +654,94 @@ def test_parallel_guesses_are_all_counted(case: Case) -> None:
         thread.join()
     assert answers == [None] * RACE_THREADS
     assert manager.verify_code("ada", code) is None  # 16 attempts counted: locked
+
+
+class GuessesBeforePut:
+    """A store through which ``guesses()`` runs just before the next ``put``: a resend that
+    a guesser's requests overtake between its bookkeeping and its write."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.guesses: Callable[[], None] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def put(self, entry: Any) -> bool:
+        guesses, self.guesses = self.guesses, None
+        if guesses is not None:
+            guesses()
+        return bool(self.store.put(entry))
+
+
+class Resent(Codes):
+    max_codes = 10
+
+
+def test_a_resend_gives_the_previous_code_no_fresh_tries(case: Case) -> None:
+    store = GuessesBeforePut(case.manager.get_store())
+    manager = Resent(case.manager.prefix, store=store)  # type: ignore[arg-type]
+    first = manager.issue_code("ada", {"n": 1})
+    for _ in range(Codes.max_attempts):
+        assert manager.verify_code("ada", wrong(first)) is None
+    answers: list[Any] = []
+
+    def guesses() -> None:  # while the resend runs, the first code is still live
+        answers.extend(manager.verify_code("ada", wrong(first)) for _ in range(3))
+        answers.append(manager.verify_code("ada", first))
+
+    store.guesses = guesses
+    second = manager.issue_code("ada", {"n": 2})
+    assert answers == [None] * 4  # the right code on its 9th try: refused
+    # The guesses counted while the resend ran are counted against the new code as well:
+    # it has one try left, and no more.
+    assert manager.verify_code("ada", second) == {"n": 2}
+    assert manager.verify_code("ada", first) is None
+    third = manager.issue_code("ada", {"n": 3})
+    for _ in range(Codes.max_attempts):
+        assert manager.verify_code("ada", wrong(third)) is None
+    assert manager.verify_code("ada", third) is None
+
+
+def _resend_among_guesses(manager: OneTimeCodeManager, subject: str, code: str) -> list[Any]:
+    """What 4 threads guessing ``code`` 10 times each got while a fifth issued a new code."""
+    barrier = threading.Barrier(5)
+    answers: list[Any] = []
+
+    def guess() -> None:
+        try:
+            barrier.wait()
+            answers.extend(manager.verify_code(subject, code) for _ in range(10))
+        finally:
+            connections.close_all()
+
+    def resend() -> None:
+        try:
+            barrier.wait()
+            manager.issue_code(subject, {"round": "new"})
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=guess) for _ in range(4)]
+    threads.append(threading.Thread(target=resend))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resend_racing_guesses_never_gives_an_exhausted_code_a_try(case: Case) -> None:
+    manager = codes(case, type("Exhausted", (Unlimited,), {"max_attempts": 5}))
+    accepted, rounds = 0, 20 if case.kind == "redis" else 5
+    for number in range(rounds):
+        subject = f"ada-{number}"
+        code = manager.issue_code(subject, {"round": number})
+        for _ in range(manager.max_attempts):
+            manager.verify_code(subject, wrong(code))
+        accepted += {"round": number} in _resend_among_guesses(manager, subject, code)
+    assert accepted == 0
 
 
 def test_a_right_code_resets_the_attempts(case: Case) -> None:

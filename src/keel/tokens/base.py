@@ -96,6 +96,14 @@ class TokenStore(abc.ABC):
         """
         raise NotImplementedError(f"The {self.name} token store keeps no counters.")
 
+    def count(self, purpose: str, key: str) -> int:
+        """The value of the live counter ``key``; 0 when it is absent or expired."""
+        raise NotImplementedError(f"The {self.name} token store keeps no counters.")
+
+    async def acount(self, purpose: str, key: str) -> int:
+        """Async [`count`][keel.tokens.base.TokenStore.count]."""
+        raise NotImplementedError(f"The {self.name} token store keeps no counters.")
+
     def admit(self, purpose: str, key: str, limit: int, window: float) -> bool:
         """Record one event under ``key`` unless ``limit`` are recorded already; whether it was.
 

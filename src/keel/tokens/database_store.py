@@ -18,6 +18,7 @@ import datetime
 import hashlib
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, QuerySet
@@ -77,6 +78,33 @@ def _sqlite_upgrade_refused(connection: BaseDatabaseWrapper, exc: DatabaseError)
         and connection.in_atomic_block
         and "database is locked" in str(exc)
     )
+
+
+#: Reads the database server's clock, in UTC, per vendor.
+_CLOCK_SQL = {
+    "postgresql": "SELECT CLOCK_TIMESTAMP()",
+    "mysql": "SELECT UTC_TIMESTAMP(6)",
+}
+
+
+def database_now(alias: str) -> datetime.datetime:
+    """The current time by the clock of database ``alias`` (one query).
+
+    Limits shared by several app servers (the rolling window of codes issued, the life of
+    attempt counters) are measured on one clock, the database's: a server whose clock is
+    ahead would otherwise see a slot expire early and take it again. SQLite is a file read by
+    the process itself, so its clock is the process's.
+    """
+    connection = connections[alias]
+    sql = _CLOCK_SQL.get(connection.vendor)
+    if sql is None or not settings.USE_TZ:
+        return timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        (value,) = cursor.fetchone()
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, datetime.UTC)
+    return value  # type: ignore[no-any-return]
 
 
 _sql_by_vendor: dict[str, str] = {}
@@ -252,7 +280,7 @@ class DatabaseTokenStore(TokenStore):
         alias = self.db_for_write()
         counters = ActionCounter._default_manager.using(alias)
         for _ in range(COUNTER_ATTEMPTS):
-            now = timezone.now()
+            now = database_now(alias)
             with transaction.atomic(using=alias):
                 # The UPDATE locks the row until commit: the count read back is this call's.
                 live = counters.filter(key=key, expires_at__gt=now)
@@ -275,7 +303,7 @@ class DatabaseTokenStore(TokenStore):
         # one conditional UPDATE or one INSERT, so two callers never take the same one.
         alias = self.db_for_write()
         counters = ActionCounter._default_manager.using(alias)
-        now = timezone.now()
+        now = database_now(alias)
         expires_at = now + datetime.timedelta(seconds=window)
         for slot in range(limit):
             slot_key = hashlib.sha256(f"window\0{key}\0{slot}".encode()).hexdigest()
@@ -325,6 +353,18 @@ class DatabaseTokenStore(TokenStore):
 
     async def acount_attempt(self, purpose: str, key: str, ttl: float) -> int:
         return await sync_to_async(self.count_attempt)(purpose, key, ttl)
+
+    def count(self, purpose: str, key: str) -> int:
+        alias = self.db_for_write()
+        counts = list(
+            ActionCounter._default_manager.using(alias)
+            .filter(key=key, expires_at__gt=database_now(alias))
+            .values_list("count", flat=True)
+        )
+        return counts[0] if counts else 0
+
+    async def acount(self, purpose: str, key: str) -> int:
+        return await sync_to_async(self.count)(purpose, key)
 
     def reset(self, purpose: str, key: str) -> None:
         ActionCounter._default_manager.using(self.db_for_write()).filter(key=key).delete()

@@ -553,8 +553,22 @@ class JsonActionTokenManager:
         return None
 
     def get_token_data(self, token: str) -> dict[str, Any] | None:
-        """The payload of a live token, leaving it usable; ``None`` if not a live token."""
-        return self._accept(self._first(token, self.get_store().get))
+        """The payload of a live token, leaving it usable; ``None`` if not a live token.
+
+        A bound token found with another state than its own is deleted: it stays dead when
+        the state changes back (an e-mail address changed, then restored).
+        """
+        store = self.get_store()
+        if self.state is None:
+            return self._accept(self._first(token, store.get))
+        for digest in self._candidate_digests(token):
+            value = store.get(self.prefix, digest)
+            if value:
+                payload = self._accept(value)
+                if payload is None:
+                    store.delete(self.prefix, digest)
+                return payload
+        return None
 
     def consume_token(self, token: str) -> dict[str, Any] | None:
         """The payload of a live token, which is deleted: one caller only ever gets it."""
@@ -595,7 +609,17 @@ class JsonActionTokenManager:
 
     async def aget_token_data(self, token: str) -> dict[str, Any] | None:
         """Async [`get_token_data`][keel.tokens.manager.JsonActionTokenManager.get_token_data]."""
-        return await self._aaccept(await self._afirst(token, self.get_store().aget))
+        store = self.get_store()
+        if self.state is None:
+            return await self._aaccept(await self._afirst(token, store.aget))
+        for digest in self._candidate_digests(token):
+            value = await store.aget(self.prefix, digest)
+            if value:
+                payload = await self._aaccept(value)
+                if payload is None:
+                    await store.adelete(self.prefix, digest)
+                return payload
+        return None
 
     async def aconsume_token(self, token: str) -> dict[str, Any] | None:
         """Async [`consume_token`][keel.tokens.manager.JsonActionTokenManager.consume_token]."""

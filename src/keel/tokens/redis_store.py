@@ -315,6 +315,18 @@ class RedisTokenStore(TokenStore):
         except redis_errors() as exc:
             raise _unavailable("count", exc) from exc
 
+    def count(self, purpose: str, key: str) -> int:
+        try:
+            return int(get_redis().get(self.counter_key(purpose, key)) or 0)
+        except redis_errors() as exc:
+            raise _unavailable("count", exc) from exc
+
+    async def acount(self, purpose: str, key: str) -> int:
+        try:
+            return int(await get_async_redis().get(self.counter_key(purpose, key)) or 0)
+        except redis_errors() as exc:
+            raise _unavailable("count", exc) from exc
+
     def admit(self, purpose: str, key: str, limit: int, window: float) -> bool:
         try:
             script = get_redis().register_script(WINDOW_SCRIPT)
