@@ -84,6 +84,7 @@ def _sqlite_upgrade_refused(connection: BaseDatabaseWrapper, exc: DatabaseError)
 _CLOCK_SQL = {
     "postgresql": "SELECT CLOCK_TIMESTAMP()",
     "mysql": "SELECT UTC_TIMESTAMP(6)",
+    "sqlite": "SELECT STRFTIME('%Y-%m-%d %H:%M:%f', 'now')",
 }
 
 
@@ -92,8 +93,8 @@ def database_now(alias: str) -> datetime.datetime:
 
     Limits shared by several app servers (the rolling window of codes issued, the life of
     attempt counters) are measured on one clock, the database's: a server whose clock is
-    ahead would otherwise see a slot expire early and take it again. SQLite is a file read by
-    the process itself, so its clock is the process's.
+    ahead would otherwise see a slot expire early and take it again. SQLite's clock is that of
+    the machine holding its file.
     """
     connection = connections[alias]
     sql = _CLOCK_SQL.get(connection.vendor)
@@ -102,6 +103,8 @@ def database_now(alias: str) -> datetime.datetime:
     with connection.cursor() as cursor:
         cursor.execute(sql)
         (value,) = cursor.fetchone()
+    if isinstance(value, str):  # SQLite
+        value = datetime.datetime.fromisoformat(value)
     if timezone.is_naive(value):
         value = timezone.make_aware(value, datetime.UTC)
     return value  # type: ignore[no-any-return]
