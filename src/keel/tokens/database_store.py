@@ -6,7 +6,9 @@ payload`` where the backend can return rows from a ``DELETE`` (PostgreSQL, SQLit
 10.5+); elsewhere (MySQL) it reads the row and accepts it only if its own ``DELETE`` removed it.
 Either way, one caller gets the payload however many race for it; under ``REPEATABLE READ`` or
 ``SERIALIZABLE`` the losers' serialization failures are answered ``None``, like any token already
-used. Expired rows are never returned; they stay until ``manage.py keel_purge_tokens`` (or
+used. On SQLite, a consume in a transaction that read before another connection wrote
+raises [`TokenStoreBusy`][keel.tokens.TokenStoreBusy]: ``None`` always means the token is gone.
+Expired rows are never returned; they stay until ``manage.py keel_purge_tokens`` (or
 [`DatabaseTokenStore.purge_expired`][keel.tokens.database_store.DatabaseTokenStore.purge_expired])
 removes them.
 """
@@ -26,7 +28,7 @@ from django.utils import timezone
 
 from keel.models import ActionCounter, ActionToken
 from keel.tokens.base import NewToken, TokenStore
-from keel.tokens.exceptions import TokenError
+from keel.tokens.exceptions import TokenError, TokenStoreBusy
 
 __all__ = ["DatabaseTokenStore"]
 
@@ -71,8 +73,9 @@ def is_serialization_failure(exc: DatabaseError) -> bool:
 
 def _sqlite_upgrade_refused(connection: BaseDatabaseWrapper, exc: DatabaseError) -> bool:
     # SQLite transactions are serializable: one that read before another wrote cannot write
-    # (SQLITE_BUSY at once, "database is locked", since waiting could deadlock). The token is
-    # then being consumed by the writer: answered as used, like other serialization failures.
+    # (SQLITE_BUSY at once, "database is locked", since waiting could deadlock). The writer
+    # may be consuming this token, or writing anything else: whether the token is used is
+    # unknown, so this is no "used" answer.
     return (
         connection.vendor == "sqlite"
         and connection.in_atomic_block
@@ -220,8 +223,14 @@ class DatabaseTokenStore(TokenStore):
         except DatabaseError as exc:
             # REPEATABLE READ/SERIALIZABLE: another consumer deleted the row after this
             # statement's snapshot was taken. The token is used: answer as for one.
-            if is_serialization_failure(exc) or _sqlite_upgrade_refused(connection, exc):
+            if is_serialization_failure(exc):
                 return None
+            if _sqlite_upgrade_refused(connection, exc):
+                raise TokenStoreBusy(
+                    f"SQLite database {alias!r} is locked by another connection's write: "
+                    "this transaction read before it, so it cannot consume a token now. Nothing "
+                    "was consumed; retry in a new transaction."
+                ) from exc
             raise
 
     def _read_then_delete(self, alias: str, purpose: str, digest: str) -> str | None:
