@@ -42,6 +42,7 @@ from keel.tokens import (
     TooManyCodes,
     UserStateBinding,
 )
+from keel.tokens.manager import MAX_INT_DIGITS
 from tests.testapp.models.tokens import TokenAccount
 
 pytestmark = pytest.mark.django_db
@@ -335,26 +336,62 @@ def _deepest(case: Case) -> JsonActionTokenManager:
     return manager
 
 
-def test_the_deepest_payload_allowed_is_consumed_from_a_nearly_full_stack(case: Case) -> None:
+def _outcome(function: Callable[[], Any], spare: int) -> Any:
+    try:
+        return _with_spare_stack(spare, function)
+    except RecursionError:
+        return RecursionError
+
+
+#: Levels of the recursion limit left to the caller: some too few for the store's driver
+#: itself, some enough for it but fewer than decoding the deepest document takes.
+SPARE_LEVELS = range(10, 130, 8)
+
+
+@pytest.mark.django_db(transaction=True)  # a statement failing in a test's atomic breaks it
+@pytest.mark.parametrize("operation", ["get_token_data", "consume_token"])
+def test_a_payloads_nesting_never_burns_a_token(case: Case, operation: str) -> None:
     manager = _deepest(case)
-    payload = _nested(manager.max_payload_depth)
-    token = manager.create_token(payload)
-    # 60 levels are enough for the store's I/O but fewer than decoding the document takes:
-    # the document is read where the caller's stack cannot hold it, and still comes back.
-    assert _with_spare_stack(60, lambda: manager.get_token_data(token)) == payload
-    assert _with_spare_stack(60, lambda: manager.consume_token(token)) == payload
-    assert manager.consume_token(token) is None
+    deep, flat = _nested(manager.max_payload_depth), {"leaf": True}
+    read = getattr(manager, operation)
+    served = 0
+    for spare in SPARE_LEVELS:
+        flat_token, deep_token = manager.create_token(flat), manager.create_token(deep)
+        if _outcome(lambda t=flat_token: read(t), spare) is RecursionError:
+            continue  # the caller's stack is too full for the store itself, whatever the payload
+        # Where a flat payload is served, so is the deepest allowed: its nesting is never the
+        # reason a peek or a consume fails (nor, then, the reason a token is lost).
+        assert _outcome(lambda t=deep_token: read(t), spare) == deep
+        served += 1
+    assert served  # some levels leave the driver enough and decoding too little
     with pytest.raises(InvalidPayload, match="nested more than"):
         manager.create_token(_nested(manager.max_payload_depth + 1))
 
 
-def test_the_deepest_payload_allowed_is_created_from_a_nearly_full_stack(case: Case) -> None:
+@pytest.mark.django_db(transaction=True)
+def test_a_payloads_nesting_never_refuses_a_creation_a_flat_one_passes(case: Case) -> None:
     manager = _deepest(case)
-    payload = _nested(manager.max_payload_depth)
-    token = _with_spare_stack(60, lambda: manager.create_token(payload))
-    assert manager.consume_token(token) == payload
+    deep = _nested(manager.max_payload_depth)
+    for spare in SPARE_LEVELS:
+        if _outcome(lambda: manager.create_token({"leaf": True}), spare) is RecursionError:
+            continue
+        token = _outcome(lambda: manager.create_token(deep), spare)
+        assert manager.consume_token(token) == deep
     with pytest.raises(InvalidPayload):  # far too deep: refused before any I/O
         _with_spare_stack(60, lambda: manager.create_token(_nested(1000)))
+
+
+def test_an_int_longer_than_pythons_default_limit_is_refused_at_creation(case: Case) -> None:
+    longest = 10**MAX_INT_DIGITS - 1  # 4300 digits: read back by any process
+    token = case.manager.create_token({"n": longest, "s": "9" * 5000})
+    assert case.manager.consume_token(token) == {"n": longest, "s": "9" * 5000}
+    previous = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)  # this process could write it; one with the default could not
+    try:
+        with case.no_io(), pytest.raises(InvalidPayload, match="more than 4300 digits"):
+            case.manager.create_token({"n": [-(10**MAX_INT_DIGITS)]})
+    finally:
+        sys.set_int_max_str_digits(previous)
 
 
 # -- concurrency: exactly one winner per token ---------------------------------------------

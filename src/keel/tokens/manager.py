@@ -145,6 +145,28 @@ def _json(function: Callable[[Any], _T], value: Any) -> _T:
         return _on_fresh_stack(function, value)
 
 
+#: Most digits of an int in a payload: Python's default ``sys.get_int_max_str_digits()``. A
+#: process that raised its own limit could write a longer int that no process with the
+#: default limit reads back.
+MAX_INT_DIGITS = 4300
+_LONG_DIGITS = re.compile(rf"[0-9]{{{MAX_INT_DIGITS + 1}}}", re.ASCII)
+
+
+def _has_long_int(value: Any) -> bool:
+    """Whether ``value`` holds an int of more than ``MAX_INT_DIGITS`` digits."""
+    limit, stack = 10**MAX_INT_DIGITS, [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, int) and not isinstance(item, bool):
+            if abs(item) >= limit:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
 def _depth(value: Any) -> int:
     """How deeply JSON objects and arrays nest in ``value`` (1 for a flat object)."""
     deepest, stack = 0, [(value, 1)]
@@ -330,6 +352,12 @@ class JsonActionTokenManager:
         except (TypeError, ValueError, RecursionError) as exc:
             # RecursionError: a payload nested thousands of levels deep.
             raise InvalidPayload(f"The token payload cannot be written as JSON: {exc}") from exc
+        # A long int writes a long run of digits: without one, no walk.
+        if size > MAX_INT_DIGITS and _LONG_DIGITS.search(text) and _has_long_int(data):
+            raise InvalidPayload(
+                f"The token payload holds an int of more than {MAX_INT_DIGITS} digits, which a "
+                "process with Python's default sys.get_int_max_str_digits() cannot read back."
+            )
         limit = keel_settings.TOKEN_MAX_PAYLOAD_BYTES
         if size > limit:
             raise InvalidPayload(
