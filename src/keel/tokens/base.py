@@ -28,6 +28,11 @@ class NewToken(NamedTuple):
     #: Keyed digest of the subject (never the subject in clear). When set, the entry is
     #: indexed under it and every other live token of ``(purpose, subject)`` is revoked.
     subject: str | None = None
+    #: The subject's digests under the project's other keys (``SECRET_KEY_FALLBACKS``): the
+    #: entry is indexed under each of them too, and their live tokens are revoked as well, so
+    #: that a worker that knows only an older key (during a rolling rotation) finds this
+    #: entry when it creates or revokes for the subject.
+    aliases: tuple[str, ...] = ()
 
 
 class TokenStore(abc.ABC):

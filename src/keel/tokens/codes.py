@@ -165,7 +165,8 @@ class OneTimeCodeManager:
         return self.tokens.decode_payload(document)
 
     def _entry(self, subjects: list[str], code: str, value: str, ttl: float) -> NewToken:
-        return NewToken(self.prefix, self.code_digest(subjects[0], code), value, ttl, subjects[0])
+        digest = self.code_digest(subjects[0], code)
+        return NewToken(self.prefix, digest, value, ttl, subjects[0], tuple(subjects[1:]))
 
     def issue_code(
         self,
@@ -187,8 +188,6 @@ class OneTimeCodeManager:
         for key in self._windows(subjects):
             if not store.admit(self.prefix, key, self.max_codes, self.window_seconds):
                 raise self._too_many()
-        for previous in subjects[1:]:  # the put revokes those of subjects[0]
-            store.revoke_subject(self.prefix, previous)
         attempts = self._counters("attempts", subjects)
         # Read before the put: an attempt counted later may be a try at this code.
         value = _with_bases([(key, store.count(self.prefix, key)) for key in attempts], value)
@@ -232,8 +231,6 @@ class OneTimeCodeManager:
         for key in self._windows(subjects):
             if not await store.aadmit(self.prefix, key, self.max_codes, self.window_seconds):
                 raise self._too_many()
-        for previous in subjects[1:]:
-            await store.arevoke_subject(self.prefix, previous)
         attempts = self._counters("attempts", subjects)
         bases = [(key, await store.acount(self.prefix, key)) for key in attempts]
         value = _with_bases(bases, value)

@@ -113,6 +113,17 @@ def database_now(alias: str) -> datetime.datetime:
     return value  # type: ignore[no-any-return]
 
 
+#: The payload of an alias row: a token's place in the index of one of its subject's other
+#: digests (under a key of ``SECRET_KEY_FALLBACKS``), followed by the token's digest. No
+#: document keel writes starts so ("{", or the hex of a fingerprint or of a counter).
+ALIAS_MARK = "keel-alias:"
+
+
+def _alias_digest(digest: str, subject: str) -> str:
+    # Not a keyed digest of any token: no lookup of a token ever reaches an alias row.
+    return hashlib.sha256(f"alias\0{digest}\0{subject}".encode()).hexdigest()
+
+
 _sql_by_vendor: dict[str, str] = {}
 
 
@@ -140,7 +151,9 @@ class DatabaseTokenStore(TokenStore):
 
     When a token is created for a subject, the subject's other tokens are deleted in the same
     transaction, and creates for one subject take turns on a lock row: however they
-    interleave, one token of the subject stays valid.
+    interleave, one token of the subject stays valid. A token is also indexed, by an alias row,
+    under its subject's digest for each key of ``SECRET_KEY_FALLBACKS``: a worker that knows
+    only an older key (during a rolling rotation) finds it and revokes it.
     """
 
     name = "database"
@@ -172,25 +185,61 @@ class DatabaseTokenStore(TokenStore):
             # (it would raise IntegrityError rather than overwrite).
             row.save(using=alias, force_insert=True)
             return True
+        subjects = [entry.subject, *entry.aliases]
+        aliases = [
+            ActionToken(
+                digest=_alias_digest(entry.digest, subject),
+                purpose=entry.purpose,
+                subject=subject,
+                payload=ALIAS_MARK + entry.digest,
+                created_at=now,
+                expires_at=row.expires_at,
+            )
+            for subject in entry.aliases
+        ]
         try:
             with transaction.atomic(using=alias):
-                self._lock_subject(alias, entry, row.expires_at)
-                self._rows(alias).filter(purpose=entry.purpose, subject=entry.subject).delete()
+                # In one order for every put: two puts never wait for each other's locks.
+                for subject in sorted(subjects):
+                    self._lock_subject(alias, entry.purpose, subject, row.expires_at)
+                self._revoke(alias, entry.purpose, subjects)
                 row.save(using=alias, force_insert=True)
+                if aliases:
+                    self._rows(alias).bulk_create(aliases)
         except IntegrityError:
             return False
         return True
 
-    def _lock_subject(self, alias: str, entry: NewToken, expires_at: datetime.datetime) -> None:
+    def _revoke(self, alias: str, purpose: str, subjects: list[str]) -> int:
+        """Delete the tokens indexed under ``subjects`` (also through an alias row); how many."""
+        rows = self._rows(alias).filter(purpose=purpose)
+        indexed = rows.filter(subject__in=subjects)
+        # An alias row names the token it stands for: that token goes with it.
+        targets = [
+            payload[len(ALIAS_MARK) :]
+            for payload in indexed.filter(payload__startswith=ALIAS_MARK).values_list(
+                "payload", flat=True
+            )
+        ]
+        tokens = rows.exclude(payload__startswith=ALIAS_MARK)
+        gone: int = tokens.filter(subject__in=subjects).delete()[0]
+        if targets:
+            gone += tokens.filter(digest__in=targets).delete()[0]
+        indexed.delete()  # the alias rows
+        return gone
+
+    def _lock_subject(
+        self, alias: str, purpose: str, subject: str, expires_at: datetime.datetime
+    ) -> None:
         # Two puts for one subject would each delete what they see (nothing, under READ
         # COMMITTED or a snapshot) and both insert: two live tokens. Upserting the subject's
         # lock row (one statement, so no deadlock when both create it) locks it until commit:
         # the puts run one after the other and the second deletes the first's token.
-        lock = hashlib.sha256(f"put\0{entry.purpose}\0{entry.subject}".encode()).hexdigest()
+        lock = hashlib.sha256(f"put\0{purpose}\0{subject}".encode()).hexdigest()
         # MySQL's ON DUPLICATE KEY names no conflict target; the others require one.
         targeted = connections[alias].features.supports_update_conflicts_with_target
         ActionCounter._default_manager.using(alias).bulk_create(
-            [ActionCounter(key=lock, purpose=entry.purpose, count=1, expires_at=expires_at)],
+            [ActionCounter(key=lock, purpose=purpose, count=1, expires_at=expires_at)],
             update_conflicts=True,
             unique_fields=["key"] if targeted else None,
             update_fields=["expires_at"],
@@ -256,9 +305,9 @@ class DatabaseTokenStore(TokenStore):
         return bool(deleted)
 
     def revoke_subject(self, purpose: str, subject: str) -> int:
-        rows = self._rows(self.db_for_write()).filter(purpose=purpose, subject=subject)
-        deleted: int = rows.delete()[0]
-        return deleted
+        alias = self.db_for_write()
+        with transaction.atomic(using=alias):
+            return self._revoke(alias, purpose, [subject])
 
     def purge_expired(self, *, batch_size: int = 1000, dry_run: bool = False) -> int:
         """Delete the expired tokens, ``batch_size`` per statement; return how many.

@@ -532,6 +532,7 @@ class JsonActionTokenManager:
             value=value,
             ttl=ttl,
             subject=subjects[0] if subjects else None,
+            aliases=tuple(subjects[1:]),
         )
 
     # -- operations -----------------------------------------------------------------------
@@ -557,8 +558,6 @@ class JsonActionTokenManager:
         ttl, text, data, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
         value = text if self.state is None else self._document(text, data)
         store = self.get_store()
-        for previous in subjects[1:]:
-            store.revoke_subject(self.prefix, previous)
         for _ in range(CREATE_ATTEMPTS):
             token = self.make_token()
             if store.put(self._entry(token, value, ttl, subjects)):
@@ -627,8 +626,6 @@ class JsonActionTokenManager:
         ttl, text, data, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
         value = await self._adocument(text, data)
         store = self.get_store()
-        for previous in subjects[1:]:
-            await store.arevoke_subject(self.prefix, previous)
         for _ in range(CREATE_ATTEMPTS):
             token = self.make_token()
             if await store.aput(self._entry(token, value, ttl, subjects)):
