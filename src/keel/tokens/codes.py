@@ -114,8 +114,9 @@ class OneTimeCodeManager:
 
     def _counters(self, kind: str, subjects: list[str]) -> list[str]:
         # One counter per key of project_secrets(), each keyed with its own secret: after a
-        # rotation the counts made under the old key still count (a code's attempts are the
-        # largest of them), instead of starting afresh under the new key.
+        # rotation the counts made under the old key still count (a try must be within a
+        # code's attempts on each counter its issuer and verifier share), instead of starting
+        # afresh under the new key.
         return [
             keyed_digest(COUNTER_SALT, f"{self.prefix}\0{kind}\0{digest}", secret)
             for digest, secret in zip(subjects, project_secrets(), strict=True)
