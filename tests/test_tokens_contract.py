@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import itertools
 import math
 import multiprocessing
 import sys
@@ -910,6 +911,31 @@ def test_tokens_created_in_parallel_for_a_subject_leave_one_live_token(case: Cas
         tokens = _issued_in_parallel(create, f"ada-{number}")
         live.append(sum(case.manager.consume_token(token) is not None for token in tokens))
     assert live == [1] * rounds
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("worker", [OLD_WORKER, NEW_WORKER], ids=["old-key", "new-key"])
+def test_revokes_racing_creates_never_fail_and_a_last_revoke_leaves_none(
+    case: Case, worker: dict[str, Any]
+) -> None:
+    turns = itertools.count()  # one call in four revokes, the others create
+
+    def create_or_revoke(subject: str) -> str:
+        if next(turns) % 4 == 0:
+            case.manager.revoke_subject(subject)
+            return ""
+        return case.manager.create_token({"s": subject}, subject=subject)
+
+    for number in range(_issue_rounds(case) // 2):
+        subject = f"ada-{number}"
+        with override_settings(**worker):  # settings are global: set for all threads at once
+            tokens = [t for t in _issued_in_parallel(create_or_revoke, subject) if t]
+        with override_settings(**NEW_WORKER):
+            assert sum(case.manager.get_token_data(t) is not None for t in tokens) <= 1
+        with override_settings(**OLD_WORKER):
+            case.manager.revoke_subject(subject)  # an old worker's revoke finds them all
+        with override_settings(**NEW_WORKER):
+            assert [t for t in tokens if case.manager.get_token_data(t) is not None] == []
 
 
 def test_the_codes_window_rolls_so_no_boundary_doubles_the_limit(case: Case) -> None:

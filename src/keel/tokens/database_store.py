@@ -211,21 +211,21 @@ class DatabaseTokenStore(TokenStore):
         return True
 
     def _revoke(self, alias: str, purpose: str, subjects: list[str]) -> int:
-        """Delete the tokens indexed under ``subjects`` (also through an alias row); how many."""
+        """Delete the tokens indexed under ``subjects`` (also through an alias row); how many.
+
+        Each statement stands alone (no transaction needed, none taken): an alias row is
+        deleted only after the token it stands for, so whatever step fails, every live token
+        stays findable under each of its subject's digests.
+        """
         rows = self._rows(alias).filter(purpose=purpose)
-        indexed = rows.filter(subject__in=subjects)
-        # An alias row names the token it stands for: that token goes with it.
-        targets = [
-            payload[len(ALIAS_MARK) :]
-            for payload in indexed.filter(payload__startswith=ALIAS_MARK).values_list(
-                "payload", flat=True
-            )
-        ]
         tokens = rows.exclude(payload__startswith=ALIAS_MARK)
         gone: int = tokens.filter(subject__in=subjects).delete()[0]
-        if targets:
-            gone += tokens.filter(digest__in=targets).delete()[0]
-        indexed.delete()  # the alias rows
+        marks = rows.filter(subject__in=subjects, payload__startswith=ALIAS_MARK)
+        found = list(marks.values_list("digest", "payload"))
+        if found:
+            # An alias row names the token it stands for: that token goes first, then the row.
+            gone += tokens.filter(digest__in=[p[len(ALIAS_MARK) :] for _, p in found]).delete()[0]
+            rows.filter(digest__in=[digest for digest, _ in found]).delete()
         return gone
 
     def _lock_subject(
@@ -305,9 +305,7 @@ class DatabaseTokenStore(TokenStore):
         return bool(deleted)
 
     def revoke_subject(self, purpose: str, subject: str) -> int:
-        alias = self.db_for_write()
-        with transaction.atomic(using=alias):
-            return self._revoke(alias, purpose, [subject])
+        return self._revoke(self.db_for_write(), purpose, [subject])
 
     def purge_expired(self, *, batch_size: int = 1000, dry_run: bool = False) -> int:
         """Delete the expired tokens, ``batch_size`` per statement; return how many.
