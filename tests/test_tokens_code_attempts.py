@@ -73,7 +73,7 @@ def test_rotating_the_secret_key_gives_a_live_code_no_new_attempts(
             assert verify(PHONE, guess) is None
     with override_settings(SECRET_KEY=NEW_KEY, SECRET_KEY_FALLBACKS=[OLD_KEY]):
         assert verify(PHONE, guesses[-1]) is None  # the fifth attempt, the last allowed
-        assert verify(PHONE, code) is None  # the sixth: the code is revoked
+        assert verify(PHONE, code) is None  # the sixth: refused, even the right code
 
 
 def test_a_code_issued_before_a_rotation_is_verified_after_it(store: TokenStore) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import itertools
 import math
 import multiprocessing
 import sys
@@ -42,6 +43,7 @@ from keel.tokens import (
     TooManyCodes,
     UserStateBinding,
 )
+from keel.tokens.manager import MAX_INT_DIGITS
 from tests.testapp.models.tokens import TokenAccount
 
 pytestmark = pytest.mark.django_db
@@ -264,6 +266,45 @@ def test_revoke_subject_deletes_its_live_token(case: Case) -> None:
     assert case.manager.get_token_data(kept) == {"n": 2}
 
 
+OLD_KEY, NEW_KEY = "the-old-secret-" * 3, "the-new-secret-" * 3
+#: A rolling rotation: old workers know the old key only, new ones the new key then the old.
+OLD_WORKER = {"SECRET_KEY": OLD_KEY, "SECRET_KEY_FALLBACKS": []}
+NEW_WORKER = {"SECRET_KEY": NEW_KEY, "SECRET_KEY_FALLBACKS": [OLD_KEY]}
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_rolling_rotation_leaves_one_live_token_per_subject(
+    case: Case, asynchronous: bool
+) -> None:
+    manager = case.manager
+    create = async_to_sync(manager.acreate_token) if asynchronous else manager.create_token
+    with override_settings(**NEW_WORKER):
+        first = create({"v": 1}, subject=42)
+    with override_settings(**OLD_WORKER):  # "send me the link again", served by an old worker
+        second = create({"v": 2}, subject=42)
+    with override_settings(**NEW_WORKER):
+        assert manager.get_token_data(first) is None
+        assert manager.get_token_data(second) == {"v": 2}
+        third = create({"v": 3}, subject=42)
+        assert manager.get_token_data(second) is None
+    with override_settings(**OLD_WORKER):
+        assert manager.revoke_subject(42) == 1  # the old worker finds the new worker's token
+    with override_settings(**NEW_WORKER):
+        assert manager.get_token_data(third) is None
+
+
+def test_a_rolling_rotation_leaves_one_live_code_per_subject(case: Case) -> None:
+    manager = codes(case, Resent)
+    with override_settings(**NEW_WORKER):
+        first = manager.issue_code("ada", {"v": 1})
+    with override_settings(**OLD_WORKER):
+        second = manager.issue_code("ada", {"v": 2})
+    with override_settings(**NEW_WORKER):
+        if first != second:  # one chance in a million that they are equal
+            assert manager.verify_code("ada", first) is None
+        assert manager.verify_code("ada", second) == {"v": 2}
+
+
 def test_async_twins_keep_the_same_contract(case: Case) -> None:
     manager = case.manager
 
@@ -335,26 +376,62 @@ def _deepest(case: Case) -> JsonActionTokenManager:
     return manager
 
 
-def test_the_deepest_payload_allowed_is_consumed_from_a_nearly_full_stack(case: Case) -> None:
+def _outcome(function: Callable[[], Any], spare: int) -> Any:
+    try:
+        return _with_spare_stack(spare, function)
+    except RecursionError:
+        return RecursionError
+
+
+#: Levels of the recursion limit left to the caller: some too few for the store's driver
+#: itself, some enough for it but fewer than decoding the deepest document takes.
+SPARE_LEVELS = range(10, 130, 8)
+
+
+@pytest.mark.django_db(transaction=True)  # a statement failing in a test's atomic breaks it
+@pytest.mark.parametrize("operation", ["get_token_data", "consume_token"])
+def test_a_payloads_nesting_never_burns_a_token(case: Case, operation: str) -> None:
     manager = _deepest(case)
-    payload = _nested(manager.max_payload_depth)
-    token = manager.create_token(payload)
-    # 60 levels are enough for the store's I/O but fewer than decoding the document takes:
-    # the document is read where the caller's stack cannot hold it, and still comes back.
-    assert _with_spare_stack(60, lambda: manager.get_token_data(token)) == payload
-    assert _with_spare_stack(60, lambda: manager.consume_token(token)) == payload
-    assert manager.consume_token(token) is None
+    deep, flat = _nested(manager.max_payload_depth), {"leaf": True}
+    read = getattr(manager, operation)
+    served = 0
+    for spare in SPARE_LEVELS:
+        flat_token, deep_token = manager.create_token(flat), manager.create_token(deep)
+        if _outcome(lambda t=flat_token: read(t), spare) is RecursionError:
+            continue  # the caller's stack is too full for the store itself, whatever the payload
+        # Where a flat payload is served, so is the deepest allowed: its nesting is never the
+        # reason a peek or a consume fails (nor, then, the reason a token is lost).
+        assert _outcome(lambda t=deep_token: read(t), spare) == deep
+        served += 1
+    assert served  # some levels leave the driver enough and decoding too little
     with pytest.raises(InvalidPayload, match="nested more than"):
         manager.create_token(_nested(manager.max_payload_depth + 1))
 
 
-def test_the_deepest_payload_allowed_is_created_from_a_nearly_full_stack(case: Case) -> None:
+@pytest.mark.django_db(transaction=True)
+def test_a_payloads_nesting_never_refuses_a_creation_a_flat_one_passes(case: Case) -> None:
     manager = _deepest(case)
-    payload = _nested(manager.max_payload_depth)
-    token = _with_spare_stack(60, lambda: manager.create_token(payload))
-    assert manager.consume_token(token) == payload
+    deep = _nested(manager.max_payload_depth)
+    for spare in SPARE_LEVELS:
+        if _outcome(lambda: manager.create_token({"leaf": True}), spare) is RecursionError:
+            continue
+        token = _outcome(lambda: manager.create_token(deep), spare)
+        assert manager.consume_token(token) == deep
     with pytest.raises(InvalidPayload):  # far too deep: refused before any I/O
         _with_spare_stack(60, lambda: manager.create_token(_nested(1000)))
+
+
+def test_an_int_longer_than_pythons_default_limit_is_refused_at_creation(case: Case) -> None:
+    longest = 10**MAX_INT_DIGITS - 1  # 4300 digits: read back by any process
+    token = case.manager.create_token({"n": longest, "s": "9" * 5000})
+    assert case.manager.consume_token(token) == {"n": longest, "s": "9" * 5000}
+    previous = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)  # this process could write it; one with the default could not
+    try:
+        with case.no_io(), pytest.raises(InvalidPayload, match="more than 4300 digits"):
+            case.manager.create_token({"n": [-(10**MAX_INT_DIGITS)]})
+    finally:
+        sys.set_int_max_str_digits(previous)
 
 
 # -- concurrency: exactly one winner per token ---------------------------------------------
@@ -483,6 +560,24 @@ def test_a_bound_token_dies_when_the_bound_fields_change(case: Case) -> None:
     assert manager.consume_token(consumed) is None  # the refused consume used it up
     fresh = manager.create_token({"account": account.pk})
     assert manager.consume_token(fresh) == {"account": account.pk}
+
+
+@pytest.mark.parametrize("seen_by", ["peek", "consume", "apeek"])
+def test_a_bound_token_stays_dead_when_the_state_changes_back(case: Case, seen_by: str) -> None:
+    account = TokenAccount.objects.create(email="ada@example.com")
+    manager = case.bound(ACCOUNT_EMAIL)
+    token = manager.create_token({"account": account.pk, "new": "x@example.com"})
+    TokenAccount.objects.filter(pk=account.pk).update(email="eve@example.com")
+    if seen_by == "peek":
+        assert manager.get_token_data(token) is None
+    elif seen_by == "consume":
+        assert manager.consume_token(token) is None
+    else:
+        assert async_to_sync(manager.aget_token_data)(token) is None
+    TokenAccount.objects.filter(pk=account.pk).update(email="ada@example.com")
+    assert manager.get_token_data(token) is None
+    assert manager.consume_token(token) is None
+    assert manager.delete_token(token) is False  # deleted when it was found changed
 
 
 @pytest.mark.parametrize("change", ["password", "last_login", "email"])
@@ -638,6 +733,94 @@ def test_parallel_guesses_are_all_counted(case: Case) -> None:
     assert manager.verify_code("ada", code) is None  # 16 attempts counted: locked
 
 
+class GuessesBeforePut:
+    """A store through which ``guesses()`` runs just before the next ``put``: a resend that
+    a guesser's requests overtake between its bookkeeping and its write."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.guesses: Callable[[], None] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def put(self, entry: Any) -> bool:
+        guesses, self.guesses = self.guesses, None
+        if guesses is not None:
+            guesses()
+        return bool(self.store.put(entry))
+
+
+class Resent(Codes):
+    max_codes = 10
+
+
+def test_a_resend_gives_the_previous_code_no_fresh_tries(case: Case) -> None:
+    store = GuessesBeforePut(case.manager.get_store())
+    manager = Resent(case.manager.prefix, store=store)  # type: ignore[arg-type]
+    first = manager.issue_code("ada", {"n": 1})
+    for _ in range(Codes.max_attempts):
+        assert manager.verify_code("ada", wrong(first)) is None
+    answers: list[Any] = []
+
+    def guesses() -> None:  # while the resend runs, the first code is still live
+        answers.extend(manager.verify_code("ada", wrong(first)) for _ in range(3))
+        answers.append(manager.verify_code("ada", first))
+
+    store.guesses = guesses
+    second = manager.issue_code("ada", {"n": 2})
+    assert answers == [None] * 4  # the right code on its 9th try: refused
+    # The guesses counted while the resend ran are counted against the new code as well:
+    # it has one try left, and no more.
+    assert manager.verify_code("ada", second) == {"n": 2}
+    assert manager.verify_code("ada", first) is None
+    third = manager.issue_code("ada", {"n": 3})
+    for _ in range(Codes.max_attempts):
+        assert manager.verify_code("ada", wrong(third)) is None
+    assert manager.verify_code("ada", third) is None
+
+
+def _resend_among_guesses(manager: OneTimeCodeManager, subject: str, code: str) -> list[Any]:
+    """What 4 threads guessing ``code`` 10 times each got while a fifth issued a new code."""
+    barrier = threading.Barrier(5)
+    answers: list[Any] = []
+
+    def guess() -> None:
+        try:
+            barrier.wait()
+            answers.extend(manager.verify_code(subject, code) for _ in range(10))
+        finally:
+            connections.close_all()
+
+    def resend() -> None:
+        try:
+            barrier.wait()
+            manager.issue_code(subject, {"round": "new"})
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=guess) for _ in range(4)]
+    threads.append(threading.Thread(target=resend))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resend_racing_guesses_never_gives_an_exhausted_code_a_try(case: Case) -> None:
+    manager = codes(case, type("Exhausted", (Unlimited,), {"max_attempts": 5}))
+    accepted, rounds = 0, 20 if case.kind == "redis" else 5
+    for number in range(rounds):
+        subject = f"ada-{number}"
+        code = manager.issue_code(subject, {"round": number})
+        for _ in range(manager.max_attempts):
+            manager.verify_code(subject, wrong(code))
+        accepted += {"round": number} in _resend_among_guesses(manager, subject, code)
+    assert accepted == 0
+
+
 def test_a_right_code_resets_the_attempts(case: Case) -> None:
     manager = codes(case)
     code = manager.issue_code("ada")
@@ -728,6 +911,31 @@ def test_tokens_created_in_parallel_for_a_subject_leave_one_live_token(case: Cas
         tokens = _issued_in_parallel(create, f"ada-{number}")
         live.append(sum(case.manager.consume_token(token) is not None for token in tokens))
     assert live == [1] * rounds
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("worker", [OLD_WORKER, NEW_WORKER], ids=["old-key", "new-key"])
+def test_revokes_racing_creates_never_fail_and_a_last_revoke_leaves_none(
+    case: Case, worker: dict[str, Any]
+) -> None:
+    turns = itertools.count()  # one call in four revokes, the others create
+
+    def create_or_revoke(subject: str) -> str:
+        if next(turns) % 4 == 0:
+            case.manager.revoke_subject(subject)
+            return ""
+        return case.manager.create_token({"s": subject}, subject=subject)
+
+    for number in range(_issue_rounds(case) // 2):
+        subject = f"ada-{number}"
+        with override_settings(**worker):  # settings are global: set for all threads at once
+            tokens = [t for t in _issued_in_parallel(create_or_revoke, subject) if t]
+        with override_settings(**NEW_WORKER):
+            assert sum(case.manager.get_token_data(t) is not None for t in tokens) <= 1
+        with override_settings(**OLD_WORKER):
+            case.manager.revoke_subject(subject)  # an old worker's revoke finds them all
+        with override_settings(**NEW_WORKER):
+            assert [t for t in tokens if case.manager.get_token_data(t) is not None] == []
 
 
 def test_the_codes_window_rolls_so_no_boundary_doubles_the_limit(case: Case) -> None:

@@ -13,8 +13,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from keel.models import ActionCounter, ActionToken
-from keel.tokens import DatabaseTokenStore, JsonActionTokenDatabaseManager, OneTimeCodeManager
-from keel.tokens.database_store import supports_delete_returning
+from keel.tokens import (
+    DatabaseTokenStore,
+    JsonActionTokenDatabaseManager,
+    OneTimeCodeManager,
+    TooManyCodes,
+    database_store,
+)
+from keel.tokens.database_store import database_now, supports_delete_returning
 
 pytestmark = pytest.mark.django_db
 
@@ -213,3 +219,28 @@ def test_purge_command_refuses_a_bad_batch_size() -> None:
 def test_purge_expired_refuses_a_bad_batch_size() -> None:
     with pytest.raises(ValueError, match="batch_size"):
         DatabaseTokenStore().purge_expired(batch_size=0)
+
+
+class ClockAhead:
+    """The ``timezone`` module as an app server whose clock is two hours ahead sees it."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(timezone, name)
+
+    @staticmethod
+    def now() -> datetime.datetime:
+        return timezone.now() + datetime.timedelta(hours=2)
+
+
+def test_the_codes_window_is_measured_on_the_database_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    codes = OneTimeCodeManager("code:clock", store=DatabaseTokenStore())
+    for _ in range(codes.max_codes):
+        codes.issue_code("ada")
+    # Another app server, whose clock is past the window of the codes issued: the window
+    # still holds them, and so do the attempts counted on the codes.
+    monkeypatch.setattr(database_store, "timezone", ClockAhead())
+    with pytest.raises(TooManyCodes):
+        codes.issue_code("ada")
+    assert abs(database_now("default") - timezone.now()) < datetime.timedelta(seconds=5)

@@ -18,7 +18,13 @@ from __future__ import annotations
 from keel.tokens.base import NewToken, TokenStore
 from keel.tokens.codes import OneTimeCodeManager, TooManyCodes
 from keel.tokens.database_store import DatabaseTokenStore
-from keel.tokens.exceptions import InvalidPayload, InvalidToken, TokenError, TokenStoreUnavailable
+from keel.tokens.exceptions import (
+    InvalidPayload,
+    InvalidToken,
+    TokenError,
+    TokenStoreBusy,
+    TokenStoreUnavailable,
+)
 from keel.tokens.manager import (
     JsonActionTokenDatabaseManager,
     JsonActionTokenManager,
@@ -43,6 +49,7 @@ __all__ = [
     "StateBinding",
     "TokenError",
     "TokenStore",
+    "TokenStoreBusy",
     "TokenStoreUnavailable",
     "TooManyCodes",
     "UserStateBinding",

@@ -28,6 +28,11 @@ class NewToken(NamedTuple):
     #: Keyed digest of the subject (never the subject in clear). When set, the entry is
     #: indexed under it and every other live token of ``(purpose, subject)`` is revoked.
     subject: str | None = None
+    #: The subject's digests under the project's other keys (``SECRET_KEY_FALLBACKS``): the
+    #: entry is indexed under each of them too, and their live tokens are revoked as well, so
+    #: that a worker that knows only an older key (during a rolling rotation) finds this
+    #: entry when it creates or revokes for the subject.
+    aliases: tuple[str, ...] = ()
 
 
 class TokenStore(abc.ABC):
@@ -94,6 +99,14 @@ class TokenStore(abc.ABC):
         An absent or expired counter starts at 1 and lives ``ttl`` seconds; counting does
         not extend its life.
         """
+        raise NotImplementedError(f"The {self.name} token store keeps no counters.")
+
+    def count(self, purpose: str, key: str) -> int:
+        """The value of the live counter ``key``; 0 when it is absent or expired."""
+        raise NotImplementedError(f"The {self.name} token store keeps no counters.")
+
+    async def acount(self, purpose: str, key: str) -> int:
+        """Async [`count`][keel.tokens.base.TokenStore.count]."""
         raise NotImplementedError(f"The {self.name} token store keeps no counters.")
 
     def admit(self, purpose: str, key: str, limit: int, window: float) -> bool:

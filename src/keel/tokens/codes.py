@@ -2,12 +2,14 @@
 
 A code is short, so it is guessable: what makes it safe are the limits. Each subject (a user
 id, a phone number) has at most one live code per purpose; every verification counts as an
-attempt *before* the code is looked up, so parallel guesses are counted too; after
-``max_attempts`` attempts the live code is revoked; and at most ``max_codes`` codes are issued
-per subject within any ``window_seconds`` (a rolling window: a code counts for
-``window_seconds`` after it was issued). A guesser thus gets at most ``max_attempts`` tries at a
-code (5 in 10**6 for 6 digits) and ``max_codes * max_attempts`` per window. Codes live in the
-same stores as tokens, under a keyed digest of the purpose, the subject and the code.
+attempt *before* the code is looked up, so parallel guesses are counted too; a code is
+accepted only by one of the ``max_attempts`` attempts counted after it was issued (however
+issues and guesses interleave: a resend never gives the previous code fresh tries); and at
+most ``max_codes`` codes are issued per subject within any ``window_seconds`` (a rolling
+window: a code counts for ``window_seconds`` after it was issued). A guesser thus gets at
+most ``max_attempts`` tries at a code (5 in 10**6 for 6 digits) and
+``max_codes * max_attempts`` per window. Codes live in the same stores as tokens, under a
+keyed digest of the purpose, the subject and the code.
 """
 
 from __future__ import annotations
@@ -29,6 +31,21 @@ CODE_SALT = "keel.tokens.code"
 COUNTER_SALT = "keel.tokens.counter"
 
 
+def _with_bases(bases: list[tuple[str, int]], document: str) -> str:
+    """The stored form of a code: its counters' bases on one line, then the payload's JSON."""
+    return ",".join(f"{key}:{base}" for key, base in bases) + "\n" + document
+
+
+def _bases(header: str) -> dict[str, int]:
+    bases: dict[str, int] = {}
+    for item in header.split(","):
+        key, _, base = item.partition(":")
+        if not base.isdigit():
+            return {}  # not a code's header: no try at it is accepted
+        bases[key] = int(base)
+    return bases
+
+
 class TooManyCodes(TokenError):
     """A subject was issued ``max_codes`` codes within the last ``window_seconds``: none was
     issued."""
@@ -44,7 +61,7 @@ class OneTimeCodeManager:
 
     #: Digits per code: 6 gives one chance in a million per guess.
     digits: ClassVar[int] = 6
-    #: Verifications allowed per code (right or wrong) before the code is revoked.
+    #: Verifications allowed per code (right or wrong): any later one is refused.
     max_attempts: ClassVar[int] = 5
     #: Codes issued per subject within any ``window_seconds``.
     max_codes: ClassVar[int] = 3
@@ -97,8 +114,9 @@ class OneTimeCodeManager:
 
     def _counters(self, kind: str, subjects: list[str]) -> list[str]:
         # One counter per key of project_secrets(), each keyed with its own secret: after a
-        # rotation the counts made under the old key still count (a code's attempts are the
-        # largest of them), instead of starting afresh under the new key.
+        # rotation the counts made under the old key still count (a try must be within a
+        # code's attempts on each counter its issuer and verifier share), instead of starting
+        # afresh under the new key.
         return [
             keyed_digest(COUNTER_SALT, f"{self.prefix}\0{kind}\0{digest}", secret)
             for digest, secret in zip(subjects, project_secrets(), strict=True)
@@ -129,8 +147,27 @@ class OneTimeCodeManager:
             f"the last {self.window_seconds:g} s; try again later."
         )
 
+    def _payload(self, value: str, made: dict[str, int]) -> dict[str, Any] | None:
+        """The payload of a code just popped, if this verification is one of its first
+        ``max_attempts`` tries.
+
+        A code records, when it is issued, how many attempts its subject's counters held; a
+        try at it is the attempt that took a counter past that base. The code's tries are thus
+        the attempts numbered ``base + 1`` to ``base + max_attempts`` on every counter both the
+        issuer and this verifier keep: no interleaving of issues and guesses gives a code more
+        (a guess counted before the code was issued, or after its last try, is refused even
+        when it is right). The code is spent either way.
+        """
+        header, _, document = value.partition("\n")
+        bases = _bases(header)
+        common = [key for key in made if key in bases]
+        if not common or not all(0 < made[key] - bases[key] <= self.max_attempts for key in common):
+            return None
+        return self.tokens.decode_payload(document)
+
     def _entry(self, subjects: list[str], code: str, value: str, ttl: float) -> NewToken:
-        return NewToken(self.prefix, self.code_digest(subjects[0], code), value, ttl, subjects[0])
+        digest = self.code_digest(subjects[0], code)
+        return NewToken(self.prefix, digest, value, ttl, subjects[0], tuple(subjects[1:]))
 
     def issue_code(
         self,
@@ -152,10 +189,9 @@ class OneTimeCodeManager:
         for key in self._windows(subjects):
             if not store.admit(self.prefix, key, self.max_codes, self.window_seconds):
                 raise self._too_many()
-        for previous in subjects[1:]:  # the put revokes those of subjects[0]
-            store.revoke_subject(self.prefix, previous)
-        for key in self._counters("attempts", subjects):
-            store.reset(self.prefix, key)
+        attempts = self._counters("attempts", subjects)
+        # Read before the put: an attempt counted later may be a try at this code.
+        value = _with_bases([(key, store.count(self.prefix, key)) for key in attempts], value)
         for _ in range(CREATE_ATTEMPTS):
             code = self.make_code()
             if store.put(self._entry(subjects, code, value, ttl)):
@@ -165,8 +201,9 @@ class OneTimeCodeManager:
     def verify_code(self, subject: str | int, code: str) -> dict[str, Any] | None:
         """The payload of the subject's live code if ``code`` is it (the code is used up).
 
-        ``None`` for a wrong, malformed, expired or used code, and once ``max_attempts``
-        verifications were made on the subject's code (which is then revoked). A malformed
+        ``None`` for a wrong, malformed, expired or used code, and for any verification
+        after the first ``max_attempts`` counted since the code was issued (the right code
+        then spends it without being accepted). A malformed
         code costs no attempt and no I/O.
         """
         if not self.is_well_formed(code):
@@ -176,16 +213,10 @@ class OneTimeCodeManager:
         attempts = self._counters("attempts", subjects)
         ttl = self._attempts_ttl()
         made = [store.count_attempt(self.prefix, key, ttl) for key in attempts]
-        if max(made) > self.max_attempts:
-            for digest in subjects:
-                store.revoke_subject(self.prefix, digest)
-            return None
         for digest, secret in zip(subjects, project_secrets(), strict=True):
             value = store.pop(self.prefix, self.code_digest(digest, code, secret))
             if value is not None:
-                for key in attempts:
-                    store.reset(self.prefix, key)
-                return self.tokens.decode_payload(value)
+                return self._payload(value, dict(zip(attempts, made, strict=True)))
         return None
 
     async def aissue_code(
@@ -201,10 +232,9 @@ class OneTimeCodeManager:
         for key in self._windows(subjects):
             if not await store.aadmit(self.prefix, key, self.max_codes, self.window_seconds):
                 raise self._too_many()
-        for previous in subjects[1:]:
-            await store.arevoke_subject(self.prefix, previous)
-        for key in self._counters("attempts", subjects):
-            await store.areset(self.prefix, key)
+        attempts = self._counters("attempts", subjects)
+        bases = [(key, await store.acount(self.prefix, key)) for key in attempts]
+        value = _with_bases(bases, value)
         for _ in range(CREATE_ATTEMPTS):
             code = self.make_code()
             if await store.aput(self._entry(subjects, code, value, ttl)):
@@ -220,14 +250,8 @@ class OneTimeCodeManager:
         attempts = self._counters("attempts", subjects)
         ttl = self._attempts_ttl()
         made = [await store.acount_attempt(self.prefix, key, ttl) for key in attempts]
-        if max(made) > self.max_attempts:
-            for digest in subjects:
-                await store.arevoke_subject(self.prefix, digest)
-            return None
         for digest, secret in zip(subjects, project_secrets(), strict=True):
             value = await store.apop(self.prefix, self.code_digest(digest, code, secret))
             if value is not None:
-                for key in attempts:
-                    await store.areset(self.prefix, key)
-                return self.tokens.decode_payload(value)
+                return self._payload(value, dict(zip(attempts, made, strict=True)))
         return None

@@ -6,7 +6,9 @@ payload`` where the backend can return rows from a ``DELETE`` (PostgreSQL, SQLit
 10.5+); elsewhere (MySQL) it reads the row and accepts it only if its own ``DELETE`` removed it.
 Either way, one caller gets the payload however many race for it; under ``REPEATABLE READ`` or
 ``SERIALIZABLE`` the losers' serialization failures are answered ``None``, like any token already
-used. Expired rows are never returned; they stay until ``manage.py keel_purge_tokens`` (or
+used. On SQLite, a consume in a transaction that read before another connection wrote
+raises [`TokenStoreBusy`][keel.tokens.TokenStoreBusy]: ``None`` always means the token is gone.
+Expired rows are never returned; they stay until ``manage.py keel_purge_tokens`` (or
 [`DatabaseTokenStore.purge_expired`][keel.tokens.database_store.DatabaseTokenStore.purge_expired])
 removes them.
 """
@@ -18,6 +20,7 @@ import datetime
 import hashlib
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, QuerySet
@@ -25,7 +28,7 @@ from django.utils import timezone
 
 from keel.models import ActionCounter, ActionToken
 from keel.tokens.base import NewToken, TokenStore
-from keel.tokens.exceptions import TokenError
+from keel.tokens.exceptions import TokenError, TokenStoreBusy
 
 __all__ = ["DatabaseTokenStore"]
 
@@ -70,13 +73,55 @@ def is_serialization_failure(exc: DatabaseError) -> bool:
 
 def _sqlite_upgrade_refused(connection: BaseDatabaseWrapper, exc: DatabaseError) -> bool:
     # SQLite transactions are serializable: one that read before another wrote cannot write
-    # (SQLITE_BUSY at once, "database is locked", since waiting could deadlock). The token is
-    # then being consumed by the writer: answered as used, like other serialization failures.
+    # (SQLITE_BUSY at once, "database is locked", since waiting could deadlock). The writer
+    # may be consuming this token, or writing anything else: whether the token is used is
+    # unknown, so this is no "used" answer.
     return (
         connection.vendor == "sqlite"
         and connection.in_atomic_block
         and "database is locked" in str(exc)
     )
+
+
+#: Reads the database server's clock, in UTC, per vendor.
+_CLOCK_SQL = {
+    "postgresql": "SELECT CLOCK_TIMESTAMP()",
+    "mysql": "SELECT UTC_TIMESTAMP(6)",
+    "sqlite": "SELECT STRFTIME('%Y-%m-%d %H:%M:%f', 'now')",
+}
+
+
+def database_now(alias: str) -> datetime.datetime:
+    """The current time by the clock of database ``alias`` (one query).
+
+    Limits shared by several app servers (the rolling window of codes issued, the life of
+    attempt counters) are measured on one clock, the database's: a server whose clock is
+    ahead would otherwise see a slot expire early and take it again. SQLite's clock is that of
+    the machine holding its file.
+    """
+    connection = connections[alias]
+    sql = _CLOCK_SQL.get(connection.vendor)
+    if sql is None or not settings.USE_TZ:
+        return timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        (value,) = cursor.fetchone()
+    if isinstance(value, str):  # SQLite
+        value = datetime.datetime.fromisoformat(value)
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, datetime.UTC)
+    return value  # type: ignore[no-any-return]
+
+
+#: The payload of an alias row: a token's place in the index of one of its subject's other
+#: digests (under a key of ``SECRET_KEY_FALLBACKS``), followed by the token's digest. No
+#: document keel writes starts so ("{", or the hex of a fingerprint or of a counter).
+ALIAS_MARK = "keel-alias:"
+
+
+def _alias_digest(digest: str, subject: str) -> str:
+    # Not a keyed digest of any token: no lookup of a token ever reaches an alias row.
+    return hashlib.sha256(f"alias\0{digest}\0{subject}".encode()).hexdigest()
 
 
 _sql_by_vendor: dict[str, str] = {}
@@ -106,7 +151,9 @@ class DatabaseTokenStore(TokenStore):
 
     When a token is created for a subject, the subject's other tokens are deleted in the same
     transaction, and creates for one subject take turns on a lock row: however they
-    interleave, one token of the subject stays valid.
+    interleave, one token of the subject stays valid. A token is also indexed, by an alias row,
+    under its subject's digest for each key of ``SECRET_KEY_FALLBACKS``: a worker that knows
+    only an older key (during a rolling rotation) finds it and revokes it.
     """
 
     name = "database"
@@ -138,25 +185,61 @@ class DatabaseTokenStore(TokenStore):
             # (it would raise IntegrityError rather than overwrite).
             row.save(using=alias, force_insert=True)
             return True
+        subjects = [entry.subject, *entry.aliases]
+        aliases = [
+            ActionToken(
+                digest=_alias_digest(entry.digest, subject),
+                purpose=entry.purpose,
+                subject=subject,
+                payload=ALIAS_MARK + entry.digest,
+                created_at=now,
+                expires_at=row.expires_at,
+            )
+            for subject in entry.aliases
+        ]
         try:
             with transaction.atomic(using=alias):
-                self._lock_subject(alias, entry, row.expires_at)
-                self._rows(alias).filter(purpose=entry.purpose, subject=entry.subject).delete()
+                # In one order for every put: two puts never wait for each other's locks.
+                for subject in sorted(subjects):
+                    self._lock_subject(alias, entry.purpose, subject, row.expires_at)
+                self._revoke(alias, entry.purpose, subjects)
                 row.save(using=alias, force_insert=True)
+                if aliases:
+                    self._rows(alias).bulk_create(aliases)
         except IntegrityError:
             return False
         return True
 
-    def _lock_subject(self, alias: str, entry: NewToken, expires_at: datetime.datetime) -> None:
+    def _revoke(self, alias: str, purpose: str, subjects: list[str]) -> int:
+        """Delete the tokens indexed under ``subjects`` (also through an alias row); how many.
+
+        Each statement stands alone (no transaction needed, none taken): an alias row is
+        deleted only after the token it stands for, so whatever step fails, every live token
+        stays findable under each of its subject's digests.
+        """
+        rows = self._rows(alias).filter(purpose=purpose)
+        tokens = rows.exclude(payload__startswith=ALIAS_MARK)
+        gone: int = tokens.filter(subject__in=subjects).delete()[0]
+        marks = rows.filter(subject__in=subjects, payload__startswith=ALIAS_MARK)
+        found = list(marks.values_list("digest", "payload"))
+        if found:
+            # An alias row names the token it stands for: that token goes first, then the row.
+            gone += tokens.filter(digest__in=[p[len(ALIAS_MARK) :] for _, p in found]).delete()[0]
+            rows.filter(digest__in=[digest for digest, _ in found]).delete()
+        return gone
+
+    def _lock_subject(
+        self, alias: str, purpose: str, subject: str, expires_at: datetime.datetime
+    ) -> None:
         # Two puts for one subject would each delete what they see (nothing, under READ
         # COMMITTED or a snapshot) and both insert: two live tokens. Upserting the subject's
         # lock row (one statement, so no deadlock when both create it) locks it until commit:
         # the puts run one after the other and the second deletes the first's token.
-        lock = hashlib.sha256(f"put\0{entry.purpose}\0{entry.subject}".encode()).hexdigest()
+        lock = hashlib.sha256(f"put\0{purpose}\0{subject}".encode()).hexdigest()
         # MySQL's ON DUPLICATE KEY names no conflict target; the others require one.
         targeted = connections[alias].features.supports_update_conflicts_with_target
         ActionCounter._default_manager.using(alias).bulk_create(
-            [ActionCounter(key=lock, purpose=entry.purpose, count=1, expires_at=expires_at)],
+            [ActionCounter(key=lock, purpose=purpose, count=1, expires_at=expires_at)],
             update_conflicts=True,
             unique_fields=["key"] if targeted else None,
             update_fields=["expires_at"],
@@ -189,8 +272,14 @@ class DatabaseTokenStore(TokenStore):
         except DatabaseError as exc:
             # REPEATABLE READ/SERIALIZABLE: another consumer deleted the row after this
             # statement's snapshot was taken. The token is used: answer as for one.
-            if is_serialization_failure(exc) or _sqlite_upgrade_refused(connection, exc):
+            if is_serialization_failure(exc):
                 return None
+            if _sqlite_upgrade_refused(connection, exc):
+                raise TokenStoreBusy(
+                    f"SQLite database {alias!r} is locked by another connection's write: "
+                    "this transaction read before it, so it cannot consume a token now. Nothing "
+                    "was consumed; retry in a new transaction."
+                ) from exc
             raise
 
     def _read_then_delete(self, alias: str, purpose: str, digest: str) -> str | None:
@@ -216,9 +305,7 @@ class DatabaseTokenStore(TokenStore):
         return bool(deleted)
 
     def revoke_subject(self, purpose: str, subject: str) -> int:
-        rows = self._rows(self.db_for_write()).filter(purpose=purpose, subject=subject)
-        deleted: int = rows.delete()[0]
-        return deleted
+        return self._revoke(self.db_for_write(), purpose, [subject])
 
     def purge_expired(self, *, batch_size: int = 1000, dry_run: bool = False) -> int:
         """Delete the expired tokens, ``batch_size`` per statement; return how many.
@@ -252,7 +339,7 @@ class DatabaseTokenStore(TokenStore):
         alias = self.db_for_write()
         counters = ActionCounter._default_manager.using(alias)
         for _ in range(COUNTER_ATTEMPTS):
-            now = timezone.now()
+            now = database_now(alias)
             with transaction.atomic(using=alias):
                 # The UPDATE locks the row until commit: the count read back is this call's.
                 live = counters.filter(key=key, expires_at__gt=now)
@@ -275,7 +362,7 @@ class DatabaseTokenStore(TokenStore):
         # one conditional UPDATE or one INSERT, so two callers never take the same one.
         alias = self.db_for_write()
         counters = ActionCounter._default_manager.using(alias)
-        now = timezone.now()
+        now = database_now(alias)
         expires_at = now + datetime.timedelta(seconds=window)
         for slot in range(limit):
             slot_key = hashlib.sha256(f"window\0{key}\0{slot}".encode()).hexdigest()
@@ -325,6 +412,18 @@ class DatabaseTokenStore(TokenStore):
 
     async def acount_attempt(self, purpose: str, key: str, ttl: float) -> int:
         return await sync_to_async(self.count_attempt)(purpose, key, ttl)
+
+    def count(self, purpose: str, key: str) -> int:
+        alias = self.db_for_write()
+        counts = list(
+            ActionCounter._default_manager.using(alias)
+            .filter(key=key, expires_at__gt=database_now(alias))
+            .values_list("count", flat=True)
+        )
+        return counts[0] if counts else 0
+
+    async def acount(self, purpose: str, key: str) -> int:
+        return await sync_to_async(self.count)(purpose, key)
 
     def reset(self, purpose: str, key: str) -> None:
         ActionCounter._default_manager.using(self.db_for_write()).filter(key=key).delete()

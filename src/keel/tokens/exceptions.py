@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from keel.exceptions import KeelError
 
-__all__ = ["InvalidPayload", "InvalidToken", "TokenError", "TokenStoreUnavailable"]
+__all__ = [
+    "InvalidPayload",
+    "InvalidToken",
+    "TokenError",
+    "TokenStoreBusy",
+    "TokenStoreUnavailable",
+]
 
 
 class TokenError(KeelError):
@@ -30,8 +36,25 @@ class InvalidToken(TokenError):
 
 
 class TokenStoreUnavailable(TokenError):
-    """The token store did not answer; nothing was created, read or consumed.
+    """The token store did not answer (or not in time): the outcome of the operation is unknown.
 
-    Raised instead of returning ``None`` so that "the store is down" is never mistaken for
-    "the token is invalid", and instead of returning a token that was never stored.
+    A command that failed before it reached the store changed nothing. One whose answer timed
+    out may have run all the same: a consume that Redis executed but answered late has used
+    the token up, and its payload is lost. Either way no action runs: the confirm view answers
+    with a server error (500) carrying its protective headers, and the user asks for a new link
+    if the old one no longer works. Raised instead of returning ``None`` so that "the store is
+    down" is never mistaken for "the token is invalid", and instead of returning a token that
+    was never stored.
+    """
+
+
+class TokenStoreBusy(TokenStoreUnavailable):
+    """The store refused the operation for now; nothing was created or consumed: retry.
+
+    Raised by the database store on SQLite when a consume inside a transaction that has
+    already read cannot write, because another connection holds the database's write lock
+    (SQLite refuses at once rather than risk a deadlock). The token may still be live:
+    ``None`` always means that it is not. A
+    [`TokenStoreUnavailable`][keel.tokens.TokenStoreUnavailable], so handled as a store that
+    did not answer.
     """

@@ -145,6 +145,28 @@ def _json(function: Callable[[Any], _T], value: Any) -> _T:
         return _on_fresh_stack(function, value)
 
 
+#: Most digits of an int in a payload: Python's default ``sys.get_int_max_str_digits()``. A
+#: process that raised its own limit could write a longer int that no process with the
+#: default limit reads back.
+MAX_INT_DIGITS = 4300
+_LONG_DIGITS = re.compile(rf"[0-9]{{{MAX_INT_DIGITS + 1}}}", re.ASCII)
+
+
+def _has_long_int(value: Any) -> bool:
+    """Whether ``value`` holds an int of more than ``MAX_INT_DIGITS`` digits."""
+    limit, stack = 10**MAX_INT_DIGITS, [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, int) and not isinstance(item, bool):
+            if abs(item) >= limit:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
 def _depth(value: Any) -> int:
     """How deeply JSON objects and arrays nest in ``value`` (1 for a flat object)."""
     deepest, stack = 0, [(value, 1)]
@@ -330,6 +352,12 @@ class JsonActionTokenManager:
         except (TypeError, ValueError, RecursionError) as exc:
             # RecursionError: a payload nested thousands of levels deep.
             raise InvalidPayload(f"The token payload cannot be written as JSON: {exc}") from exc
+        # A long int writes a long run of digits: without one, no walk.
+        if size > MAX_INT_DIGITS and _LONG_DIGITS.search(text) and _has_long_int(data):
+            raise InvalidPayload(
+                f"The token payload holds an int of more than {MAX_INT_DIGITS} digits, which a "
+                "process with Python's default sys.get_int_max_str_digits() cannot read back."
+            )
         limit = keel_settings.TOKEN_MAX_PAYLOAD_BYTES
         if size > limit:
             raise InvalidPayload(
@@ -504,6 +532,7 @@ class JsonActionTokenManager:
             value=value,
             ttl=ttl,
             subject=subjects[0] if subjects else None,
+            aliases=tuple(subjects[1:]),
         )
 
     # -- operations -----------------------------------------------------------------------
@@ -529,8 +558,6 @@ class JsonActionTokenManager:
         ttl, text, data, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
         value = text if self.state is None else self._document(text, data)
         store = self.get_store()
-        for previous in subjects[1:]:
-            store.revoke_subject(self.prefix, previous)
         for _ in range(CREATE_ATTEMPTS):
             token = self.make_token()
             if store.put(self._entry(token, value, ttl, subjects)):
@@ -553,8 +580,22 @@ class JsonActionTokenManager:
         return None
 
     def get_token_data(self, token: str) -> dict[str, Any] | None:
-        """The payload of a live token, leaving it usable; ``None`` if not a live token."""
-        return self._accept(self._first(token, self.get_store().get))
+        """The payload of a live token, leaving it usable; ``None`` if not a live token.
+
+        A bound token found with another state than its own is deleted: it stays dead when
+        the state changes back (an e-mail address changed, then restored).
+        """
+        store = self.get_store()
+        if self.state is None:
+            return self._accept(self._first(token, store.get))
+        for digest in self._candidate_digests(token):
+            value = store.get(self.prefix, digest)
+            if value:
+                payload = self._accept(value)
+                if payload is None:
+                    store.delete(self.prefix, digest)
+                return payload
+        return None
 
     def consume_token(self, token: str) -> dict[str, Any] | None:
         """The payload of a live token, which is deleted: one caller only ever gets it."""
@@ -585,8 +626,6 @@ class JsonActionTokenManager:
         ttl, text, data, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
         value = await self._adocument(text, data)
         store = self.get_store()
-        for previous in subjects[1:]:
-            await store.arevoke_subject(self.prefix, previous)
         for _ in range(CREATE_ATTEMPTS):
             token = self.make_token()
             if await store.aput(self._entry(token, value, ttl, subjects)):
@@ -595,7 +634,17 @@ class JsonActionTokenManager:
 
     async def aget_token_data(self, token: str) -> dict[str, Any] | None:
         """Async [`get_token_data`][keel.tokens.manager.JsonActionTokenManager.get_token_data]."""
-        return await self._aaccept(await self._afirst(token, self.get_store().aget))
+        store = self.get_store()
+        if self.state is None:
+            return await self._aaccept(await self._afirst(token, store.aget))
+        for digest in self._candidate_digests(token):
+            value = await store.aget(self.prefix, digest)
+            if value:
+                payload = await self._aaccept(value)
+                if payload is None:
+                    await store.adelete(self.prefix, digest)
+                return payload
+        return None
 
     async def aconsume_token(self, token: str) -> dict[str, Any] | None:
         """Async [`consume_token`][keel.tokens.manager.JsonActionTokenManager.consume_token]."""

@@ -17,6 +17,10 @@ found registered before it, then asks the index whether a create registered afte
 later create's deletions may have run before this token was written and missed it, so this
 token deletes itself before it is handed out (as if the later create had revoked it). Of two
 racing creates, the one registered last keeps the only live token.
+
+A token is indexed under its subject's digest for every key the creating worker knows
+(``SECRET_KEY`` and ``SECRET_KEY_FALLBACKS``): during a rolling rotation, a worker that knows
+only the old key still finds, and revokes, a token created by one that knows the new key.
 """
 
 from __future__ import annotations
@@ -170,6 +174,11 @@ class RedisTokenStore(TokenStore):
         """The key of the rolling window ``key`` (a digest): a sorted set of events."""
         return make_key("token-window", purpose, key)
 
+    def _indexes(self, entry: NewToken) -> list[str]:
+        """The indexes of ``entry``: its subject's, then its aliases'."""
+        assert entry.subject is not None
+        return [self.subject_key(entry.purpose, s) for s in (entry.subject, *entry.aliases)]
+
     def _check_replicated(self, acknowledged: Any) -> None:
         if int(acknowledged) < self.wait_replicas:
             raise TokenStoreUnavailable(
@@ -207,17 +216,23 @@ class RedisTokenStore(TokenStore):
                 return bool(
                     client.execute_command("SET", key, entry.value, "NX", *_expiry(entry.ttl))
                 )
-            index = self.subject_key(entry.purpose, entry.subject)
             script = client.register_script(INDEX_SCRIPT)
-            expiry, others = _indexed(
-                script(keys=[index], args=[entry.digest, _milliseconds(entry.ttl)])
-            )
-            created = client.set(key, entry.value, nx=True, pxat=expiry)
-            if others:
-                self._revoke(client, entry.purpose, index, others)
+            ms = _milliseconds(entry.ttl)
+            indexed = [
+                (index, *_indexed(script(keys=[index], args=[entry.digest, ms])))
+                for index in self._indexes(entry)
+            ]
+            # The first index's expiry is the earliest: the token never outlives a place.
+            created = client.set(key, entry.value, nx=True, pxat=indexed[0][1])
+            for index, _, others in indexed:
+                if others:
+                    self._revoke(client, entry.purpose, index, others)
             superseded = client.register_script(SUPERSEDED_SCRIPT)
-            if created and superseded(keys=[index], args=[entry.digest, *others]):
-                self._revoke(client, entry.purpose, index, [entry.digest])
+            if created and any(
+                superseded(keys=[index], args=[entry.digest, *others])
+                for index, _, others in indexed
+            ):
+                self._revoke(client, entry.purpose, indexed[0][0], [entry.digest])
         except redis_errors() as exc:
             raise _unavailable("create", exc) from exc
         return bool(created)
@@ -260,17 +275,21 @@ class RedisTokenStore(TokenStore):
             if entry.subject is None:
                 command = ("SET", key, entry.value, "NX", *_expiry(entry.ttl))
                 return bool(await client.execute_command(*command))
-            index = self.subject_key(entry.purpose, entry.subject)
             script = client.register_script(INDEX_SCRIPT)
-            expiry, others = _indexed(
-                await script(keys=[index], args=[entry.digest, _milliseconds(entry.ttl)])
-            )
-            created = await client.set(key, entry.value, nx=True, pxat=expiry)
-            if others:
-                await self._arevoke(client, entry.purpose, index, others)
+            ms = _milliseconds(entry.ttl)
+            indexed = [
+                (index, *_indexed(await script(keys=[index], args=[entry.digest, ms])))
+                for index in self._indexes(entry)
+            ]
+            created = await client.set(key, entry.value, nx=True, pxat=indexed[0][1])
+            for index, _, others in indexed:
+                if others:
+                    await self._arevoke(client, entry.purpose, index, others)
             superseded = client.register_script(SUPERSEDED_SCRIPT)
-            if created and await superseded(keys=[index], args=[entry.digest, *others]):
-                await self._arevoke(client, entry.purpose, index, [entry.digest])
+            for index, _, others in indexed:
+                if created and await superseded(keys=[index], args=[entry.digest, *others]):
+                    await self._arevoke(client, entry.purpose, indexed[0][0], [entry.digest])
+                    break
         except redis_errors() as exc:
             raise _unavailable("create", exc) from exc
         return bool(created)
@@ -312,6 +331,18 @@ class RedisTokenStore(TokenStore):
             client = get_redis()
             script = client.register_script(COUNTER_SCRIPT)
             return int(script(keys=[self.counter_key(purpose, key)], args=[_milliseconds(ttl)]))
+        except redis_errors() as exc:
+            raise _unavailable("count", exc) from exc
+
+    def count(self, purpose: str, key: str) -> int:
+        try:
+            return int(get_redis().get(self.counter_key(purpose, key)) or 0)
+        except redis_errors() as exc:
+            raise _unavailable("count", exc) from exc
+
+    async def acount(self, purpose: str, key: str) -> int:
+        try:
+            return int(await get_async_redis().get(self.counter_key(purpose, key)) or 0)
         except redis_errors() as exc:
             raise _unavailable("count", exc) from exc
 
