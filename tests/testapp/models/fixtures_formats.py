@@ -77,3 +77,16 @@ class FixtureShelf(models.Model):
 class FixtureVolume(models.Model):
     code = models.CharField(max_length=20, unique=True)
     shelf = models.ForeignKey(FixtureShelf, null=True, on_delete=models.CASCADE)
+
+
+class FixturePlace(models.Model):
+    """A parent of multi-table inheritance."""
+
+    code = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=50, default="")
+
+
+class FixtureRestaurant(FixturePlace):
+    """A multi-table inheritance child: its fields live in its own table and its parent's."""
+
+    serves = models.CharField(max_length=50, default="")
