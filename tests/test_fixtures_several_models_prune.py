@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.core.serializers.base import DeserializationError
 
 from keel.fixtures import FixtureError, FixtureImportResult, JsonFixtureUpsertCommand
+from tests.testapp.models.fixtures import FixtureBook
 from tests.testapp.models.fixtures_formats import FixtureExercise, FixtureLesson, FixtureTopic
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -95,6 +96,55 @@ def test_prune_runs_after_every_model_and_keeps_the_rows_the_file_lists(tmp_path
         "testapp.FixtureLesson": (0, 1, 0, 0, 0),
         "testapp.FixtureExercise": (0, 0, 1, 0, 0),
     }
+
+
+def test_a_moved_row_keeps_its_links_and_edits_when_its_old_parent_is_pruned(
+    tmp_path: Path,
+) -> None:
+    views = {"model": "testapp.fixturelesson", "fields": {"key": "views", "topic": ["old"]}}
+    views["fields"]["topics"] = [["web"]]
+    path = write(tmp_path / "course.json", [topic("old"), topic("web"), views])
+    run(ImportCourse, path)
+    FixtureLesson.objects.filter(key="views").update(title="Edited")
+    views["fields"]["topic"] = ["web"]
+    write(path, [topic("web"), views])
+    run(ImportCourse, path)
+    moved = FixtureLesson.objects.get(key="views")
+    assert (moved.title, moved.topic.slug) == ("Edited", "web")
+    assert [t.slug for t in moved.topics.all()] == ["web"]
+
+
+def test_a_new_value_colliding_with_a_row_the_prune_deletes_is_refused(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "course.json",
+        [topic("web"), lesson("views", ["web"]), exercise(1, ["views"], 1)],
+    )
+    run(ImportCourse, path)
+    write(path, [topic("web"), lesson("views", ["web"]), exercise(2, ["views"], 1)])
+    with pytest.raises(FixtureError, match="unique"):
+        run(ImportCourse, path)
+    assert list(FixtureExercise.objects.values_list("pk", flat=True)) == [1]
+
+
+class ImportBooks(JsonFixtureUpsertCommand):
+    fixture_key = "books-prune"
+    model_lookups = {FixtureBook: "key", FixtureTopic: "slug"}
+    natural_key_fields = {"parent": ("key",)}
+    prune = True
+
+
+def test_rows_a_pruned_row_takes_with_it_are_counted_under_their_model(tmp_path: Path) -> None:
+    def book(key: str, parent: str | None = None) -> dict[str, Any]:
+        fields = {"key": key, "title": key.title(), "parent": [parent] if parent else None}
+        return {"model": "testapp.fixturebook", "fields": fields}
+
+    rows = [book("root"), book("leaf", "root"), book("kept")]
+    path = write(tmp_path / "books.json", [topic("web"), *rows])
+    run(ImportBooks, path)
+    write(path, [topic("web"), book("kept")])
+    result = run(ImportBooks, path)
+    assert per_model(result)["testapp.FixtureBook"] == (0, 0, 1, 0, 2)
+    assert list(FixtureBook.objects.values_list("key", flat=True)) == ["kept"]
 
 
 def test_prune_deletes_children_before_parents(tmp_path: Path) -> None:
