@@ -211,23 +211,24 @@ def test_the_same_file_gives_the_rows_and_links_loaddata_gives(
 
 
 @pytest.mark.parametrize("order", ["file", "reversed"])
-def test_a_symmetrical_link_listed_on_one_side_follows_loaddata(tmp_path: Path, order: str) -> None:
-    # loaddata sets each row's list in turn: "web" with an empty list removes the link that
-    # "python" added when it comes after it, and not when it comes before.
+def test_a_symmetrical_list_naming_a_later_row_is_set_last_even_when_that_row_is_stored(
+    tmp_path: Path, order: str
+) -> None:
+    # loaddata puts off a list naming by natural key a row it has not saved yet; keel decides
+    # by the rows' places in the file, not by what is stored, so that a re-import of a file
+    # ends as its first import did. "python" names the later "web": its list is set last.
     first = write(tmp_path / "first.json", [topic("web", []), topic("python", [])])
     rows = ordered([topic("python", [["web"]]), topic("web", [])], order)
     path = write(tmp_path / "topics.json", rows)
-    loaddata(first)
-    loaddata(path)
-    expected = snapshot(with_pks=False)
-    clear()
 
     run(first)
     result, _ = run(path)
 
-    assert snapshot(with_pks=False) == expected
-    assert expected["topics"]["python"][2] == ([] if order == "file" else ["web"])
-    assert result.updated == (0 if order == "file" else 2)
+    assert snapshot(with_pks=False)["topics"]["python"][2] == ["web"]
+    assert snapshot(with_pks=False)["topics"]["web"][2] == ["python"]
+    assert result.updated == 2
+    result, _ = run(path, "--force")
+    assert (result.created, result.updated) == (0, 0)
 
 
 def test_self_links_of_one_model_by_natural_key_and_id_in_any_order(tmp_path: Path) -> None:

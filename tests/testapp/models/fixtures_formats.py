@@ -111,3 +111,16 @@ class FixtureHen(models.Model):
 class FixtureEgg(models.Model):
     code = models.CharField(max_length=20, unique=True)
     hen = models.ForeignKey(FixtureHen, on_delete=models.CASCADE, related_name="+")
+
+
+class FixturePlace(models.Model):
+    """A parent of multi-table inheritance."""
+
+    code = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=50, default="")
+
+
+class FixtureRestaurant(FixturePlace):
+    """A multi-table inheritance child: its fields live in its own table and its parent's."""
+
+    serves = models.CharField(max_length=50, default="")
