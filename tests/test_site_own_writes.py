@@ -102,12 +102,17 @@ def test_own_write_is_read_after_on_commit_callbacks_ran_early(
     save_phone("old")
     warm("old")
     inside: list[str] = []
-    with pytest.raises(_Rollback), transaction.atomic():
-        with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            save_phone("new")
-        assert callbacks
-        inside = [SiteSettings.load().phone for _ in range(3)]
-        raise _Rollback
+
+    def write_read_and_roll_back() -> None:
+        with transaction.atomic():
+            with django_capture_on_commit_callbacks(execute=True) as callbacks:
+                save_phone("new")
+            assert callbacks
+            inside.extend(SiteSettings.load().phone for _ in range(3))
+            raise _Rollback
+
+    with pytest.raises(_Rollback):
+        write_read_and_roll_back()
     after = [SiteSettings.load().phone for _ in range(3)]
     assert (inside, after) == (["new"] * 3, ["old"] * 3)
 
