@@ -59,6 +59,7 @@ def test_a_manual_transaction_reads_its_own_write(store: None) -> None:
         inside = [SiteSettings.load().phone for _ in range(3)]
         transaction.commit()
         after_commit = SiteSettings.load().phone
+        transaction.commit()  # the read began the next transaction
     finally:
         transaction.set_autocommit(True)
     after = [SiteSettings.load().phone for _ in range(3)]
