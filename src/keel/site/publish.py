@@ -26,10 +26,20 @@ logger = logging.getLogger("keel.site.publish")
 class _Publication:
     sources: tuple[CachedSource[Any], ...]
     alias: str
+    #: Registered under manual transaction management: nothing publishes it, it only tells
+    #: reads that the connection's transaction wrote.
+    manual: bool = field(default=False)
     started: bool = field(default=False)
+    #: Ran after its transaction committed (not early, by a test capturing on-commit callbacks).
+    committed: bool = field(default=False)
 
     def __call__(self) -> None:
         self.started = True
+        if not versions.in_transaction(self.alias):
+            self.committed = True
+            key = (id(transaction.get_connection(self.alias)), self.sources[0].model)
+            if scheduled.get(key) is self:
+                del scheduled[key]
         try:
             publish_now(self.sources, self.alias)
         except Exception:
@@ -54,15 +64,24 @@ scheduled: weakref.WeakValueDictionary[tuple[int, type[Model]], _Publication] = 
 #: its truth costs no Python-level ``__len__``.
 pending = scheduled.data  # type: ignore[attr-defined]
 
+#: The publications registered under manual transaction management, held by their connection
+#: until it is back in autocommit (or gone): Django keeps no on-commit callback for them.
+_manual: weakref.WeakKeyDictionary[Any, list[_Publication]] = weakref.WeakKeyDictionary()
+
 
 def wrote_in_transaction(model: type[Model], alias: str) -> bool:
-    """Whether the current transaction of ``alias`` wrote ``model`` (it then reads its own
-    writes from the database until it ends)."""
+    """Whether the current transaction of ``alias`` wrote ``model``: it then reads its own
+    writes from the database until it ends, even when a test ran its on-commit callbacks
+    early. Under manual transaction management (``set_autocommit(False)``), until the
+    connection is back in autocommit."""
     connection = transaction.get_connection(alias)
-    if not connection.in_atomic_block:
+    if connection.get_autocommit():
+        if _manual.get(connection):
+            del _manual[connection]  # its publications leave ``scheduled`` with it
+            bump_verdicts()
         return False
     pending = scheduled.get((id(connection), model._meta.concrete_model or model))
-    return pending is not None and not pending.started
+    return pending is not None and (pending.manual or not pending.committed)
 
 
 def schedule_publish(sources: tuple[CachedSource[Any], ...], using: str) -> None:
@@ -78,15 +97,22 @@ def schedule_publish(sources: tuple[CachedSource[Any], ...], using: str) -> None
     forget_memo(model)
     if connection.in_atomic_block:
         pending = scheduled.get(key)
-        if pending is not None and not pending.started:
+        if pending is not None and not pending.started and not pending.manual:
             return
     versions.bump(model, using)
     if not connection.in_atomic_block and not connection.get_autocommit():
         # Manual transaction management: Django has no commit hook to publish on. The bump
         # commits with the data, the store is then behind the database's version and the
         # first reader after the commit rebuilds it; this process asks the database again.
+        # Until the connection is back in autocommit, its reads build from the database.
         clear_local_copies(model)
         versions.reset_known(using)
+        registered = scheduled.get(key)
+        if registered is None or not registered.manual:
+            manual = _Publication(sources, using, manual=True)
+            _manual.setdefault(connection, []).append(manual)
+            scheduled[key] = manual
+            bump_verdicts()
         return
     publication = _Publication(sources, using)
     if connection.in_atomic_block:

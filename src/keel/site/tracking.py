@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
 import logging
 import math
 import os
@@ -71,6 +72,9 @@ MAX_REMEMBERED_KEYS = 10_000
 #: Seconds between two attempts on a server that refused tracking.
 REFUSED_RETRY = 30.0
 _DOWN = math.inf
+#: Stamps one listener may hand out; each listener of the process starts at the next multiple.
+STAMPS_PER_LISTENER = 2**62
+_generations = itertools.count(1)
 _monotonic = time.monotonic  # one global lookup instead of two on the readers' path
 
 
@@ -427,7 +431,9 @@ class InvalidationListener:
         self.heartbeat = heartbeat
         #: Why the server refused tracking at the last attempt, or ``None``.
         self.refused: str | None = None
-        self._seq = 0
+        # Each listener counts from its own range: a stamp of an earlier listener of this
+        # process is below every floor of this one, so it is never current here.
+        self._seq = next(_generations) * STAMPS_PER_LISTENER
         self._floor: float = _DOWN  # stamps below it are stale; _DOWN while not live
         self._invalidated: dict[str, int] = {}
         self._links: list[_Link] = []
