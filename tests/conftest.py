@@ -108,3 +108,18 @@ def transition_events() -> Iterator[list[tuple[Any, Any]]]:
     post_state_transition.connect(receiver)
     yield received
     post_state_transition.disconnect(receiver)
+
+
+@pytest.fixture
+def server() -> Iterator[Any]:
+    """A Redis server of the test's own (``tests.reliability.servers``), started for the test
+    and stopped after it, with the process's tracking listener reset."""
+    from keel.site.tracking import reset_listener
+    from tests.reliability import servers
+
+    problem = servers.binaries_problem()
+    if problem:
+        require_service("redis-server", problem)
+    with servers.processes() as processes:
+        yield processes.start()
+    reset_listener()

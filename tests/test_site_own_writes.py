@@ -4,7 +4,6 @@ that replaces another never vouches for the stamps the old one handed out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,7 +12,6 @@ from django.db import transaction
 from keel.site.cache import reset_process_state
 from keel.site.documents import generation_key
 from keel.site.tracking import get_listener, reset_listener
-from tests.conftest import require_service
 from tests.reliability import servers
 from tests.test_site_warm_read import changed_elsewhere, save_phone, tracked, warm
 from tests.testapp.models.site import SiteSettings
@@ -21,16 +19,6 @@ from tests.testapp.models.site import SiteSettings
 
 class _Rollback(Exception):
     pass
-
-
-@pytest.fixture
-def server() -> Iterator[servers.Server]:
-    problem = servers.binaries_problem()
-    if problem:
-        require_service("redis-server", problem)
-    with servers.processes() as processes:
-        yield processes.start()
-    reset_listener()
 
 
 @pytest.fixture(params=["process", "redis"])

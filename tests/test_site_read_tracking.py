@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,21 +16,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from keel.site.cache import reset_process_state
-from keel.site.tracking import InvalidationListener, get_listener, reset_listener
-from tests.conftest import require_service
+from keel.site.tracking import InvalidationListener, get_listener
 from tests.reliability import servers
 from tests.test_site_cache import ROOT, CountingConnection
 from tests.testapp.models.site import SiteSettings
-
-
-@pytest.fixture
-def server() -> Iterator[servers.Server]:
-    problem = servers.binaries_problem()
-    if problem:
-        require_service("redis-server", problem)
-    with servers.processes() as processes:
-        yield processes.start()
-    reset_listener()
 
 
 def tracked(settings: Any, server: servers.Server) -> InvalidationListener:

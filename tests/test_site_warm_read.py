@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,23 +18,12 @@ from django.db.models import QuerySet
 from keel.site import versions
 from keel.site.cache import request_scope, reset_process_state
 from keel.site.documents import generation_key
-from keel.site.tracking import InvalidationListener, get_listener, reset_listener
+from keel.site.tracking import InvalidationListener, get_listener
 from keel.site.verdicts import changes
 from keel.test import override_site_settings
-from tests.conftest import require_service
 from tests.reliability import servers
 from tests.test_site_cache import CountingConnection
 from tests.testapp.models.site import SiteSettings
-
-
-@pytest.fixture
-def server() -> Iterator[servers.Server]:
-    problem = servers.binaries_problem()
-    if problem:
-        require_service("redis-server", problem)
-    with servers.processes() as processes:
-        yield processes.start()
-    reset_listener()
 
 
 def tracked(settings: Any, server: servers.Server) -> InvalidationListener:
