@@ -18,6 +18,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -32,9 +36,12 @@ from keel.tokens.exceptions import TokenError, TokenStoreBusy
 
 __all__ = ["DatabaseTokenStore"]
 
+_T = TypeVar("_T")
+
 #: A counter created concurrently makes an insert fail; the next attempt counts on it.
 COUNTER_ATTEMPTS = 3
-#: How often an attempt is counted again after losing a deadlock to a racing guess.
+#: How often a write in keel's own transaction (a create, a revoke, a counted attempt) runs
+#: again after losing a deadlock or a serialization failure to a racing call.
 DEADLOCK_RETRIES = 10
 
 #: Vendors whose ``DELETE … RETURNING`` syntax matches the one written here.
@@ -197,18 +204,49 @@ class DatabaseTokenStore(TokenStore):
             )
             for subject in entry.aliases
         ]
+
+        def replace() -> None:
+            self._lock_subjects(alias, entry.purpose, subjects, row.expires_at)
+            self._revoke(alias, entry.purpose, subjects)
+            row.save(using=alias, force_insert=True)
+            if aliases:
+                self._rows(alias).bulk_create(aliases)
+
         try:
-            with transaction.atomic(using=alias):
-                # In one order for every put: two puts never wait for each other's locks.
-                for subject in sorted(subjects):
-                    self._lock_subject(alias, entry.purpose, subject, row.expires_at)
-                self._revoke(alias, entry.purpose, subjects)
-                row.save(using=alias, force_insert=True)
-                if aliases:
-                    self._rows(alias).bulk_create(aliases)
+            self._retrying(alias, replace)
         except IntegrityError:
             return False
         return True
+
+    def _retrying(self, alias: str, job: Callable[[], _T], *, durable: bool = False) -> _T:
+        """Run ``job`` in a transaction of ``alias``; run it again if it loses a deadlock.
+
+        A create and a revoke for one subject can lock the same rows in different orders
+        (InnoDB locks a secondary index entry before its row, a delete by key the row first);
+        the database then rolls one of them back whole. In keel's own transaction the loser
+        runs again after a short random pause. In the caller's transaction nothing can run
+        again (MariaDB has rolled all of it back, PostgreSQL has aborted it):
+        [`TokenStoreBusy`][keel.tokens.TokenStoreBusy] says so.
+        """
+        owned = not connections[alias].in_atomic_block
+        for attempt in range(DEADLOCK_RETRIES):
+            try:
+                with transaction.atomic(using=alias, durable=durable):
+                    return job()
+            except DatabaseError as exc:
+                if isinstance(exc, IntegrityError) or not is_serialization_failure(exc):
+                    raise
+                if not owned:
+                    raise TokenStoreBusy(
+                        f"A token write on database {alias!r} lost a deadlock to a concurrent "
+                        "one, and the database rolled back the enclosing transaction: nothing "
+                        "of it was written. Retry the transaction."
+                    ) from exc
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise TokenStoreBusy(
+            f"A token write on database {alias!r} lost {DEADLOCK_RETRIES} deadlocks in a row "
+            "to concurrent writes for the same subject; nothing was written. Retry."
+        )
 
     def _revoke(self, alias: str, purpose: str, subjects: list[str]) -> int:
         """Delete the tokens indexed under ``subjects`` (also through an alias row); how many.
@@ -228,22 +266,25 @@ class DatabaseTokenStore(TokenStore):
             rows.filter(digest__in=[digest for digest, _ in found]).delete()
         return gone
 
-    def _lock_subject(
-        self, alias: str, purpose: str, subject: str, expires_at: datetime.datetime
+    def _lock_subjects(
+        self, alias: str, purpose: str, subjects: list[str], expires_at: datetime.datetime
     ) -> None:
         # Two puts for one subject would each delete what they see (nothing, under READ
         # COMMITTED or a snapshot) and both insert: two live tokens. Upserting the subject's
-        # lock row (one statement, so no deadlock when both create it) locks it until commit:
-        # the puts run one after the other and the second deletes the first's token.
-        lock = hashlib.sha256(f"put\0{purpose}\0{subject}".encode()).hexdigest()
+        # lock row locks it until commit: puts and revokes of one subject run one after the
+        # other, and the second put deletes the first's token. Every caller takes its rows in
+        # one order, so that two of them never wait for each other's lock rows.
+        counters = ActionCounter._default_manager.using(alias)
         # MySQL's ON DUPLICATE KEY names no conflict target; the others require one.
         targeted = connections[alias].features.supports_update_conflicts_with_target
-        ActionCounter._default_manager.using(alias).bulk_create(
-            [ActionCounter(key=lock, purpose=purpose, count=1, expires_at=expires_at)],
-            update_conflicts=True,
-            unique_fields=["key"] if targeted else None,
-            update_fields=["expires_at"],
-        )
+        for subject in sorted(subjects):
+            lock = hashlib.sha256(f"put\0{purpose}\0{subject}".encode()).hexdigest()
+            counters.bulk_create(
+                [ActionCounter(key=lock, purpose=purpose, count=1, expires_at=expires_at)],
+                update_conflicts=True,
+                unique_fields=["key"] if targeted else None,
+                update_fields=["expires_at"],
+            )
 
     def get(self, purpose: str, digest: str) -> str | None:
         payloads = list(
@@ -305,7 +346,15 @@ class DatabaseTokenStore(TokenStore):
         return bool(deleted)
 
     def revoke_subject(self, purpose: str, subject: str) -> int:
-        return self._revoke(self.db_for_write(), purpose, [subject])
+        alias = self.db_for_write()
+
+        def revoke() -> int:
+            # The puts' lock row: a revoke waits for a create in flight, then deletes its
+            # token, instead of deadlocking with it on the token rows.
+            self._lock_subjects(alias, purpose, [subject], timezone.now())
+            return self._revoke(alias, purpose, [subject])
+
+        return self._retrying(alias, revoke)
 
     def purge_expired(self, *, batch_size: int = 1000, dry_run: bool = False) -> int:
         """Delete the expired tokens, ``batch_size`` per statement; return how many.
@@ -388,27 +437,18 @@ class DatabaseTokenStore(TokenStore):
     def count_attempt(self, purpose: str, key: str, ttl: float) -> int:
         # A guess counted inside the caller's transaction would be forgotten when it rolls
         # back (ATOMIC_REQUESTS rolls back on errors): guessing would be unlimited. A durable
-        # block refuses to nest in one, and lets the count commit at once.
+        # block refuses to nest in one, and lets the count commit at once. Racing guesses can
+        # deadlock on the counter's row and its gap (InnoDB): the loser counts again.
         alias = self.db_for_write()
-        for _ in range(DEADLOCK_RETRIES):
-            try:
-                with contextlib.ExitStack() as stack:
-                    try:
-                        stack.enter_context(transaction.atomic(using=alias, durable=True))
-                    except RuntimeError as exc:
-                        raise TokenError(
-                            f"A one-time code cannot be verified inside a transaction of "
-                            f"database {alias!r}: a rollback would forget the attempt. Verify "
-                            "it outside transaction.atomic() (for a view under ATOMIC_REQUESTS, "
-                            "decorate it with transaction.non_atomic_requests)."
-                        ) from exc
-                    return self.incr(purpose, key, ttl)
-            except DatabaseError as exc:
-                # Racing guesses can deadlock on the counter's row and its gap (InnoDB), and
-                # the loser's whole block is rolled back: nothing was counted, count again.
-                if not is_serialization_failure(exc):
-                    raise
-        raise TokenError(f"The attempt on {purpose!r} could not be counted: too much contention.")
+        try:
+            return self._retrying(alias, lambda: self.incr(purpose, key, ttl), durable=True)
+        except RuntimeError as exc:  # the durable block's refusal to nest
+            raise TokenError(
+                f"A one-time code cannot be verified inside a transaction of "
+                f"database {alias!r}: a rollback would forget the attempt. Verify "
+                "it outside transaction.atomic() (for a view under ATOMIC_REQUESTS, "
+                "decorate it with transaction.non_atomic_requests)."
+            ) from exc
 
     async def acount_attempt(self, purpose: str, key: str, ttl: float) -> int:
         return await sync_to_async(self.count_attempt)(purpose, key, ttl)

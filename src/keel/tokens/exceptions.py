@@ -51,7 +51,9 @@ class TokenStoreUnavailable(TokenError):
 class TokenStoreBusy(TokenStoreUnavailable):
     """The store refused the operation for now; nothing was created or consumed: retry.
 
-    Raised by the database store on SQLite when a consume inside a transaction that has
+    Raised by the database store when a create, a revoke or a code check inside the caller's
+    transaction lost a deadlock to a concurrent write (the database rolled that transaction
+    back: retry it whole), and on SQLite when a consume inside a transaction that has
     already read cannot write, because another connection holds the database's write lock
     (SQLite refuses at once rather than risk a deadlock). The token may still be live:
     ``None`` always means that it is not. A
