@@ -258,7 +258,7 @@ class JsonActionTokenManager:
         )
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(purpose={self.purpose!r})"
+        return f"{type(self).__name__}(prefix={self.purpose!r})"
 
     @property
     def prefix(self) -> str:
