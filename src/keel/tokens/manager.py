@@ -202,6 +202,10 @@ class JsonActionTokenManager:
     [`TokenStoreUnavailable`][keel.tokens.TokenStoreUnavailable]).
     """
 
+    purpose: str
+    """The flow this manager's tokens belong to: part of every digest and storage key, so a
+    token of one purpose is unknown to the managers of the others."""
+
     #: Random bytes per token; 32 gives 43 URL-safe characters (256 bits).
     token_bytes: ClassVar[int] = 32
     #: Lifetime of a token created without a TTL; ``None``: ``KEEL['TOKEN_DEFAULT_TTL']``.
@@ -297,10 +301,11 @@ class JsonActionTokenManager:
         """
         return secrets.token_urlsafe(self.token_bytes)
 
-    #: The seed's name of [`random_token`][keel.tokens.manager.JsonActionTokenManager.random_token]
-    #: (the same function). Unlike Django's ``PasswordResetTokenGenerator.make_token``, the token
-    #: it returns is not usable until stored.
     make_token = random_token
+    """The seed's name of
+    [`random_token`][keel.tokens.manager.JsonActionTokenManager.random_token] (the same function).
+    Unlike Django's ``PasswordResetTokenGenerator.make_token``, the token it returns is not usable
+    until stored."""
 
     def is_well_formed(self, token: str) -> bool:
         """Whether ``token`` could have been made by
