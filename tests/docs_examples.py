@@ -11,6 +11,7 @@ the examples of those pages to check that every public name is used by an exampl
 
 from __future__ import annotations
 
+import importlib
 import re
 import textwrap
 from collections.abc import Callable, Iterable, Iterator
@@ -106,6 +107,20 @@ def run(page: str, examples: Iterable[Block], namespace: dict[str, Any]) -> dict
 def run_page(page: str, namespace: dict[str, Any]) -> dict[str, Any]:
     """Execute every ``python`` block of ``page`` in order in ``namespace``."""
     return run(page, blocks(page, "python"), namespace)
+
+
+def resolve(dotted: str) -> object:
+    """The object a dotted name (``keel.site.admin.SingletonModelAdmin``) names."""
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            target: object = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attribute in parts[split:]:
+            target = getattr(target, attribute)
+        return target
+    raise ImportError(dotted)
 
 
 @contextmanager

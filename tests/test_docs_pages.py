@@ -3,7 +3,6 @@ of the testing page runs, against the test project's models."""
 
 from __future__ import annotations
 
-import importlib
 import re
 from pathlib import Path
 from typing import Any
@@ -11,22 +10,9 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
-from tests.docs_examples import DOCS, run_page, write_files
+from tests.docs_examples import DOCS, resolve, run_page, write_files
 from tests.testapp.models import fixtures as fixture_models
 from tests.testapp.models.site import SiteSettings
-
-
-def _resolve(dotted: str) -> object:
-    parts = dotted.split(".")
-    for split in range(len(parts), 0, -1):
-        try:
-            target: object = importlib.import_module(".".join(parts[:split]))
-        except ImportError:
-            continue
-        for attribute in parts[split:]:
-            target = getattr(target, attribute)
-        return target
-    raise ImportError(dotted)
 
 
 def test_every_keel_name_of_the_coming_from_page_exists() -> None:
@@ -34,7 +20,7 @@ def test_every_keel_name_of_the_coming_from_page_exists() -> None:
     names = set(re.findall(r"`(keel(?:\.\w+)+)`", page))
     assert len(names) >= 25
     for name in sorted(names):
-        assert _resolve(name) is not None, name
+        assert resolve(name) is not None, name
 
 
 @pytest.mark.django_db

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 import keel
-from tests.docs_examples import DOCS, EXECUTED_PAGES, blocks
+from tests.docs_examples import DOCS, EXECUTED_PAGES, blocks, resolve
 
 #: Internal modules that keep an ``__all__`` for the tools only (see the module docstring).
 REEXPORT_ONLY = {
@@ -66,24 +66,11 @@ def exported(modules: Iterable[types.ModuleType]) -> dict[str, object]:
     return names
 
 
-def _resolve(dotted: str) -> object:
-    parts = dotted.split(".")
-    for split in range(len(parts), 0, -1):
-        try:
-            target: object = importlib.import_module(".".join(parts[:split]))
-        except ImportError:
-            continue
-        for attribute in parts[split:]:
-            target = getattr(target, attribute)
-        return target
-    raise ImportError(dotted)
-
-
 def rendered(markdown: str) -> list[object]:
     """The objects the mkdocstrings directives of ``markdown`` render."""
     objects: list[object] = []
     for match in _DIRECTIVE.finditer(markdown):
-        target = _resolve(match.group(1))
+        target = resolve(match.group(1))
         members = _MEMBERS.search(match.group(2))
         objects.append(target)
         if isinstance(target, types.ModuleType):
