@@ -3,7 +3,6 @@ of the testing page runs, against the test project's models."""
 
 from __future__ import annotations
 
-import importlib
 import re
 from pathlib import Path
 from typing import Any
@@ -11,24 +10,9 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
+from tests.docs_examples import DOCS, resolve, run_page, write_files
 from tests.testapp.models import fixtures as fixture_models
 from tests.testapp.models.site import SiteSettings
-
-DOCS = Path(__file__).resolve().parent.parent / "docs"
-BLOCK = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
-
-
-def _resolve(dotted: str) -> object:
-    parts = dotted.split(".")
-    for split in range(len(parts), 0, -1):
-        try:
-            target: object = importlib.import_module(".".join(parts[:split]))
-        except ImportError:
-            continue
-        for attribute in parts[split:]:
-            target = getattr(target, attribute)
-        return target
-    raise ImportError(dotted)
 
 
 def test_every_keel_name_of_the_coming_from_page_exists() -> None:
@@ -36,11 +20,7 @@ def test_every_keel_name_of_the_coming_from_page_exists() -> None:
     names = set(re.findall(r"`(keel(?:\.\w+)+)`", page))
     assert len(names) >= 25
     for name in sorted(names):
-        assert _resolve(name) is not None, name
-
-
-def _blocks(page: str) -> list[tuple[str, str, str]]:
-    return BLOCK.findall((DOCS / page).read_text())
+        assert resolve(name) is not None, name
 
 
 @pytest.mark.django_db
@@ -54,14 +34,12 @@ def test_every_example_of_the_testing_page_runs(
         "Category": fixture_models.FixtureCategory,
         "REDIS_URL": redis_settings["REDIS_URL"],
     }
-    for language, attributes, body in _blocks("testing.md"):
-        if language == "json":
-            target = tmp_path / re.search(r'title="([^"]+)"', attributes).group(1)  # type: ignore[union-attr]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(body.replace('"blog.category"', '"testapp.fixturecategory"'))
-        elif language == "python":
-            code = re.sub(r"^from myproject\.models import .*$", "", body, flags=re.MULTILINE)
-            exec(compile(code, "docs/testing.md", "exec"), namespace)
+    write_files(
+        "testing.md",
+        tmp_path,
+        lambda code: code.replace('"blog.category"', '"testapp.fixturecategory"'),
+    )
+    run_page("testing.md", namespace)
     tests = {name: f for name, f in namespace.items() if name.startswith("test_")}
     assert len(tests) == 3
     namespace["test_a_confirmation_link_works_once"]()

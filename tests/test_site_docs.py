@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -15,24 +14,16 @@ from django.template import Context, Template
 from django.test import RequestFactory
 
 from keel.site.context_processors import site_settings, static_content
+from tests.docs_examples import DOCS, blocks, run
 from tests.testapp.models import site as site_models
 
-ROOT = Path(__file__).resolve().parent.parent
-PAGE = ROOT / "docs/site.md"
-BLOCK = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```", re.S | re.M)
-
-
-def blocks(language: str) -> list[tuple[str, str]]:
-    return [
-        (info.strip(), textwrap.dedent(code))
-        for lang, info, code in BLOCK.findall(PAGE.read_text())
-        if lang == language
-    ]
+ROOT = DOCS.parent
+PAGE = "site.md"
 
 
 def test_the_model_examples_are_the_test_models() -> None:
     source = Path(site_models.__file__).read_text()
-    examples = [code for info, code in blocks("python") if 'title="models.py"' in info]
+    examples = [block.code for block in blocks(PAGE, "python") if block.title == "models.py"]
     assert len(examples) == 2
     for code in examples:
         assert code.strip() in source
@@ -48,10 +39,9 @@ def test_the_python_examples_run(keel_redis: redis.Redis, monkeypatch: pytest.Mo
         "StaticContent": site_models.StaticContent,
         "StaticPageSeo": site_models.StaticPageSeo,
     }
-    examples = [code for info, code in blocks("python") if 'title="models.py"' not in info]
+    examples = [block for block in blocks(PAGE, "python") if block.title != "models.py"]
     assert len(examples) >= 7
-    for code in examples:
-        exec(compile(code, str(PAGE), "exec"), namespace)
+    run(PAGE, examples, namespace)
     assert fresh_site.is_registered(site_models.SiteSettings)
 
 
@@ -61,7 +51,7 @@ def test_the_template_examples_render(keel_redis: redis.Redis) -> None:
     site_models.StaticPageSeo.objects.create(page_key="home", seo_description="All about it")
     request = RequestFactory().get("/")
     context = {**site_settings(request), **static_content(request)}
-    rendered = [Template(code).render(Context(context)) for _, code in blocks("django")]
+    rendered = [Template(b.code).render(Context(context)) for b in blocks(PAGE, "django")]
     assert len(rendered) == 2
     assert "<title>keel</title>" in rendered[0]
     assert "<p>Hello</p>" in rendered[0]
@@ -70,7 +60,7 @@ def test_the_template_examples_render(keel_redis: redis.Redis) -> None:
 
 
 def test_every_test_the_consistency_model_cites_exists() -> None:
-    text = PAGE.read_text()
+    text = (DOCS / PAGE).read_text()
     section = text[text.index("## Consistency model") : text.index("## Testing")]
     cited = set(re.findall(r"`((?:test_\w+)|(?:\w+Tests?\w*))`", section))
     assert len(cited) >= 25

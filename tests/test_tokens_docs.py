@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,16 +12,13 @@ from django.db import connections
 from django.test import RequestFactory
 
 from keel.models import ActionToken
+from tests.docs_examples import blocks, run_page
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "tokens.md"
-
-
-def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
+PAGE = "tokens.md"
 
 
 def test_the_page_has_examples() -> None:
-    assert len(python_blocks()) >= 8
+    assert len(blocks(PAGE, "python")) >= 8
 
 
 # transaction=True: the async example runs the ORM on another thread, which must see the rows.
@@ -31,9 +26,7 @@ def test_the_page_has_examples() -> None:
 def test_every_example_of_the_tokens_page_runs() -> None:
     namespace: dict[str, Any] = {"__name__": "docs_tokens"}
     try:
-        for number, block in enumerate(python_blocks(), start=1):
-            code = compile(block, f"{DOC.name} example {number}", "exec")
-            exec(code, namespace)
+        run_page(PAGE, namespace)
     finally:
         # asyncio.run() sends the ORM to asgiref's worker thread: close its connection there,
         # or the test database cannot be dropped.

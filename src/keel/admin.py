@@ -35,7 +35,9 @@ from django.http import HttpRequest, HttpResponse
 from keel.exceptions import KeelError
 from keel.models.mixins.states import StateMachineMixin
 
-__all__ = ["StateMachineAdminMixin", "check_state_machine_admins"]
+__all__ = [
+    "StateMachineAdminMixin",
+]
 
 #: The submit button's name on the change form; its value is the target state.
 TRANSITION_PARAM = "_transition"

@@ -22,6 +22,8 @@ Ids are never reused:
   site-settings read asks the store (``manage.py check --deploy``: it connects to Redis).
 - ``keel.W007``: a state-machine model in the admin without ``StateMachineAdminMixin``
   (registered by ``keel.admin``).
+
+Internal: not part of keel's public API; import the public names from their package.
 """
 
 from __future__ import annotations
@@ -43,8 +45,6 @@ from django.utils.module_loading import import_string
 
 from keel.conf import SETTINGS, invalid_value_message, keel_settings, user_settings
 from keel.site.registry import cached_models
-
-__all__ = ["check_cache_table", "check_middleware", "check_settings", "check_tracking"]
 
 PER_PROCESS_CACHES = (
     "django.core.cache.backends.locmem.LocMemCache",

@@ -3,6 +3,8 @@
 Each hook below names the Django versions it was checked against (``SUPPORTED``) and says
 why no public API does the job. Outside that range keel falls back to public behaviour
 (slower, never wrong) where it can, and ``check_supported`` says so.
+
+Internal: not part of keel's public API; import the public names from their package.
 """
 
 from __future__ import annotations
@@ -18,20 +20,8 @@ from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttrib
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
 
-__all__ = [
-    "DJANGO_VERSION",
-    "FAST_FROM_DB",
-    "SUPPORTED",
-    "AsyncSaveOptionsMixin",
-    "CommitWatch",
-    "ConditionalUpdateMixin",
-    "DeferredAttribute",
-    "file_is_committed",
-    "fill_related_ids",
-    "instance_from_db",
-    "parent_models",
-    "watch_commit",
-]
+# Re-exported for keel's own modules (mypy's explicit re-export); not public API.
+__all__ = ["DeferredAttribute"]
 
 DJANGO_VERSION: tuple[int, int] = (django.VERSION[0], django.VERSION[1])
 

@@ -23,7 +23,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["SETTINGS", "KeelSettings", "Setting", "keel_settings"]
+__all__ = [
+    "keel_settings",
+]
 
 REDIS_URL_SCHEMES = (
     "redis",

@@ -51,10 +51,8 @@ __all__ = [
     "health_check",
     "is_configured",
     "key_slot",
-    "log_redis_error",
     "make_key",
     "redis_errors",
-    "reset_clients",
     "topology",
 ]
 

@@ -1,11 +1,12 @@
-"""Validators shared by keel's abstract models."""
+"""Validators shared by keel's abstract models.
+
+Internal: not part of keel's public API; import the public names from their package.
+"""
 
 from __future__ import annotations
 
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
-
-__all__ = ["IMAGE_EXTENSIONS", "no_newlines"]
 
 IMAGE_EXTENSIONS = ["png", "jpg", "jpeg", "gif", "webp", "svg", "avif"]
 

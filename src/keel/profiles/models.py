@@ -15,7 +15,9 @@ from django.utils.translation import gettext_lazy as _
 
 from keel.validators import IMAGE_EXTENSIONS
 
-__all__ = ["AbstractUserProfile", "normalize_phone"]
+__all__ = [
+    "AbstractUserProfile",
+]
 
 # -- user profile ------------------------------------------------------------------------------
 

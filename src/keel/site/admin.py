@@ -51,10 +51,6 @@ from keel.site.models import (
 
 __all__ = [
     "GROUP_TITLES",
-    "SecretFieldsAdminMixin",
-    "SecretFormField",
-    "SecretInput",
-    "SecretsModelForm",
     "SingletonModelAdmin",
     "StaticContentAdmin",
     "StaticPageSeoAdmin",

@@ -17,10 +17,7 @@ from keel.site.sources import SingletonSource
 
 __all__ = [
     "AbstractSiteSettings",
-    "CachedModelMixin",
-    "PublishingQuerySet",
     "SingletonDeletionError",
-    "SingletonQuerySet",
     "SiteSettingsSyncMixin",
 ]
 

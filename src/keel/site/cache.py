@@ -37,6 +37,8 @@ Documents are JSON (never pickle)::
 
 under ``<KEY_PREFIX>:site:{<app.model>}:<kind>:<schema>:<db alias>:<language>[:<part>]``; the
 braces keep a model's keys in one Redis Cluster slot.
+
+Internal: not part of keel's public API; import the public names from their package.
 """
 
 from __future__ import annotations
@@ -88,21 +90,16 @@ from keel.site.stores import (
 from keel.site.tracking import get_listener
 from keel.site.verdicts import changes
 
+# Re-exported for keel's own modules and tests (mypy's explicit re-export); not public API.
 __all__ = [
     "CachedSource",
     "DjangoCacheStore",
-    "Fetched",
     "InstanceTemplate",
     "RedisStore",
-    "aread",
     "clear_local_copies",
-    "current_language",
     "generation_key",
-    "get_store",
     "publish_now",
-    "read",
     "request_scope",
-    "reset_process_state",
     "schedule_publish",
 ]
 

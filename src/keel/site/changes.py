@@ -6,6 +6,8 @@ row before the save (locked first) and the row after it. An instance read from k
 cache, or loaded before someone else saved, would report changes that are not the ones this
 save made; an instance's own value (``Decimal("1.005")`` on two decimal places, a tuple in
 a JSON field) is not what the database keeps, and would report a change on every save.
+
+Internal: not part of keel's public API; import the public names from their package.
 """
 
 from __future__ import annotations
@@ -20,15 +22,6 @@ from django.utils.text import Truncator
 
 from keel.signals import site_settings_changed
 from keel.site.encryption import is_secret_field
-
-__all__ = [
-    "MASK",
-    "SHOWN_CHARS",
-    "locked_row",
-    "saved_with_changes",
-    "shown_changes",
-    "shown_value",
-]
 
 logger = logging.getLogger(__name__)
 

@@ -5,6 +5,8 @@
 - ``keel.W003``: the key prefix is derived from a default database that does not tell this
   project apart (a relative or in-memory SQLite path, no name).
 - ``keel.W004``: the key prefix is ``"keel"``, which every project used by default before.
+
+Internal: not part of keel's public API; import the public names from their package.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ from typing import Any
 from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
-
-__all__ = ["check_cached_fields", "check_key_prefix"]
 
 
 @checks.register(checks.Tags.models)

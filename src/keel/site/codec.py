@@ -12,6 +12,8 @@ through each field's ``to_python``, so a value comes back with its Python type.
 
 ``unpublishable_reason`` says which fields cannot make that round trip; keel's system
 check ``keel.E008`` reports them.
+
+Internal: not part of keel's public API; import the public names from their package.
 """
 
 from __future__ import annotations
@@ -32,17 +34,6 @@ from django.db.models.fields.files import FieldFile
 from django.utils.duration import duration_iso_string
 
 from keel.site.encryption import is_secret_field
-
-__all__ = [
-    "EXACT_FIELDS",
-    "FORMAT",
-    "decode_instance",
-    "encode_instance",
-    "presentation_dict",
-    "published_fields",
-    "schema_id",
-    "unpublishable_reason",
-]
 
 #: Version of the document layout; a change makes every stored document a miss.
 FORMAT = 1

@@ -15,7 +15,10 @@ from keel.site.cache import CachedSource, aread, read
 from keel.site.sources import ContentMapSource, PageSource
 from keel.validators import IMAGE_EXTENSIONS
 
-__all__ = ["AbstractStaticContent", "AbstractStaticPageSeo", "LanguageRowsModel"]
+__all__ = [
+    "AbstractStaticContent",
+    "AbstractStaticPageSeo",
+]
 
 
 class LanguageRowsModel(CachedModelMixin):

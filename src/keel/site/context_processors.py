@@ -27,10 +27,6 @@ from keel.site.codec import published_fields
 from keel.site.registry import context_models
 
 __all__ = [
-    "PublicFile",
-    "PublicSingleton",
-    "PublicView",
-    "StaticContentMap",
     "site_settings",
     "static_content",
 ]

@@ -17,17 +17,6 @@ from keel.site.documents import MISSING
 from keel.site.verdicts import bump
 
 __all__ = [
-    "Entry",
-    "active_overrides",
-    "clear_local_copies",
-    "forget_memo",
-    "keep_local",
-    "memo_get",
-    "memo_put",
-    "overridden",
-    "pop_override",
-    "push_override",
-    "request_memo",
     "request_scope",
 ]
 

@@ -1,5 +1,8 @@
 """Cached objects as documents: how a kind of object is built and keyed (``CachedSource``),
-kept in memory (``InstanceTemplate``) and written to a store (one JSON document)."""
+kept in memory (``InstanceTemplate``) and written to a store (one JSON document).
+
+Internal: not part of keel's public API; import the public names from their package.
+"""
 
 from __future__ import annotations
 
@@ -19,16 +22,6 @@ from django.utils import translation
 
 from keel.redis import make_key
 from keel.site.codec import FORMAT, schema_id
-
-__all__ = [
-    "MISSING",
-    "CachedSource",
-    "InstanceTemplate",
-    "current_language",
-    "decode_doc",
-    "encode_doc",
-    "generation_key",
-]
 
 T = TypeVar("T")
 

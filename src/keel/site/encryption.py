@@ -39,14 +39,9 @@ from keel.conf import keel_settings
 from keel.exceptions import KeelError
 
 __all__ = [
-    "SERIALIZED_PREFIX",
     "DecryptionError",
     "EncryptedCharField",
-    "EncryptedFieldMixin",
     "EncryptedTextField",
-    "get_fernet",
-    "is_secret_field",
-    "plaintext_dumps",
     "reencrypt",
 ]
 

@@ -1,5 +1,8 @@
 """The publish path: writes bump the model's version in their transaction and publish on
-commit."""
+commit.
+
+Internal: not part of keel's public API; import the public names from their package.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +19,6 @@ from keel.site.copies import clear_local_copies, forget_memo
 from keel.site.documents import CachedSource, current_language, encode_doc
 from keel.site.stores import doc_timeout, get_store, store_failed
 from keel.site.verdicts import bump as bump_verdicts
-
-__all__ = ["pending", "publish_now", "schedule_publish", "scheduled", "wrote_in_transaction"]
 
 logger = logging.getLogger("keel.site.publish")
 

@@ -29,7 +29,9 @@ from django.db.models.signals import post_delete, post_migrate, post_save, pre_d
 
 from keel.signals import fixture_imported
 
-__all__ = ["connect_receivers", "refresh_readers"]
+__all__ = [
+    "refresh_readers",
+]
 
 
 def _is_cached(model: Any) -> bool:

@@ -1,4 +1,7 @@
-"""Finding the project's concrete cached models (no setting names them)."""
+"""Finding the project's concrete cached models (no setting names them).
+
+Internal: not part of keel's public API; import the public names from their package.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,6 @@ from typing import Any
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model
-
-__all__ = ["cached_models", "context_models", "get_site_settings_model"]
 
 
 @functools.lru_cache(maxsize=4)

@@ -1,4 +1,7 @@
-"""The cached objects of keel's project-state models: a singleton, a content map, a page."""
+"""The cached objects of keel's project-state models: a singleton, a content map, a page.
+
+Internal: not part of keel's public API; import the public names from their package.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +20,6 @@ from django.utils import translation
 
 from keel.site.codec import decode_instance, encode_instance, published_fields, secret_fields
 from keel.site.documents import CachedSource, InstanceTemplate
-
-__all__ = ["ContentMapSource", "PageSource", "SingletonSource", "language_chain"]
 
 
 def language_chain(language: str) -> list[str]:

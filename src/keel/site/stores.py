@@ -1,5 +1,8 @@
 """The shared stores of keel's cached state: Redis (one Lua script per operation) or, without
-Redis, a Django cache; and the short back-off after a store failure."""
+Redis, a Django cache; and the short back-off after a store failure.
+
+Internal: not part of keel's public API; import the public names from their package.
+"""
 
 from __future__ import annotations
 
@@ -17,18 +20,6 @@ from django.db import router, transaction
 
 from keel.conf import keel_settings
 from keel.redis import get_async_redis, get_redis, is_configured, log_redis_error, redis_errors
-
-__all__ = [
-    "DjangoCacheStore",
-    "Fetched",
-    "RedisStore",
-    "Store",
-    "doc_timeout",
-    "get_store",
-    "reset_backoff",
-    "store_failed",
-    "store_is_down",
-]
 
 #: Seconds reads skip a store that just failed (they go to the database meanwhile).
 STORE_RETRY_AFTER = 1.0

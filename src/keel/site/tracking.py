@@ -29,6 +29,8 @@ Cluster (one connection per master found with ``CLUSTER SLOTS``, re-read at ever
 when the set of masters changes, or any master's connection fails, the listener is not live
 until it has reconnected to all of them). TLS (``rediss://``) is not supported yet: the
 listener stays not live and ``keel.W005`` says why.
+
+Internal: not part of keel's public API; import the public names from their package.
 """
 
 from __future__ import annotations
@@ -54,15 +56,6 @@ from keel.conf import keel_settings
 from keel.exceptions import KeelError
 from keel.redis import RedisTopology, is_configured, make_key, redis_errors, topology
 from keel.site.verdicts import bump as bump_verdicts
-
-__all__ = [
-    "InvalidationListener",
-    "TrackingRefused",
-    "get_listener",
-    "probe",
-    "reset_listener",
-    "tracked_prefix",
-]
 
 logger = logging.getLogger("keel.site.tracking")
 

@@ -8,6 +8,8 @@ or forgotten, a publication scheduled, a test override, a change of settings, ev
 of state of the tracking listener (an invalidation, a flush, going live, a lost connection,
 ``close``) and a fork. A remembered verdict is used only while the counter has not moved and
 its deadline has not passed, so it never serves what the full check would refuse.
+
+Internal: not part of keel's public API; import the public names from their package.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ import threading
 from typing import Any
 
 from django.core.signals import setting_changed
-
-__all__ = ["bump", "changes"]
 
 
 class _Counter:

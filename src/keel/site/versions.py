@@ -14,6 +14,8 @@ the store, says which document is current:
 
 Versions are read only outside transactions (in autocommit), so a reader never labels what
 it read with a version its snapshot does not hold.
+
+Internal: not part of keel's public API; import the public names from their package.
 """
 
 from __future__ import annotations
@@ -32,9 +34,6 @@ from keel.site.verdicts import bump as _bump_verdicts
 
 #: Versions start at a random number below this (exact in a Lua double, room for increments).
 FIRST_VERSIONS = 2**50
-
-__all__ = ["bump", "committed_versions", "in_transaction", "known_version", "reset_known"]
-
 
 _labels: dict[type[Model], str] = {}
 

@@ -2,7 +2,7 @@
 
     from keel.tokens import JsonActionTokenManager
 
-    email_tokens = JsonActionTokenManager(prefix="email:confirm")
+    email_tokens = JsonActionTokenManager(purpose="email:confirm")
     token = email_tokens.create_token({"user_id": 42}, ttl_hours=0.5)
     email_tokens.consume_token(token)  # {"user_id": 42}, once
 

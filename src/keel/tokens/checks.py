@@ -9,6 +9,8 @@ Redis (``KEEL['TOKEN_STORE']`` is ``'redis'``, or ``'auto'`` with ``KEEL['REDIS_
   are valid again. Nothing is reported when ``CONFIG GET`` is refused: keel cannot tell.
 - ``keel.W009``: the server has replicas, which Redis updates asynchronously: after a
   failover, a consume the old master acknowledged may never have reached the new one.
+
+Internal: not part of keel's public API; import the public names from their package.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ from django.core import checks
 
 from keel.conf import keel_settings
 from keel.redis import get_redis, is_configured, redis_errors
-
-__all__ = ["check_token_persistence"]
 
 DURABLE = {"appendonly": "yes", "appendfsync": "always"}
 

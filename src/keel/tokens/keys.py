@@ -4,6 +4,8 @@ Every digest keel stores (of a token, a subject, the state a token is bound to) 
 ``SECRET_KEY``; lookups also try each key of ``SECRET_KEY_FALLBACKS``, so rotating the secret
 keeps the links already sent. Another project, with another secret, computes other digests:
 its tokens are worthless here even on a shared store.
+
+Internal: not part of keel's public API; import the public names from their package.
 """
 
 from __future__ import annotations
@@ -16,9 +18,6 @@ from typing import Any
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.utils.encoding import force_bytes
-
-__all__ = ["keyed_digest", "project_secrets"]
-
 
 _secrets: tuple[str | bytes, ...] | None = None
 

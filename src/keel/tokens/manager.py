@@ -186,13 +186,14 @@ def _depth(value: Any) -> int:
 class JsonActionTokenManager:
     """Create, peek at, consume and delete action tokens of one purpose.
 
-    ``prefix`` is the purpose: a token created by a manager is unknown to managers of other
-    purposes. The store is picked on every call from ``KEEL['TOKEN_STORE']``: ``'redis'``,
-    ``'database'``, or ``'auto'`` (Redis when ``KEEL['REDIS_URL']`` is set, else the
-    database), so a manager can be created at import time. ``using`` names the database of the
-    database store; ``store`` fixes the store (any [`TokenStore`][keel.tokens.TokenStore]).
-    ``state`` (a [`StateBinding`][keel.tokens.StateBinding]) binds each token to the state of the
-    instance its payload names: peek and consume answer ``None`` once that state changed.
+    ``purpose`` (the seed's keyword ``prefix`` is the same thing and still accepted) names the flow:
+    a token created by a manager is unknown to managers of other purposes. The store is picked on
+    every call from ``KEEL['TOKEN_STORE']``: ``'redis'``, ``'database'``, or ``'auto'`` (Redis when
+    ``KEEL['REDIS_URL']`` is set, else the database), so a manager can be created at import time.
+    ``using`` names the database of the database store; ``store`` fixes the store (any
+    [`TokenStore`][keel.tokens.TokenStore]). ``state`` (a
+    [`StateBinding`][keel.tokens.StateBinding]) binds each token to the state of the instance its
+    payload names: peek and consume answer ``None`` once that state changed.
 
     Guarantees: the store never holds the token itself, only keyed digests (of the token and of the
     subject); [`consume_token`][keel.tokens.manager.JsonActionTokenManager.consume_token] returns
@@ -200,6 +201,10 @@ class JsonActionTokenManager:
     is returned only once it is stored (a store failure raises
     [`TokenStoreUnavailable`][keel.tokens.TokenStoreUnavailable]).
     """
+
+    purpose: str
+    """The flow this manager's tokens belong to: part of every digest and storage key, so a
+    token of one purpose is unknown to the managers of the others."""
 
     #: Random bytes per token; 32 gives 43 URL-safe characters (256 bits).
     token_bytes: ClassVar[int] = 32
@@ -213,12 +218,14 @@ class JsonActionTokenManager:
 
     def __init__(
         self,
-        prefix: str = DEFAULT_PREFIX,
+        purpose: str | None = None,
         *,
+        prefix: str | None = None,
         using: str | None = None,
         store: TokenStore | None = None,
         state: StateBinding | None = None,
     ) -> None:
+        prefix = _purpose(purpose, prefix)
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, got {type(prefix).__name__}: {prefix!r}.")
         if not prefix or len(prefix) > MAX_PREFIX_LENGTH or not prefix.isprintable():
@@ -243,7 +250,7 @@ class JsonActionTokenManager:
                 f"{type(self).__name__}.token_bytes must be at least {MIN_TOKEN_BYTES} "
                 f"(128 random bits), got {self.token_bytes}."
             )
-        self.prefix = prefix
+        self.purpose = prefix
         self._token_length = self.token_length()
         self.using = using
         self.store = store
@@ -255,12 +262,17 @@ class JsonActionTokenManager:
         )
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(prefix={self.prefix!r})"
+        return f"{type(self).__name__}(prefix={self.purpose!r})"
 
     @property
-    def purpose(self) -> str:
-        """The purpose of this manager's tokens (its ``prefix``)."""
-        return self.prefix
+    def prefix(self) -> str:
+        """The seed's name of [`purpose`][keel.tokens.manager.JsonActionTokenManager.purpose]:
+        the same value, kept for code written against it."""
+        return self.purpose
+
+    @prefix.setter
+    def prefix(self, value: str) -> None:
+        self.purpose = value
 
     # -- store --------------------------------------------------------------------------
 
@@ -280,13 +292,24 @@ class JsonActionTokenManager:
         """Length of this manager's tokens: ``token_bytes`` in unpadded base64."""
         return math.ceil(cls.token_bytes * 4 / 3)
 
-    def make_token(self) -> str:
-        """A new random token, ``secrets.token_urlsafe(token_bytes)``; stores nothing."""
+    def random_token(self) -> str:
+        """A new random token, ``secrets.token_urlsafe(token_bytes)``; stores nothing.
+
+        The token is valid nowhere until a store holds it: to hand out a usable token, call
+        [`create_token`][keel.tokens.manager.JsonActionTokenManager.create_token]. Subclasses
+        override this method (not its alias) to change how tokens are drawn.
+        """
         return secrets.token_urlsafe(self.token_bytes)
+
+    make_token = random_token
+    """The seed's name of
+    [`random_token`][keel.tokens.manager.JsonActionTokenManager.random_token] (the same function).
+    Unlike Django's ``PasswordResetTokenGenerator.make_token``, the token it returns is not usable
+    until stored."""
 
     def is_well_formed(self, token: str) -> bool:
         """Whether ``token`` could have been made by
-        [`make_token`][keel.tokens.manager.JsonActionTokenManager.make_token] (no I/O)."""
+        [`random_token`][keel.tokens.manager.JsonActionTokenManager.random_token] (no I/O)."""
         if not isinstance(token, str):
             raise TypeError(f"A token is a str, got {type(token).__name__}: {token!r:.80}.")
         return len(token) == self._token_length and _URLSAFE.fullmatch(token) is not None
@@ -297,7 +320,7 @@ class JsonActionTokenManager:
         An HMAC-SHA256 of the purpose and the token, keyed with ``secret`` (by default
         ``SECRET_KEY``): a token of another project or purpose has another digest.
         """
-        return keyed_digest(TOKEN_SALT, f"{self.prefix}\0{token}", secret)
+        return keyed_digest(TOKEN_SALT, f"{self.purpose}\0{token}", secret)
 
     def digests(self, token: str) -> list[str]:
         """The digests of ``token`` under ``SECRET_KEY`` then each ``SECRET_KEY_FALLBACKS``."""
@@ -310,7 +333,7 @@ class JsonActionTokenManager:
         collation) and never the subject in clear.
         """
         return keyed_digest(
-            SUBJECT_SALT, f"{self.prefix}\0{self._required_subject(subject)}", secret
+            SUBJECT_SALT, f"{self.purpose}\0{self._required_subject(subject)}", secret
         )
 
     def _candidate_digests(self, token: str) -> Iterator[str]:
@@ -476,7 +499,7 @@ class JsonActionTokenManager:
             state.key_of(payload)
         except KeyError:
             raise InvalidPayload(
-                f"A {self.prefix!r} token is bound to a {state.model._meta.label} named by the "
+                f"A {self.purpose!r} token is bound to a {state.model._meta.label} named by the "
                 f"payload's {state.payload_key!r} key, which the payload lacks."
             ) from None
 
@@ -486,9 +509,9 @@ class JsonActionTokenManager:
         if instance is None:
             raise InvalidPayload(
                 f"No {self.state.model._meta.label} has {self.state.lookup}="
-                f"{self.state.key_of(data)!r}: a {self.prefix!r} token bound to it would be dead."
+                f"{self.state.key_of(data)!r}: a {self.purpose!r} token bound to it would be dead."
             )
-        return self.state.fingerprint(instance, self.prefix) + text
+        return self.state.fingerprint(instance, self.purpose) + text
 
     def _document(self, text: str, data: dict[str, Any]) -> str:
         if self.state is None:
@@ -516,18 +539,18 @@ class JsonActionTokenManager:
         if payload is None or self.state is None:
             return payload
         instance = self.state.get_instance(payload)
-        return payload if self.state.matches(instance, self.prefix, fingerprint) else None
+        return payload if self.state.matches(instance, self.purpose, fingerprint) else None
 
     async def _aaccept(self, value: str | None) -> dict[str, Any] | None:
         fingerprint, payload = self._split(value)
         if payload is None or self.state is None:
             return payload
         instance = await self.state.aget_instance(payload)
-        return payload if self.state.matches(instance, self.prefix, fingerprint) else None
+        return payload if self.state.matches(instance, self.purpose, fingerprint) else None
 
     def _entry(self, token: str, value: str, ttl: float, subjects: list[str]) -> NewToken:
         return NewToken(
-            purpose=self.prefix,
+            purpose=self.purpose,
             digest=self.digest(token),
             value=value,
             ttl=ttl,
@@ -559,7 +582,7 @@ class JsonActionTokenManager:
         value = text if self.state is None else self._document(text, data)
         store = self.get_store()
         for _ in range(CREATE_ATTEMPTS):
-            token = self.make_token()
+            token = self.random_token()
             if store.put(self._entry(token, value, ttl, subjects)):
                 return token
         raise TokenError(f"The {store.name} token store refused {CREATE_ATTEMPTS} new tokens.")
@@ -567,14 +590,14 @@ class JsonActionTokenManager:
     def _first(self, token: str, lookup: Callable[[str, str], _T]) -> _T | None:
         """``lookup(purpose, digest)`` for each key's digest of ``token``, until one answers."""
         for digest in self._candidate_digests(token):
-            found = lookup(self.prefix, digest)
+            found = lookup(self.purpose, digest)
             if found:
                 return found
         return None
 
     async def _afirst(self, token: str, lookup: Callable[[str, str], Awaitable[_T]]) -> _T | None:
         for digest in self._candidate_digests(token):
-            found = await lookup(self.prefix, digest)
+            found = await lookup(self.purpose, digest)
             if found:
                 return found
         return None
@@ -589,11 +612,11 @@ class JsonActionTokenManager:
         if self.state is None:
             return self._accept(self._first(token, store.get))
         for digest in self._candidate_digests(token):
-            value = store.get(self.prefix, digest)
+            value = store.get(self.purpose, digest)
             if value:
                 payload = self._accept(value)
                 if payload is None:
-                    store.delete(self.prefix, digest)
+                    store.delete(self.purpose, digest)
                 return payload
         return None
 
@@ -609,7 +632,7 @@ class JsonActionTokenManager:
         """Delete the live tokens created for ``subject``; how many were deleted."""
         store = self.get_store()
         return sum(
-            store.revoke_subject(self.prefix, self.subject_digest(subject, key))
+            store.revoke_subject(self.purpose, self.subject_digest(subject, key))
             for key in project_secrets()
         )
 
@@ -627,7 +650,7 @@ class JsonActionTokenManager:
         value = await self._adocument(text, data)
         store = self.get_store()
         for _ in range(CREATE_ATTEMPTS):
-            token = self.make_token()
+            token = self.random_token()
             if await store.aput(self._entry(token, value, ttl, subjects)):
                 return token
         raise TokenError(f"The {store.name} token store refused {CREATE_ATTEMPTS} new tokens.")
@@ -638,11 +661,11 @@ class JsonActionTokenManager:
         if self.state is None:
             return await self._aaccept(await self._afirst(token, store.aget))
         for digest in self._candidate_digests(token):
-            value = await store.aget(self.prefix, digest)
+            value = await store.aget(self.purpose, digest)
             if value:
                 payload = await self._aaccept(value)
                 if payload is None:
-                    await store.adelete(self.prefix, digest)
+                    await store.adelete(self.purpose, digest)
                 return payload
         return None
 
@@ -659,7 +682,7 @@ class JsonActionTokenManager:
         store = self.get_store()
         revoked = 0
         for key in project_secrets():
-            revoked += await store.arevoke_subject(self.prefix, self.subject_digest(subject, key))
+            revoked += await store.arevoke_subject(self.purpose, self.subject_digest(subject, key))
         return revoked
 
 
@@ -677,7 +700,18 @@ class JsonActionTokenDatabaseManager(JsonActionTokenManager):
         return self.store or self._database_store
 
 
-def get_json_action_token_manager(prefix: str = DEFAULT_PREFIX) -> JsonActionTokenManager:
-    """A [`JsonActionTokenManager`][keel.tokens.manager.JsonActionTokenManager] for ``prefix``, its
-    store picked by settings."""
-    return JsonActionTokenManager(prefix=prefix)
+def get_json_action_token_manager(
+    purpose: str | None = None, *, prefix: str | None = None
+) -> JsonActionTokenManager:
+    """A [`JsonActionTokenManager`][keel.tokens.manager.JsonActionTokenManager] for ``purpose``
+    (or the seed's keyword ``prefix``), its store picked by settings."""
+    return JsonActionTokenManager(_purpose(purpose, prefix))
+
+
+def _purpose(purpose: str | None, prefix: str | None) -> str:
+    """The purpose given as ``purpose`` or by its seed name ``prefix``, never both."""
+    if purpose is not None and prefix is not None:
+        raise TypeError("Give the purpose once: purpose=... or its seed name prefix=..., not both.")
+    if purpose is not None:
+        return purpose
+    return DEFAULT_PREFIX if prefix is None else prefix

@@ -25,7 +25,10 @@ from django.db.models.signals import class_prepared
 
 from keel import compat
 
-__all__ = ["NOT_LOADED", "AutoUpdateFieldsMixin", "ChangeTrackingMixin"]
+__all__ = [
+    "AutoUpdateFieldsMixin",
+    "ChangeTrackingMixin",
+]
 
 _BASELINES = "_keel_baselines"
 _SNAPSHOTS = "_keel_snapshots"

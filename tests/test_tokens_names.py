@@ -1,0 +1,51 @@
+"""The canonical names of the token API and the older names kept beside them are the same."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from keel.tokens import (
+    JsonActionTokenDatabaseManager,
+    JsonActionTokenManager,
+    get_json_action_token_manager,
+)
+
+
+def test_make_token_is_random_token() -> None:
+    assert JsonActionTokenManager.make_token is JsonActionTokenManager.random_token
+    manager = JsonActionTokenManager(purpose="names:draw")
+    assert manager.make_token == manager.random_token
+    assert manager.is_well_formed(manager.make_token())
+    assert manager.random_token() != manager.random_token()
+
+
+def test_purpose_and_prefix_name_the_same_value() -> None:
+    by_purpose = JsonActionTokenManager(purpose="names:flow")
+    by_prefix = JsonActionTokenManager(prefix="names:flow")
+    positional = JsonActionTokenDatabaseManager("names:flow")
+    for manager in (by_purpose, by_prefix, positional):
+        assert manager.purpose == manager.prefix == "names:flow"
+    assert by_purpose.digest("t") == by_prefix.digest("t") == positional.digest("t")
+    assert get_json_action_token_manager(purpose="names:flow").purpose == "names:flow"
+    assert get_json_action_token_manager(prefix="names:flow").purpose == "names:flow"
+    assert JsonActionTokenManager().purpose == get_json_action_token_manager().purpose
+
+
+def test_setting_prefix_sets_purpose() -> None:
+    manager = JsonActionTokenManager(purpose="names:old")
+    manager.prefix = "names:new"
+    assert manager.purpose == "names:new"
+
+
+@pytest.mark.parametrize("make", [JsonActionTokenManager, get_json_action_token_manager])
+def test_giving_both_names_is_an_error(make: Callable[..., JsonActionTokenManager]) -> None:
+    with pytest.raises(TypeError, match="Give the purpose once"):
+        make(purpose="names:a", prefix="names:b")
+
+
+@pytest.mark.django_db
+def test_a_token_created_under_one_name_is_found_under_the_other() -> None:
+    token = JsonActionTokenManager(prefix="names:shared").create_token({"n": 1})
+    assert JsonActionTokenManager(purpose="names:shared").consume_token(token) == {"n": 1}
