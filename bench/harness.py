@@ -169,13 +169,16 @@ def interleave(
     warmup: bool = False,
     around: Callable[[], AbstractContextManager[Any]] = nullcontext,
     before: Callable[[], Any] = lambda: None,
+    self_timed: bool = False,
 ) -> Timings:
     """Run every contender once per round, the order rotating every round.
 
     Round-trip times drift over seconds with the machine's load: interleaving in small rounds
     gives every contender the same moments. ``per`` is the units of work in one call (a number,
     or one per contender) so that the timings are per unit; ``around`` wraps each timed call
-    (e.g. ``transaction.atomic``); ``before`` runs untimed before each call.
+    (e.g. ``transaction.atomic``); ``before`` runs untimed before each call. A contender that
+    must prepare inside its call (enter its settings, warm its cache) times itself: with
+    ``self_timed`` its return value is its seconds per unit.
     """
     names = list(contenders)
     units = {name: per if isinstance(per, int) else per[name] for name in names}
@@ -190,8 +193,9 @@ def interleave(
             before()
             with around():
                 started, started_cpu = time.perf_counter(), time.process_time()
-                contenders[name]()
-                wall[name].append((time.perf_counter() - started) / units[name])
+                result = contenders[name]()
+                seconds = time.perf_counter() - started
+                wall[name].append(result if self_timed else seconds / units[name])
                 cpu[name].append((time.process_time() - started_cpu) / units[name])
     return Timings(wall, cpu)
 

@@ -28,25 +28,27 @@ Needs Redis (``--redis-url``) and PostgreSQL (``--pg-host``, user postgres, trus
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
-import statistics
-import sys
 import time
-import uuid
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
+from functools import partial
 from typing import Any, ClassVar
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
-
-import django
-import psycopg
 import redis
-from django.conf import settings
+
+from harness import (
+    Column,
+    Report,
+    clean_redis,
+    database,
+    drop_postgres,
+    interleave,
+    key_prefix,
+    parser,
+    setup_django,
+    timed,
+    versions,
+)
 
 DB_NAME = "keel_bench_site"
 VALUES: dict[str, Any] = {
@@ -70,56 +72,6 @@ class CountingConnection(redis.Connection):
     def send_command(self, *args: Any, **kwargs: Any) -> None:
         CountingConnection.commands += 1
         super().send_command(*args, **kwargs)
-
-
-def configure(args: argparse.Namespace, prefix: str) -> None:
-    with psycopg.connect(
-        host=args.pg_host, user="postgres", dbname="postgres", autocommit=True
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}"')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    settings.configure(
-        DATABASES={
-            "default": {
-                "ENGINE": "django.db.backends.postgresql",
-                "NAME": DB_NAME,
-                "USER": "postgres",
-                "HOST": args.pg_host,
-                "CONN_MAX_AGE": None,
-            }
-        },
-        INSTALLED_APPS=[
-            "django.contrib.contenttypes",
-            "django.contrib.auth",
-            "keel",
-            "solo",
-            "constance",
-        ],
-        USE_TZ=True,
-        USE_I18N=True,
-        LANGUAGE_CODE="en",
-        CACHES={
-            "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-            "solo": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": args.redis_url,
-                "KEY_PREFIX": f"{prefix}:solo",
-            },
-        },
-        SOLO_CACHE="solo",
-        SOLO_CACHE_TIMEOUT=300,
-        CONSTANCE_BACKEND="constance.backends.redisd.RedisBackend",
-        CONSTANCE_REDIS_CONNECTION=args.redis_url,
-        CONSTANCE_REDIS_PREFIX=f"{prefix}:constance:",
-        CONSTANCE_CONFIG={name: (value, name) for name, value in VALUES.items()},
-        KEEL={
-            "REDIS_URL": args.redis_url,
-            "KEY_PREFIX": prefix,
-            "REDIS_OPTIONS": {"connection_class": CountingConnection},
-        },
-        SECRET_KEY="bench-not-secret",
-    )
-    django.setup()
 
 
 def build_models() -> tuple[type[Any], type[Any], type[Any]]:
@@ -176,26 +128,40 @@ def build_models() -> tuple[type[Any], type[Any], type[Any]]:
     return keel_model, translated_keel_model, solo_model
 
 
-def timed(read: Callable[[], Any], reads: int) -> float:
-    started = time.perf_counter()
-    for _ in range(reads):
-        read()
-    return (time.perf_counter() - started) / reads * 1e6
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--reads", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")
+    options = parser(__doc__)
+    options.add_argument("--reads", type=int, default=2000)
+    options.add_argument("--repeats", type=int, default=7)
+    args = options.parse_args()
+    prefix = key_prefix()
+    setup_django(
+        {"default": database("postgres", DB_NAME, args.pg_host, fresh=True)},
+        ("solo", "constance"),
+        USE_I18N=True,
+        LANGUAGE_CODE="en",
+        CACHES={
+            "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+            "solo": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": args.redis_url,
+                "KEY_PREFIX": f"{prefix}:solo",
+            },
+        },
+        SOLO_CACHE="solo",
+        SOLO_CACHE_TIMEOUT=300,
+        CONSTANCE_BACKEND="constance.backends.redisd.RedisBackend",
+        CONSTANCE_REDIS_CONNECTION=args.redis_url,
+        CONSTANCE_REDIS_PREFIX=f"{prefix}:constance:",
+        CONSTANCE_CONFIG={name: (value, name) for name, value in VALUES.items()},
+        KEEL={
+            "REDIS_URL": args.redis_url,
+            "KEY_PREFIX": prefix,
+            "REDIS_OPTIONS": {"connection_class": CountingConnection},
+        },
     )
-    parser.add_argument("--pg-host", default="127.0.0.1")
-    args = parser.parse_args()
-    prefix = f"keelbench-{uuid.uuid4().hex[:8]}"
-    configure(args, prefix)
 
     from constance import config
+    from django.conf import settings
     from django.db import connection
     from django.test.utils import CaptureQueriesContext, override_settings
 
@@ -296,56 +262,51 @@ def main() -> None:
     trips["django-solo, Redis cache"] = "1 Redis GET"
     trips["django-constance, RedisBackend"] = f"{len(FIELDS)} Redis GET"
 
-    results: dict[str, list[float]] = {name: [] for name in contenders}
-    names = list(contenders)
-    for repeat in range(args.repeats):
-        order = names[repeat % len(names) :] + names[: repeat % len(names)]
-        for name in order:
-            reads = max(args.reads // 10, 50) if name in slow else args.reads
-            clear_local_copies()
-            results[name].append(contenders[name](reads))
-
-    medians = {name: statistics.median(times) for name, times in results.items()}
+    per = {name: max(args.reads // 10, 50) if name in slow else args.reads for name in contenders}
+    runs = {name: partial(run, per[name]) for name, run in contenders.items()}
+    timings = interleave(runs, args.repeats, before=clear_local_copies, self_timed=True)
+    medians = {name: timings.median(name) * 1e6 for name in contenders}
     solo = medians["django-solo, Redis cache"]
-    print(
-        f"# {platform.node()} · Python {platform.python_version()} · Django {django.get_version()}"
-        f" · PostgreSQL and Redis on loopback · {args.repeats} rounds, median"
+    report = Report("site_settings.py")
+    report.table(
+        [
+            Column("contender"),
+            Column("µs per read (10 fields)", "{:.2f}"),
+            Column("speed vs django-solo cached", "{:.1f}x"),
+            Column("round trips per read"),
+        ],
+        [[name, medians[name], solo / medians[name], trips[name]] for name in contenders],
+        caption=f"{versions()} · PostgreSQL and Redis on loopback · {args.repeats} rounds, median",
     )
-    print()
-    print("| contender | µs per read (10 fields) | speed vs django-solo cached ", end="")
-    print("| round trips per read |")
-    print("|---|---:|---:|---|")
-    for name in names:
-        ratio = solo / medians[name]
-        print(f"| {name} | {medians[name]:.2f} | {ratio:.1f}x | {trips[name]} |")
-    print()
     redis_ratio = solo / medians["keel, Redis"]
     window_ratio = solo / medians["keel, local window"]
     tracking_ratio = solo / medians["keel, Redis client tracking"]
-    print(
-        f"Goal keel with Redis client tracking ≥ 100x faster than django-solo's cached read, "
-        f"no network I/O ({trips['keel, Redis client tracking']}): "
-        f"{tracking_ratio:.0f}x → {'met' if tracking_ratio >= 100 else 'NOT met'}."
+    report.goal(
+        "keel with Redis client tracking ≥ 100x faster than django-solo's cached read, "
+        f"no network I/O ({trips['keel, Redis client tracking']})",
+        f"{tracking_ratio:.0f}x",
+        tracking_ratio >= 100,
     )
-    print(
-        f"Goal keel with Redis ≥ 3x faster than django-solo's cached read: "
-        f"{redis_ratio:.1f}x → {'met' if redis_ratio >= 3 else 'NOT met'}."
+    report.goal(
+        "keel with Redis ≥ 3x faster than django-solo's cached read",
+        f"{redis_ratio:.1f}x",
+        redis_ratio >= 3,
     )
-    print(
-        f"Goal keel with a local window ≥ 100x faster: "
-        f"{window_ratio:.0f}x → {'met' if window_ratio >= 100 else 'NOT met'}."
+    report.goal(
+        "keel with a local window ≥ 100x faster", f"{window_ratio:.0f}x", window_ratio >= 100
     )
-
-    client = redis.Redis.from_url(args.redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    redis_trips = float(trips["keel, Redis"].split()[0])
+    report.goal(
+        "at most 1 network round trip per read",
+        trips["keel, Redis"],
+        redis_trips <= 1,
+        show="summary",
+    )
+    report.data["site_settings"] = medians
+    clean_redis(args.redis_url, prefix)
     connection.close()
-    with psycopg.connect(
-        host=args.pg_host, user="postgres", dbname="postgres", autocommit=True
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}"')
+    drop_postgres(DB_NAME, args.pg_host)
+    report.emit(args.json)
 
 
 if __name__ == "__main__":
