@@ -97,13 +97,15 @@ def setup_django(databases: Mapping[str, Any], apps: tuple[str, ...] = (), **ext
     import django
     from django.conf import settings
 
+    defaults = {
+        "USE_TZ": True,
+        "SECRET_KEY": "keel-bench-not-secret",
+        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
+    }
     settings.configure(
         DATABASES=dict(databases),
         INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "keel", *apps],
-        USE_TZ=True,
-        SECRET_KEY="keel-bench-not-secret",
-        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
-        **extra,
+        **(defaults | extra),
     )
     django.setup()
 
