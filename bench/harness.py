@@ -44,7 +44,8 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
 
 
 def database(kind: str, name: str, host: str = PG_HOST, *, fresh: bool = False) -> dict[str, Any]:
-    """A ``DATABASES`` entry for ``kind``, the database created (or recreated if ``fresh``)."""
+    """A ``DATABASES`` entry for ``kind``, the database created (or recreated if ``fresh``);
+    ``host`` is that of PostgreSQL or MariaDB."""
     if kind == "sqlite":
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
     if kind == "sqlite-file":
@@ -70,7 +71,7 @@ def database(kind: str, name: str, host: str = PG_HOST, *, fresh: bool = False) 
     if kind == "mysql":
         import MySQLdb
 
-        conn = MySQLdb.connect(host="127.0.0.1", user="root")
+        conn = MySQLdb.connect(host=host, user="root")
         if fresh:
             conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
         conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
@@ -79,7 +80,7 @@ def database(kind: str, name: str, host: str = PG_HOST, *, fresh: bool = False) 
             "ENGINE": "django.db.backends.mysql",
             "NAME": name,
             "USER": "root",
-            "HOST": "127.0.0.1",
+            "HOST": host,
             "OPTIONS": {"charset": "utf8mb4"},
         }
     raise SystemExit(f"the database must be sqlite, postgres or mysql, got {kind!r}")
@@ -267,12 +268,27 @@ class Report:
         )
 
     def goal(
-        self, goal: str, measured: str, met: bool, *, show: str = "line", part: str = ""
+        self,
+        goal: str,
+        measured: str,
+        met: bool,
+        *,
+        show: str = "line",
+        part: str = "",
+        summary: bool = True,
     ) -> None:
         """A goal: ``show`` is ``line`` (a sentence), ``table`` (a row of a goal table, the
-        rows of one script gathered) or ``summary`` (only in the page's summary)."""
+        rows of one script gathered) or ``summary`` (only in the page's summary of goals);
+        ``part`` qualifies the section's name there, ``summary=False`` leaves it out."""
         self.goals.append(
-            {"goal": goal, "measured": measured, "met": met, "show": show, "part": part}
+            {
+                "goal": goal,
+                "measured": measured,
+                "met": met,
+                "show": show,
+                "part": part,
+                "summary": summary,
+            }
         )
         if show != "summary":
             self.blocks.append({"goal": len(self.goals) - 1})

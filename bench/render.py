@@ -153,7 +153,7 @@ def render(results: Mapping[str, Any], write: bool = True) -> list[dict[str, Any
             body += [*markdown(document), ""]
             skipped += document["skipped"]
             data.setdefault(section["key"], []).append(document["data"])
-            for goal in document["goals"]:
+            for goal in filter(lambda goal: goal["summary"], document["goals"]):
                 label = section["title"] + (f" ({goal['part']})" if goal["part"] else "")
                 goals.append({**goal, "label": label, "order": section["order"]})
         if shown and section["notes"]:
