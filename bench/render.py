@@ -1,12 +1,14 @@
 """Turn a run's JSON (``build/bench/results.json``) into ``docs/performance.md`` and its plots.
 
-    .venv-bench/bin/python bench/render.py [results.json]
+    .venv-bench/bin/python bench/render.py [results.json] [--docs DIR]
 
-``bench/run_all.py`` calls this after a run; run alone, it rewrites the page from the last run.
+``bench/run_all.py`` calls this after a run; run alone, it rewrites the page from the last run
+(into ``--docs``, ``docs/`` by default: the plots go to its ``img/``).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import shlex
@@ -18,7 +20,6 @@ from typing import Any
 from harness import ROOT, markdown
 
 DOCS = ROOT / "docs"
-IMG = DOCS / "img"
 RESULTS = ROOT / "build" / "bench" / "results.json"
 
 COLORS = {"keel": "#2a7ab0", "peer": "#999999", "seed": "#d0703c", "floor": "#4a9a4a"}
@@ -38,7 +39,7 @@ def kind(name: str) -> str:
     return "keel" if lowered.startswith("keel") else "peer"
 
 
-def plot_all(data: Mapping[str, list[dict[str, Any]]]) -> list[tuple[str, str]]:
+def plot_all(data: Mapping[str, list[dict[str, Any]]], img: Path) -> list[tuple[str, str]]:
     """Write the PNGs from each part's ``data``; return (file name, alt text) of each one."""
     try:
         import matplotlib
@@ -48,7 +49,7 @@ def plot_all(data: Mapping[str, list[dict[str, Any]]]) -> list[tuple[str, str]]:
     except ImportError as exc:
         print(f"*** SKIPPED plots: matplotlib is not installed ({exc})", file=sys.stderr)
         return []
-    IMG.mkdir(parents=True, exist_ok=True)
+    img.mkdir(parents=True, exist_ok=True)
     written: list[tuple[str, str]] = []
     seeds = data.get("seeds", [{}])[0]
 
@@ -74,7 +75,7 @@ def plot_all(data: Mapping[str, list[dict[str, Any]]]) -> list[tuple[str, str]]:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
         fig.tight_layout()
-        fig.savefig(IMG / "bench-fixtures.png", dpi=110)
+        fig.savefig(img / "bench-fixtures.png", dpi=110)
         plt.close(fig)
         written.append(("bench-fixtures.png", "Fixture import cost versus size"))
 
@@ -98,7 +99,7 @@ def plot_all(data: Mapping[str, list[dict[str, Any]]]) -> list[tuple[str, str]]:
         ax.tick_params(axis="y", labelsize=8)
         ax.grid(True, axis="x", which="both", alpha=0.3)
         fig.tight_layout()
-        fig.savefig(IMG / filename, dpi=110)
+        fig.savefig(img / filename, dpi=110)
         plt.close(fig)
         written.append((filename, title))
 
@@ -129,7 +130,9 @@ def plot_all(data: Mapping[str, list[dict[str, Any]]]) -> list[tuple[str, str]]:
     return written
 
 
-def render(results: Mapping[str, Any], write: bool = True) -> list[dict[str, Any]]:
+def render(
+    results: Mapping[str, Any], write: bool = True, docs: Path = DOCS
+) -> list[dict[str, Any]]:
     """Write the page (and the plots) of ``results``; return the goals of the summary."""
     goals: list[dict[str, Any]] = []
     skipped: list[str] = []
@@ -161,7 +164,7 @@ def render(results: Mapping[str, Any], write: bool = True) -> list[dict[str, Any
     goals.sort(key=lambda goal: goal["order"])
     if not write:
         return goals
-    plots = plot_all(data)
+    plots = plot_all(data, docs / "img")
     run = results["run"]
     command = shlex.join([".venv-bench/bin/python", "bench/run_all.py", *run["argv"]])
     lines = [
@@ -212,10 +215,13 @@ def render(results: Mapping[str, Any], write: bool = True) -> list[dict[str, Any
             lines += [f"![{alt}](img/{filename})", ""]
         lines += [LEGEND, ""]
     page = re.sub(r"\n{3,}", "\n\n", "\n".join(lines + body)).rstrip() + "\n"
-    DOCS.joinpath("performance.md").write_text(page, encoding="utf-8")
+    docs.joinpath("performance.md").write_text(page, encoding="utf-8")
     return goals
 
 
 if __name__ == "__main__":
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS
-    render(json.loads(path.read_text(encoding="utf-8")))
+    options = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    options.add_argument("results", type=Path, nargs="?", default=RESULTS)
+    options.add_argument("--docs", type=Path, default=DOCS)
+    args = options.parse_args()
+    render(json.loads(args.results.read_text(encoding="utf-8")), docs=args.docs)
