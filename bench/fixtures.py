@@ -48,7 +48,6 @@ from django.apps import AppConfig
 
 from harness import (
     ROOT,
-    Column,
     Report,
     database,
     drop_postgres,
@@ -346,12 +345,7 @@ def bench_database(
         f"{alias} ({connections[alias].vendor}), {args.rows:,} rows, median of {args.repeats}"
     )
     report.table(
-        [
-            Column("contender"),
-            Column("seconds", "{:.3f}"),
-            Column("rows/s", "{:,.0f}"),
-            Column("vs keel first import", "{:.2f}x"),
-        ],
+        ["contender", "seconds|{:.3f}", "rows/s|{:,.0f}", "vs keel first import|{:.2f}x"],
         [
             [name, seconds, None if "hash on" in name else args.rows / seconds, seconds / first]
             for name, seconds in median.items()

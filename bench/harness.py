@@ -224,20 +224,6 @@ def load_average() -> float:
 
 
 @dataclass
-class Column:
-    """A table column: its title and the ``str.format`` of its values (empty: as is)."""
-
-    title: str
-    fmt: str = ""
-    right: bool | None = None
-
-    def cell(self, value: Any) -> str:
-        if value is None:
-            return "—"
-        return self.fmt.format(value) if self.fmt else str(value)
-
-
-@dataclass
 class Report:
     """What one script measured: blocks shown in order, goals, plot series, skips."""
 
@@ -254,18 +240,12 @@ class Report:
     def heading(self, line: str) -> None:
         self.blocks.append({"heading": line})
 
-    def table(
-        self, columns: list[Column], rows: list[list[Any]], *, name: str = "", caption: str = ""
-    ) -> None:
+    def table(self, columns: list[str], rows: list[list[Any]], *, caption: str = "") -> None:
+        """A table of raw values: ``columns`` are titles, ``"title|{:format}"`` for a column
+        of numbers (right-aligned, formatted when shown); ``None`` shows as a dash."""
         if caption:
             self.text(caption)
-        self.blocks.append(
-            {
-                "table": name,
-                "columns": [[c.title, c.fmt, c.right] for c in columns],
-                "rows": rows,
-            }
-        )
+        self.blocks.append({"columns": columns, "rows": rows})
 
     def goal(
         self,
@@ -314,12 +294,15 @@ class Report:
 
 
 def table_rows(block: Mapping[str, Any]) -> Iterator[str]:
-    columns = [Column(*spec) for spec in block["columns"]]
-    yield "| " + " | ".join(c.title for c in columns) + " |"
-    right = [c.right if c.right is not None else bool(c.fmt) for c in columns]
-    yield "|" + "".join("---:|" if r else "---|" for r in right)
+    columns = [(*column.split("|", 1), "")[:2] for column in block["columns"]]
+    yield "| " + " | ".join(title for title, _ in columns) + " |"
+    yield "|" + "".join("---:|" if fmt else "---|" for _, fmt in columns)
     for row in block["rows"]:
-        yield "| " + " | ".join(c.cell(v) for c, v in zip(columns, row, strict=True)) + " |"
+        cells = [
+            "—" if value is None else fmt.format(value) if fmt else str(value)
+            for (_, fmt), value in zip(columns, row, strict=True)
+        ]
+        yield "| " + " | ".join(cells) + " |"
 
 
 def markdown(document: Mapping[str, Any]) -> list[str]:
@@ -332,7 +315,7 @@ def markdown(document: Mapping[str, Any]) -> list[str]:
             lines += [block["text"], ""]
         elif "heading" in block:
             lines += [f"### {block['heading']}", ""]
-        elif "table" in block:
+        elif "columns" in block:
             lines += [*table_rows(block), ""]
         elif "goal" in block:
             goal = goals[block["goal"]]

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from harness import Column, Report, database, interleave, parser, setup_django, versions
+from harness import Report, database, interleave, parser, setup_django, versions
 
 DATABASES: dict[str, Any] = {"default": database("sqlite", "")}
 if "--no-postgres" not in sys.argv:
@@ -224,9 +224,9 @@ def main() -> None:
         if sqlite:
             metrics.append(("mem", "memory (B/instance)", 1, "{:.0f}"))
         metrics.append(("save", "save one field (µs)", 1e6, "{:.0f}"))
-        columns = [Column("contender" if sqlite else "contender (PostgreSQL)")]
+        columns = ["contender" if sqlite else "contender (PostgreSQL)"]
         for _, title, _, fmt in metrics:
-            columns += [Column(title, fmt), Column("x plain", "{:.2f}")]
+            columns += [f"{title}|{fmt}", "x plain|{:.2f}"]
         base = med["plain Django"]
         rows = [
             [name]

@@ -30,7 +30,6 @@ from collections.abc import Callable
 from typing import Any
 
 from harness import (
-    Column,
     Report,
     database,
     db_version,
@@ -187,12 +186,7 @@ def main() -> None:
             [name, timings.median(name) * 1e6, timings.median(name) / timings.median(base), base]
         )
     report.table(
-        [
-            Column("contender"),
-            Column("µs per save", "{:,.0f}"),
-            Column("ratio", "{:.2f}x"),
-            Column("baseline"),
-        ],
+        ["contender", "µs per save|{:,.0f}", "ratio|{:.2f}x", "baseline"],
         rows,
         caption=f"keel bench/mixins_misc.py — {versions(db_version(), platform.machine())}; "
         f"{args.rows} saves per round, {args.repeats} rounds, median",

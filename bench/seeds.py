@@ -42,7 +42,6 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 from harness import (
-    Column,
     Report,
     clean_redis,
     database,
@@ -224,12 +223,7 @@ def bench_fixtures(args: argparse.Namespace, report: Report, workdir: Path) -> N
             )
     report.heading(title)
     report.table(
-        [
-            Column("contender"),
-            Column("seconds", "{:.3f}"),
-            Column("rows/s", "{:,.0f}"),
-            Column("codex / keel", "{:.1f}x"),
-        ],
+        ["contender", "seconds|{:.3f}", "rows/s|{:,.0f}", "codex / keel|{:.1f}x"],
         rows,
         caption=f"Median of {args.fixture_repeats} interleaved rounds; one JSON file of "
         f"{args.rows:,} rows.",
@@ -306,12 +300,7 @@ def bench_singleton(args: argparse.Namespace, report: Report, workdir: Path) -> 
     keel = timings.median("keel")
     report.heading(title)
     report.table(
-        [
-            Column("contender"),
-            Column("ms per run", "{:.2f}"),
-            Column("vs keel", "{:.2f}x"),
-            Column("SQL queries per run", "{}"),
-        ],
+        ["contender", "ms per run|{:.2f}", "vs keel|{:.2f}x", "SQL queries per run|{}"],
         [
             [name, timings.median(name) * 1e3, timings.median(name) / keel, queries[name]]
             for name in runs
@@ -404,10 +393,10 @@ def bench_site_settings(args: argparse.Namespace, report: Report) -> None:
     report.heading(title)
     report.table(
         [
-            Column("contender"),
-            Column("µs per read", "{:.2f}"),
-            Column("speed vs codex-django", "{:.1f}x"),
-            Column("round trips per read"),
+            "contender",
+            "µs per read|{:.2f}",
+            "speed vs codex-django|{:.1f}x",
+            "round trips per read",
         ],
         [
             [name, us, codex_us / us, trip]
@@ -473,11 +462,11 @@ def bench_tokens(args: argparse.Namespace, report: Report) -> None:
     report.heading(title)
     report.table(
         [
-            Column("contender"),
-            Column("pairs/s", "{:,.0f}"),
-            Column("µs per pair", "{:.1f}"),
-            Column("vs keel", "{:.0%}"),
-            Column("round trips (create + consume)"),
+            "contender",
+            "pairs/s|{:,.0f}",
+            "µs per pair|{:.1f}",
+            "vs keel|{:.0%}",
+            "round trips (create + consume)",
         ],
         rows,
         caption=f"{args.pairs:,} pairs per round, median of {args.repeats} interleaved rounds.",
@@ -626,11 +615,11 @@ def bench_mixins(args: argparse.Namespace, report: Report) -> None:
     report.heading(title)
     report.table(
         [
-            Column("contender"),
-            Column("load (ms)", "{:.1f}"),
-            Column("x plain", "{:.2f}"),
-            Column("save one field (µs)", "{:.0f}"),
-            Column("x plain", "{:.2f}"),
+            "contender",
+            "load (ms)|{:.1f}",
+            "x plain|{:.2f}",
+            "save one field (µs)|{:.0f}",
+            "x plain|{:.2f}",
         ],
         rows,
         caption=f"Load = list() of {args.load_rows:,} rows of 20 fields; save = change one field "
@@ -641,7 +630,7 @@ def bench_mixins(args: argparse.Namespace, report: Report) -> None:
     report.data["mixins"] = {f"{row[0]} (PostgreSQL)": row[2] for row in rows}
     floor = guard_t.median("plain filter(version=v).update()")
     report.table(
-        [Column("contender"), Column("µs per guarded save", "{:.0f}"), Column("x floor", "{:.2f}")],
+        ["contender", "µs per guarded save|{:.0f}", "x floor|{:.2f}"],
         [[n, guard_t.median(n) / args.saves * 1e6, guard_t.median(n) / floor] for n in guard_runs],
         caption=f"Guarded save = save(pre_filters={{'version': v}}) bumping the version, "
         f"{args.saves} saves in a row on one row; the floor is the conditional UPDATE written "

@@ -46,7 +46,7 @@ from typing import Any, NamedTuple
 import django
 import redis
 
-from harness import ROOT, Column, Report, parser, percentile
+from harness import ROOT, Report, parser, percentile
 
 sys.path.insert(0, str(ROOT))
 from tests.reliability.servers import Processes, free_port
@@ -101,11 +101,7 @@ def listener_alone(report: Report, readers: int, rounds: int) -> None:
         for process in processes:
             process.join(timeout=30)
         report.table(
-            [
-                Column("path"),
-                Column("samples", "{}"),
-                *(Column(t, "{:.2f}") for t in ("p50 ms", "p99 ms", "max ms")),
-            ],
+            ["path", "samples|{}", *(f"{t}|{{:.2f}}" for t in ("p50 ms", "p99 ms", "max ms"))],
             [
                 [
                     "`SET` in one process → `is_current` false in another (listener alone)",
@@ -281,10 +277,10 @@ def example_project(report: Report, changes: int, gap: float, clients: int) -> N
         ]
         report.table(
             [
-                Column("reader"),
-                *(Column(t, "{}") for t in ("workers", "(save, worker) pairs", "requests")),
-                *(Column(t, "{:.1f}") for t in titles),
-                Column("pairs never fresh", "{}"),
+                "reader",
+                *(f"{t}|{{}}" for t in ("workers", "(save, worker) pairs", "requests")),
+                *(f"{t}|{{:.1f}}" for t in titles),
+                "pairs never fresh|{}",
             ],
             rows,
             caption=f"the example project under gunicorn (4 sync workers), {clients} client "

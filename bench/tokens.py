@@ -35,7 +35,6 @@ import redis
 import redis.asyncio
 
 from harness import (
-    Column,
     Report,
     clean_redis,
     database,
@@ -206,14 +205,14 @@ def main() -> None:
     report = Report("tokens.py")
     report.table(
         [
-            Column("contender"),
-            Column("pairs/s", "{:,.0f}"),
-            Column("µs per pair", "{:.1f}"),
-            Column("vs sync floor", "{:.0%}"),
-            Column("vs asyncio floor", "{:.0%}"),
-            Column("client CPU µs per pair", "{:.1f}"),
-            Column("CPU vs its floor", "{:.2f}x"),
-            Column("round trips per consume", "{}"),
+            "contender",
+            "pairs/s|{:,.0f}",
+            "µs per pair|{:.1f}",
+            "vs sync floor|{:.0%}",
+            "vs asyncio floor|{:.0%}",
+            "client CPU µs per pair|{:.1f}",
+            "CPU vs its floor|{:.2f}x",
+            "round trips per consume|{}",
         ],
         rows,
         caption=f"{versions(f'redis-py {redis.__version__}')}, "
