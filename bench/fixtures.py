@@ -46,6 +46,7 @@ from typing import Any
 
 from django.apps import AppConfig
 
+from cases import make_model, row_fields, write_fixture
 from harness import (
     ROOT,
     Report,
@@ -89,50 +90,7 @@ def configure(args: argparse.Namespace, databases: list[str], *, fresh: bool = F
 def define_model() -> type[Any]:
     from django.db import models
 
-    class BenchRow(models.Model):
-        key = models.CharField(max_length=64, unique=True)
-        title = models.CharField(max_length=200)
-        body = models.TextField()
-        price = models.DecimalField(max_digits=10, decimal_places=2)
-        active = models.BooleanField()
-        day = models.DateField()
-        rank = models.IntegerField()
-
-        class Meta:
-            app_label = APP
-
-    return BenchRow
-
-
-def make_rows(count: int, changed_every: int = 0) -> list[dict[str, Any]]:
-    rows = []
-    for i in range(count):
-        title = f"Title {i}"
-        if changed_every and i % changed_every == 0:
-            title += " (changed)"
-        rows.append(
-            {
-                "model": f"{APP}.benchrow",
-                "fields": {
-                    "key": f"row-{i:07d}",
-                    "title": title,
-                    "body": f"Body of row {i}. " * 5,
-                    "price": f"{i % 10000}.{i % 100:02d}",
-                    "active": i % 3 != 0,
-                    "day": f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}",
-                    "rank": i % 1000,
-                },
-            }
-        )
-    return rows
-
-
-def write_fixture(path: Path, rows: list[dict[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8") as stream:
-        stream.write("[\n")
-        for i, row in enumerate(rows):
-            stream.write(("," if i else "") + json.dumps(row) + "\n")
-        stream.write("]\n")
+    return make_model("BenchRow", (models.Model,), row_fields(), APP, create=False)
 
 
 def import_command(model: type[Any], path: Path, policy: str = "overwrite") -> Any:
@@ -443,8 +401,8 @@ def main() -> None:
         model = define_model()
         file_a = workdir / "rows.json"
         file_b = workdir / "rows-1pct-changed.json"
-        write_fixture(file_a, make_rows(args.rows))
-        write_fixture(file_b, make_rows(args.rows, changed_every=100))
+        write_fixture(file_a, f"{APP}.benchrow", args.rows)
+        write_fixture(file_b, f"{APP}.benchrow", args.rows, changed_every=100)
         report.text(
             f"{versions(platform.machine())} {os.cpu_count()} CPUs; "
             f"fixture {file_a.stat().st_size / 1e6:.1f} MB"

@@ -41,6 +41,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from cases import SITE_VALUES, make_model, row_fields, site_fields, write_fixture
 from harness import (
     Report,
     clean_redis,
@@ -55,18 +56,6 @@ from harness import (
 )
 
 DB_NAME = "keel_bench_seeds"
-SETTINGS_VALUES: dict[str, Any] = {
-    "site_name": "Acme Tools",
-    "phone": "+1 555 0100",
-    "email": "hello@acme.test",
-    "address_street": "1 Main Street",
-    "address_locality": "Springfield",
-    "maintenance_mode": False,
-    "google_analytics_id": "G-ABC123",
-    "email_from": "team@acme.test",
-    "latitude": Decimal("48.858400"),
-    "instagram_url": "https://instagram.com/acme",
-}
 PAYLOAD = {"user_id": 42, "email": "someone@example.com", "next": "/account/"}
 
 
@@ -76,19 +65,6 @@ def unavailable(report: Report, title: str, contender: str, why: str) -> None:
     report.text(f"Skipped: {why}.")
     report.skip(f"{contender}: {why}")
     print(f"SKIPPED {contender}: {why}", file=sys.stderr, flush=True)
-
-
-def make_model(name: str, bases: tuple[type[Any], ...], fields: dict[str, Any]) -> type[Any]:
-    meta = type("Meta", (), {"app_label": "keel"})
-    return type(name, bases, {"__module__": __name__, "Meta": meta, **fields})
-
-
-def create_tables(*models_: type[Any]) -> None:
-    from django.db import connection
-
-    with connection.schema_editor() as editor:
-        for model in models_:
-            editor.create_model(model)
 
 
 def servers(redis_url: str) -> str:
@@ -119,24 +95,6 @@ def run_command(command: Any, *options: str) -> Any:
 # --------------------------------------------------------------------------- fixtures
 
 
-def fixture_rows(count: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "model": "keel.seedrow",
-            "fields": {
-                "key": f"row-{i:07d}",
-                "title": f"Title {i}",
-                "body": f"Body of row {i}. " * 5,
-                "price": f"{i % 10000}.{i % 100:02d}",
-                "active": i % 3 != 0,
-                "day": f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}",
-                "rank": i % 1000,
-            },
-        }
-        for i in range(count)
-    ]
-
-
 def bench_fixtures(args: argparse.Namespace, report: Report, workdir: Path) -> None:
     from django.db import connection, models
 
@@ -152,22 +110,9 @@ def bench_fixtures(args: argparse.Namespace, report: Report, workdir: Path) -> N
         unavailable(report, title, "codex-django JsonFixtureUpsertCommand", why)
         return
 
-    row_model = make_model(
-        "SeedRow",
-        (models.Model,),
-        {
-            "key": models.CharField(max_length=64, unique=True),
-            "title": models.CharField(max_length=200),
-            "body": models.TextField(),
-            "price": models.DecimalField(max_digits=10, decimal_places=2),
-            "active": models.BooleanField(),
-            "day": models.DateField(),
-            "rank": models.IntegerField(),
-        },
-    )
-    create_tables(row_model)
+    row_model = make_model("SeedRow", (models.Model,), row_fields())
     path = workdir / "rows.json"
-    path.write_text(json.dumps(fixture_rows(args.rows)), encoding="utf-8")
+    write_fixture(path, "keel.seedrow", args.rows)
 
     class Keel(KeelUpsert):
         fixture_key = "seeds.rows"
@@ -256,15 +201,14 @@ def bench_singleton(args: argparse.Namespace, report: Report, workdir: Path) -> 
         unavailable(report, title, "codex-django SingletonFixtureUpdateCommand", why)
         return
 
-    keel_model = make_model("SeedKeelSingleton", (KeelSettingsBase,), settings_fields())
-    codex_model = make_model("SeedCodexSingleton", (CodexSettingsBase,), settings_fields())
-    create_tables(keel_model, codex_model)
-    keel_model.objects.create(pk=1, **SETTINGS_VALUES)
-    codex_model.objects.create(pk=1, **SETTINGS_VALUES)
+    keel_model = make_model("SeedKeelSingleton", (KeelSettingsBase,), site_fields())
+    codex_model = make_model("SeedCodexSingleton", (CodexSettingsBase,), site_fields())
+    keel_model.objects.create(pk=1, **SITE_VALUES)
+    codex_model.objects.create(pk=1, **SITE_VALUES)
     files = []
     for index, name in enumerate(("Acme Tools", "Acme Tools & Co")):
         path = workdir / f"singleton-{index}.json"
-        fields = {k: str(v) if isinstance(v, Decimal) else v for k, v in SETTINGS_VALUES.items()}
+        fields = {k: str(v) if isinstance(v, Decimal) else v for k, v in SITE_VALUES.items()}
         fields |= {"site_name": name, "phone": f"+1 555 01{index:02d}"}
         path.write_text(json.dumps([{"fields": fields}]), encoding="utf-8")
         files.append(path)
@@ -317,23 +261,6 @@ def bench_singleton(args: argparse.Namespace, report: Report, workdir: Path) -> 
 # --------------------------------------------------------------------------- site settings
 
 
-def settings_fields() -> dict[str, Any]:
-    from django.db import models
-
-    return {
-        "site_name": models.CharField(max_length=100),
-        "phone": models.CharField(max_length=50),
-        "email": models.EmailField(),
-        "address_street": models.CharField(max_length=255),
-        "address_locality": models.CharField(max_length=255),
-        "maintenance_mode": models.BooleanField(default=False),
-        "google_analytics_id": models.CharField(max_length=50),
-        "email_from": models.EmailField(),
-        "latitude": models.DecimalField(max_digits=9, decimal_places=6, null=True),
-        "instagram_url": models.URLField(),
-    }
-
-
 def bench_site_settings(args: argparse.Namespace, report: Report) -> None:
     from django.conf import settings
     from django.test.utils import override_settings
@@ -350,13 +277,12 @@ def bench_site_settings(args: argparse.Namespace, report: Report) -> None:
         unavailable(report, title, "codex-django site-settings manager", why)
         return
 
-    keel_model = make_model("SeedKeelSettings", (KeelSettingsBase,), settings_fields())
-    codex_model = make_model("SeedCodexSettings", (CodexSettingsBase,), settings_fields())
-    create_tables(keel_model, codex_model)
-    keel_model.objects.create(pk=1, **SETTINGS_VALUES)
-    codex_model.objects.create(pk=1, **SETTINGS_VALUES)  # its AFTER_SAVE hook fills Redis
-    names = list(SETTINGS_VALUES)
-    expected = tuple(SETTINGS_VALUES.values())
+    keel_model = make_model("SeedKeelSettings", (KeelSettingsBase,), site_fields())
+    codex_model = make_model("SeedCodexSettings", (CodexSettingsBase,), site_fields())
+    keel_model.objects.create(pk=1, **SITE_VALUES)
+    codex_model.objects.create(pk=1, **SITE_VALUES)  # its AFTER_SAVE hook fills Redis
+    names = list(SITE_VALUES)
+    expected = tuple(SITE_VALUES.values())
 
     def keel_read() -> tuple[Any, ...]:
         obj = keel_model.load()
@@ -532,7 +458,6 @@ def bench_mixins(args: argparse.Namespace, report: Report) -> None:
             "SeedPtbGuard", (PtbGuard, models.Model), guard_fields()
         ),
     }
-    create_tables(*tracked.values(), *guarded.values())
     row = {f"c{i}": f"value {i}" for i in range(10)} | {f"n{i}": i for i in range(6)}
     row |= {f"b{i}": bool(i % 2) for i in range(4)}
     for model in tracked.values():

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from decimal import Decimal
 from functools import partial
 from typing import Any, ClassVar
 
 import redis
 
+from cases import SITE_VALUES as VALUES
+from cases import make_model, site_fields
 from harness import (
     Report,
     clean_redis,
@@ -50,18 +51,6 @@ from harness import (
 )
 
 DB_NAME = "keel_bench_site"
-VALUES: dict[str, Any] = {
-    "site_name": "Acme Tools",
-    "phone": "+1 555 0100",
-    "email": "hello@acme.test",
-    "address_street": "1 Main Street",
-    "address_locality": "Springfield",
-    "maintenance_mode": False,
-    "google_analytics_id": "G-ABC123",
-    "email_from": "team@acme.test",
-    "latitude": Decimal("48.858400"),
-    "instagram_url": "https://instagram.com/acme",
-}
 FIELDS = list(VALUES)
 
 
@@ -74,57 +63,28 @@ class CountingConnection(redis.Connection):
 
 
 def build_models() -> tuple[type[Any], type[Any], type[Any]]:
-    from django.db import connection, models
+    from django.db import connection
     from solo.models import SingletonModel
 
-    from keel.site.models import AbstractSiteSettings
-
-    def fields() -> dict[str, Any]:
-        return {
-            "site_name": models.CharField(max_length=100),
-            "phone": models.CharField(max_length=50),
-            "email": models.EmailField(),
-            "address_street": models.CharField(max_length=255),
-            "address_locality": models.CharField(max_length=255),
-            "maintenance_mode": models.BooleanField(default=False),
-            "google_analytics_id": models.CharField(max_length=50),
-            "email_from": models.EmailField(),
-            "latitude": models.DecimalField(max_digits=9, decimal_places=6, null=True),
-            "instagram_url": models.URLField(),
-        }
-
-    # Registered under installed apps: django-solo's cache unpickles through the registry.
-    keel_model = type(
-        "BenchKeelSettings",
-        (AbstractSiteSettings,),
-        {"__module__": __name__, "Meta": type("Meta", (), {"app_label": "keel"}), **fields()},
-    )
-    translated_keel_model = type(
-        "BenchKeelSettingsPerLanguage",
-        (AbstractSiteSettings,),
-        {
-            "__module__": __name__,
-            "Meta": type("Meta", (), {"app_label": "keel"}),
-            "cache_per_language": True,
-            **fields(),
-        },
-    )
-    solo_model = type(
-        "BenchSoloSettings",
-        (SingletonModel,),
-        {"__module__": __name__, "Meta": type("Meta", (), {"app_label": "solo"}), **fields()},
-    )
     from keel.models import SiteVersion
+    from keel.site.models import AbstractSiteSettings
 
     with connection.schema_editor() as editor:
         editor.create_model(SiteVersion)  # the versions keel's read path checks
-        editor.create_model(keel_model)
-        editor.create_model(translated_keel_model)
-        editor.create_model(solo_model)
-    keel_model.objects.create(pk=1, **VALUES)
-    translated_keel_model.objects.create(pk=1, **VALUES)
-    solo_model.objects.create(pk=1, **VALUES)
-    return keel_model, translated_keel_model, solo_model
+    # Registered under installed apps: django-solo's cache unpickles through the registry.
+    models = (
+        make_model("BenchKeelSettings", (AbstractSiteSettings,), site_fields()),
+        make_model(
+            "BenchKeelSettingsPerLanguage",
+            (AbstractSiteSettings,),
+            site_fields(),
+            cache_per_language=True,
+        ),
+        make_model("BenchSoloSettings", (SingletonModel,), site_fields(), "solo"),
+    )
+    for model in models:
+        model.objects.create(pk=1, **VALUES)
+    return models
 
 
 def main() -> None:
