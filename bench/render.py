@@ -192,7 +192,12 @@ def render(
         "at 100,000 rows run once (one round), the `update_or_create` loop is timed on a "
         "sample (2,000 rows of the 100,000-row file, 5,000 of the 10,000-row file) and scaled, "
         "and the other parts use 5 to 9 rounds."
-        + (" This run used `--quick` (fewer rounds still)." if run["quick"] else ""),
+        + (" This run used `--quick` (fewer rounds still)." if run["quick"] else "")
+        + (
+            " This run used `--smoke` (the smallest sizes: no figure to read)."
+            if run.get("smoke")
+            else ""
+        ),
         "",
         "## Goals",
         "",

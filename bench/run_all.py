@@ -1,6 +1,7 @@
 """Run every benchmark of ``bench/``, then render ``docs/performance.md`` and its plots.
 
-    .venv-bench/bin/python bench/run_all.py [--quick] [--only PART,...] [--no-write]
+    .venv-bench/bin/python bench/run_all.py [--quick | --smoke] [--only PART,...] [--no-write]
+                                            [--docs DIR]
 
 ``make bench`` (``scripts/bench.sh``) builds the environment and calls this. Each part's script
 runs in a child process with the options listed in ``SECTIONS`` and writes its results as JSON;
@@ -24,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from harness import PG_HOST, REDIS_URL, ROOT
-from render import RESULTS, render
+from render import DOCS, RESULTS, render
 
 SERVERS = f"--redis-url {REDIS_URL} --pg-host {PG_HOST}"
 FIXTURES = f"--databases postgres --pg-host {PG_HOST}"
 
-# key, title, order of its goals in the summary, intro, [(script, options, quick options)].
-SECTIONS: list[tuple[str, str, int, str, list[tuple[str, str, str]]]] = [
+# key, title, order of its goals in the summary, intro, and its parts: a script and its
+# options in each mode (`--smoke`: the smallest sizes, to check that everything runs).
+SECTIONS: list[tuple[str, str, int, str, list[tuple[str, str, str, str]]]] = [
     (
         "mixins",
         "Model mixins: change tracking",
@@ -39,7 +41,14 @@ SECTIONS: list[tuple[str, str, int, str, list[tuple[str, str, str]]]] = [
         "plain Django, django-dirtyfields and django-model-utils `FieldTracker`, on SQLite in "
         "memory (so that the Python cost is what is measured) and on PostgreSQL, in the same "
         "run.",
-        [("mixins.py", "--rows 10000 --repeats 5", "--rows 3000 --repeats 3")],
+        [
+            (
+                "mixins.py",
+                "--rows 10000 --repeats 5",
+                "--rows 3000 --repeats 3",
+                "--rows 300 --repeats 2 --saves 20",
+            )
+        ],
     ),
     (
         "mixins_misc",
@@ -53,6 +62,7 @@ SECTIONS: list[tuple[str, str, int, str, list[tuple[str, str, str]]]] = [
                 "mixins_misc.py",
                 "--db postgres --rows 200 --repeats 5",
                 "--db postgres --rows 100 --repeats 3",
+                "--db postgres --rows 20 --repeats 2",
             )
         ],
     ),
@@ -67,6 +77,7 @@ SECTIONS: list[tuple[str, str, int, str, list[tuple[str, str, str]]]] = [
                 "site_settings.py",
                 f"--reads 2000 --repeats 7 {SERVERS}",
                 f"--reads 500 --repeats 3 {SERVERS}",
+                f"--reads 100 --repeats 2 {SERVERS}",
             )
         ],
     ),
@@ -78,7 +89,14 @@ SECTIONS: list[tuple[str, str, int, str, list[tuple[str, str, str]]]] = [
         "listeners alone (a `SET`, then `is_current` turning false in 4 other processes), then "
         "to the example project's 4 gunicorn workers, with client tracking and with the time "
         "window (tracking off).",
-        [("site_tracking.py", "--rounds 200 --changes 30", "--rounds 50 --changes 10")],
+        [
+            (
+                "site_tracking.py",
+                "--rounds 200 --changes 30",
+                "--rounds 50 --changes 10",
+                "--rounds 10 --changes 2 --gap 0.3 --clients 2",
+            )
+        ],
     ),
     (
         "tokens",
@@ -91,6 +109,7 @@ SECTIONS: list[tuple[str, str, int, str, list[tuple[str, str, str]]]] = [
                 "tokens.py",
                 f"--pairs 1000 --repeats 9 {SERVERS}",
                 f"--pairs 200 --repeats 3 {SERVERS}",
+                f"--pairs 100 --repeats 2 {SERVERS}",
             )
         ],
     ),
@@ -106,19 +125,19 @@ SECTIONS: list[tuple[str, str, int, str, list[tuple[str, str, str]]]] = [
         [
             (
                 "fixtures.py",
-                f"--rows 1000 --repeats 3 {FIXTURES}",
-                f"--rows 1000 --repeats 1 {FIXTURES}",
-            ),
-            (
-                "fixtures.py",
-                f"--rows 10000 --repeats 3 {FIXTURES}",
-                f"--rows 10000 --repeats 1 {FIXTURES}",
-            ),
+                f"--rows {rows} --repeats {repeats} {FIXTURES}",
+                f"--rows {rows} --repeats 1 {FIXTURES}",
+                f"--rows {rows // 100} --repeats 1 --loop-sample 100 {FIXTURES}",
+            )
+            for rows, repeats in ((1000, 3), (10000, 3))
+        ]
+        + [
             (
                 "fixtures.py",
                 f"--rows 100000 --repeats 1 --loop-sample 2000 {FIXTURES}",
                 f"--rows 100000 --repeats 1 --loop-sample 1000 {FIXTURES}",
-            ),
+                f"--rows 1000 --repeats 1 --loop-sample 100 {FIXTURES}",
+            )
         ],
     ),
     (
@@ -128,7 +147,14 @@ SECTIONS: list[tuple[str, str, int, str, list[tuple[str, str, str]]]] = [
         "The example project's home page under gunicorn (4 sync workers) with and without "
         "Redis, rounds alternating between the two servers; details in "
         "[Scale-out and reliability](reliability.md#load).",
-        [("load.py", "--seconds 5 --rounds 2", "--seconds 3 --rounds 1")],
+        [
+            (
+                "load.py",
+                "--seconds 5 --rounds 2",
+                "--seconds 3 --rounds 1",
+                "--seconds 1 --rounds 1 --clients 2",
+            )
+        ],
     ),
     (
         "seeds",
@@ -143,6 +169,8 @@ SECTIONS: list[tuple[str, str, int, str, list[tuple[str, str, str]]]] = [
                 f"--rows 2000 --fixture-repeats 3 --repeats 7 {SERVERS}",
                 "--rows 500 --fixture-repeats 1 --repeats 3 --reads 300 --pairs 100 "
                 f"--load-rows 2000 --saves 100 {SERVERS}",
+                "--rows 300 --fixture-repeats 1 --repeats 2 --reads 100 --pairs 50 "
+                f"--load-rows 300 --saves 20 {SERVERS}",
             )
         ],
     ),
@@ -285,7 +313,10 @@ def run_part(script: str, options: list[str], out: Path, timeout: float) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--quick", action="store_true", help="fewer rounds (a shorter run)")
+    modes.add_argument("--smoke", action="store_true", help="the smallest sizes: does it run?")
+    parser.add_argument("--docs", type=Path, default=DOCS, help="where to write the page")
     parser.add_argument("--only", default="", help="comma-separated section keys")
     parser.add_argument("--no-write", action="store_true", help="write no page or plot")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per script")
@@ -300,8 +331,8 @@ def main() -> None:
         if only and key not in only:
             continue
         done = []
-        for number, (script, options, quick_options) in enumerate(parts):
-            chosen = shlex.split(quick_options if args.quick else options)
+        for number, (script, *options) in enumerate(parts):
+            chosen = shlex.split(options[1 if args.quick else 2 if args.smoke else 0])
             out = RESULTS.parent / f"{key}-{number}.json"
             done.append(run_part(script, chosen, out, args.timeout))
         notes = NOTES.get(key, [])
@@ -319,6 +350,7 @@ def main() -> None:
         "run": {
             "argv": sys.argv[1:],
             "quick": args.quick,
+            "smoke": args.smoke,
             "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine,
             "loads": [load_start, load_average()],
@@ -328,7 +360,7 @@ def main() -> None:
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
-    goals = render(results, write=not args.no_write)
+    goals = render(results, write=not args.no_write, docs=args.docs)
     print(f"\nGoals ({len(goals)}):", file=sys.stderr)
     for goal in goals:
         mark = "met    " if goal["met"] else "NOT met"

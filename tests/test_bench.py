@@ -136,5 +136,6 @@ def test_the_page_is_rendered_from_the_json_of_a_run(tmp_path: Path) -> None:
 
 def test_every_part_of_the_run_names_a_script_of_bench() -> None:
     for key, _, _, _, parts in run_all.SECTIONS:
-        for script, _, _ in parts:
+        for script, *modes in parts:
             assert (BENCH / script).is_file(), (key, script)
+            assert len(modes) == 3, (key, script)
