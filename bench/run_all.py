@@ -127,7 +127,7 @@ SECTIONS: list[tuple[str, str, int, str, list[tuple[str, str, str, str]]]] = [
                 "fixtures.py",
                 f"--rows {rows} --repeats {repeats} {FIXTURES}",
                 f"--rows {rows} --repeats 1 {FIXTURES}",
-                f"--rows {rows // 100} --repeats 1 --loop-sample 100 {FIXTURES}",
+                f"--rows {rows // 10} --repeats 1 --loop-sample 100 {FIXTURES}",
             )
             for rows, repeats in ((1000, 3), (10000, 3))
         ]
@@ -136,7 +136,7 @@ SECTIONS: list[tuple[str, str, int, str, list[tuple[str, str, str, str]]]] = [
                 "fixtures.py",
                 f"--rows 100000 --repeats 1 --loop-sample 2000 {FIXTURES}",
                 f"--rows 100000 --repeats 1 --loop-sample 1000 {FIXTURES}",
-                f"--rows 1000 --repeats 1 --loop-sample 100 {FIXTURES}",
+                f"--rows 3000 --repeats 1 --loop-sample 100 {FIXTURES}",
             )
         ],
     ),
