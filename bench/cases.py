@@ -83,13 +83,14 @@ def make_model(
     app_label: str = "keel",
     *,
     create: bool = True,
+    meta: dict[str, Any] | None = None,
     **attrs: Any,
 ) -> type[Any]:
-    """A model class made at run time, its table created in the default database (unless
-    ``create`` is false)."""
+    """A model class made at run time (``meta``: more of its ``Meta``), its table created in
+    the default database unless ``create`` is false."""
     from django.db import connection
 
-    meta = type("Meta", (), {"app_label": app_label})
+    meta = type("Meta", (), {"app_label": app_label, **(meta or {})})
     model = type(name, bases, {"__module__": __name__, "Meta": meta, **fields, **attrs})
     if create:
         with connection.schema_editor() as editor:

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from cases import make_model
 from harness import Report, database, interleave, parser, setup_django, versions
 
 DATABASES: dict[str, Any] = {"default": database("sqlite", "")}
@@ -73,9 +74,7 @@ def twenty_fields() -> dict[str, Any]:
 
 
 def make(name: str, bases: tuple[type, ...], **extra: Any) -> type[models.Model]:
-    meta = type("Meta", (), {"app_label": "bench"})
-    attrs = {"__module__": __name__, "Meta": meta, **twenty_fields(), **extra}
-    return type(name, bases, attrs)
+    return make_model(name, bases, twenty_fields(), "bench", create=False, **extra)
 
 
 Plain = make("Plain", (models.Model,))
@@ -89,9 +88,6 @@ CONTENDERS: dict[str, type[models.Model]] = {
     "model-utils FieldTracker": Tracked,
 }
 FIELD_NAMES = [f.attname for f in Plain._meta.concrete_fields]
-
-
-DB_LABELS = {"default": "SQLite in memory", "postgres": "PostgreSQL"}
 
 
 def populate(rows: int, using: str) -> None:

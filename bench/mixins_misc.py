@@ -29,6 +29,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
+from cases import make_model
 from harness import (
     Report,
     database,
@@ -71,40 +72,25 @@ def main() -> None:
             app_label = "bench"
 
     def make(name: str, *bases: type[models.Model]) -> type[models.Model]:
-        attrs: dict[str, Any] = {
-            "__module__": __name__,
+        fields = {
             "title": models.CharField(max_length=50),
             "slug": models.SlugField(max_length=60, unique=True),
             "owner": models.ForeignKey(Owner, on_delete=models.CASCADE, related_name="+"),
             "rating": models.IntegerField(default=0, validators=[MaxValueValidator(5)]),
-            "Meta": type(
-                "Meta",
-                (),
-                {
-                    "app_label": "bench",
-                    "constraints": [
-                        models.UniqueConstraint(
-                            fields=["owner", "title"], name=f"bench_{name.lower()}_owner_title"
-                        ),
-                        models.CheckConstraint(
-                            condition=models.Q(rating__gte=0), name=f"bench_{name.lower()}_rating"
-                        ),
-                    ],
-                },
-            ),
         }
-        return type(name, (*bases, models.Model) if bases else (models.Model,), attrs)
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "title"], name=f"bench_{name}_owner_title"),
+            models.CheckConstraint(condition=models.Q(rating__gte=0), name=f"bench_{name}_rating"),
+        ]
+        meta = {"constraints": constraints}
+        return make_model(name, (*bases, models.Model), fields, "bench", create=False, meta=meta)
 
     def upload_to(instance: models.Model, filename: str) -> str:
         return f"bench/{instance.pk}/{filename}"
 
     def make_files(name: str, *bases: type[models.Model]) -> type[models.Model]:
-        attrs: dict[str, Any] = {
-            "__module__": __name__,
-            "document": models.FileField(upload_to=upload_to, max_length=200),
-            "Meta": type("Meta", (), {"app_label": "bench"}),
-        }
-        return type(name, (*bases, models.Model) if bases else (models.Model,), attrs)
+        fields = {"document": models.FileField(upload_to=upload_to, max_length=200)}
+        return make_model(name, (*bases, models.Model), fields, "bench", create=False)
 
     plain = make("Plain")
     uniq = make("Uniq", BetterUniquenessErrorsMixin)

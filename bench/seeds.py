@@ -481,8 +481,6 @@ def bench_mixins(args: argparse.Namespace, report: Report) -> None:
 
         return run
 
-    versions_seen: dict[str, int] = {}
-
     def guarded_save(name: str, model: type[Any]) -> Callable[[], Any]:
         def run() -> None:
             obj = model.objects.get(pk=1)
@@ -491,7 +489,6 @@ def bench_mixins(args: argparse.Namespace, report: Report) -> None:
                 obj.version = current + 1
                 obj.name = f"v{current + 1}"
                 obj.save(pre_filters={"version": current})
-            versions_seen[name] = obj.version
 
         return run
 
