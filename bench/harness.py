@@ -1,7 +1,7 @@
 """What every script of ``bench/`` shares: setup, interleaved timing, statistics, JSON out.
 
-A script declares its contenders and cases, times them with [`interleave`][], and records
-what it measured in a [`Report`][]: text, tables of raw values with a format per column,
+A script declares its contenders and cases, times them with ``interleave()``, and records
+what it measured in a ``Report``: text, tables of raw values with a format per column,
 goals, and the series the plots draw. ``Report.emit()`` writes the JSON that
 ``bench/render.py`` turns into ``docs/performance.md`` (``--json PATH``) and prints the same
 content as markdown for a reader at the terminal.
@@ -168,7 +168,7 @@ def interleave(
     contenders: Mapping[str, Callable[[], Any]],
     rounds: int,
     *,
-    per: int | Mapping[str, int] = 1,
+    per: int = 1,
     warmup: bool = False,
     around: Callable[[], AbstractContextManager[Any]] = nullcontext,
     before: Callable[[], Any] = lambda: None,
@@ -177,14 +177,13 @@ def interleave(
     """Run every contender once per round, the order rotating every round.
 
     Round-trip times drift over seconds with the machine's load: interleaving in small rounds
-    gives every contender the same moments. ``per`` is the units of work in one call (a number,
-    or one per contender) so that the timings are per unit; ``around`` wraps each timed call
-    (e.g. ``transaction.atomic``); ``before`` runs untimed before each call. A contender that
-    must prepare inside its call (enter its settings, warm its cache) times itself: with
-    ``self_timed`` its return value is its seconds per unit.
+    gives every contender the same moments. ``per`` is the units of work in one call, so that
+    the timings are per unit; ``around`` wraps each timed call and is timed with it (e.g.
+    ``transaction.atomic``, its commit included); ``before`` runs untimed before each call.
+    A contender that must prepare inside its call (enter its settings, warm its cache) times
+    itself: with ``self_timed`` its return value is its seconds per unit.
     """
     names = list(contenders)
-    units = {name: per if isinstance(per, int) else per[name] for name in names}
     if warmup:
         for run in contenders.values():
             run()
@@ -194,12 +193,11 @@ def interleave(
         shift = number % len(names)
         for name in names[shift:] + names[:shift]:
             before()
+            started, started_cpu = time.perf_counter(), time.process_time()
             with around():
-                started, started_cpu = time.perf_counter(), time.process_time()
                 result = contenders[name]()
-                seconds = time.perf_counter() - started
-                wall[name].append(result if self_timed else seconds / units[name])
-                cpu[name].append((time.process_time() - started_cpu) / units[name])
+            wall[name].append(result if self_timed else (time.perf_counter() - started) / per)
+            cpu[name].append((time.process_time() - started_cpu) / per)
     return Timings(wall, cpu)
 
 
