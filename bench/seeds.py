@@ -26,6 +26,7 @@ One table per comparison, each with its goal and whether it is met; JSON with ``
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import itertools
 import json
@@ -59,12 +60,20 @@ DB_NAME = "keel_bench_seeds"
 PAYLOAD = {"user_id": 42, "email": "someone@example.com", "next": "/account/"}
 
 
-def unavailable(report: Report, title: str, contender: str, why: str) -> None:
-    """A comparison that cannot run: its heading, the reason, and a skip on the page."""
-    report.heading(title)
-    report.text(f"Skipped: {why}.")
-    report.skip(f"{contender}: {why}")
-    print(f"SKIPPED {contender}: {why}", file=sys.stderr, flush=True)
+def unavailable(module: str) -> str | None:
+    """Why the contender in ``module`` cannot run here, or None if it can."""
+    import django
+
+    if module.startswith("pytoolbox") and django.VERSION < (6, 0):
+        return (
+            f"pytoolbox 14.12.3 needs Django 6; this run has Django {django.get_version()} "
+            f"(Python {platform.python_version()})"
+        )
+    try:
+        importlib.import_module(module)
+    except Exception as exc:
+        return f"{module.split('.')[0]} could not be imported ({type(exc).__name__}: {exc})"
+    return None
 
 
 def servers(redis_url: str) -> str:
@@ -96,19 +105,12 @@ def run_command(command: Any, *options: str) -> Any:
 
 
 def bench_fixtures(args: argparse.Namespace, report: Report, workdir: Path) -> None:
+    from codex_django.system.management.base_commands import (
+        JsonFixtureUpsertCommand as CodexUpsert,
+    )
     from django.db import connection, models
 
     from keel.fixtures import JsonFixtureUpsertCommand as KeelUpsert
-
-    title = f"Fixture upsert: codex-django against keel, {args.rows:,} rows (PostgreSQL)"
-    try:
-        from codex_django.system.management.base_commands import (
-            JsonFixtureUpsertCommand as CodexUpsert,
-        )
-    except Exception as exc:
-        why = f"codex-django could not be imported ({type(exc).__name__}: {exc})"
-        unavailable(report, title, "codex-django JsonFixtureUpsertCommand", why)
-        return
 
     row_model = make_model("SeedRow", (models.Model,), row_fields())
     path = workdir / "rows.json"
@@ -166,7 +168,6 @@ def bench_fixtures(args: argparse.Namespace, report: Report, workdir: Path) -> N
                     ratio,
                 ]
             )
-    report.heading(title)
     report.table(
         ["contender", "seconds|{:.3f}", "rows/s|{:,.0f}", "codex / keel|{:.1f}x"],
         rows,
@@ -184,22 +185,15 @@ def bench_fixtures(args: argparse.Namespace, report: Report, workdir: Path) -> N
 
 
 def bench_singleton(args: argparse.Namespace, report: Report, workdir: Path) -> None:
+    from codex_django.system.management.base_commands import (
+        SingletonFixtureUpdateCommand as CodexSingleton,
+    )
+    from codex_django.system.mixins.settings import AbstractSiteSettings as CodexSettingsBase
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from keel.fixtures import SingletonFixtureUpdateCommand as KeelSingleton
     from keel.site.models import AbstractSiteSettings as KeelSettingsBase
-
-    title = "Singleton fixture: codex-django against keel (PostgreSQL, Redis)"
-    try:
-        from codex_django.system.management.base_commands import (
-            SingletonFixtureUpdateCommand as CodexSingleton,
-        )
-        from codex_django.system.mixins.settings import AbstractSiteSettings as CodexSettingsBase
-    except Exception as exc:
-        why = f"codex-django could not be imported ({type(exc).__name__}: {exc})"
-        unavailable(report, title, "codex-django SingletonFixtureUpdateCommand", why)
-        return
 
     keel_model = make_model("SeedKeelSingleton", (KeelSettingsBase,), site_fields())
     codex_model = make_model("SeedCodexSingleton", (CodexSettingsBase,), site_fields())
@@ -242,7 +236,6 @@ def bench_singleton(args: argparse.Namespace, report: Report, workdir: Path) -> 
     both = {name: lambda run=run: [run(path) for path in files] for name, run in runs.items()}
     timings = interleave(both, args.repeats, per=len(files))
     keel = timings.median("keel")
-    report.heading(title)
     report.table(
         ["contender", "ms per run|{:.2f}", "vs keel|{:.2f}x", "SQL queries per run|{}"],
         [
@@ -262,20 +255,13 @@ def bench_singleton(args: argparse.Namespace, report: Report, workdir: Path) -> 
 
 
 def bench_site_settings(args: argparse.Namespace, report: Report) -> None:
+    from codex_django.core.redis.managers.settings import get_site_settings_manager
+    from codex_django.system.mixins.settings import AbstractSiteSettings as CodexSettingsBase
     from django.conf import settings
     from django.test.utils import override_settings
 
     from keel.site.cache import clear_local_copies
     from keel.site.models import AbstractSiteSettings as KeelSettingsBase
-
-    title = "Site settings read: codex-django's Redis manager against keel"
-    try:
-        from codex_django.core.redis.managers.settings import get_site_settings_manager
-        from codex_django.system.mixins.settings import AbstractSiteSettings as CodexSettingsBase
-    except Exception as exc:
-        why = f"codex-django could not be imported ({type(exc).__name__}: {exc})"
-        unavailable(report, title, "codex-django site-settings manager", why)
-        return
 
     keel_model = make_model("SeedKeelSettings", (KeelSettingsBase,), site_fields())
     codex_model = make_model("SeedCodexSettings", (CodexSettingsBase,), site_fields())
@@ -316,7 +302,6 @@ def bench_site_settings(args: argparse.Namespace, report: Report) -> None:
     median = {name: timings.median(name) * 1e6 for name in contenders}
     codex_us = median["codex-django load_cached (HGETALL)"]
     trips = ["0", "1 Redis", "1 Redis (a new connection each read)"]
-    report.heading(title)
     report.table(
         [
             "contender",
@@ -343,17 +328,11 @@ def bench_site_settings(args: argparse.Namespace, report: Report) -> None:
 
 
 def bench_tokens(args: argparse.Namespace, report: Report) -> None:
-    from keel.tokens import JsonActionTokenRedisManager as KeelTokens
+    from codex_django.system.redis.managers.tokens import (
+        JsonActionTokenRedisManager as CodexTokens,
+    )
 
-    title = "Action tokens: codex-django against keel (Redis)"
-    try:
-        from codex_django.system.redis.managers.tokens import (
-            JsonActionTokenRedisManager as CodexTokens,
-        )
-    except Exception as exc:
-        why = f"codex-django could not be imported ({type(exc).__name__}: {exc})"
-        unavailable(report, title, "codex-django JsonActionTokenRedisManager", why)
-        return
+    from keel.tokens import JsonActionTokenRedisManager as KeelTokens
 
     keel = KeelTokens(prefix="seeds:confirm")
     codex = CodexTokens(prefix="seeds:confirm")
@@ -385,7 +364,6 @@ def bench_tokens(args: argparse.Namespace, report: Report) -> None:
         ]
         for name in contenders
     ]
-    report.heading(title)
     report.table(
         [
             "contender",
@@ -409,27 +387,12 @@ def bench_tokens(args: argparse.Namespace, report: Report) -> None:
 
 
 def bench_mixins(args: argparse.Namespace, report: Report) -> None:
-    import django
     from django.db import models
+    from pytoolbox.django.models.mixins import AutoUpdateFieldsMixin as PtbAuto
+    from pytoolbox.django.models.mixins import UpdatePreconditionsMixin as PtbGuard
 
     from keel.models.mixins import AutoUpdateFieldsMixin as KeelAuto
     from keel.models.mixins import UpdatePreconditionsMixin as KeelGuard
-
-    title = "Model mixins: pytoolbox against keel (PostgreSQL)"
-    if django.VERSION < (6, 0):
-        why = (
-            f"pytoolbox 14.12.3 needs Django 6; this run has Django {django.get_version()} "
-            f"(Python {platform.python_version()})"
-        )
-        unavailable(report, title, "pytoolbox 14.12.3 mixins", why)
-        return
-    try:
-        from pytoolbox.django.models.mixins import AutoUpdateFieldsMixin as PtbAuto
-        from pytoolbox.django.models.mixins import UpdatePreconditionsMixin as PtbGuard
-    except Exception as exc:
-        why = f"pytoolbox could not be imported ({type(exc).__name__}: {exc})"
-        unavailable(report, title, "pytoolbox 14.12.3 mixins", why)
-        return
 
     def wide_fields() -> dict[str, Any]:
         fields: dict[str, Any] = {f"c{i}": models.CharField(max_length=50) for i in range(10)}
@@ -534,7 +497,6 @@ def bench_mixins(args: argparse.Namespace, report: Report) -> None:
         ]
         for name in tracked
     ]
-    report.heading(title)
     report.table(
         [
             "contender",
@@ -608,17 +570,52 @@ def main() -> None:
     report.text(f"keel bench/seeds.py — {servers(args.redis_url)}; {platform.machine()}")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        parts: dict[str, Callable[[], None]] = {
-            "fixtures": lambda: bench_fixtures(args, report, workdir),
-            "singleton": lambda: bench_singleton(args, report, workdir),
-            "settings": lambda: bench_site_settings(args, report),
-            "tokens": lambda: bench_tokens(args, report),
-            "mixins": lambda: bench_mixins(args, report),
+        codex = "codex_django.system."
+        # Each comparison: its title, the contender it sets against keel and that one's module.
+        parts: dict[str, tuple[Callable[[], None], str, str, str]] = {
+            "fixtures": (
+                lambda: bench_fixtures(args, report, workdir),
+                f"Fixture upsert: codex-django against keel, {args.rows:,} rows (PostgreSQL)",
+                "codex-django JsonFixtureUpsertCommand",
+                codex + "management.base_commands",
+            ),
+            "singleton": (
+                lambda: bench_singleton(args, report, workdir),
+                "Singleton fixture: codex-django against keel (PostgreSQL, Redis)",
+                "codex-django SingletonFixtureUpdateCommand",
+                codex + "mixins.settings",
+            ),
+            "settings": (
+                lambda: bench_site_settings(args, report),
+                "Site settings read: codex-django's Redis manager against keel",
+                "codex-django site-settings manager",
+                "codex_django.core.redis.managers.settings",
+            ),
+            "tokens": (
+                lambda: bench_tokens(args, report),
+                "Action tokens: codex-django against keel (Redis)",
+                "codex-django JsonActionTokenRedisManager",
+                codex + "redis.managers.tokens",
+            ),
+            "mixins": (
+                lambda: bench_mixins(args, report),
+                "Model mixins: pytoolbox against keel (PostgreSQL)",
+                "pytoolbox 14.12.3 mixins",
+                "pytoolbox.django.models.mixins",
+            ),
         }
         try:
             for name in [p for p in args.only.split(",") if p] or list(parts):
+                run, title, contender, module = parts[name]
+                report.heading(title)
+                why = unavailable(module)
+                if why:
+                    report.text(f"Skipped: {why}.")
+                    report.skip(f"{contender}: {why}")
+                    print(f"SKIPPED {contender}: {why}", file=sys.stderr, flush=True)
+                    continue
                 started = time.perf_counter()
-                parts[name]()
+                run()
                 print(
                     f"  seeds: {name} done in {time.perf_counter() - started:.0f} s",
                     file=sys.stderr,
