@@ -1,9 +1,10 @@
 """Turn a run's JSON (``build/bench/results.json``) into ``docs/performance.md`` and its plots.
 
-    .venv-bench/bin/python bench/render.py [results.json] [--docs DIR]
+    .venv-bench/bin/python bench/render.py [results.json] [--docs DIR] [--sections FILE]
 
 ``bench/run_all.py`` calls this after a run; run alone, it rewrites the page from the last run
-(into ``--docs``, ``docs/`` by default: the plots go to its ``img/``).
+(into ``--docs``, ``docs/`` by default: the plots go to its ``img/``). The prose around each
+section's results (title, intro, notes) is ``bench/sections.md``; the header is written here.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from harness import ROOT, markdown
 
 DOCS = ROOT / "docs"
+PROSE = ROOT / "bench" / "sections.md"
 RESULTS = ROOT / "build" / "bench" / "results.json"
 
 COLORS = {"keel": "#2a7ab0", "peer": "#999999", "seed": "#d0703c", "floor": "#4a9a4a"}
@@ -130,16 +132,31 @@ def plot_all(data: Mapping[str, list[dict[str, Any]]], img: Path) -> list[tuple[
     return written
 
 
+def prose(path: Path = PROSE) -> dict[str, tuple[str, str, str]]:
+    """Each section's title, intro and notes, by key, from ``bench/sections.md``."""
+    found = {}
+    for chunk in path.read_text(encoding="utf-8").split("\n## ")[1:]:
+        title, rest = chunk.split("\n", 1)
+        match = re.fullmatch(r"\s*<!-- (\w+) -->\s*(.*?)\s*<!-- results -->\s*(.*?)\s*", rest, re.S)
+        if not match:
+            raise ValueError(f"{path}: the section {title!r} has no key or no results marker")
+        found[match[1]] = (title, match[2], match[3])
+    return found
+
+
 def render(
-    results: Mapping[str, Any], write: bool = True, docs: Path = DOCS
+    results: Mapping[str, Any], write: bool = True, docs: Path = DOCS, sections: Path = PROSE
 ) -> list[dict[str, Any]]:
-    """Write the page (and the plots) of ``results``; return the goals of the summary."""
+    """Write the page (and the plots) of ``results`` with the prose of ``sections``; return
+    the goals of the summary."""
+    texts = prose(sections)
     goals: list[dict[str, Any]] = []
     skipped: list[str] = []
     body: list[str] = []
     data: dict[str, list[dict[str, Any]]] = {}
     for section in results["sections"]:
-        body += [f"## {section['title']}", "", section["intro"], ""]
+        title, intro, notes = texts[section["key"]]
+        body += [f"## {title}", "", intro, ""]
         shown = False
         for part in section["parts"]:
             command = shlex.join(
@@ -157,10 +174,10 @@ def render(
             skipped += document["skipped"]
             data.setdefault(section["key"], []).append(document["data"])
             for goal in filter(lambda goal: goal["summary"], document["goals"]):
-                label = section["title"] + (f" ({goal['part']})" if goal["part"] else "")
+                label = title + (f" ({goal['part']})" if goal["part"] else "")
                 goals.append({**goal, "label": label, "order": section["order"]})
-        if shown and section["notes"]:
-            body += [*(f"- {note}" for note in section["notes"]), ""]
+        if shown and notes:
+            body += [notes, ""]
     goals.sort(key=lambda goal: goal["order"])
     if not write:
         return goals
@@ -228,5 +245,7 @@ if __name__ == "__main__":
     options = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     options.add_argument("results", type=Path, nargs="?", default=RESULTS)
     options.add_argument("--docs", type=Path, default=DOCS)
+    options.add_argument("--sections", type=Path, default=PROSE)
     args = options.parse_args()
-    render(json.loads(args.results.read_text(encoding="utf-8")), docs=args.docs)
+    results = json.loads(args.results.read_text(encoding="utf-8"))
+    render(results, docs=args.docs, sections=args.sections)

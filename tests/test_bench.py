@@ -78,9 +78,42 @@ def test_a_report_prints_tables_of_formatted_values_and_its_goals(
     assert [goal["goal"] for goal in saved["goals"]] == ["keel ≥ 1x plain", "a", "b", "hidden"]
 
 
-def section(key: str, title: str, order: int, parts: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"key": key, "title": title, "order": order, "intro": f"About {key}.",
-            "notes": [f"A note on {key}."], "parts": parts}  # fmt: skip
+PROSE = """<!-- the prose of a test page -->
+
+## Fixtures
+
+<!-- fixtures -->
+
+About fixtures.
+
+<!-- results -->
+
+- A note on fixtures.
+
+## Action tokens
+
+<!-- tokens -->
+
+About tokens.
+
+<!-- results -->
+
+- A note on tokens.
+
+## Scale-out
+
+<!-- load -->
+
+About load.
+
+<!-- results -->
+
+- A note on load.
+"""
+
+
+def section(key: str, order: int, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"key": key, "order": order, "parts": parts}
 
 
 def part(report: harness.Report | None, error: str = "") -> dict[str, Any]:
@@ -106,13 +139,15 @@ def test_the_page_is_rendered_from_the_json_of_a_run(tmp_path: Path) -> None:
         "run": {"argv": ["--quick"], "quick": True, "date": "2026-01-01 00:00 UTC",
                 "machine": "test machine", "loads": ["1.0 1.0 1.0", "2.0 2.0 2.0"], "total": 90},
         "sections": [
-            section("fixtures", "Fixtures", 6, [part(small), part(large)]),
-            section("tokens", "Action tokens", 5, [part(tokens)]),
-            section("load", "Scale-out", 5, [part(None, "FAILED with exit status 1")]),
+            section("fixtures", 6, [part(small), part(large)]),
+            section("tokens", 5, [part(tokens)]),
+            section("load", 5, [part(None, "FAILED with exit status 1")]),
         ],
     }  # fmt: skip
 
-    goals = render.render(results, docs=tmp_path)
+    (tmp_path / "sections.md").write_text(PROSE, encoding="utf-8")
+
+    goals = render.render(results, docs=tmp_path, sections=tmp_path / "sections.md")
 
     page = (tmp_path / "performance.md").read_text(encoding="utf-8")
     assert [(g["label"], g["goal"]) for g in goals] == [
@@ -130,12 +165,15 @@ def test_the_page_is_rendered_from_the_json_of_a_run(tmp_path: Path) -> None:
     headings = [line for line in page.splitlines() if line.startswith("## ")]
     assert headings[:2] == ["## Goals", "## Fixtures"]
     assert headings[-2:] == ["## Action tokens", "## Scale-out"]
+    assert "About fixtures.\n\n```console" in page
     assert "- A note on tokens." in page and "A note on load." not in page
     assert "\n\n\n" not in page
 
 
-def test_every_part_of_the_run_names_a_script_of_bench() -> None:
-    for key, _, _, _, parts in run_all.SECTIONS:
+def test_every_section_of_the_run_has_its_prose_and_names_scripts_of_bench() -> None:
+    prose = render.prose()
+    assert [key for key, _, _ in run_all.SECTIONS] == list(prose)
+    for key, _, parts in run_all.SECTIONS:
         for script, *modes in parts:
             assert (BENCH / script).is_file(), (key, script)
             assert len(modes) == 3, (key, script)
