@@ -37,6 +37,7 @@ from cases import make_model
 from harness import Report, database, interleave, parser, setup_django, versions
 
 DATABASES: dict[str, Any] = {"default": database("sqlite", "")}
+SKIPPED = ""
 if "--no-postgres" not in sys.argv:
     try:
         DATABASES["postgres"] = database("postgres", "keel_bench_mixins")
@@ -204,7 +205,7 @@ def main() -> None:
             cursor.execute("SHOW server_version")
             servers = (f"PostgreSQL {cursor.fetchone()[0].split()[0]}",)
     report = Report("mixins.py")
-    if "SKIPPED" in globals():
+    if SKIPPED:
         report.skip(SKIPPED)
     report.text(
         f"{versions(*servers)}; {args.rows} rows x 20 fields, medians of {args.repeats} "
