@@ -16,7 +16,6 @@ answers that were not ``200`` with the expected page is reported (expected: 0).
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import multiprocessing
 import os
@@ -33,6 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from harness import Report, interleave, parser, percentile
 from tests.reliability.servers import Processes, free_port, wait_for
 
 PYTHON = sys.executable
@@ -119,14 +119,11 @@ def load(port: int, seconds: float, clients: int) -> dict[str, float]:
     results = [queue.get() for _ in workers]
     for worker in workers:
         worker.join()
-    latencies = sorted(x for r in results for x in r[0])
-    n = len(latencies)
+    latencies = [x for r in results for x in r[0]]
     return {
-        "requests": n,
-        "rps": n / seconds,
-        "p50": latencies[n // 2] * 1000,
-        "p95": latencies[int(n * 0.95)] * 1000,
-        "p99": latencies[int(n * 0.99)] * 1000,
+        "requests": len(latencies),
+        "rps": len(latencies) / seconds,
+        **{f"p{q}": percentile(latencies, q / 100) * 1000 for q in (50, 95, 99)},
         "queries": sum(r[1] for r in results),
         "bad": sum(r[2] for r in results),
     }
@@ -159,11 +156,12 @@ def redis_commands(probe: Any) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--clients", type=int, default=8)
-    args = parser.parse_args()
+    options = parser(__doc__)
+    options.add_argument("--seconds", type=float, default=5.0)
+    options.add_argument("--rounds", type=int, default=3)
+    options.add_argument("--clients", type=int, default=8)
+    args = options.parse_args()
+    report = Report("load.py")
 
     workdir = Path(tempfile.mkdtemp(prefix="keel-load-"))
     servers = Processes()
@@ -180,44 +178,59 @@ def main() -> None:
         probe = redis_server.client()
         rounds: dict[str, list[dict[str, float]]] = {name: [] for name in ports}
         redis_calls = 0
-        for _ in range(args.rounds):
-            for name, port in ports.items():
-                before = redis_commands(probe)
-                rounds[name].append(load(port, args.seconds, args.clients))
-                if name == "with Redis":
-                    redis_calls += redis_commands(probe) - before
-        print(f"gunicorn 4 sync workers, {args.clients} client processes, {args.rounds} rounds "
-              f"of {args.seconds:g} s, GET {PAGE} of the example project\n")  # fmt: skip
-        print("| server | requests/s | p50 ms | p95 ms | p99 ms | SQL/request | Redis/request |"
-              " failed |")  # fmt: skip
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+
+        def server(name: str) -> None:
+            nonlocal redis_calls
+            before = redis_commands(probe)
+            rounds[name].append(load(ports[name], args.seconds, args.clients))
+            if name == "with Redis":
+                redis_calls += redis_commands(probe) - before
+
+        interleave({name: lambda name=name: server(name) for name in ports}, args.rounds)
+        rows = []
         for name, results in rounds.items():
             requests = sum(r["requests"] for r in results)
-
-            def median(key: str, results: list[dict[str, float]] = results) -> float:
-                return statistics.median(r[key] for r in results)
-
-            per_redis = f"{redis_calls / requests:.4f}" if name == "with Redis" else "-"
-            print(
-                f"| {name} | {median('rps'):,.0f} | {median('p50'):.2f} | {median('p95'):.2f} | "
-                f"{median('p99'):.2f} | {sum(r['queries'] for r in results) / requests:.4f} | "
-                f"{per_redis} | {sum(r['bad'] for r in results)} of {requests} |"
+            medians = [
+                statistics.median(r[key] for r in results) for key in ("rps", "p50", "p95", "p99")
+            ]
+            rows.append(
+                [
+                    name,
+                    *medians,
+                    sum(r["queries"] for r in results) / requests,
+                    f"{redis_calls / requests:.4f}" if name == "with Redis" else "-",
+                    f"{sum(r['bad'] for r in results)} of {requests}",
+                ]
             )
+        report.table(
+            [
+                "server",
+                "requests/s|{:,.0f}",
+                *(f"p{q} ms|{{:.2f}}" for q in (50, 95, 99)),
+                "SQL/request|{:.4f}",
+                "Redis/request|{}",
+                "failed|{}",
+            ],
+            rows,
+            caption=f"gunicorn 4 sync workers, {args.clients} client processes, {args.rounds} "
+            f"rounds of {args.seconds:g} s, GET {PAGE} of the example project",
+        )
         # Propagation: a change saved by another process reaches every worker of both
         # servers within SITE_SETTINGS_LOCAL_TTL (5 s by default).
-        print()
         for name, port in ports.items():
             waited = propagation(envs[name], port, f"Renamed {name}")
-            print(f"{name}: a site settings change saved by another process was served by "
-                  f"every worker after {waited:.2f} s (200 pages in a row)")  # fmt: skip
+            report.text(
+                f"{name}: a site settings change saved by another process was served by "
+                f"every worker after {waited:.2f} s (200 pages in a row)"
+            )
         # Fault round: SIGKILL Redis a second into the load; pages must keep coming.
         port = ports["with Redis"]
         killer = multiprocessing.Process(target=_kill_later, args=(redis_server.process.pid, 1.0))
         killer.start()
         outage = load(port, args.seconds, args.clients)
         killer.join()
-        print(
-            f"\nRedis SIGKILLed 1 s into a {args.seconds:g} s round: {outage['requests']:.0f} "
+        report.text(
+            f"Redis SIGKILLed 1 s into a {args.seconds:g} s round: {outage['requests']:.0f} "
             f"requests, {outage['bad']:.0f} failed, {outage['rps']:,.0f} requests/s, "
             f"p99 {outage['p99']:.2f} ms, SQL/request {outage['queries'] / outage['requests']:.3f}"
         )
@@ -231,6 +244,7 @@ def main() -> None:
                 process.kill()
         servers.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    report.emit(args.json)
 
 
 def _kill_later(pid: int, delay: float) -> None:

@@ -24,65 +24,26 @@ until a change.
 
 from __future__ import annotations
 
-import argparse
 import gc
-import platform
 import statistics
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+from cases import make_model
+from harness import Report, database, interleave, parser, setup_django, versions
 
-import django
-from django.conf import settings
-
-PG_NAME = "keel_bench_mixins"
-
-
-def postgres_database() -> dict[str, Any] | None:
-    """The PostgreSQL settings (the database created if missing), or None if unreachable."""
-    if "--no-postgres" in sys.argv:
-        return None
+DATABASES: dict[str, Any] = {"default": database("sqlite", "")}
+SKIPPED = ""
+if "--no-postgres" not in sys.argv:
     try:
-        import psycopg
-
-        with psycopg.connect(
-            host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True, connect_timeout=3
-        ) as conn:
-            if not conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", [PG_NAME]
-            ).fetchone():
-                conn.execute(f'CREATE DATABASE "{PG_NAME}"')
+        DATABASES["postgres"] = database("postgres", "keel_bench_mixins")
     except Exception as exc:  # any reason: the SQLite half still runs
-        print(f"PostgreSQL skipped: {exc}\n")
-        return None
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": PG_NAME,
-        "USER": "postgres",
-        "HOST": "127.0.0.1",
-    }
-
-
-DATABASES: dict[str, Any] = {
-    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
-}
-_pg = postgres_database()
-if _pg is not None:
-    DATABASES["postgres"] = _pg
-
-settings.configure(
-    DATABASES=DATABASES,
-    INSTALLED_APPS=["django.contrib.contenttypes", "keel"],
-    USE_TZ=True,
-    DEFAULT_AUTO_FIELD="django.db.models.AutoField",
-)
-django.setup()
+        SKIPPED = f"PostgreSQL: {exc}"
+setup_django(DATABASES, DEFAULT_AUTO_FIELD="django.db.models.AutoField")
 
 from dirtyfields import DirtyFieldsMixin
 from django.db import connections, models
@@ -114,9 +75,7 @@ def twenty_fields() -> dict[str, Any]:
 
 
 def make(name: str, bases: tuple[type, ...], **extra: Any) -> type[models.Model]:
-    meta = type("Meta", (), {"app_label": "bench"})
-    attrs = {"__module__": __name__, "Meta": meta, **twenty_fields(), **extra}
-    return type(name, bases, attrs)
+    return make_model(name, bases, twenty_fields(), "bench", create=False, **extra)
 
 
 Plain = make("Plain", (models.Model,))
@@ -130,9 +89,6 @@ CONTENDERS: dict[str, type[models.Model]] = {
     "model-utils FieldTracker": Tracked,
 }
 FIELD_NAMES = [f.attname for f in Plain._meta.concrete_fields]
-
-
-DB_LABELS = {"default": "SQLite in memory", "postgres": "PostgreSQL"}
 
 
 def populate(rows: int, using: str) -> None:
@@ -209,91 +165,86 @@ def save_one_field(model: type[models.Model], saves: int, using: str = "default"
     return (time.perf_counter() - start) / saves
 
 
-Medians = dict[str, dict[str, float]]
-
-
-def measure(names: list[str], args: argparse.Namespace, using: str) -> Medians:
+def measure(rows: int, repeats: int, saves: int, using: str) -> dict[str, dict[str, float]]:
     """Medians per contender of load, load + read, save (and memory on SQLite)."""
-    results: dict[str, dict[str, list[float]]] = {n: {} for n in names}
+    results: dict[str, dict[str, list[float]]] = {n: {} for n in CONTENDERS}
+
+    def contender(name: str) -> Callable[[], None]:
+        model, runs = CONTENDERS[name], results[name]
+
+        def run() -> None:
+            runs.setdefault("load", []).append(timed(lambda: load(model, using)))
+            runs.setdefault("read", []).append(timed(lambda: load_and_read(model, using)))
+            if using == "default":
+                runs.setdefault("mem", []).append(memory_per_instance(model, rows))
+            runs.setdefault("save", []).append(save_one_field(model, saves, using))
+
+        return run
+
     for model in CONTENDERS.values():  # warm up caches and code paths
         load(model, using)
         save_one_field(model, 5, using)
-    for repeat in range(args.repeats):
-        order = names[repeat % len(names) :] + names[: repeat % len(names)]
-        for name in order:
-            model = CONTENDERS[name]
-            runs = results[name]
-            runs.setdefault("load", []).append(timed(lambda m=model: load(m, using)))
-            runs.setdefault("read", []).append(timed(lambda m=model: load_and_read(m, using)))
-            if using == "default":
-                runs.setdefault("mem", []).append(memory_per_instance(model, args.rows))
-            runs.setdefault("save", []).append(save_one_field(model, args.saves, using))
+    interleave({name: contender(name) for name in CONTENDERS}, repeats)
     return {n: {k: statistics.median(v) for k, v in r.items()} for n, r in results.items()}
 
 
-def print_table(med: Medians, names: list[str], first: str, memory: bool) -> None:
-    base = med["plain Django"]
-    columns = ["load (ms)", "x plain", "load + read (ms)", "x plain"]
-    if memory:
-        columns += ["memory (B/instance)", "x plain"]
-    columns += ["save one field (µs)", "x plain"]
-    print(f"| {first} | " + " | ".join(columns) + " |")
-    print("|---|" + "---:|" * len(columns))
-    for name in names:
-        m = med[name]
-        cells = [
-            f"{m['load'] * 1000:.1f}",
-            f"{m['load'] / base['load']:.2f}",
-            f"{m['read'] * 1000:.1f}",
-            f"{m['read'] / base['read']:.2f}",
-        ]
-        if memory:
-            cells += [f"{m['mem']:.0f}", f"{m['mem'] / base['mem']:.2f}"]
-        cells += [f"{m['save'] * 1e6:.0f}", f"{m['save'] / base['save']:.2f}"]
-        print(f"| {name} | " + " | ".join(cells) + " |")
-
-
-def goal(text: str, ratio: float, limit: float) -> None:
-    print(
-        f"Goal {text} ≤ {limit:.2f}x plain: {ratio:.2f}x → {'met' if ratio <= limit else 'NOT met'}"
-    )
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--saves", type=int, default=300)
-    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
-    args = parser.parse_args()
-    aliases = [a for a in ("default", "postgres") if a in connections.settings]
+    options = parser(__doc__)
+    options.add_argument("--rows", type=int, default=10_000)
+    options.add_argument("--repeats", type=int, default=7)
+    options.add_argument("--saves", type=int, default=300)
+    options.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    args = options.parse_args()
+    aliases = list(DATABASES)
     for using in aliases:
         populate(args.rows, using)
-
-    names = list(CONTENDERS)
-    medians = {using: measure(names, args, using) for using in aliases}
-    versions = f"Python {platform.python_version()}, Django {django.get_version()}"
+    medians = {using: measure(args.rows, args.repeats, args.saves, using) for using in aliases}
+    servers = ()
     if "postgres" in aliases:
         with connections["postgres"].cursor() as cursor:
             cursor.execute("SHOW server_version")
-            versions += f", PostgreSQL {cursor.fetchone()[0].split()[0]}"
-    print(
-        f"{versions}; {args.rows} rows x 20 fields, medians of {args.repeats} interleaved "
-        f"repeats; save: median of {args.repeats} x {args.saves} saves.\n"
+            servers = (f"PostgreSQL {cursor.fetchone()[0].split()[0]}",)
+    report = Report("mixins.py")
+    if SKIPPED:
+        report.skip(SKIPPED)
+    report.text(
+        f"{versions(*servers)}; {args.rows} rows x 20 fields, medians of {args.repeats} "
+        f"interleaved repeats; save: median of {args.repeats} x {args.saves} saves."
     )
-    print("SQLite in memory (the Python cost alone):\n")
-    print_table(medians["default"], names, "contender", memory=True)
-    if "postgres" in aliases:
-        print("\nPostgreSQL on loopback, same run:\n")
-        print_table(medians["postgres"], names, "contender (PostgreSQL)", memory=False)
-    print()
     keel = "keel AutoUpdateFieldsMixin"
     for using in aliases:
-        med = medians[using]
-        label = "SQLite" if using == "default" else "PostgreSQL"
-        goal(f"load on {label}", med[keel]["load"] / med["plain Django"]["load"], 1.0)
-    sqlite = medians["default"]
-    goal("memory", sqlite[keel]["mem"] / sqlite["plain Django"]["mem"], 1.1)
+        med, sqlite = medians[using], using == "default"
+        metrics = [
+            ("load", "load (ms)", 1e3, "{:.1f}"),
+            ("read", "load + read (ms)", 1e3, "{:.1f}"),
+        ]
+        if sqlite:
+            metrics.append(("mem", "memory (B/instance)", 1, "{:.0f}"))
+        metrics.append(("save", "save one field (µs)", 1e6, "{:.0f}"))
+        columns = ["contender" if sqlite else "contender (PostgreSQL)"]
+        for _, title, _, fmt in metrics:
+            columns += [f"{title}|{fmt}", "x plain|{:.2f}"]
+        base = med["plain Django"]
+        rows = [
+            [name]
+            + [v for key, _, scale, _ in metrics for v in (m[key] * scale, m[key] / base[key])]
+            for name, m in med.items()
+        ]
+        caption = (
+            "SQLite in memory (the Python cost alone):"
+            if sqlite
+            else "PostgreSQL on loopback, same run:"
+        )
+        report.table(columns, rows, caption=caption)
+        if sqlite:
+            report.data["mixins"] = {f"{row[0]} (SQLite)": row[2] for row in rows}
+    goals = [
+        (f"load on {'SQLite' if u == 'default' else 'PostgreSQL'}", u, "load", 1.0) for u in aliases
+    ]
+    for text, using, key, limit in [*goals, ("memory", "default", "mem", 1.1)]:
+        ratio = medians[using][keel][key] / medians[using]["plain Django"][key]
+        report.goal(f"{text} ≤ {limit:.2f}x plain", f"{ratio:.2f}x", ratio <= limit)
+    report.emit(args.json)
 
 
 if __name__ == "__main__":

@@ -24,79 +24,34 @@ figures show the mixins' own cost rather than the cost of committing each row.
 
 from __future__ import annotations
 
-import argparse
 import platform
-import statistics
-import sys
 import tempfile
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
-
-import django
-from django.conf import settings
+from cases import make_model
+from harness import (
+    Report,
+    database,
+    db_version,
+    interleave,
+    parser,
+    setup_django,
+    versions,
+)
 
 DB_NAME = "keel_bench_mixins_misc"
 
 
-def database(kind: str) -> dict[str, Any]:
-    if kind == "sqlite":
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(Path(tempfile.gettempdir()) / f"{DB_NAME}.sqlite3"),
-        }
-    if kind == "postgres":
-        import psycopg
-
-        with psycopg.connect(
-            host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True
-        ) as conn:
-            if not conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]
-            ).fetchone():
-                conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": DB_NAME,
-            "USER": "postgres",
-            "HOST": "127.0.0.1",
-        }
-    if kind == "mysql":
-        import MySQLdb
-
-        conn = MySQLdb.connect(host="127.0.0.1", user="root")
-        conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{DB_NAME}` CHARACTER SET utf8mb4")
-        conn.close()
-        return {
-            "ENGINE": "django.db.backends.mysql",
-            "NAME": DB_NAME,
-            "USER": "root",
-            "HOST": "127.0.0.1",
-            "OPTIONS": {"charset": "utf8mb4"},
-        }
-    raise SystemExit(f"--db must be sqlite, postgres or mysql, got {kind!r}")
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", default="sqlite")
-    parser.add_argument("--rows", type=int, default=300)
-    parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args()
-
+    options = parser(__doc__)
+    options.add_argument("--db", default="sqlite")
+    options.add_argument("--rows", type=int, default=300)
+    options.add_argument("--repeats", type=int, default=7)
+    args = options.parse_args()
+    kind = "sqlite-file" if args.db == "sqlite" else args.db
     media = tempfile.mkdtemp(prefix="keel-bench-media-")
-    settings.configure(
-        DATABASES={"default": database(args.db)},
-        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "keel"],
-        USE_TZ=True,
-        MEDIA_ROOT=media,
-        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
-    )
-    django.setup()
+    setup_django({"default": database(kind, DB_NAME, args.pg_host)}, MEDIA_ROOT=media)
 
     from django.core.exceptions import ValidationError
     from django.core.files.base import ContentFile
@@ -117,40 +72,25 @@ def main() -> None:
             app_label = "bench"
 
     def make(name: str, *bases: type[models.Model]) -> type[models.Model]:
-        attrs: dict[str, Any] = {
-            "__module__": __name__,
+        fields = {
             "title": models.CharField(max_length=50),
             "slug": models.SlugField(max_length=60, unique=True),
             "owner": models.ForeignKey(Owner, on_delete=models.CASCADE, related_name="+"),
             "rating": models.IntegerField(default=0, validators=[MaxValueValidator(5)]),
-            "Meta": type(
-                "Meta",
-                (),
-                {
-                    "app_label": "bench",
-                    "constraints": [
-                        models.UniqueConstraint(
-                            fields=["owner", "title"], name=f"bench_{name.lower()}_owner_title"
-                        ),
-                        models.CheckConstraint(
-                            condition=models.Q(rating__gte=0), name=f"bench_{name.lower()}_rating"
-                        ),
-                    ],
-                },
-            ),
         }
-        return type(name, (*bases, models.Model) if bases else (models.Model,), attrs)
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "title"], name=f"bench_{name}_owner_title"),
+            models.CheckConstraint(condition=models.Q(rating__gte=0), name=f"bench_{name}_rating"),
+        ]
+        meta = {"constraints": constraints}
+        return make_model(name, (*bases, models.Model), fields, "bench", create=False, meta=meta)
 
     def upload_to(instance: models.Model, filename: str) -> str:
         return f"bench/{instance.pk}/{filename}"
 
     def make_files(name: str, *bases: type[models.Model]) -> type[models.Model]:
-        attrs: dict[str, Any] = {
-            "__module__": __name__,
-            "document": models.FileField(upload_to=upload_to, max_length=200),
-            "Meta": type("Meta", (), {"app_label": "bench"}),
-        }
-        return type(name, (*bases, models.Model) if bases else (models.Model,), attrs)
+        fields = {"document": models.FileField(upload_to=upload_to, max_length=200)}
+        return make_model(name, (*bases, models.Model), fields, "bench", create=False)
 
     plain = make("Plain")
     uniq = make("Uniq", BetterUniquenessErrorsMixin)
@@ -223,33 +163,24 @@ def main() -> None:
         "SaveInstanceFilesMixin": "plain FileField",
     }
 
-    print(
-        f"keel bench/mixins_misc.py — Django {django.get_version()}, "
-        f"{connection.display_name} {'.'.join(map(str, connection.get_database_version()))}, "
-        f"Python {platform.python_version()}, {platform.machine()}; "
-        f"{args.rows} saves per round, {args.repeats} rounds, median"
-    )
-    samples: dict[str, list[float]] = {name: [] for name in contenders}
-    names = list(contenders)
-    for repeat in range(args.repeats):
-        shift = repeat % len(names)
-        for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
-            with transaction.atomic():
-                contenders[name]()
-            samples[name].append((time.perf_counter() - start) / args.rows)
-    medians = {name: statistics.median(values) for name, values in samples.items()}
-    print()
-    print("| contender | µs per save | ratio | baseline |")
-    print("|---|---:|---:|---|")
-    for name, median in medians.items():
+    timings = interleave(contenders, args.repeats, per=args.rows, around=transaction.atomic)
+    report = Report("mixins_misc.py")
+    rows = []
+    for name in contenders:
         base = baselines.get(name, "plain Django")
-        ratio = median / medians[base]
-        print(f"| {name} | {median * 1e6:,.0f} | {ratio:.2f}x | {base} |")
-
+        rows.append(
+            [name, timings.median(name) * 1e6, timings.median(name) / timings.median(base), base]
+        )
+    report.table(
+        ["contender", "µs per save|{:,.0f}", "ratio|{:.2f}x", "baseline"],
+        rows,
+        caption=f"keel bench/mixins_misc.py — {versions(db_version(), platform.machine())}; "
+        f"{args.rows} saves per round, {args.repeats} rounds, median",
+    )
     with connection.schema_editor() as editor:
         for model in reversed(all_models):
             editor.delete_model(model)
+    report.emit(args.json)
 
 
 if __name__ == "__main__":

@@ -20,315 +20,189 @@ interleaved (the order rotates every repeat), medians of ``--repeats`` rounds:
 
 A contender that cannot be imported (pytoolbox 14.12.3 needs Django 6, so Python 3.12 or
 later; codex-django needs Python 3.12) is skipped with the reason printed; its table says so.
-The output is markdown: one table per comparison, each with its goal and whether it is met.
+One table per comparison, each with its goal and whether it is met; JSON with ``--json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import itertools
 import json
-import os
 import platform
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
-
-import django
-import psycopg
-import redis
 from cryptography.fernet import Fernet
-from django.conf import settings
+
+from cases import SITE_VALUES, make_model, row_fields, site_fields, write_fixture
+from harness import (
+    Report,
+    clean_redis,
+    database,
+    drop_postgres,
+    interleave,
+    key_prefix,
+    parser,
+    setup_django,
+    timed,
+    versions,
+)
 
 DB_NAME = "keel_bench_seeds"
-SETTINGS_VALUES: dict[str, Any] = {
-    "site_name": "Acme Tools",
-    "phone": "+1 555 0100",
-    "email": "hello@acme.test",
-    "address_street": "1 Main Street",
-    "address_locality": "Springfield",
-    "maintenance_mode": False,
-    "google_analytics_id": "G-ABC123",
-    "email_from": "team@acme.test",
-    "latitude": Decimal("48.858400"),
-    "instagram_url": "https://instagram.com/acme",
-}
 PAYLOAD = {"user_id": 42, "email": "someone@example.com", "next": "/account/"}
-SKIPPED: list[str] = []
 
 
-def skip(contender: str, reason: str) -> None:
-    """Record a contender that cannot run, and say so on stderr at once."""
-    SKIPPED.append(f"{contender}: {reason}")
-    print(f"SKIPPED {contender}: {reason}", file=sys.stderr, flush=True)
+def unavailable(module: str) -> str | None:
+    """Why the contender in ``module`` cannot run here, or None if it can."""
+    import django
+
+    if module.startswith("pytoolbox") and django.VERSION < (6, 0):
+        return (
+            f"pytoolbox 14.12.3 needs Django 6; this run has Django {django.get_version()} "
+            f"(Python {platform.python_version()})"
+        )
+    try:
+        importlib.import_module(module)
+    except Exception as exc:
+        return f"{module.split('.')[0]} could not be imported ({type(exc).__name__}: {exc})"
+    return None
 
 
-def configure(args: argparse.Namespace, prefix: str) -> None:
-    with psycopg.connect(
-        host=args.pg_host, user="postgres", dbname="postgres", autocommit=True
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}"')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    settings.configure(
-        DEBUG=False,
-        DATABASES={
-            "default": {
-                "ENGINE": "django.db.backends.postgresql",
-                "NAME": DB_NAME,
-                "USER": "postgres",
-                "HOST": args.pg_host,
-                "CONN_MAX_AGE": None,
-            }
-        },
-        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "keel"],
-        USE_TZ=True,
-        USE_I18N=True,
-        LANGUAGE_CODE="en",
-        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
-        KEEL={"REDIS_URL": args.redis_url, "KEY_PREFIX": prefix},
-        # codex-django reads these three (its keys become "{PROJECT_NAME}:...").
-        REDIS_URL=args.redis_url,
-        PROJECT_NAME=f"{prefix}-codex",
-        CODEX_REDIS_ENABLED=True,
-        # codex-django's settings mixins import its encrypted fields, which demand a key.
-        FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-        SECRET_KEY="bench-not-secret",
-        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
-    )
-    django.setup()
-    from django.core.management import call_command
+def servers(redis_url: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
 
-    call_command("migrate", "keel", verbosity=0)
-
-
-def make_model(name: str, bases: tuple[type[Any], ...], fields: dict[str, Any]) -> type[Any]:
-    meta = type("Meta", (), {"app_label": "keel"})
-    return type(name, bases, {"__module__": __name__, "Meta": meta, **fields})
-
-
-def create_tables(*models_: type[Any]) -> None:
+    import redis
     from django.db import connection
 
-    with connection.schema_editor() as editor:
-        for model in models_:
-            editor.create_model(model)
-
-
-def rotate(names: list[str], repeat: int) -> list[str]:
-    shift = repeat % len(names)
-    return names[shift:] + names[:shift]
-
-
-def timed(run: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    run()
-    return time.perf_counter() - started
-
-
-def versions() -> str:
-    from django.db import connection
-
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    redis_version = client.info("server")["redis_version"]
+    client = redis.Redis.from_url(redis_url)
+    pieces = [f"PostgreSQL {'.'.join(map(str, connection.get_database_version()))}"]
+    pieces.append(f"Redis {client.info('server')['redis_version']}")
     client.close()
-    server = getattr(connection, "pg_version", 0)
-    pieces = [
-        f"Python {platform.python_version()}",
-        f"Django {django.get_version()}",
-        f"PostgreSQL {server // 10000}.{server % 10000}",
-        f"Redis {redis_version}",
-    ]
     for dist in ("codex-django", "pytoolbox"):
         try:
-            from importlib.metadata import version
-
             pieces.append(f"{dist} {version(dist)}")
-        except Exception:
+        except PackageNotFoundError:
             pieces.append(f"{dist} not installed")
-    return ", ".join(pieces)
+    return versions(*pieces)
 
 
-def goal_line(text: str, ok: bool, measured: str) -> str:
-    return f"Goal {text}: {measured} → {'met' if ok else 'NOT met'}."
+def run_command(command: Any, *options: str) -> Any:
+    from django.core.management import call_command
+
+    call_command(command, *options, verbosity=0, stdout=io.StringIO(), stderr=io.StringIO())
+    return command
 
 
 # --------------------------------------------------------------------------- fixtures
 
 
-def fixture_rows(count: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "model": "keel.seedrow",
-            "fields": {
-                "key": f"row-{i:07d}",
-                "title": f"Title {i}",
-                "body": f"Body of row {i}. " * 5,
-                "price": f"{i % 10000}.{i % 100:02d}",
-                "active": i % 3 != 0,
-                "day": f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}",
-                "rank": i % 1000,
-            },
-        }
-        for i in range(count)
-    ]
-
-
-def bench_fixtures(args: argparse.Namespace, workdir: Path) -> list[str]:
-    from django.core.management import call_command
+def bench_fixtures(args: argparse.Namespace, report: Report, workdir: Path) -> None:
+    from codex_django.system.management.base_commands import (
+        JsonFixtureUpsertCommand as CodexUpsert,
+    )
     from django.db import connection, models
 
     from keel.fixtures import JsonFixtureUpsertCommand as KeelUpsert
 
-    title = f"#### Fixture upsert: codex-django against keel, {args.rows:,} rows (PostgreSQL)"
-    try:
-        from codex_django.system.management.base_commands import (
-            JsonFixtureUpsertCommand as CodexUpsert,
-        )
-    except Exception as exc:
-        skip("codex-django JsonFixtureUpsertCommand", f"{type(exc).__name__}: {exc}")
-        return [title, "", "Skipped: codex-django could not be imported.", ""]
-
-    row_model = make_model(
-        "SeedRow",
-        (models.Model,),
-        {
-            "key": models.CharField(max_length=64, unique=True),
-            "title": models.CharField(max_length=200),
-            "body": models.TextField(),
-            "price": models.DecimalField(max_digits=10, decimal_places=2),
-            "active": models.BooleanField(),
-            "day": models.DateField(),
-            "rank": models.IntegerField(),
-        },
-    )
-    create_tables(row_model)
+    row_model = make_model("SeedRow", (models.Model,), row_fields())
     path = workdir / "rows.json"
-    path.write_text(json.dumps(fixture_rows(args.rows)), encoding="utf-8")
+    write_fixture(path, "keel.seedrow", args.rows)
+
+    class Keel(KeelUpsert):
+        fixture_key = "seeds.rows"
+        model_class = row_model
+        lookup_field = "key"
+
+    class Codex(CodexUpsert):  # type: ignore[misc]
+        fixture_key = "seeds.rows"
+        model_class = row_model
+        lookup_field = "key"
+        fixture_path = path
 
     def keel_command() -> Any:
-        class Command(KeelUpsert):
-            fixture_key = "seeds.rows"
-            model_class = row_model
-            lookup_field = "key"
-
-        command = Command()
+        command = Keel()
         command.fixture_path = path  # type: ignore[misc]
         return command
 
-    def codex_command() -> Any:
-        class Command(CodexUpsert):  # type: ignore[misc]
-            fixture_key = "seeds.rows"
-            model_class = row_model
-            lookup_field = "key"
-            fixture_path = path
-
-        return Command()
-
-    def truncate() -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(f'TRUNCATE "{row_model._meta.db_table}"')
-
-    def run(factory: Callable[[], Any], *options: str) -> Any:
-        command = factory()
-        call_command(command, *options, verbosity=0, stdout=io.StringIO(), stderr=io.StringIO())
-        return command
-
+    steps = (
+        ("first import", ("--force",)),
+        ("re-import unchanged, hash off (--force)", ("--force",)),
+        ("re-import unchanged, hash on", ()),
+    )
     times: dict[str, list[float]] = {}
 
     def sequence(label: str, factory: Callable[[], Any]) -> Callable[[], None]:
         def go() -> None:
-            truncate()
-            steps = (
-                (f"{label} first import", ("--force",)),
-                (f"{label} re-import unchanged, hash off (--force)", ("--force",)),
-                (f"{label} re-import unchanged, hash on", ()),
-            )
-            for name, options in steps:
-                times.setdefault(name, []).append(timed(lambda o=options: run(factory, *o)))
+            with connection.cursor() as cursor:
+                cursor.execute(f'TRUNCATE "{row_model._meta.db_table}"')
+            for step, options in steps:
+                seconds = timed(lambda o=options: run_command(factory(), *o))
+                times.setdefault(f"{label} {step}", []).append(seconds)
             assert row_model.objects.count() == args.rows
 
         return go
 
-    contenders = {"keel": sequence("keel", keel_command), "codex": sequence("codex", codex_command)}
-    contenders["keel"]()  # warm-up: code paths, plans, the hash rows
-    contenders["codex"]()
+    contenders = {"keel": sequence("keel", keel_command), "codex": sequence("codex", Codex)}
+    interleave(contenders, 1)  # warm-up: code paths, plans, the hash rows
     times.clear()
-    for repeat in range(args.fixture_repeats):
-        for name in rotate(list(contenders), repeat):
-            contenders[name]()
-    truncate()
+    interleave(contenders, args.fixture_repeats)
     median = {name: statistics.median(values) for name, values in times.items()}
-    lines = [
-        title,
-        "",
-        f"Median of {args.fixture_repeats} interleaved rounds; "
-        f"one JSON file of {args.rows:,} rows.",
-        "",
-        "| contender | seconds | rows/s | codex / keel |",
-        "|---|---:|---:|---:|",
-    ]
-    for step in (
-        "first import",
-        "re-import unchanged, hash off (--force)",
-        "re-import unchanged, hash on",
-    ):
+    rows = []
+    for step, _ in steps:
         for label in ("keel", "codex"):
             seconds = median[f"{label} {step}"]
-            rate = "—" if "hash on" in step else f"{args.rows / seconds:,.0f}"
-            ratio = median[f"codex {step}"] / median[f"keel {step}"]
-            shown = f"{ratio:.1f}x" if label == "codex" else ""
-            lines.append(f"| {label}: {step} | {seconds:.3f} | {rate} | {shown} |")
+            ratio = median[f"codex {step}"] / median[f"keel {step}"] if label == "codex" else None
+            rows.append(
+                [
+                    f"{label}: {step}",
+                    seconds,
+                    None if "hash on" in step else args.rows / seconds,
+                    ratio,
+                ]
+            )
+    report.table(
+        ["contender", "seconds|{:.3f}", "rows/s|{:,.0f}", "codex / keel|{:.1f}x"],
+        rows,
+        caption=f"Median of {args.fixture_repeats} interleaved rounds; one JSON file of "
+        f"{args.rows:,} rows.",
+    )
     first = median["codex first import"] / median["keel first import"]
-    lines += [
-        "",
-        goal_line(
-            "first import ≥ 20x faster than the update_or_create loop "
-            "(here codex-django's command, which is that loop)",
-            first >= 20,
-            f"{first:.1f}x",
-        ),
-        "",
-    ]
-    return lines
+    report.goal(
+        "first import ≥ 20x faster than the update_or_create loop "
+        "(here codex-django's command, which is that loop)",
+        f"{first:.1f}x",
+        first >= 20,
+    )
+    report.data["fixture"] = [args.rows, median["codex first import"]]
 
 
-def bench_singleton(args: argparse.Namespace, workdir: Path) -> list[str]:
-    from django.core.management import call_command
+def bench_singleton(args: argparse.Namespace, report: Report, workdir: Path) -> None:
+    from codex_django.system.management.base_commands import (
+        SingletonFixtureUpdateCommand as CodexSingleton,
+    )
+    from codex_django.system.mixins.settings import AbstractSiteSettings as CodexSettingsBase
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from keel.fixtures import SingletonFixtureUpdateCommand as KeelSingleton
     from keel.site.models import AbstractSiteSettings as KeelSettingsBase
 
-    title = "#### Singleton fixture: codex-django against keel (PostgreSQL, Redis)"
-    try:
-        from codex_django.system.management.base_commands import (
-            SingletonFixtureUpdateCommand as CodexSingleton,
-        )
-        from codex_django.system.mixins.settings import AbstractSiteSettings as CodexSettingsBase
-    except Exception as exc:
-        skip("codex-django SingletonFixtureUpdateCommand", f"{type(exc).__name__}: {exc}")
-        return [title, "", "Skipped: codex-django could not be imported.", ""]
-
-    keel_model = make_model("SeedKeelSingleton", (KeelSettingsBase,), settings_fields())
-    codex_model = make_model("SeedCodexSingleton", (CodexSettingsBase,), settings_fields())
-    create_tables(keel_model, codex_model)
-    keel_model.objects.create(pk=1, **SETTINGS_VALUES)
-    codex_model.objects.create(pk=1, **SETTINGS_VALUES)
+    keel_model = make_model("SeedKeelSingleton", (KeelSettingsBase,), site_fields())
+    codex_model = make_model("SeedCodexSingleton", (CodexSettingsBase,), site_fields())
+    keel_model.objects.create(pk=1, **SITE_VALUES)
+    codex_model.objects.create(pk=1, **SITE_VALUES)
     files = []
     for index, name in enumerate(("Acme Tools", "Acme Tools & Co")):
         path = workdir / f"singleton-{index}.json"
-        fields = {k: str(v) if isinstance(v, Decimal) else v for k, v in SETTINGS_VALUES.items()}
+        fields = {k: str(v) if isinstance(v, Decimal) else v for k, v in SITE_VALUES.items()}
         fields |= {"site_name": name, "phone": f"+1 555 01{index:02d}"}
         path.write_text(json.dumps([{"fields": fields}]), encoding="utf-8")
         files.append(path)
@@ -340,8 +214,7 @@ def bench_singleton(args: argparse.Namespace, workdir: Path) -> list[str]:
 
         command = Command()
         command.fixture_path = path  # type: ignore[misc]
-        call_command(command, "--force", verbosity=0, stdout=io.StringIO(), stderr=io.StringIO())
-        return command
+        return run_command(command, "--force")
 
     def codex_run(path: Path) -> Any:
         class Command(CodexSingleton):  # type: ignore[misc]
@@ -349,9 +222,7 @@ def bench_singleton(args: argparse.Namespace, workdir: Path) -> list[str]:
             model_class = codex_model
             fixture_path = path
 
-        command = Command()
-        call_command(command, "--force", verbosity=0, stdout=io.StringIO(), stderr=io.StringIO())
-        return command
+        return run_command(Command(), "--force")
 
     runs = {"keel": keel_run, "codex-django": codex_run}
     queries: dict[str, int] = {}
@@ -361,74 +232,43 @@ def bench_singleton(args: argparse.Namespace, workdir: Path) -> list[str]:
             command = run(files[1])
         queries[name] = len(captured)
         assert sorted(command.updated_fields) == ["phone", "site_name"], command.updated_fields
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for repeat in range(args.repeats):
-        for name in rotate(list(runs), repeat):
-            for path in files:  # each run changes two fields
-                times[name].append(timed(lambda p=path, n=name: runs[n](p)))
-    median = {name: statistics.median(values) * 1e3 for name, values in times.items()}
-    keel = median["keel"]
-    lines = [
-        title,
-        "",
-        f"One run = the command with --force on a one-row file changing two of ten fields; "
-        f"median of {args.repeats * 2} runs per contender.",
-        "",
-        "| contender | ms per run | vs keel | SQL queries per run |",
-        "|---|---:|---:|---:|",
-    ]
-    for name, value in median.items():
-        lines.append(f"| {name} | {value:.2f} | {value / keel:.2f}x | {queries[name]} |")
-    lines += [
-        "",
-        "No speed goal is set for this command: comparison only "
-        "(keel saves only the changed fields; codex-django saves all, then writes the Redis hash).",
-        "",
-    ]
-    return lines
+    # Each round runs both files, so that every run changes two fields.
+    both = {name: lambda run=run: [run(path) for path in files] for name, run in runs.items()}
+    timings = interleave(both, args.repeats, per=len(files))
+    keel = timings.median("keel")
+    report.table(
+        ["contender", "ms per run|{:.2f}", "vs keel|{:.2f}x", "SQL queries per run|{}"],
+        [
+            [name, timings.median(name) * 1e3, timings.median(name) / keel, queries[name]]
+            for name in runs
+        ],
+        caption="One run = the command with --force on a one-row file changing two of ten "
+        f"fields; median of {args.repeats} rounds of {len(files)} runs per contender.",
+    )
+    report.text(
+        "No speed goal is set for this command: comparison only (keel saves only the changed "
+        "fields; codex-django saves all, then writes the Redis hash)."
+    )
 
 
 # --------------------------------------------------------------------------- site settings
 
 
-def settings_fields() -> dict[str, Any]:
-    from django.db import models
-
-    return {
-        "site_name": models.CharField(max_length=100),
-        "phone": models.CharField(max_length=50),
-        "email": models.EmailField(),
-        "address_street": models.CharField(max_length=255),
-        "address_locality": models.CharField(max_length=255),
-        "maintenance_mode": models.BooleanField(default=False),
-        "google_analytics_id": models.CharField(max_length=50),
-        "email_from": models.EmailField(),
-        "latitude": models.DecimalField(max_digits=9, decimal_places=6, null=True),
-        "instagram_url": models.URLField(),
-    }
-
-
-def bench_site_settings(args: argparse.Namespace) -> list[str]:
+def bench_site_settings(args: argparse.Namespace, report: Report) -> None:
+    from codex_django.core.redis.managers.settings import get_site_settings_manager
+    from codex_django.system.mixins.settings import AbstractSiteSettings as CodexSettingsBase
+    from django.conf import settings
     from django.test.utils import override_settings
 
     from keel.site.cache import clear_local_copies
     from keel.site.models import AbstractSiteSettings as KeelSettingsBase
 
-    title = "#### Site settings read: codex-django's Redis manager against keel"
-    try:
-        from codex_django.core.redis.managers.settings import get_site_settings_manager
-        from codex_django.system.mixins.settings import AbstractSiteSettings as CodexSettingsBase
-    except Exception as exc:
-        skip("codex-django site-settings manager", f"{type(exc).__name__}: {exc}")
-        return [title, "", "Skipped: codex-django could not be imported.", ""]
-
-    keel_model = make_model("SeedKeelSettings", (KeelSettingsBase,), settings_fields())
-    codex_model = make_model("SeedCodexSettings", (CodexSettingsBase,), settings_fields())
-    create_tables(keel_model, codex_model)
-    keel_model.objects.create(pk=1, **SETTINGS_VALUES)
-    codex_model.objects.create(pk=1, **SETTINGS_VALUES)  # its AFTER_SAVE hook fills Redis
-    names = list(SETTINGS_VALUES)
-    expected = tuple(SETTINGS_VALUES.values())
+    keel_model = make_model("SeedKeelSettings", (KeelSettingsBase,), site_fields())
+    codex_model = make_model("SeedCodexSettings", (CodexSettingsBase,), site_fields())
+    keel_model.objects.create(pk=1, **SITE_VALUES)
+    codex_model.objects.create(pk=1, **SITE_VALUES)  # its AFTER_SAVE hook fills Redis
+    names = list(SITE_VALUES)
+    expected = tuple(SITE_VALUES.values())
 
     def keel_read() -> tuple[Any, ...]:
         obj = keel_model.load()
@@ -440,85 +280,69 @@ def bench_site_settings(args: argparse.Namespace) -> list[str]:
 
     window = override_settings(KEEL={**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 3600})
     every_read = override_settings(KEEL={**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0})
+    slow = max(args.reads // 5, 50)
 
-    def keel_under(override: Any) -> Callable[[int], float]:
-        def run(reads: int) -> float:
+    def keel_under(override: Any, reads: int) -> Callable[[], float]:
+        def run() -> float:
             with override:
                 keel_read()
-                return timed(lambda: [keel_read() for _ in range(reads)]) / reads * 1e6
+                return timed(keel_read, reads)
 
         return run
-
-    def codex(reads: int) -> float:
-        return timed(lambda: [codex_read() for _ in range(reads)]) / reads * 1e6
 
     with every_read:
         assert keel_read() == expected
     assert codex_read() == expected, codex_read()
-    contenders: dict[str, Callable[[int], float]] = {
-        "keel, local window": keel_under(window),
-        "keel, Redis (local window off)": keel_under(every_read),
-        "codex-django load_cached (HGETALL)": codex,
+    contenders: dict[str, Callable[[], float]] = {
+        "keel, local window": keel_under(window, args.reads),
+        "keel, Redis (local window off)": keel_under(every_read, slow),
+        "codex-django load_cached (HGETALL)": lambda: timed(codex_read, slow),
     }
-    results: dict[str, list[float]] = {name: [] for name in contenders}
-    for repeat in range(args.repeats):
-        for name in rotate(list(contenders), repeat):
-            clear_local_copies()
-            reads = args.reads if name.startswith("keel, local") else max(args.reads // 5, 50)
-            results[name].append(contenders[name](reads))
-    median = {name: statistics.median(values) for name, values in results.items()}
+    timings = interleave(contenders, args.repeats, before=clear_local_copies, self_timed=True)
+    median = {name: timings.median(name) * 1e6 for name in contenders}
     codex_us = median["codex-django load_cached (HGETALL)"]
-    lines = [
-        title,
-        "",
-        f"One read = get the settings and read the same ten fields; median of {args.repeats} "
-        f"interleaved rounds of {args.reads:,} reads ({max(args.reads // 5, 50):,} for the "
+    trips = ["0", "1 Redis", "1 Redis (a new connection each read)"]
+    report.table(
+        [
+            "contender",
+            "µs per read|{:.2f}",
+            "speed vs codex-django|{:.1f}x",
+            "round trips per read",
+        ],
+        [
+            [name, us, codex_us / us, trip]
+            for (name, us), trip in zip(median.items(), trips, strict=True)
+        ],
+        caption=f"One read = get the settings and read the same ten fields; median of "
+        f"{args.repeats} interleaved rounds of {args.reads:,} reads ({slow:,} for the "
         "contenders that go to Redis).",
-        "",
-        "| contender | µs per read | speed vs codex-django | round trips per read |",
-        "|---|---:|---:|---|",
-    ]
-    trips = {
-        "keel, local window": "0",
-        "keel, Redis (local window off)": "1 Redis",
-        "codex-django load_cached (HGETALL)": "1 Redis (a new connection each read)",
-    }
-    for name, value in median.items():
-        lines.append(f"| {name} | {value:.2f} | {codex_us / value:.1f}x | {trips[name]} |")
-    lines += [
-        "",
+    )
+    report.text(
         "No goal against codex-django is set (keel's goals are against django-solo, in the "
-        "table above): comparison only.",
-        "",
-    ]
-    return lines
+        "table above): comparison only."
+    )
+    report.data["site_settings"] = {n: v for n, v in median.items() if "codex" in n}
 
 
 # --------------------------------------------------------------------------- tokens
 
 
-def bench_tokens(args: argparse.Namespace) -> list[str]:
-    from keel.tokens import JsonActionTokenRedisManager as KeelTokens
+def bench_tokens(args: argparse.Namespace, report: Report) -> None:
+    from codex_django.system.redis.managers.tokens import (
+        JsonActionTokenRedisManager as CodexTokens,
+    )
 
-    title = "#### Action tokens: codex-django against keel (Redis)"
-    try:
-        from codex_django.system.redis.managers.tokens import (
-            JsonActionTokenRedisManager as CodexTokens,
-        )
-    except Exception as exc:
-        skip("codex-django JsonActionTokenRedisManager", f"{type(exc).__name__}: {exc}")
-        return [title, "", "Skipped: codex-django could not be imported.", ""]
+    from keel.tokens import JsonActionTokenRedisManager as KeelTokens
 
     keel = KeelTokens(prefix="seeds:confirm")
     codex = CodexTokens(prefix="seeds:confirm")
-    pairs = args.pairs
 
     def keel_round() -> None:
-        for _ in range(pairs):
+        for _ in range(args.pairs):
             assert keel.consume_token(keel.create_token(PAYLOAD)) == PAYLOAD
 
     def codex_round() -> None:
-        for _ in range(pairs):
+        for _ in range(args.pairs):
             token = codex.create_token(PAYLOAD, ttl_seconds=3600)
             assert codex.get_token_data(token) == PAYLOAD
             codex.delete_token(token)
@@ -527,67 +351,48 @@ def bench_tokens(args: argparse.Namespace) -> list[str]:
         "keel create + consume": keel_round,
         "codex-django create + get + delete": codex_round,
     }
-    for run in contenders.values():
-        run()
-    seconds: dict[str, list[float]] = {name: [] for name in contenders}
-    for repeat in range(args.repeats):
-        for name in rotate(list(contenders), repeat):
-            seconds[name].append(timed(contenders[name]))
-    median = {name: statistics.median(values) for name, values in seconds.items()}
-    keel_rate = pairs / median["keel create + consume"]
+    timings = interleave(contenders, args.repeats, per=args.pairs, warmup=True)
+    keel_rate = 1 / timings.median("keel create + consume")
     trips = {"keel create + consume": "1 + 1", "codex-django create + get + delete": "1 + 2"}
-    lines = [
-        title,
-        "",
-        f"{pairs:,} pairs per round, median of {args.repeats} interleaved rounds.",
-        "",
-        "| contender | pairs/s | µs per pair | vs keel | round trips (create + consume) |",
-        "|---|---:|---:|---:|---|",
+    rows = [
+        [
+            name,
+            1 / timings.median(name),
+            timings.median(name) * 1e6,
+            1 / timings.median(name) / keel_rate,
+            trips[name],
+        ]
+        for name in contenders
     ]
-    for name, value in median.items():
-        rate = pairs / value
-        lines.append(
-            f"| {name} | {rate:,.0f} | {value / pairs * 1e6:.1f} | {rate / keel_rate:.0%} "
-            f"| {trips[name]} |"
-        )
-    lines += [
-        "",
+    report.table(
+        [
+            "contender",
+            "pairs/s|{:,.0f}",
+            "µs per pair|{:.1f}",
+            "vs keel|{:.0%}",
+            "round trips (create + consume)",
+        ],
+        rows,
+        caption=f"{args.pairs:,} pairs per round, median of {args.repeats} interleaved rounds.",
+    )
+    report.text(
         "codex-django opens a new Redis connection per operation and consumes in two commands "
         "(not atomic: two requests can both read the payload). No goal against it is set: "
-        "comparison only.",
-        "",
-    ]
-    return lines
+        "comparison only."
+    )
+    report.data["tokens"] = {row[0]: row[1] for row in rows}
 
 
 # --------------------------------------------------------------------------- mixins
 
 
-def bench_mixins(args: argparse.Namespace) -> list[str]:
+def bench_mixins(args: argparse.Namespace, report: Report) -> None:
     from django.db import models
+    from pytoolbox.django.models.mixins import AutoUpdateFieldsMixin as PtbAuto
+    from pytoolbox.django.models.mixins import UpdatePreconditionsMixin as PtbGuard
 
     from keel.models.mixins import AutoUpdateFieldsMixin as KeelAuto
     from keel.models.mixins import UpdatePreconditionsMixin as KeelGuard
-
-    title = "#### Model mixins: pytoolbox against keel (PostgreSQL)"
-    if django.VERSION < (6, 0):
-        skip(
-            "pytoolbox 14.12.3 mixins",
-            f"needs Django ≥ 6 (Python ≥ 3.12); this run has Django {django.get_version()}",
-        )
-        return [
-            title,
-            "",
-            f"Skipped: pytoolbox 14.12.3 needs Django 6; this run has "
-            f"Django {django.get_version()} (Python {platform.python_version()}).",
-            "",
-        ]
-    try:
-        from pytoolbox.django.models.mixins import AutoUpdateFieldsMixin as PtbAuto
-        from pytoolbox.django.models.mixins import UpdatePreconditionsMixin as PtbGuard
-    except Exception as exc:
-        skip("pytoolbox 14.12.3 mixins", f"{type(exc).__name__}: {exc}")
-        return [title, "", f"Skipped: pytoolbox could not be imported ({exc}).", ""]
 
     def wide_fields() -> dict[str, Any]:
         fields: dict[str, Any] = {f"c{i}": models.CharField(max_length=50) for i in range(10)}
@@ -616,7 +421,6 @@ def bench_mixins(args: argparse.Namespace) -> list[str]:
             "SeedPtbGuard", (PtbGuard, models.Model), guard_fields()
         ),
     }
-    create_tables(*tracked.values(), *guarded.values())
     row = {f"c{i}": f"value {i}" for i in range(10)} | {f"n{i}": i for i in range(6)}
     row |= {f"b{i}": bool(i % 2) for i in range(4)}
     for model in tracked.values():
@@ -640,8 +444,6 @@ def bench_mixins(args: argparse.Namespace) -> list[str]:
 
         return run
 
-    versions_seen: dict[str, int] = {}
-
     def guarded_save(name: str, model: type[Any]) -> Callable[[], Any]:
         def run() -> None:
             obj = model.objects.get(pk=1)
@@ -650,7 +452,6 @@ def bench_mixins(args: argparse.Namespace) -> list[str]:
                 obj.version = current + 1
                 obj.name = f"v{current + 1}"
                 obj.save(pre_filters={"version": current})
-            versions_seen[name] = obj.version
 
         return run
 
@@ -681,131 +482,149 @@ def bench_mixins(args: argparse.Namespace) -> list[str]:
         "plain filter(version=v).update()": plain_update,
         **{name: guarded_save(name, model) for name, model in guarded.items()},
     }
-    for group in (load_runs, save_runs, guard_runs):
-        for run in group.values():
-            run()
-    results: dict[str, list[float]] = {}
-    for repeat in range(args.repeats):
-        for group in (load_runs, save_runs, guard_runs):
-            for name in rotate(list(group), repeat):
-                key = f"{id(group)}:{name}"
-                results.setdefault(key, []).append(timed(group[name]))
-    median = {key: statistics.median(values) for key, values in results.items()}
-
-    def med(group: dict[str, Any], name: str) -> float:
-        return median[f"{id(group)}:{name}"]
-
-    plain_load = med(load_runs, "plain Django")
-    plain_save = med(save_runs, "plain Django")
-    lines = [
-        title,
-        "",
-        f"Load = list() of {args.load_rows:,} rows of 20 fields; save = change one field and "
-        f"save(), {args.saves} instances; median of {args.repeats} interleaved rounds.",
-        "",
-        "| contender | load (ms) | x plain | save one field (µs) | x plain |",
-        "|---|---:|---:|---:|---:|",
+    timings = [
+        interleave(group, args.repeats, warmup=True) for group in (load_runs, save_runs, guard_runs)
     ]
-    for name in tracked:
-        load_ms = med(load_runs, name) * 1e3
-        save_us = med(save_runs, name) / args.saves * 1e6
-        load_ratio = med(load_runs, name) / plain_load
-        save_ratio = med(save_runs, name) / plain_save
-        lines.append(
-            f"| {name} | {load_ms:.1f} | {load_ratio:.2f} | {save_us:.0f} | {save_ratio:.2f} |"
-        )
-    keel_load = med(load_runs, "keel AutoUpdateFieldsMixin") / plain_load
-    lines += [
-        "",
-        goal_line("keel load ≤ 1.20x plain", keel_load <= 1.2, f"{keel_load:.2f}x"),
-        "",
-        f"Guarded save = save(pre_filters={{'version': v}}) bumping the version, {args.saves} "
-        "saves in a row on one row; the floor is the conditional UPDATE written by hand.",
-        "",
-        "| contender | µs per guarded save | x floor |",
-        "|---|---:|---:|",
+    load_t, save_t, guard_t = timings
+    plain_load, plain_save = load_t.median("plain Django"), save_t.median("plain Django")
+    rows = [
+        [
+            name,
+            load_t.median(name) * 1e3,
+            load_t.median(name) / plain_load,
+            save_t.median(name) / args.saves * 1e6,
+            save_t.median(name) / plain_save,
+        ]
+        for name in tracked
     ]
-    floor = med(guard_runs, "plain filter(version=v).update()")
-    for name in guard_runs:
-        value = med(guard_runs, name)
-        lines.append(f"| {name} | {value / args.saves * 1e6:.0f} | {value / floor:.2f} |")
-    lines += [
-        "",
-        "No speed goal for the guarded save is set: comparison only (keel runs "
-        "each guarded save in a savepoint, so that a refused save leaves the caller's "
-        "transaction usable).",
-        "",
-    ]
-    return lines
-
-
-def cleanup(args: argparse.Namespace, prefix: str) -> None:
-    from django.db import connections
-
-    client = redis.Redis.from_url(args.redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
-    connections.close_all()
-    with psycopg.connect(
-        host=args.pg_host, user="postgres", dbname="postgres", autocommit=True
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}"')
+    report.table(
+        [
+            "contender",
+            "load (ms)|{:.1f}",
+            "x plain|{:.2f}",
+            "save one field (µs)|{:.0f}",
+            "x plain|{:.2f}",
+        ],
+        rows,
+        caption=f"Load = list() of {args.load_rows:,} rows of 20 fields; save = change one field "
+        f"and save(), {args.saves} instances; median of {args.repeats} interleaved rounds.",
+    )
+    keel_load = rows[1][2]
+    report.goal("keel load ≤ 1.20x plain", f"{keel_load:.2f}x", keel_load <= 1.2)
+    report.data["mixins"] = {f"{row[0]} (PostgreSQL)": row[2] for row in rows}
+    floor = guard_t.median("plain filter(version=v).update()")
+    report.table(
+        ["contender", "µs per guarded save|{:.0f}", "x floor|{:.2f}"],
+        [[n, guard_t.median(n) / args.saves * 1e6, guard_t.median(n) / floor] for n in guard_runs],
+        caption=f"Guarded save = save(pre_filters={{'version': v}}) bumping the version, "
+        f"{args.saves} saves in a row on one row; the floor is the conditional UPDATE written "
+        "by hand.",
+    )
+    report.text(
+        "No speed goal for the guarded save is set: comparison only (keel runs each guarded "
+        "save in a savepoint, so that a refused save leaves the caller's transaction usable)."
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=2000, help="rows of the fixture file")
-    parser.add_argument("--fixture-repeats", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--reads", type=int, default=1000)
-    parser.add_argument("--pairs", type=int, default=300)
-    parser.add_argument("--load-rows", type=int, default=5000)
-    parser.add_argument("--saves", type=int, default=200)
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("KEEL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
-    )
-    parser.add_argument("--pg-host", default="127.0.0.1")
-    parser.add_argument(
+    options = parser(__doc__)
+    options.add_argument("--rows", type=int, default=2000, help="rows of the fixture file")
+    options.add_argument("--fixture-repeats", type=int, default=3)
+    options.add_argument("--repeats", type=int, default=5)
+    options.add_argument("--reads", type=int, default=1000)
+    options.add_argument("--pairs", type=int, default=300)
+    options.add_argument("--load-rows", type=int, default=5000)
+    options.add_argument("--saves", type=int, default=200)
+    options.add_argument(
         "--only",
         default="",
         help="comma-separated subset: fixtures,singleton,settings,tokens,mixins",
     )
-    args = parser.parse_args()
-    prefix = f"keelseeds-{uuid.uuid4().hex[:8]}"
-    configure(args, prefix)
+    args = options.parse_args()
+    prefix = key_prefix()
+    setup_django(
+        {"default": database("postgres", DB_NAME, args.pg_host, fresh=True)},
+        DEBUG=False,
+        USE_I18N=True,
+        LANGUAGE_CODE="en",
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+        KEEL={"REDIS_URL": args.redis_url, "KEY_PREFIX": prefix},
+        # codex-django reads these three (its keys become "{PROJECT_NAME}:...").
+        REDIS_URL=args.redis_url,
+        PROJECT_NAME=f"{prefix}-codex",
+        CODEX_REDIS_ENABLED=True,
+        # codex-django's settings mixins import its encrypted fields, which demand a key.
+        FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+    )
+    from django.core.management import call_command
+    from django.db import connections
+
+    call_command("migrate", "keel", verbosity=0)
     try:
         from loguru import logger  # codex-django logs every import step through loguru
 
         logger.remove()
     except ImportError:
         pass
-    parts: dict[str, Callable[[], list[str]]] = {}
+    report = Report("seeds.py")
+    report.text(f"keel bench/seeds.py — {servers(args.redis_url)}; {platform.machine()}")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        parts = {
-            "fixtures": lambda: bench_fixtures(args, workdir),
-            "singleton": lambda: bench_singleton(args, workdir),
-            "settings": lambda: bench_site_settings(args),
-            "tokens": lambda: bench_tokens(args),
-            "mixins": lambda: bench_mixins(args),
+        codex = "codex_django.system."
+        # Each comparison: its title, the contender it sets against keel and that one's module.
+        parts: dict[str, tuple[Callable[[], None], str, str, str]] = {
+            "fixtures": (
+                lambda: bench_fixtures(args, report, workdir),
+                f"Fixture upsert: codex-django against keel, {args.rows:,} rows (PostgreSQL)",
+                "codex-django JsonFixtureUpsertCommand",
+                codex + "management.base_commands",
+            ),
+            "singleton": (
+                lambda: bench_singleton(args, report, workdir),
+                "Singleton fixture: codex-django against keel (PostgreSQL, Redis)",
+                "codex-django SingletonFixtureUpdateCommand",
+                codex + "mixins.settings",
+            ),
+            "settings": (
+                lambda: bench_site_settings(args, report),
+                "Site settings read: codex-django's Redis manager against keel",
+                "codex-django site-settings manager",
+                "codex_django.core.redis.managers.settings",
+            ),
+            "tokens": (
+                lambda: bench_tokens(args, report),
+                "Action tokens: codex-django against keel (Redis)",
+                "codex-django JsonActionTokenRedisManager",
+                codex + "redis.managers.tokens",
+            ),
+            "mixins": (
+                lambda: bench_mixins(args, report),
+                "Model mixins: pytoolbox against keel (PostgreSQL)",
+                "pytoolbox 14.12.3 mixins",
+                "pytoolbox.django.models.mixins",
+            ),
         }
-        wanted = [p for p in args.only.split(",") if p] or list(parts)
-        output = [f"keel bench/seeds.py — {versions()}; {platform.machine()}", ""]
         try:
-            for name in wanted:
+            for name in [p for p in args.only.split(",") if p] or list(parts):
+                run, title, contender, module = parts[name]
+                report.heading(title)
+                why = unavailable(module)
+                if why:
+                    report.text(f"Skipped: {why}.")
+                    report.skip(f"{contender}: {why}")
+                    print(f"SKIPPED {contender}: {why}", file=sys.stderr, flush=True)
+                    continue
                 started = time.perf_counter()
-                output += parts[name]()
+                run()
                 print(
                     f"  seeds: {name} done in {time.perf_counter() - started:.0f} s",
                     file=sys.stderr,
                 )
         finally:
-            cleanup(args, prefix)
-    if SKIPPED:
-        output += ["Skipped contenders:", ""] + [f"- SKIPPED {line}" for line in SKIPPED] + [""]
-    print("\n".join(output))
+            clean_redis(args.redis_url, prefix)
+            connections.close_all()
+            drop_postgres(DB_NAME, args.pg_host)
+    report.emit(args.json)
 
 
 if __name__ == "__main__":

@@ -28,39 +28,29 @@ Needs Redis (``--redis-url``) and PostgreSQL (``--pg-host``, user postgres, trus
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
-import statistics
-import sys
 import time
-import uuid
 from collections.abc import Callable
-from decimal import Decimal
-from pathlib import Path
+from functools import partial
 from typing import Any, ClassVar
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
-
-import django
-import psycopg
 import redis
-from django.conf import settings
+
+from cases import SITE_VALUES as VALUES
+from cases import make_model, site_fields
+from harness import (
+    Report,
+    clean_redis,
+    database,
+    drop_postgres,
+    interleave,
+    key_prefix,
+    parser,
+    setup_django,
+    timed,
+    versions,
+)
 
 DB_NAME = "keel_bench_site"
-VALUES: dict[str, Any] = {
-    "site_name": "Acme Tools",
-    "phone": "+1 555 0100",
-    "email": "hello@acme.test",
-    "address_street": "1 Main Street",
-    "address_locality": "Springfield",
-    "maintenance_mode": False,
-    "google_analytics_id": "G-ABC123",
-    "email_from": "team@acme.test",
-    "latitude": Decimal("48.858400"),
-    "instagram_url": "https://instagram.com/acme",
-}
 FIELDS = list(VALUES)
 
 
@@ -72,30 +62,40 @@ class CountingConnection(redis.Connection):
         super().send_command(*args, **kwargs)
 
 
-def configure(args: argparse.Namespace, prefix: str) -> None:
-    with psycopg.connect(
-        host=args.pg_host, user="postgres", dbname="postgres", autocommit=True
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}"')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    settings.configure(
-        DATABASES={
-            "default": {
-                "ENGINE": "django.db.backends.postgresql",
-                "NAME": DB_NAME,
-                "USER": "postgres",
-                "HOST": args.pg_host,
-                "CONN_MAX_AGE": None,
-            }
-        },
-        INSTALLED_APPS=[
-            "django.contrib.contenttypes",
-            "django.contrib.auth",
-            "keel",
-            "solo",
-            "constance",
-        ],
-        USE_TZ=True,
+def build_models() -> tuple[type[Any], type[Any], type[Any]]:
+    from django.db import connection
+    from solo.models import SingletonModel
+
+    from keel.models import SiteVersion
+    from keel.site.models import AbstractSiteSettings
+
+    with connection.schema_editor() as editor:
+        editor.create_model(SiteVersion)  # the versions keel's read path checks
+    # Registered under installed apps: django-solo's cache unpickles through the registry.
+    models = (
+        make_model("BenchKeelSettings", (AbstractSiteSettings,), site_fields()),
+        make_model(
+            "BenchKeelSettingsPerLanguage",
+            (AbstractSiteSettings,),
+            site_fields(),
+            cache_per_language=True,
+        ),
+        make_model("BenchSoloSettings", (SingletonModel,), site_fields(), "solo"),
+    )
+    for model in models:
+        model.objects.create(pk=1, **VALUES)
+    return models
+
+
+def main() -> None:
+    options = parser(__doc__)
+    options.add_argument("--reads", type=int, default=2000)
+    options.add_argument("--repeats", type=int, default=7)
+    args = options.parse_args()
+    prefix = key_prefix()
+    setup_django(
+        {"default": database("postgres", DB_NAME, args.pg_host, fresh=True)},
+        ("solo", "constance"),
         USE_I18N=True,
         LANGUAGE_CODE="en",
         CACHES={
@@ -117,85 +117,10 @@ def configure(args: argparse.Namespace, prefix: str) -> None:
             "KEY_PREFIX": prefix,
             "REDIS_OPTIONS": {"connection_class": CountingConnection},
         },
-        SECRET_KEY="bench-not-secret",
     )
-    django.setup()
-
-
-def build_models() -> tuple[type[Any], type[Any], type[Any]]:
-    from django.db import connection, models
-    from solo.models import SingletonModel
-
-    from keel.site.models import AbstractSiteSettings
-
-    def fields() -> dict[str, Any]:
-        return {
-            "site_name": models.CharField(max_length=100),
-            "phone": models.CharField(max_length=50),
-            "email": models.EmailField(),
-            "address_street": models.CharField(max_length=255),
-            "address_locality": models.CharField(max_length=255),
-            "maintenance_mode": models.BooleanField(default=False),
-            "google_analytics_id": models.CharField(max_length=50),
-            "email_from": models.EmailField(),
-            "latitude": models.DecimalField(max_digits=9, decimal_places=6, null=True),
-            "instagram_url": models.URLField(),
-        }
-
-    # Registered under installed apps: django-solo's cache unpickles through the registry.
-    keel_model = type(
-        "BenchKeelSettings",
-        (AbstractSiteSettings,),
-        {"__module__": __name__, "Meta": type("Meta", (), {"app_label": "keel"}), **fields()},
-    )
-    translated_keel_model = type(
-        "BenchKeelSettingsPerLanguage",
-        (AbstractSiteSettings,),
-        {
-            "__module__": __name__,
-            "Meta": type("Meta", (), {"app_label": "keel"}),
-            "cache_per_language": True,
-            **fields(),
-        },
-    )
-    solo_model = type(
-        "BenchSoloSettings",
-        (SingletonModel,),
-        {"__module__": __name__, "Meta": type("Meta", (), {"app_label": "solo"}), **fields()},
-    )
-    from keel.models import SiteVersion
-
-    with connection.schema_editor() as editor:
-        editor.create_model(SiteVersion)  # the versions keel's read path checks
-        editor.create_model(keel_model)
-        editor.create_model(translated_keel_model)
-        editor.create_model(solo_model)
-    keel_model.objects.create(pk=1, **VALUES)
-    translated_keel_model.objects.create(pk=1, **VALUES)
-    solo_model.objects.create(pk=1, **VALUES)
-    return keel_model, translated_keel_model, solo_model
-
-
-def timed(read: Callable[[], Any], reads: int) -> float:
-    started = time.perf_counter()
-    for _ in range(reads):
-        read()
-    return (time.perf_counter() - started) / reads * 1e6
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--reads", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")
-    )
-    parser.add_argument("--pg-host", default="127.0.0.1")
-    args = parser.parse_args()
-    prefix = f"keelbench-{uuid.uuid4().hex[:8]}"
-    configure(args, prefix)
 
     from constance import config
+    from django.conf import settings
     from django.db import connection
     from django.test.utils import CaptureQueriesContext, override_settings
 
@@ -296,56 +221,51 @@ def main() -> None:
     trips["django-solo, Redis cache"] = "1 Redis GET"
     trips["django-constance, RedisBackend"] = f"{len(FIELDS)} Redis GET"
 
-    results: dict[str, list[float]] = {name: [] for name in contenders}
-    names = list(contenders)
-    for repeat in range(args.repeats):
-        order = names[repeat % len(names) :] + names[: repeat % len(names)]
-        for name in order:
-            reads = max(args.reads // 10, 50) if name in slow else args.reads
-            clear_local_copies()
-            results[name].append(contenders[name](reads))
-
-    medians = {name: statistics.median(times) for name, times in results.items()}
+    per = {name: max(args.reads // 10, 50) if name in slow else args.reads for name in contenders}
+    runs = {name: partial(run, per[name]) for name, run in contenders.items()}
+    timings = interleave(runs, args.repeats, before=clear_local_copies, self_timed=True)
+    medians = {name: timings.median(name) * 1e6 for name in contenders}
     solo = medians["django-solo, Redis cache"]
-    print(
-        f"# {platform.node()} · Python {platform.python_version()} · Django {django.get_version()}"
-        f" · PostgreSQL and Redis on loopback · {args.repeats} rounds, median"
+    report = Report("site_settings.py")
+    report.table(
+        [
+            "contender",
+            "µs per read (10 fields)|{:.2f}",
+            "speed vs django-solo cached|{:.1f}x",
+            "round trips per read",
+        ],
+        [[name, medians[name], solo / medians[name], trips[name]] for name in contenders],
+        caption=f"{versions()} · PostgreSQL and Redis on loopback · {args.repeats} rounds, median",
     )
-    print()
-    print("| contender | µs per read (10 fields) | speed vs django-solo cached ", end="")
-    print("| round trips per read |")
-    print("|---|---:|---:|---|")
-    for name in names:
-        ratio = solo / medians[name]
-        print(f"| {name} | {medians[name]:.2f} | {ratio:.1f}x | {trips[name]} |")
-    print()
     redis_ratio = solo / medians["keel, Redis"]
     window_ratio = solo / medians["keel, local window"]
     tracking_ratio = solo / medians["keel, Redis client tracking"]
-    print(
-        f"Goal keel with Redis client tracking ≥ 100x faster than django-solo's cached read, "
-        f"no network I/O ({trips['keel, Redis client tracking']}): "
-        f"{tracking_ratio:.0f}x → {'met' if tracking_ratio >= 100 else 'NOT met'}."
+    report.goal(
+        "keel with Redis client tracking ≥ 100x faster than django-solo's cached read, "
+        f"no network I/O ({trips['keel, Redis client tracking']})",
+        f"{tracking_ratio:.0f}x",
+        tracking_ratio >= 100,
     )
-    print(
-        f"Goal keel with Redis ≥ 3x faster than django-solo's cached read: "
-        f"{redis_ratio:.1f}x → {'met' if redis_ratio >= 3 else 'NOT met'}."
+    report.goal(
+        "keel with Redis ≥ 3x faster than django-solo's cached read",
+        f"{redis_ratio:.1f}x",
+        redis_ratio >= 3,
     )
-    print(
-        f"Goal keel with a local window ≥ 100x faster: "
-        f"{window_ratio:.0f}x → {'met' if window_ratio >= 100 else 'NOT met'}."
+    report.goal(
+        "keel with a local window ≥ 100x faster", f"{window_ratio:.0f}x", window_ratio >= 100
     )
-
-    client = redis.Redis.from_url(args.redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    redis_trips = float(trips["keel, Redis"].split()[0])
+    report.goal(
+        "at most 1 network round trip per read",
+        trips["keel, Redis"],
+        redis_trips <= 1,
+        show="summary",
+    )
+    report.data["site_settings"] = medians
+    clean_redis(args.redis_url, prefix)
     connection.close()
-    with psycopg.connect(
-        host=args.pg_host, user="postgres", dbname="postgres", autocommit=True
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}"')
+    drop_postgres(DB_NAME, args.pg_host)
+    report.emit(args.json)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ worker: a worker that is not asked cannot answer stale).
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import itertools
 import math
@@ -44,14 +43,12 @@ import uuid
 from pathlib import Path
 from typing import Any, NamedTuple
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
 import django
 import redis
 
+from harness import ROOT, Report, parser, percentile
+
+sys.path.insert(0, str(ROOT))
 from tests.reliability.servers import Processes, free_port
 
 POLL = 0.0002
@@ -76,11 +73,7 @@ def reader(url: str, prefix: str, key: str, rounds: int, barrier: Any, out: Any)
         out.put(time.monotonic())
 
 
-def percentile(sorted_values: list[float], share: float) -> float:
-    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * share))]
-
-
-def listener_alone(readers: int, rounds: int) -> None:
+def listener_alone(report: Report, readers: int, rounds: int) -> None:
     servers = Processes()
     try:
         server = servers.start()
@@ -107,26 +100,26 @@ def listener_alone(readers: int, rounds: int) -> None:
             delays += [out.get(timeout=30) - started for _ in range(readers)]
         for process in processes:
             process.join(timeout=30)
-        delays.sort()
-        print(
-            f"# {platform.node()} · Python {platform.python_version()} · "
-            f"redis-py {redis.__version__} · Redis "
-            f"{writer.info('server')['redis_version']} on loopback · {readers} reader "
-            f"processes, {rounds} writes"
-        )
-        print()
-        print("| path | samples | p50 ms | p99 ms | max ms |")
-        print("|---|---:|---:|---:|---:|")
-        print(
-            f"| `SET` in one process → `is_current` false in another (listener alone) | "
-            f"{len(delays)} | {statistics.median(delays) * 1000:.2f} | "
-            f"{percentile(delays, 0.99) * 1000:.2f} | {delays[-1] * 1000:.2f} |"
+        report.table(
+            ["path", "samples|{}", *(f"{t}|{{:.2f}}" for t in ("p50 ms", "p99 ms", "max ms"))],
+            [
+                [
+                    "`SET` in one process → `is_current` false in another (listener alone)",
+                    len(delays),
+                    statistics.median(delays) * 1000,
+                    percentile(delays, 0.99) * 1000,
+                    max(delays) * 1000,
+                ]
+            ],
+            caption=f"{platform.node()} · Python {platform.python_version()} · "
+            f"redis-py {redis.__version__} · Redis {writer.info('server')['redis_version']} on "
+            f"loopback · {readers} reader processes, {rounds} writes",
         )
         p99 = percentile(delays, 0.99) * 1000
-        print()
-        print(
-            f"Goal: a change seen by every process within 50 ms (p99), listener "
-            f"alone: {p99:.1f} ms → {'met' if p99 <= 50 else 'NOT met'}."
+        report.goal(
+            "a change seen by every process within 50 ms (p99), listener alone",
+            f"{p99:.1f} ms",
+            p99 <= 50,
         )
         writer.close()
     finally:
@@ -201,11 +194,7 @@ def request_gap(samples: list[Answer]) -> float:
     return statistics.median(gaps) if gaps else math.nan
 
 
-def quantiles_ms(values: list[float]) -> str:
-    return f"{statistics.median(values) * 1000:.1f} | {percentile(values, 0.99) * 1000:.1f}"
-
-
-def example_project(changes: int, gap: float, clients: int) -> None:
+def example_project(report: Report, changes: int, gap: float, clients: int) -> None:
     from load import example_env, start_gunicorn
 
     workdir = Path(tempfile.mkdtemp(prefix="keel-tracking-"))
@@ -223,8 +212,8 @@ def example_project(changes: int, gap: float, clients: int) -> None:
         django.setup()
         from system.models import SiteSettings
 
-        rows: list[str] = []
-        goals: list[str] = []
+        rows: list[list[Any]] = []
+        goals: list[float] = []
         for offset, (label, tracking) in enumerate(
             (("client tracking", "1"), ("time window (`SITE_SETTINGS_TRACKING = False`)", "0"))
         ):
@@ -261,57 +250,72 @@ def example_project(changes: int, gap: float, clients: int) -> None:
                 gunicorn.send_signal(signal.SIGTERM)
                 gunicorn.wait(timeout=15)
             upper, lower, missing = propagation_delays(commits, samples)
-            workers = len({answer.worker for answer in samples})
             rows.append(
-                f"| {label} | {workers} | {len(upper)} | {len(samples)} | "
-                f"{request_gap(samples) * 1000:.1f} | {quantiles_ms(upper)} | "
-                f"{upper[-1] * 1000:.1f} | {quantiles_ms(lower)} | {missing} |"
+                [
+                    label,
+                    len({answer.worker for answer in samples}),
+                    len(upper),
+                    len(samples),
+                    request_gap(samples) * 1000,
+                    *(
+                        q * 1000
+                        for q in (statistics.median(upper), percentile(upper, 0.99), upper[-1])
+                    ),
+                    *(q * 1000 for q in (statistics.median(lower), percentile(lower, 0.99))),
+                    missing,
+                ]
             )
             if tracking == "1":
-                goal = percentile(upper, 0.99) * 1000
-                goals.append(
-                    f"Goal: a change saved by any process is seen by every process within 50 ms "
-                    f"(p99; upper bound of the time from the commit to each worker's last stale "
-                    f"answer), client tracking: {goal:.1f} ms → "
-                    f"{'met' if goal <= 50 else 'NOT met'}."
-                )
-        print(
-            f"# the example project under gunicorn (4 sync workers), {clients} client "
-            f"processes, {changes} saves {gap:g} s apart"
+                goals.append(percentile(upper, 0.99) * 1000)
+        titles = [
+            "median gap between a worker's reads, ms",
+            "commit → last stale answer, upper bound: p50 ms",
+            "p99 ms",
+            "max ms",
+            "lower bound: p50 ms",
+            "p99 ms",
+        ]
+        report.table(
+            [
+                "reader",
+                *(f"{t}|{{}}" for t in ("workers", "(save, worker) pairs", "requests")),
+                *(f"{t}|{{:.1f}}" for t in titles),
+                "pairs never fresh|{}",
+            ],
+            rows,
+            caption=f"the example project under gunicorn (4 sync workers), {clients} client "
+            f"processes, {changes} saves {gap:g} s apart",
         )
-        print()
-        print(
-            "| reader | workers | (save, worker) pairs | requests | median gap between a "
-            "worker's reads, ms | commit → last stale answer, upper bound: p50 ms | p99 ms "
-            "| max ms | lower bound: p50 ms | p99 ms | pairs never fresh |"
-        )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for row in rows:
-            print(row)
-        print()
-        for line in goals:
-            print(line)
+        for goal in goals:
+            report.goal(
+                "a change saved by any process is seen by every process within 50 ms (p99; "
+                "upper bound of the time from the commit to each worker's last stale answer), "
+                "client tracking",
+                f"{goal:.1f} ms",
+                goal <= 50,
+            )
     finally:
         servers.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--readers", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=200)
-    parser.add_argument("--changes", type=int, default=30)
-    parser.add_argument("--gap", type=float, default=0.5)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument(
+    options = parser(__doc__)
+    options.add_argument("--readers", type=int, default=4)
+    options.add_argument("--rounds", type=int, default=200)
+    options.add_argument("--changes", type=int, default=30)
+    options.add_argument("--gap", type=float, default=0.5)
+    options.add_argument("--clients", type=int, default=8)
+    options.add_argument(
         "--only", choices=("listener", "example"), help="run one of the two parts only"
     )
-    args = parser.parse_args()
+    args = options.parse_args()
+    report = Report("site_tracking.py")
     if args.only != "example":
-        listener_alone(args.readers, args.rounds)
+        listener_alone(report, args.readers, args.rounds)
     if args.only != "listener":
-        print()
-        example_project(args.changes, args.gap, args.clients)
+        example_project(report, args.changes, args.gap, args.clients)
+    report.emit(args.json)
 
 
 if __name__ == "__main__":

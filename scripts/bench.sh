@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make bench`: build .venv-bench (Python >= 3.12 where the machine has one), install keel, its
-# peers and the systems it replaces, run every benchmark and regenerate docs/performance.md and
-# docs/img/bench-*.png. Needs PostgreSQL (127.0.0.1:5432, user postgres) and Redis
-# (127.0.0.1:6379, database 9). Extra arguments go to bench/run_all.py (e.g. --quick).
+# peers and the systems it replaces, run every benchmark (each writes its results as JSON, gathered
+# in build/bench/results.json) and render docs/performance.md and docs/img/bench-*.png from that
+# JSON. Needs PostgreSQL (127.0.0.1:5432, user postgres) and Redis (127.0.0.1:6379, database 9).
+# Extra arguments go to bench/run_all.py (e.g. --quick, or --smoke: every script at its smallest
+# sizes, to check that all of it runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${BENCH_VENV:-.venv-bench}
