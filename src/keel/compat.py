@@ -2,7 +2,11 @@
 
 Each hook below names the Django versions it was checked against (``SUPPORTED``) and says
 why no public API does the job. Outside that range keel falls back to public behaviour
-(slower, never wrong) where it can, and ``check_supported`` says so.
+(slower, never wrong) where it can, and the system check ``keel.W011``
+([`check_supported`][keel.compat.check_supported]) says so.
+
+`tests/test_compat_private_names.py` fails when another module of keel imports a private
+Django name or reads an undocumented attribute of a Django object.
 """
 
 from __future__ import annotations
@@ -12,24 +16,36 @@ from typing import Any
 
 import django
 from django.db import connections, models, transaction
+from django.core import checks
+from django.core.cache.backends.db import BaseDatabaseCache
 from django.db.models.base import ModelState
 from django.db.models.fields.files import FieldFile
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
+from django.test.utils import TestContextDecorator
+from django.utils.duration import duration_iso_string
 
 __all__ = [
     "DJANGO_VERSION",
     "FAST_FROM_DB",
     "SUPPORTED",
     "AsyncSaveOptionsMixin",
+    "BaseDatabaseCache",
     "CommitWatch",
     "ConditionalUpdateMixin",
     "DeferredAttribute",
+    "ModelState",
+    "TestContextDecorator",
+    "check_supported",
+    "concrete_model",
+    "duration_iso_string",
     "file_is_committed",
     "fill_related_ids",
     "instance_from_db",
+    "is_swapped",
     "parent_models",
+    "pk_fields",
     "watch_commit",
 ]
 
@@ -37,6 +53,79 @@ DJANGO_VERSION: tuple[int, int] = (django.VERSION[0], django.VERSION[1])
 
 #: Django releases whose internals below were read and tested.
 SUPPORTED: tuple[tuple[int, int], ...] = ((5, 2), (6, 0), (6, 1))
+
+
+def check_supported(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """System check ``keel.W011``: the running Django is not one of ``SUPPORTED``.
+
+    keel still works there: the hooks gated on ``SUPPORTED`` (``FAST_FROM_DB``,
+    ``ERROR_RESPONSE``) take their public fallback, and the others were read on each release
+    of ``SUPPORTED`` only.
+    """
+    if DJANGO_VERSION in SUPPORTED:
+        return []
+    supported = ", ".join(f"{major}.{minor}" for major, minor in SUPPORTED)
+    return [
+        checks.Warning(
+            f"keel was tested with Django {supported}; this is Django "
+            f"{DJANGO_VERSION[0]}.{DJANGO_VERSION[1]}.",
+            hint="keel uses its public fallbacks (slower model loading, error pages without "
+            "keel's headers); upgrade keel or pin a supported Django release.",
+            id="keel.W011",
+        )
+    ]
+
+
+# ``django.test.utils.TestContextDecorator`` is the base of ``override_settings``: the one
+# class that makes a helper work as decorator, class decorator and context manager alike.
+# It is not in Django's documentation; ``keel.test.override_site_settings`` builds on it.
+# Unchanged (``enable``/``disable``/``decorate_class``) in every release of ``SUPPORTED``.
+
+# ``django.utils.duration`` is not documented; ``duration_iso_string`` is what
+# ``DjangoJSONEncoder`` writes for a ``timedelta`` (ISO 8601), which keel's published
+# documents must match. Same output in every release of ``SUPPORTED``.
+
+# ``BaseDatabaseCache`` is the base of Django's database cache backend (the documented
+# ``DatabaseCache`` is its only subclass in Django); keel recognises a database cache, also a
+# project's subclass of the base, by it. Unchanged in every release of ``SUPPORTED``.
+
+# ``ModelState`` is the class of the documented ``Model._state``; no public API builds one,
+# and keel's cached copies of site settings build instances without running ``__init__``.
+
+
+def concrete_model(model: type[models.Model]) -> type[models.Model]:
+    """The concrete model behind ``model`` (itself, unless ``model`` is a proxy).
+
+    ``Options.concrete_model`` is not part of the documented ``_meta`` API; Django's own
+    ``save()``, ``contenttypes`` and admin rely on it. Unchanged since Django 1.x and in every
+    release of ``SUPPORTED``.
+    """
+    return model._meta.concrete_model or model
+
+
+def pk_fields(model: type[models.Model] | models.Model) -> Sequence[models.Field[Any, Any]]:
+    """The fields of ``model``'s primary key: one, or several for a ``CompositePrimaryKey``.
+
+    ``Options.pk_fields`` (Django 5.2, with composite primary keys) is not documented; the
+    public fallback reads the composite key's ``fields`` or returns ``[_meta.pk]``. Present
+    in every release of ``SUPPORTED``.
+    """
+    opts = model._meta
+    fields: Sequence[models.Field[Any, Any]] | None = getattr(opts, "pk_fields", None)
+    if fields is not None:
+        return fields
+    pk = opts.pk
+    return list(getattr(pk, "fields", None) or [pk])
+
+
+def is_swapped(model: type[models.Model]) -> bool:
+    """Whether a swappable model (``auth.User``...) was replaced by a setting.
+
+    ``Options.swapped`` is not documented; it names the replacing setting's value. Unchanged
+    in every release of ``SUPPORTED``.
+    """
+    return bool(model._meta.swapped)
+
 
 # ``Model.__init__`` with positional values (the path ``Model.from_db`` takes) sends
 # ``pre_init``, sets ``_state`` and assigns each non-deferred value with ``setattr``, then
@@ -129,7 +218,8 @@ def _plain_attnames(cls: type[models.Model]) -> tuple[str, ...] | None:
 def parent_models(model: type[models.Model]) -> list[type[models.Model]]:
     """The concrete parents of a multi-table-inheritance model, nearest first.
 
-    ``Options.get_parent_list()`` is not part of the documented ``_meta`` API; it has been
+    ``Options.get_parent_list()`` is not part of the documented ``_meta`` API (nor is
+    ``Options.all_parents``, the same models as a tuple since Django 5.1); it has been
     stable since Django 1.x and is what ``Model.save`` uses itself.
     """
     return list(model._meta.get_parent_list())

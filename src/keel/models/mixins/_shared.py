@@ -1,0 +1,82 @@
+"""The state the save mixins share on an instance, and its contract (internal to keel).
+
+Every mixin keeps what it must remember between two steps of one ``save()`` (or between a
+save and the commit of its transaction) in the instance's ``__dict__``, under one of the keys
+below. ``__dict__`` rather than attributes: keel's tracking ``__setattr__`` would otherwise
+see them, and ``Model.__reduce__``/``copy`` carry them along unchanged. The keys start with
+``_keel_`` so that they never meet a field's attname. No other key of this kind exists; a
+mixin module imports the keys (and ``UnsavedState``) from here, never another mixin's
+private names (a test checks it).
+
+| key | written by | read by | cleared |
+|---|---|---|---|
+| ``PRECONDITIONS`` (``Preconditions``) | ``UpdatePreconditionsMixin.pop_preconditions``; the state mixin adds its state check to it | ``get_preconditions``, ``guard_update`` of the preconditions and state mixins | at the end of the guarded ``save()`` (``finally``) |
+| ``APPLIED_PRECONDITIONS`` (``Preconditions``) | ``apply_preconditions``, by the first table the guarded UPDATE writes | ``guard_update`` (later tables of a multi-table model are not guarded again), the conflict error | at the end of the guarded ``save()`` |
+| ``BASELINES`` (``{attname: old value}``) | ``ChangeTrackingMixin.__setattr__``, on the first assignment of a loaded field | ``ChangeTrackingMixin`` (changes, previous values) | after a save of those fields, ``refresh_from_db``, ``forget_changes`` |
+| ``SNAPSHOTS`` (``{attname: copy}``) | ``ChangeTrackingMixin``, on the first read of a mutable value (JSON, arrays) | ``ChangeTrackingMixin`` | as ``BASELINES`` |
+| ``JOURNAL`` (list of entries) | ``ChangeTrackingMixin.save_base`` inside a transaction | ``ChangeTrackingMixin`` (restores what a rolled-back save forgot) | entry by entry when the outermost transaction commits |
+| ``LEARNED_BASELINES`` (``{attname: stored value}``) | the state mixins, when a guard read the stored state | ``ChangeTrackingMixin.save_base`` (the previous value the save reports) | by ``save_base``, and at the start of each guarded save |
+| ``SAVED_CHANGES`` (``(adding, {attname: old})``) | ``ChangeTrackingMixin.save_base`` on models that keep saved changes | ``StateTransitionEventsMixin`` after the write | when read (popped) |
+| ``STORED_FILES`` (``(watch, pending, stored)``) | ``SaveInstanceFilesMixin.save``, after an insert inside a transaction | ``SaveInstanceFilesMixin`` on the next save (pending again after a rollback) | when the transaction commits, or on that next save |
+
+``UnsavedState`` holds the primary key values and ``_state`` of a new instance before an
+INSERT that may roll back; the uniqueness and files mixins restore it when their savepoint
+rolls back, so the caller can fix the input and save again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from keel import compat
+
+__all__ = [
+    "APPLIED_PRECONDITIONS",
+    "BASELINES",
+    "JOURNAL",
+    "LEARNED_BASELINES",
+    "PRECONDITIONS",
+    "SAVED_CHANGES",
+    "SNAPSHOTS",
+    "STORED_FILES",
+    "UnsavedState",
+]
+
+PRECONDITIONS = "_keel_preconditions"
+APPLIED_PRECONDITIONS = "_keel_applied_preconditions"
+BASELINES = "_keel_baselines"
+SNAPSHOTS = "_keel_snapshots"
+JOURNAL = "_keel_journal"
+LEARNED_BASELINES = "_keel_learned_baselines"
+SAVED_CHANGES = "_keel_saved_changes"
+STORED_FILES = "_keel_stored_files"
+
+
+class UnsavedState:
+    """Primary key values and ``_state`` of an instance before an INSERT that may roll back.
+
+    When the savepoint of a failed save rolls back, the pk Django assigned during the save (an
+    MTI parent row, an INSERT that succeeded before a later step failed) names a row that does
+    not exist; putting the old values back lets the caller fix the input and save again.
+    """
+
+    __slots__ = ("adding", "db", "values")
+
+    def __init__(self, instance: models.Model) -> None:
+        self.adding = instance._state.adding
+        self.db = instance._state.db
+        self.values: list[tuple[str, Any]] = []
+        if self.adding:
+            for model in (type(instance), *compat.parent_models(type(instance))):
+                for pk_field in compat.pk_fields(model):
+                    self.values.append((pk_field.attname, getattr(instance, pk_field.attname)))
+
+    def restore(self, instance: models.Model) -> None:
+        if not self.adding:
+            return
+        for attname, value in self.values:
+            setattr(instance, attname, value)
+        instance._state.adding = True
+        instance._state.db = self.db
