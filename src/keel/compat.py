@@ -15,9 +15,9 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import django
-from django.db import connections, models, transaction
 from django.core import checks
 from django.core.cache.backends.db import BaseDatabaseCache
+from django.db import connections, models, transaction
 from django.db.models.base import ModelState
 from django.db.models.fields.files import FieldFile
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute

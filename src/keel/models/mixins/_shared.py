@@ -8,16 +8,35 @@ see them, and ``Model.__reduce__``/``copy`` carry them along unchanged. The keys
 mixin module imports the keys (and ``UnsavedState``) from here, never another mixin's
 private names (a test checks it).
 
-| key | written by | read by | cleared |
-|---|---|---|---|
-| ``PRECONDITIONS`` (``Preconditions``) | ``UpdatePreconditionsMixin.pop_preconditions``; the state mixin adds its state check to it | ``get_preconditions``, ``guard_update`` of the preconditions and state mixins | at the end of the guarded ``save()`` (``finally``) |
-| ``APPLIED_PRECONDITIONS`` (``Preconditions``) | ``apply_preconditions``, by the first table the guarded UPDATE writes | ``guard_update`` (later tables of a multi-table model are not guarded again), the conflict error | at the end of the guarded ``save()`` |
-| ``BASELINES`` (``{attname: old value}``) | ``ChangeTrackingMixin.__setattr__``, on the first assignment of a loaded field | ``ChangeTrackingMixin`` (changes, previous values) | after a save of those fields, ``refresh_from_db``, ``forget_changes`` |
-| ``SNAPSHOTS`` (``{attname: copy}``) | ``ChangeTrackingMixin``, on the first read of a mutable value (JSON, arrays) | ``ChangeTrackingMixin`` | as ``BASELINES`` |
-| ``JOURNAL`` (list of entries) | ``ChangeTrackingMixin.save_base`` inside a transaction | ``ChangeTrackingMixin`` (restores what a rolled-back save forgot) | entry by entry when the outermost transaction commits |
-| ``LEARNED_BASELINES`` (``{attname: stored value}``) | the state mixins, when a guard read the stored state | ``ChangeTrackingMixin.save_base`` (the previous value the save reports) | by ``save_base``, and at the start of each guarded save |
-| ``SAVED_CHANGES`` (``(adding, {attname: old})``) | ``ChangeTrackingMixin.save_base`` on models that keep saved changes | ``StateTransitionEventsMixin`` after the write | when read (popped) |
-| ``STORED_FILES`` (``(watch, pending, stored)``) | ``SaveInstanceFilesMixin.save``, after an insert inside a transaction | ``SaveInstanceFilesMixin`` on the next save (pending again after a rollback) | when the transaction commits, or on that next save |
+Each key, with who writes it, who reads it and when it is cleared:
+
+- ``PRECONDITIONS`` (a ``Preconditions``): written by
+  ``UpdatePreconditionsMixin.pop_preconditions`` (the state mixin adds its state check to
+  it); read by ``get_preconditions`` and ``guard_update``; cleared at the end of the guarded
+  ``save()`` (``finally``).
+- ``APPLIED_PRECONDITIONS`` (a ``Preconditions``): written by ``apply_preconditions`` for the
+  first table the guarded UPDATE writes; read by ``guard_update`` (the later tables of a
+  multi-table model are not guarded again) and by the conflict error; cleared with
+  ``PRECONDITIONS``.
+- ``BASELINES`` (``{attname: old value}``): written by ``ChangeTrackingMixin.__setattr__`` on
+  the first assignment of a loaded field; read by ``ChangeTrackingMixin`` (changes, previous
+  values); cleared for the fields a save wrote, by ``refresh_from_db`` and
+  ``forget_changes``.
+- ``SNAPSHOTS`` (``{attname: copy}``): written by ``ChangeTrackingMixin`` on the first read of
+  a mutable value (JSON, arrays); read and cleared like ``BASELINES``.
+- ``JOURNAL`` (a list of entries): written by ``ChangeTrackingMixin.save_base`` inside a
+  transaction; read by ``ChangeTrackingMixin``, which restores what a rolled-back save
+  forgot; each entry is dropped when the outermost transaction commits.
+- ``LEARNED_BASELINES`` (``{attname: stored value}``): written by the state mixins when a
+  guard read the stored state; read by ``ChangeTrackingMixin.save_base`` (the previous value
+  the save reports); cleared by ``save_base`` and at the start of each guarded save.
+- ``SAVED_CHANGES`` (``(adding, {attname: old value})``): written by
+  ``ChangeTrackingMixin.save_base`` on models that keep saved changes; read (and removed) by
+  ``StateTransitionEventsMixin`` after the write.
+- ``STORED_FILES`` (``(commit watch, pending files, names stored)``): written by
+  ``SaveInstanceFilesMixin.save`` after an insert inside a transaction; read by the same
+  mixin on the next save (the files are pending again after a rollback); cleared when the
+  transaction commits or by that next save.
 
 ``UnsavedState`` holds the primary key values and ``_state`` of a new instance before an
 INSERT that may roll back; the uniqueness and files mixins restore it when their savepoint
