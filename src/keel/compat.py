@@ -37,15 +37,21 @@ __all__ = [
     "DeferredAttribute",
     "ModelState",
     "TestContextDecorator",
+    "can_return_rows_from_insert",
     "check_supported",
     "concrete_model",
     "duration_iso_string",
     "file_is_committed",
     "fill_related_ids",
     "instance_from_db",
+    "is_auto_created",
     "is_swapped",
+    "many_to_many",
+    "option_destinations",
     "parent_models",
     "pk_fields",
+    "supports_conflict_target",
+    "supports_select_for_update",
     "watch_commit",
 ]
 
@@ -213,6 +219,54 @@ def _plain_attnames(cls: type[models.Model]) -> tuple[str, ...] | None:
             break
     _PLAIN_ATTNAMES[cls] = attnames
     return attnames
+
+
+def is_auto_created(model: type[models.Model]) -> bool:
+    """Whether Django created ``model`` itself (the through model of a ``ManyToManyField``
+    declared without ``through``).
+
+    ``Options.auto_created`` is not documented; it names the model the table belongs to.
+    Unchanged in every release of ``SUPPORTED``.
+    """
+    return bool(model._meta.auto_created)
+
+
+def many_to_many(model: type[models.Model]) -> Sequence[models.ManyToManyField[Any, Any]]:
+    """The forward ``ManyToManyField`` fields of ``model``, inherited ones included.
+
+    ``Options.many_to_many`` is not documented (``get_fields()`` mixes in reverse relations
+    and private fields). Unchanged in every release of ``SUPPORTED``.
+    """
+    return model._meta.many_to_many
+
+
+def option_destinations(parser: Any) -> set[str]:
+    """The destinations of every option a command's argument parser declares.
+
+    ``argparse`` keeps a parser's actions in ``_actions`` and offers no public list; Django's
+    ``call_command`` reads the same attribute to validate its options (every release of
+    ``SUPPORTED``).
+    """
+    return {action.dest for action in parser._actions}
+
+
+# Backend feature flags: ``connection.features`` is not documented. Each flag below has the
+# same name and meaning in every release of ``SUPPORTED``.
+
+
+def supports_select_for_update(connection: Any) -> bool:
+    """Whether the backend runs ``select_for_update()`` (False on SQLite)."""
+    return bool(connection.features.has_select_for_update)
+
+
+def can_return_rows_from_insert(connection: Any) -> bool:
+    """Whether an ``INSERT`` can return the columns it wrote (``RETURNING``)."""
+    return bool(connection.features.can_return_columns_from_insert)
+
+
+def supports_conflict_target(connection: Any) -> bool:
+    """Whether ``bulk_create(update_conflicts=True)`` takes ``unique_fields`` (not MySQL)."""
+    return bool(connection.features.supports_update_conflicts_with_target)
 
 
 def parent_models(model: type[models.Model]) -> list[type[models.Model]]:

@@ -18,6 +18,7 @@ from typing import Any
 from django.db import models, router, transaction
 from django.utils.text import Truncator
 
+from keel import compat
 from keel.signals import site_settings_changed
 from keel.site.encryption import is_secret_field
 
@@ -132,7 +133,7 @@ def locked_row(model: type[models.Model], pk: Any, using: str) -> models.Model |
     any save), so the read sees the latest commit and the save that follows cannot fail.
     """
     rows: models.QuerySet[Any] = models.QuerySet(model, using=using).filter(pk=pk)
-    if not transaction.get_connection(using).features.has_select_for_update:
+    if not compat.supports_select_for_update(transaction.get_connection(using)):
         # A plain queryset: the base manager's update() would publish the cache.
         pk_name = model._meta.pk.attname
         rows.update(**{pk_name: models.F(pk_name)})

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Model
 
+from keel import compat
 from keel.site import versions
 from keel.site.copies import clear_local_copies, forget_memo
 from keel.site.documents import CachedSource, current_language, encode_doc
@@ -80,7 +81,7 @@ def wrote_in_transaction(model: type[Model], alias: str) -> bool:
             del _manual[connection]  # its publications leave ``scheduled`` with it
             bump_verdicts()
         return False
-    pending = scheduled.get((id(connection), model._meta.concrete_model or model))
+    pending = scheduled.get((id(connection), compat.concrete_model(model)))
     return pending is not None and (pending.manual or not pending.committed)
 
 

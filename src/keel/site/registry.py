@@ -9,6 +9,8 @@ from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model
 
+from keel import compat
+
 __all__ = ["cached_models", "context_models", "get_site_settings_model"]
 
 
@@ -19,7 +21,7 @@ def _cached_models(marker: tuple[int, int]) -> tuple[type[Model], ...]:
     return tuple(
         m
         for m in apps.get_models()
-        if issubclass(m, CachedModelMixin) and not m._meta.proxy and not m._meta.swapped
+        if issubclass(m, CachedModelMixin) and not m._meta.proxy and not compat.is_swapped(m)
     )
 
 

@@ -12,9 +12,9 @@ from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
 from django.core.cache import caches
-from django.core.cache.backends.db import BaseDatabaseCache
 from django.db import router, transaction
 
+from keel.compat import BaseDatabaseCache
 from keel.conf import keel_settings
 from keel.redis import get_async_redis, get_redis, is_configured, log_redis_error, redis_errors
 

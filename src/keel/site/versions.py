@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.db.models import F, Model
 
+from keel import compat
 from keel.conf import keel_settings
 from keel.site.verdicts import bump as _bump_verdicts
 
@@ -44,7 +45,7 @@ def label_of(model: type[Model]) -> str:
     try:
         return _labels[model]
     except KeyError:
-        concrete = model._meta.concrete_model or model
+        concrete = compat.concrete_model(model)
         _labels[model] = concrete._meta.label_lower
         return _labels[model]
 

@@ -18,17 +18,21 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from keel import compat
 from keel.models import ActionCounter, ActionToken
 from keel.tokens.base import NewToken, TokenStore
 from keel.tokens.exceptions import TokenError, TokenStoreBusy
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
 __all__ = ["DatabaseTokenStore"]
 
@@ -49,9 +53,7 @@ def supports_delete_returning(connection: BaseDatabaseWrapper) -> bool:
     3.35; MariaDB has had ``DELETE … RETURNING`` since 10.0). It is false on MySQL, which has
     neither.
     """
-    return connection.vendor in RETURNING_VENDORS and bool(
-        connection.features.can_return_columns_from_insert
-    )
+    return connection.vendor in RETURNING_VENDORS and compat.can_return_rows_from_insert(connection)
 
 
 #: SQLSTATEs of a transaction that lost a race: serialization failure, deadlock.
@@ -237,7 +239,7 @@ class DatabaseTokenStore(TokenStore):
         # the puts run one after the other and the second deletes the first's token.
         lock = hashlib.sha256(f"put\0{purpose}\0{subject}".encode()).hexdigest()
         # MySQL's ON DUPLICATE KEY names no conflict target; the others require one.
-        targeted = connections[alias].features.supports_update_conflicts_with_target
+        targeted = compat.supports_conflict_target(connections[alias])
         ActionCounter._default_manager.using(alias).bulk_create(
             [ActionCounter(key=lock, purpose=purpose, count=1, expires_at=expires_at)],
             update_conflicts=True,

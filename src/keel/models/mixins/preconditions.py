@@ -123,9 +123,8 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
                 raise
             conditions = self.__dict__.get(APPLIED_PRECONDITIONS) or self.get_preconditions(None)
             error_class: type[DatabaseUpdatePreconditionsError] = self.precondition_error_class
-            connection = connections[using]
-            if connection.in_atomic_block and (
-                connection.needs_rollback or _rolls_back_transaction(exc)
+            if connections[using].in_atomic_block and (
+                transaction.get_rollback(using=using) or _rolls_back_transaction(exc)
             ):
                 # The database rolled back the caller's whole transaction (an InnoDB
                 # deadlock): say so, and keep the caller's block from going on.
