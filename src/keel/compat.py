@@ -112,16 +112,10 @@ def concrete_model(model: type[models.Model]) -> type[models.Model]:
 def pk_fields(model: type[models.Model] | models.Model) -> Sequence[models.Field[Any, Any]]:
     """The fields of ``model``'s primary key: one, or several for a ``CompositePrimaryKey``.
 
-    ``Options.pk_fields`` (Django 5.2, with composite primary keys) is not documented; the
-    public fallback reads the composite key's ``fields`` or returns ``[_meta.pk]``. Present
-    in every release of ``SUPPORTED``.
+    ``Options.pk_fields`` (Django 5.2, with composite primary keys) is not documented.
+    Present in every release of ``SUPPORTED``.
     """
-    opts = model._meta
-    fields: Sequence[models.Field[Any, Any]] | None = getattr(opts, "pk_fields", None)
-    if fields is not None:
-        return fields
-    pk = opts.pk
-    return list(getattr(pk, "fields", None) or [pk])
+    return model._meta.pk_fields
 
 
 def is_swapped(model: type[models.Model]) -> bool:

@@ -38,6 +38,10 @@ Each key, with who writes it, who reads it and when it is cleared:
   mixin on the next save (the files are pending again after a rollback); cleared when the
   transaction commits or by that next save.
 
+``settle_tracking(instance)`` lets change tracking restore what saves rolled back since
+made it forget (``ChangeTrackingMixin._keel_sync``); a mixin that does not inherit change
+tracking but must see the instance as the database does (the files mixin) calls it first.
+
 ``UnsavedState`` holds the primary key values and ``_state`` of a new instance before an
 INSERT that may roll back; the uniqueness and files mixins restore it when their savepoint
 rolls back, so the caller can fix the input and save again.
@@ -61,6 +65,7 @@ __all__ = [
     "SNAPSHOTS",
     "STORED_FILES",
     "UnsavedState",
+    "settle_tracking",
 ]
 
 PRECONDITIONS = "_keel_preconditions"
@@ -99,3 +104,10 @@ class UnsavedState:
             setattr(instance, attname, value)
         instance._state.adding = True
         instance._state.db = self.db
+
+
+def settle_tracking(instance: models.Model) -> None:
+    """Undo what rolled-back saves did to the change tracking of ``instance`` (if tracked)."""
+    sync = getattr(instance, "_keel_sync", None)
+    if sync is not None:
+        sync()

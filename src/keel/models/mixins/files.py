@@ -9,7 +9,7 @@ from django.db import connections, models, router, transaction
 from django.db.models.fields.files import FieldFile
 
 from keel import compat
-from keel.models.mixins._shared import STORED_FILES, UnsavedState
+from keel.models.mixins._shared import STORED_FILES, UnsavedState, settle_tracking
 
 __all__ = ["SaveInstanceFilesMixin"]
 
@@ -122,9 +122,7 @@ class SaveInstanceFilesMixin(compat.AsyncSaveOptionsMixin):
         if watch.pending():
             return
         del self.__dict__[STORED_FILES]
-        sync = getattr(self, "_keel_sync", None)
-        if sync is not None:
-            sync()
+        settle_tracking(self)
         if self._state.adding and any(
             getattr(self, f.attname) is None for f in compat.pk_fields(self)
         ):
