@@ -9,13 +9,16 @@ from __future__ import annotations
 import argparse
 import datetime
 
+import pytest
 from django.contrib.auth.models import User
 from django.core import checks
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import override_settings
+from django.utils import timezone
 
 from keel import compat
+from keel.models import ActionCounter
 from tests.testapp.models.fixtures import FixtureArticle, FixtureTag
 from tests.testapp.models.mixins_core import (
     CompositeItem,
@@ -71,6 +74,50 @@ def test_backend_feature_flags_match_the_vendor() -> None:
     assert isinstance(compat.can_return_rows_from_insert(connection), bool)
     if vendor == "postgresql":
         assert compat.can_return_rows_from_insert(connection)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_atomic_block_follows_atomic() -> None:
+    assert not compat.in_atomic_block(connection)
+    with transaction.atomic():
+        assert compat.in_atomic_block(connection)
+    assert not compat.in_atomic_block(connection)
+
+
+def test_quoter_quotes_for_the_backend() -> None:
+    quote = compat.quoter(connection)
+    assert quote("a_table") in {'"a_table"', "`a_table`"}
+    assert quote(quote("a_table")) == quote("a_table")  # already quoted: unchanged
+
+
+@pytest.mark.django_db
+def test_sequence_reset_sql_moves_the_sequence_past_existing_rows() -> None:
+    TrackedItem.objects.create(id=50, name="preset")
+    with connection.cursor() as cursor:
+        for sql in compat.sequence_reset_sql(connection, [TrackedItem]):
+            cursor.execute(sql)
+    assert TrackedItem.objects.create(name="next").pk > 50
+
+
+@pytest.mark.django_db
+def test_adapt_datetime_matches_what_the_orm_stored() -> None:
+    value = timezone.now().replace(microsecond=123456)
+    ActionCounter.objects.create(key="k", purpose="p", expires_at=value)
+    table = compat.quoter(connection)(ActionCounter._meta.db_table)
+    column = compat.quoter(connection)("expires_at")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM {table} WHERE {column} = %s",
+            [compat.adapt_datetime(connection, value)],
+        )
+        assert cursor.fetchone()[0] == 1
+
+
+def test_value_adapter_is_the_backend_s_date_adapter() -> None:
+    adapt = compat.value_adapter(connection, "adapt_datefield_value")
+    assert adapt(datetime.date(2024, 2, 29)) in {"2024-02-29", datetime.date(2024, 2, 29)}
+    with pytest.raises(ValueError, match="quote_name"):
+        compat.value_adapter(connection, "quote_name")
 
 
 def test_option_destinations_of_a_command_parser() -> None:

@@ -37,12 +37,14 @@ __all__ = [
     "DeferredAttribute",
     "ModelState",
     "TestContextDecorator",
+    "adapt_datetime",
     "can_return_rows_from_insert",
     "check_supported",
     "concrete_model",
     "duration_iso_string",
     "file_is_committed",
     "fill_related_ids",
+    "in_atomic_block",
     "instance_from_db",
     "is_auto_created",
     "is_swapped",
@@ -50,8 +52,11 @@ __all__ = [
     "option_destinations",
     "parent_models",
     "pk_fields",
+    "quoter",
+    "sequence_reset_sql",
     "supports_conflict_target",
     "supports_select_for_update",
+    "value_adapter",
     "watch_commit",
 ]
 
@@ -242,6 +247,50 @@ def option_destinations(parser: Any) -> set[str]:
     ``SUPPORTED``).
     """
     return {action.dest for action in parser._actions}
+
+
+def in_atomic_block(connection: Any) -> bool:
+    """Whether ``connection`` is inside ``transaction.atomic()``.
+
+    ``BaseDatabaseWrapper.in_atomic_block`` is not documented, and no public function says
+    it (``transaction.get_autocommit()`` is also false under manual transaction
+    management). Unchanged in every release of ``SUPPORTED``.
+    """
+    return bool(connection.in_atomic_block)
+
+
+# Backend operations: ``connection.ops`` is not documented. Each method below has the same
+# name, arguments and result in every release of ``SUPPORTED``.
+
+
+def quoter(connection: Any) -> Callable[[str], str]:
+    """The function that quotes a table or column name for ``connection``'s SQL."""
+    quote: Callable[[str], str] = connection.ops.quote_name
+    return quote
+
+
+def sequence_reset_sql(connection: Any, model_list: Sequence[type[models.Model]]) -> list[str]:
+    """The statements that move the primary key sequences of ``model_list`` past their
+    largest value (what ``manage.py sqlsequencereset`` prints)."""
+    from django.core.management.color import no_style
+
+    statements: list[str] = connection.ops.sequence_reset_sql(no_style(), list(model_list))
+    return statements
+
+
+def adapt_datetime(connection: Any, value: Any) -> Any:
+    """``value`` as ``connection``'s driver takes a ``DateTimeField`` parameter."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def value_adapter(connection: Any, name: str) -> Callable[..., Any]:
+    """The ``adapt_<kind>field_value`` method of ``connection`` named ``name``: the last
+    step of the ``get_db_prep_value()`` of date, datetime and decimal fields, looked up once
+    so that a bulk load calls it without the field's other steps."""
+    if not (name.startswith("adapt_") and name.endswith("field_value")):
+        raise ValueError(f"{name!r} is not a field value adapter of connection.ops.")
+    adapter: Callable[..., Any] = getattr(connection.ops, name)
+    return adapter
 
 
 # Backend feature flags: ``connection.features`` is not documented. Each flag below has the

@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Model
 
 from keel import compat
@@ -52,8 +52,8 @@ def label_of(model: type[Model]) -> str:
 
 def in_transaction(alias: str) -> bool:
     """Whether the current thread's connection to ``alias`` is inside a transaction."""
-    connection = transaction.get_connection(alias)
-    return connection.in_atomic_block or not connection.get_autocommit()
+    connection = connections[alias]
+    return compat.in_atomic_block(connection) or not connection.get_autocommit()
 
 
 def bump(model: type[Model], using: str) -> None:

@@ -80,7 +80,7 @@ def _sqlite_upgrade_refused(connection: BaseDatabaseWrapper, exc: DatabaseError)
     # unknown, so this is no "used" answer.
     return (
         connection.vendor == "sqlite"
-        and connection.in_atomic_block
+        and compat.in_atomic_block(connection)
         and "database is locked" in str(exc)
     )
 
@@ -133,7 +133,7 @@ def _delete_returning_sql(connection: BaseDatabaseWrapper) -> str:
     sql = _sql_by_vendor.get(connection.vendor)
     if sql is None:
         meta = ActionToken._meta
-        quote = connection.ops.quote_name
+        quote = compat.quoter(connection)
         column = {field.name: quote(str(field.column)) for field in meta.concrete_fields}
         sql = _sql_by_vendor[connection.vendor] = (
             f"DELETE FROM {quote(meta.db_table)} "
@@ -264,7 +264,7 @@ class DatabaseTokenStore(TokenStore):
         # A PostgreSQL transaction is unusable after a failed statement: inside one, a
         # savepoint keeps it usable when the DELETE loses a race. In autocommit the statement
         # is its own transaction; MySQL and SQLite keep the transaction after such an error.
-        savepoint = connection.in_atomic_block and connection.vendor == "postgresql"
+        savepoint = compat.in_atomic_block(connection) and connection.vendor == "postgresql"
         guard = transaction.atomic(using=alias) if savepoint else None
         try:
             with guard or contextlib.nullcontext():
@@ -296,7 +296,7 @@ class DatabaseTokenStore(TokenStore):
     def _delete_returning(
         self, connection: BaseDatabaseWrapper, purpose: str, digest: str
     ) -> str | None:
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        now = compat.adapt_datetime(connection, timezone.now())
         with connection.cursor() as cursor:
             cursor.execute(_delete_returning_sql(connection), [digest, purpose, now])
             row = cursor.fetchone()

@@ -91,7 +91,7 @@ class SaveInstanceFilesMixin(compat.AsyncSaveOptionsMixin):
             self._keel_unstore(pending, stored)
             unsaved.restore(self)
             raise
-        if connections[using].in_atomic_block:
+        if compat.in_atomic_block(connections[using]):
             record: tuple[Any, ...] = ()
 
             def committed() -> None:

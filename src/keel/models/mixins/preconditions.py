@@ -123,7 +123,7 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
                 raise
             conditions = self.__dict__.get(APPLIED_PRECONDITIONS) or self.get_preconditions(None)
             error_class: type[DatabaseUpdatePreconditionsError] = self.precondition_error_class
-            if connections[using].in_atomic_block and (
+            if compat.in_atomic_block(connections[using]) and (
                 transaction.get_rollback(using=using) or _rolls_back_transaction(exc)
             ):
                 # The database rolled back the caller's whole transaction (an InnoDB

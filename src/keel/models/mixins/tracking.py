@@ -322,7 +322,7 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
 
     def _keel_record(self, entry: _JournalEntry, using: str) -> None:
         """Keep ``entry`` until the transaction of the save that just ended commits."""
-        if not connections[using].in_atomic_block:
+        if not compat.in_atomic_block(connections[using]):
             return
         journal: list[_JournalEntry] = self.__dict__.setdefault(JOURNAL, [])
 
