@@ -7,6 +7,8 @@ why no public API does the job. Outside that range keel falls back to public beh
 
 `tests/test_compat_private_names.py` fails when another module of keel imports a private
 Django name or reads an undocumented attribute of a Django object.
+
+Internal: not part of keel's public API; import the public names from their package.
 """
 
 from __future__ import annotations
@@ -26,38 +28,13 @@ from django.db.models.signals import post_init, pre_init
 from django.test.utils import TestContextDecorator
 from django.utils.duration import duration_iso_string
 
+# Re-exported for keel's own modules (mypy's explicit re-export); not public API.
 __all__ = [
-    "DJANGO_VERSION",
-    "FAST_FROM_DB",
-    "SUPPORTED",
-    "AsyncSaveOptionsMixin",
     "BaseDatabaseCache",
-    "CommitWatch",
-    "ConditionalUpdateMixin",
     "DeferredAttribute",
     "ModelState",
     "TestContextDecorator",
-    "adapt_datetime",
-    "can_return_rows_from_insert",
-    "check_supported",
-    "concrete_model",
     "duration_iso_string",
-    "file_is_committed",
-    "fill_related_ids",
-    "in_atomic_block",
-    "instance_from_db",
-    "is_auto_created",
-    "is_swapped",
-    "many_to_many",
-    "option_destinations",
-    "parent_models",
-    "pk_fields",
-    "quoter",
-    "sequence_reset_sql",
-    "supports_conflict_target",
-    "supports_select_for_update",
-    "value_adapter",
-    "watch_commit",
 ]
 
 DJANGO_VERSION: tuple[int, int] = (django.VERSION[0], django.VERSION[1])

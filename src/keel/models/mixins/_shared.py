@@ -45,6 +45,8 @@ tracking but must see the instance as the database does (the files mixin) calls 
 ``UnsavedState`` holds the primary key values and ``_state`` of a new instance before an
 INSERT that may roll back; the uniqueness and files mixins restore it when their savepoint
 rolls back, so the caller can fix the input and save again.
+
+Internal: not part of keel's public API.
 """
 
 from __future__ import annotations
@@ -54,19 +56,6 @@ from typing import Any
 from django.db import models
 
 from keel import compat
-
-__all__ = [
-    "APPLIED_PRECONDITIONS",
-    "BASELINES",
-    "JOURNAL",
-    "LEARNED_BASELINES",
-    "PRECONDITIONS",
-    "SAVED_CHANGES",
-    "SNAPSHOTS",
-    "STORED_FILES",
-    "UnsavedState",
-    "settle_tracking",
-]
 
 PRECONDITIONS = "_keel_preconditions"
 APPLIED_PRECONDITIONS = "_keel_applied_preconditions"
