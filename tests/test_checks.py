@@ -287,3 +287,15 @@ def test_w007_state_machine_admin_without_the_mixin() -> None:
         assert "keel.W007" in [m.id for m in checks.run_checks(tags=[checks.Tags.admin])]
     finally:
         admin.site.unregister(Task)
+
+
+def test_w011_django_outside_the_releases_compat_was_checked_against(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from keel import compat
+
+    assert [m for m in run_checks() if m.id == "keel.W011"] == []
+    monkeypatch.setattr(compat, "DJANGO_VERSION", (9, 9))
+    [warning] = [m for m in run_checks() if m.id == "keel.W011"]
+    assert warning.level == checks.WARNING
+    assert "Django 5.2, 6.0, 6.1" in warning.msg and "9.9" in warning.msg

@@ -34,7 +34,7 @@ from tests.docs_examples import DOCS, EXECUTED_PAGES, blocks, resolve
 
 #: Internal modules that keep an ``__all__`` for the tools only (see the module docstring).
 REEXPORT_ONLY = {
-    "keel.compat": "DeferredAttribute is re-exported to the mixins",
+    "keel.compat": "Django internals (DeferredAttribute, ModelState, ...) re-exported to keel",
     "keel.site.cache": "the read path re-exports its parts to keel.site.base and the middleware",
 }
 _DIRECTIVE = re.compile(r"^::: *([\w.]+)[ \t]*\n((?:[ \t]+.*\n|[ \t]*\n)*)", re.MULTILINE)

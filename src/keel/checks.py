@@ -22,6 +22,8 @@ Ids are never reused:
   site-settings read asks the store (``manage.py check --deploy``: it connects to Redis).
 - ``keel.W007``: a state-machine model in the admin without ``StateMachineAdminMixin``
   (registered by ``keel.admin``).
+- ``keel.W011``: the running Django is not one keel's private hooks were checked against
+  (see ``keel.compat.check_supported``).
 
 Internal: not part of keel's public API; import the public names from their package.
 """
@@ -43,6 +45,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router
 from django.utils.module_loading import import_string
 
+from keel import compat
 from keel.conf import SETTINGS, invalid_value_message, keel_settings, user_settings
 from keel.site.registry import cached_models
 
@@ -231,3 +234,6 @@ from keel.site import checks as _site_checks  # noqa: E402, F401
 
 # The Redis token store's deployment checks (keel.W008, keel.W009) live with the tokens.
 from keel.tokens import checks as _token_checks  # noqa: E402, F401
+
+# The supported-Django check (keel.W011) lives with the hooks it is about.
+checks.register()(compat.check_supported)

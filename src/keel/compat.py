@@ -2,7 +2,11 @@
 
 Each hook below names the Django versions it was checked against (``SUPPORTED``) and says
 why no public API does the job. Outside that range keel falls back to public behaviour
-(slower, never wrong) where it can, and ``check_supported`` says so.
+(slower, never wrong) where it can, and the system check ``keel.W011``
+([`check_supported`][keel.compat.check_supported]) says so.
+
+`tests/test_compat_private_names.py` fails when another module of keel imports a private
+Django name or reads an undocumented attribute of a Django object.
 
 Internal: not part of keel's public API; import the public names from their package.
 """
@@ -13,20 +17,97 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import django
+from django.core import checks
+from django.core.cache.backends.db import BaseDatabaseCache
 from django.db import connections, models, transaction
 from django.db.models.base import ModelState
 from django.db.models.fields.files import FieldFile
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
+from django.test.utils import TestContextDecorator
+from django.utils.duration import duration_iso_string
 
 # Re-exported for keel's own modules (mypy's explicit re-export); not public API.
-__all__ = ["DeferredAttribute"]
+__all__ = [
+    "BaseDatabaseCache",
+    "DeferredAttribute",
+    "ModelState",
+    "TestContextDecorator",
+    "duration_iso_string",
+]
 
 DJANGO_VERSION: tuple[int, int] = (django.VERSION[0], django.VERSION[1])
 
 #: Django releases whose internals below were read and tested.
 SUPPORTED: tuple[tuple[int, int], ...] = ((5, 2), (6, 0), (6, 1))
+
+
+def check_supported(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """System check ``keel.W011``: the running Django is not one of ``SUPPORTED``.
+
+    keel still works there: the hooks gated on ``SUPPORTED`` (``FAST_FROM_DB``,
+    ``ERROR_RESPONSE``) take their public fallback, and the others were read on each release
+    of ``SUPPORTED`` only.
+    """
+    if DJANGO_VERSION in SUPPORTED:
+        return []
+    supported = ", ".join(f"{major}.{minor}" for major, minor in SUPPORTED)
+    return [
+        checks.Warning(
+            f"keel was tested with Django {supported}; this is Django "
+            f"{DJANGO_VERSION[0]}.{DJANGO_VERSION[1]}.",
+            hint="keel uses its public fallbacks (slower model loading, error pages without "
+            "keel's headers); upgrade keel or pin a supported Django release.",
+            id="keel.W011",
+        )
+    ]
+
+
+# ``django.test.utils.TestContextDecorator`` is the base of ``override_settings``: the one
+# class that makes a helper work as decorator, class decorator and context manager alike.
+# It is not in Django's documentation; ``keel.test.override_site_settings`` builds on it.
+# Unchanged (``enable``/``disable``/``decorate_class``) in every release of ``SUPPORTED``.
+
+# ``django.utils.duration`` is not documented; ``duration_iso_string`` is what
+# ``DjangoJSONEncoder`` writes for a ``timedelta`` (ISO 8601), which keel's published
+# documents must match. Same output in every release of ``SUPPORTED``.
+
+# ``BaseDatabaseCache`` is the base of Django's database cache backend (the documented
+# ``DatabaseCache`` is its only subclass in Django); keel recognises a database cache, also a
+# project's subclass of the base, by it. Unchanged in every release of ``SUPPORTED``.
+
+# ``ModelState`` is the class of the documented ``Model._state``; no public API builds one,
+# and keel's cached copies of site settings build instances without running ``__init__``.
+
+
+def concrete_model(model: type[models.Model]) -> type[models.Model]:
+    """The concrete model behind ``model`` (itself, unless ``model`` is a proxy).
+
+    ``Options.concrete_model`` is not part of the documented ``_meta`` API; Django's own
+    ``save()``, ``contenttypes`` and admin rely on it. Unchanged since Django 1.x and in every
+    release of ``SUPPORTED``.
+    """
+    return model._meta.concrete_model or model
+
+
+def pk_fields(model: type[models.Model] | models.Model) -> Sequence[models.Field[Any, Any]]:
+    """The fields of ``model``'s primary key: one, or several for a ``CompositePrimaryKey``.
+
+    ``Options.pk_fields`` (Django 5.2, with composite primary keys) is not documented.
+    Present in every release of ``SUPPORTED``.
+    """
+    return model._meta.pk_fields
+
+
+def is_swapped(model: type[models.Model]) -> bool:
+    """Whether a swappable model (``auth.User``...) was replaced by a setting.
+
+    ``Options.swapped`` is not documented; it names the replacing setting's value. Unchanged
+    in every release of ``SUPPORTED``.
+    """
+    return bool(model._meta.swapped)
+
 
 # ``Model.__init__`` with positional values (the path ``Model.from_db`` takes) sends
 # ``pre_init``, sets ``_state`` and assigns each non-deferred value with ``setattr``, then
@@ -116,10 +197,103 @@ def _plain_attnames(cls: type[models.Model]) -> tuple[str, ...] | None:
     return attnames
 
 
+def is_auto_created(model: type[models.Model]) -> bool:
+    """Whether Django created ``model`` itself (the through model of a ``ManyToManyField``
+    declared without ``through``).
+
+    ``Options.auto_created`` is not documented; it names the model the table belongs to.
+    Unchanged in every release of ``SUPPORTED``.
+    """
+    return bool(model._meta.auto_created)
+
+
+def many_to_many(model: type[models.Model]) -> Sequence[models.ManyToManyField[Any, Any]]:
+    """The forward ``ManyToManyField`` fields of ``model``, inherited ones included.
+
+    ``Options.many_to_many`` is not documented (``get_fields()`` mixes in reverse relations
+    and private fields). Unchanged in every release of ``SUPPORTED``.
+    """
+    return model._meta.many_to_many
+
+
+def option_destinations(parser: Any) -> set[str]:
+    """The destinations of every option a command's argument parser declares.
+
+    ``argparse`` keeps a parser's actions in ``_actions`` and offers no public list; Django's
+    ``call_command`` reads the same attribute to validate its options (every release of
+    ``SUPPORTED``).
+    """
+    return {action.dest for action in parser._actions}
+
+
+def in_atomic_block(connection: Any) -> bool:
+    """Whether ``connection`` is inside ``transaction.atomic()``.
+
+    ``BaseDatabaseWrapper.in_atomic_block`` is not documented, and no public function says
+    it (``transaction.get_autocommit()`` is also false under manual transaction
+    management). Unchanged in every release of ``SUPPORTED``.
+    """
+    return bool(connection.in_atomic_block)
+
+
+# Backend operations: ``connection.ops`` is not documented. Each method below has the same
+# name, arguments and result in every release of ``SUPPORTED``.
+
+
+def quoter(connection: Any) -> Callable[[str], str]:
+    """The function that quotes a table or column name for ``connection``'s SQL."""
+    quote: Callable[[str], str] = connection.ops.quote_name
+    return quote
+
+
+def sequence_reset_sql(connection: Any, model_list: Sequence[type[models.Model]]) -> list[str]:
+    """The statements that move the primary key sequences of ``model_list`` past their
+    largest value (what ``manage.py sqlsequencereset`` prints)."""
+    from django.core.management.color import no_style
+
+    statements: list[str] = connection.ops.sequence_reset_sql(no_style(), list(model_list))
+    return statements
+
+
+def adapt_datetime(connection: Any, value: Any) -> Any:
+    """``value`` as ``connection``'s driver takes a ``DateTimeField`` parameter."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def value_adapter(connection: Any, name: str) -> Callable[..., Any]:
+    """The ``adapt_<kind>field_value`` method of ``connection`` named ``name``: the last
+    step of the ``get_db_prep_value()`` of date, datetime and decimal fields, looked up once
+    so that a bulk load calls it without the field's other steps."""
+    if not (name.startswith("adapt_") and name.endswith("field_value")):
+        raise ValueError(f"{name!r} is not a field value adapter of connection.ops.")
+    adapter: Callable[..., Any] = getattr(connection.ops, name)
+    return adapter
+
+
+# Backend feature flags: ``connection.features`` is not documented. Each flag below has the
+# same name and meaning in every release of ``SUPPORTED``.
+
+
+def supports_select_for_update(connection: Any) -> bool:
+    """Whether the backend runs ``select_for_update()`` (False on SQLite)."""
+    return bool(connection.features.has_select_for_update)
+
+
+def can_return_rows_from_insert(connection: Any) -> bool:
+    """Whether an ``INSERT`` can return the columns it wrote (``RETURNING``)."""
+    return bool(connection.features.can_return_columns_from_insert)
+
+
+def supports_conflict_target(connection: Any) -> bool:
+    """Whether ``bulk_create(update_conflicts=True)`` takes ``unique_fields`` (not MySQL)."""
+    return bool(connection.features.supports_update_conflicts_with_target)
+
+
 def parent_models(model: type[models.Model]) -> list[type[models.Model]]:
     """The concrete parents of a multi-table-inheritance model, nearest first.
 
-    ``Options.get_parent_list()`` is not part of the documented ``_meta`` API; it has been
+    ``Options.get_parent_list()`` is not part of the documented ``_meta`` API (nor is
+    ``Options.all_parents``, the same models as a tuple since Django 5.1); it has been
     stable since Django 1.x and is what ``Model.save`` uses itself.
     """
     return list(model._meta.get_parent_list())

@@ -23,7 +23,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Model
-from django.test.utils import TestContextDecorator
+
+from keel import compat
+from keel.compat import TestContextDecorator
 
 __all__ = ["override_site_settings"]
 
@@ -48,7 +50,7 @@ class override_site_settings(TestContextDecorator):
         from keel.site.registry import get_site_settings_model
 
         model = self.model or get_site_settings_model()
-        return model._meta.concrete_model or model
+        return compat.concrete_model(model)
 
     def enable(self) -> None:
         from keel.site.copies import push_override

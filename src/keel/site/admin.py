@@ -193,8 +193,9 @@ def _field_origins(model: type[models.Model]) -> dict[str, type[models.Model]]:
     origins: dict[str, type[models.Model]] = {}
     for base in reversed(model.__mro__):
         if isinstance(base, type) and issubclass(base, models.Model) and base is not models.Model:
-            for field in (*base._meta.local_fields, *base._meta.local_many_to_many):
-                origins.setdefault(field.name, base)
+            for field in base._meta.get_fields(include_parents=False):
+                if field.concrete or not field.auto_created:  # not a reverse relation
+                    origins.setdefault(field.name, base)
     return origins
 
 

@@ -9,6 +9,7 @@ from django.db import models, router
 from django.db.models.signals import class_prepared
 from django.utils.translation import gettext_lazy as _
 
+from keel import compat
 from keel.exceptions import KeelError
 from keel.site.cache import CachedSource, aread, clear_local_copies, read, schedule_publish
 from keel.site.changes import saved_with_changes
@@ -95,11 +96,9 @@ def _sources_of(concrete: type[models.Model]) -> tuple[CachedSource[Any], ...]:
 def _written(model: type[models.Model]) -> list[type[models.Model]]:
     """The cached concrete models a write of ``model`` changes: its own and, for a
     multi-table child, every cached parent (the child's row is also a row of each)."""
-    concrete = model._meta.concrete_model or model
+    concrete = compat.concrete_model(model)
     return [concrete] + [
-        parent
-        for parent in concrete._meta.get_parent_list()
-        if issubclass(parent, CachedModelMixin)
+        parent for parent in compat.parent_models(concrete) if issubclass(parent, CachedModelMixin)
     ]
 
 
@@ -130,7 +129,7 @@ class CachedModelMixin(models.Model):
         try:
             return _first_sources[cls]  # every read asks: one lookup
         except KeyError:
-            _first_sources[cls] = _sources_of(cls._meta.concrete_model or cls)[0]
+            _first_sources[cls] = _sources_of(compat.concrete_model(cls))[0]
             return _first_sources[cls]
 
     @classmethod

@@ -48,6 +48,7 @@ import time
 from typing import Any, NamedTuple, TypeVar
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, router
 from django.db.models import Model
 
@@ -116,7 +117,7 @@ def resolve_alias(model: type[Model], using: str | None) -> str:
     """
     if using:
         return using
-    if not router.routers:  # the common case, without the routing machinery's cost
+    if not settings.DATABASE_ROUTERS:  # the common case, without the routing machinery's cost
         return DEFAULT_DB_ALIAS
     return router.db_for_write(model)
 
@@ -213,7 +214,7 @@ def _read(source: CachedSource[T], using: str | None, part: str | None) -> T:
             using is None
             and part is None
             and alias == DEFAULT_DB_ALIAS
-            and not router.routers
+            and not settings.DATABASE_ROUTERS
             and not _publish.pending
             and not active_overrides
             and (entry.stamp is not None or get_listener() is None)

@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
-from django.db import models, router, transaction
+from django.db import connections, models, router, transaction
 from django.utils.text import Truncator
 
+from keel import compat
 from keel.signals import site_settings_changed
 from keel.site.encryption import is_secret_field
 
@@ -125,7 +126,7 @@ def locked_row(model: type[models.Model], pk: Any, using: str) -> models.Model |
     any save), so the read sees the latest commit and the save that follows cannot fail.
     """
     rows: models.QuerySet[Any] = models.QuerySet(model, using=using).filter(pk=pk)
-    if not transaction.get_connection(using).features.has_select_for_update:
+    if not compat.supports_select_for_update(connections[using]):
         # A plain queryset: the base manager's update() would publish the cache.
         pk_name = model._meta.pk.attname
         rows.update(**{pk_name: models.F(pk_name)})
@@ -151,12 +152,12 @@ def saved_with_changes(
     """
     model = type(instance)
     using = kwargs.get("using") or router.db_for_write(model, instance=instance)
-    connection = transaction.get_connection(using)
+    connection = connections[using]
     update_fields = kwargs.get("update_fields")
     if update_fields is not None:
         update_fields = list(update_fields)  # read twice: a generator would be used up
         kwargs = {**kwargs, "update_fields": update_fields}
-    if (not connection.in_atomic_block and not connection.get_autocommit()) or (
+    if (not compat.in_atomic_block(connection) and not connection.get_autocommit()) or (
         update_fields == []
     ):
         save(**kwargs)

@@ -31,8 +31,8 @@ from typing import Any, TypeVar
 from django.db import models
 from django.db.models import Model
 from django.db.models.fields.files import FieldFile
-from django.utils.duration import duration_iso_string
 
+from keel.compat import duration_iso_string
 from keel.site.encryption import is_secret_field
 
 #: Version of the document layout; a change makes every stored document a miss.

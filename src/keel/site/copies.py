@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from django.db.models import Model
 
+from keel import compat
 from keel.conf import keel_settings
 from keel.site.documents import MISSING
 from keel.site.verdicts import bump
@@ -119,13 +120,13 @@ def forget_memo(model: type[Model] | None) -> None:
     if model is None:
         memo.clear()
     else:
-        memo.pop(model._meta.concrete_model or model, None)
+        memo.pop(compat.concrete_model(model), None)
 
 
 def clear_local_copies(model: type[Model] | None = None) -> None:
     """Forget this process's copies (and the current request memo) of ``model`` or of all."""
     with _state_lock:
-        models = list(local) if model is None else [model._meta.concrete_model or model]
+        models = list(local) if model is None else [compat.concrete_model(model)]
         for m in models:
             epochs[m] = epochs.get(m, 0) + 1
             local.pop(m, None)

@@ -17,9 +17,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model
-from django.db.models.base import ModelState
 from django.utils import translation
 
+from keel import compat
+from keel.compat import ModelState
 from keel.redis import make_key
 from keel.site.codec import FORMAT, schema_id
 
@@ -58,7 +59,7 @@ class CachedSource(Generic[T]):
     hot: tuple[Callable[[], T], int, float, str | None] | None = None
 
     def __init__(self, model: type[Model]) -> None:
-        self.model = model._meta.concrete_model or model
+        self.model = compat.concrete_model(model)
 
     def build(self, alias: str, language: str, part: str | None) -> tuple[Any, Any]:
         raise NotImplementedError
@@ -92,7 +93,7 @@ class CachedSource(Generic[T]):
 def generation_key(model: type[Model], alias: str = DEFAULT_DB_ALIAS) -> str:
     """The store key holding the version of ``model`` (in database ``alias``) that the
     store's documents were built at."""
-    concrete = model._meta.concrete_model or model
+    concrete = compat.concrete_model(model)
     return make_key("site", "{" + concrete._meta.label_lower + "}", "gen", alias)
 
 

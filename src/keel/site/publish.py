@@ -11,9 +11,10 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Model
 
+from keel import compat
 from keel.site import versions
 from keel.site.copies import clear_local_copies, forget_memo
 from keel.site.documents import CachedSource, current_language, encode_doc
@@ -38,7 +39,7 @@ class _Publication:
         self.started = True
         if not versions.in_transaction(self.alias):
             self.committed = True
-            key = (id(transaction.get_connection(self.alias)), self.sources[0].model)
+            key = (id(connections[self.alias]), self.sources[0].model)
             if scheduled.get(key) is self:
                 del scheduled[key]
         try:
@@ -75,13 +76,13 @@ def wrote_in_transaction(model: type[Model], alias: str) -> bool:
     writes from the database until it ends, even when a test ran its on-commit callbacks
     early. Under manual transaction management (``set_autocommit(False)``), until the
     connection is back in autocommit."""
-    connection = transaction.get_connection(alias)
+    connection = connections[alias]
     if connection.get_autocommit():
         if _manual.get(connection):
             del _manual[connection]  # its publications leave ``scheduled`` with it
             bump_verdicts()
         return False
-    pending = scheduled.get((id(connection), model._meta.concrete_model or model))
+    pending = scheduled.get((id(connection), compat.concrete_model(model)))
     return pending is not None and (pending.manual or not pending.committed)
 
 
@@ -92,16 +93,16 @@ def schedule_publish(sources: tuple[CachedSource[Any], ...], using: str) -> None
     Outside a transaction it publishes at once. Several writes in one transaction bump and
     publish once. A rolled-back transaction publishes nothing (its bump rolls back too).
     """
-    connection = transaction.get_connection(using)
+    connection = connections[using]
     model = sources[0].model
     key = (id(connection), model)
     forget_memo(model)
-    if connection.in_atomic_block:
+    if compat.in_atomic_block(connection):
         pending = scheduled.get(key)
         if pending is not None and not pending.started and not pending.manual:
             return
     versions.bump(model, using)
-    if not connection.in_atomic_block and not connection.get_autocommit():
+    if not compat.in_atomic_block(connection) and not connection.get_autocommit():
         # Manual transaction management: Django has no commit hook to publish on. The bump
         # commits with the data, the store is then behind the database's version and the
         # first reader after the commit rebuilds it; this process asks the database again.
@@ -116,7 +117,7 @@ def schedule_publish(sources: tuple[CachedSource[Any], ...], using: str) -> None
             bump_verdicts()
         return
     publication = _Publication(sources, using)
-    if connection.in_atomic_block:
+    if compat.in_atomic_block(connection):
         scheduled[key] = publication
         bump_verdicts()  # warm reads now take the path that reads this transaction's writes
     transaction.on_commit(publication, using=using, robust=True)

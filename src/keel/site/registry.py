@@ -12,6 +12,8 @@ from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model
 
+from keel import compat
+
 
 @functools.lru_cache(maxsize=4)
 def _cached_models(marker: tuple[int, int]) -> tuple[type[Model], ...]:
@@ -20,7 +22,7 @@ def _cached_models(marker: tuple[int, int]) -> tuple[type[Model], ...]:
     return tuple(
         m
         for m in apps.get_models()
-        if issubclass(m, CachedModelMixin) and not m._meta.proxy and not m._meta.swapped
+        if issubclass(m, CachedModelMixin) and not m._meta.proxy and not compat.is_swapped(m)
     )
 
 

@@ -15,9 +15,9 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import DEFAULT_DB_ALIAS, models
 from django.db.models import Model, QuerySet
 from django.db.models.functions import Lower
-from django.db.models.query_utils import DeferredAttribute
 from django.utils import translation
 
+from keel.compat import DeferredAttribute
 from keel.site.codec import decode_instance, encode_instance, published_fields, secret_fields
 from keel.site.documents import CachedSource, InstanceTemplate
 

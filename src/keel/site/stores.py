@@ -15,9 +15,10 @@ from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
 from django.core.cache import caches
-from django.core.cache.backends.db import BaseDatabaseCache
-from django.db import router, transaction
+from django.db import connections, router, transaction
 
+from keel import compat
+from keel.compat import BaseDatabaseCache
 from keel.conf import keel_settings
 from keel.redis import get_async_redis, get_redis, is_configured, log_redis_error, redis_errors
 
@@ -218,7 +219,7 @@ class DjangoCacheStore:
         if not isinstance(cache, BaseDatabaseCache):
             return nullcontext()
         using = router.db_for_write(cache.cache_model_class)
-        if not transaction.get_connection(using).in_atomic_block:
+        if not compat.in_atomic_block(connections[using]):
             return nullcontext()
         return transaction.atomic(using=using)
 

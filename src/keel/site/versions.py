@@ -26,9 +26,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Model
 
+from keel import compat
 from keel.conf import keel_settings
 from keel.site.verdicts import bump as _bump_verdicts
 
@@ -43,15 +44,15 @@ def label_of(model: type[Model]) -> str:
     try:
         return _labels[model]
     except KeyError:
-        concrete = model._meta.concrete_model or model
+        concrete = compat.concrete_model(model)
         _labels[model] = concrete._meta.label_lower
         return _labels[model]
 
 
 def in_transaction(alias: str) -> bool:
     """Whether the current thread's connection to ``alias`` is inside a transaction."""
-    connection = transaction.get_connection(alias)
-    return connection.in_atomic_block or not connection.get_autocommit()
+    connection = connections[alias]
+    return compat.in_atomic_block(connection) or not connection.get_autocommit()
 
 
 def bump(model: type[Model], using: str) -> None:

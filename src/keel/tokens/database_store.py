@@ -21,18 +21,21 @@ import hashlib
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from keel import compat
 from keel.models import ActionCounter, ActionToken
 from keel.tokens.base import NewToken, TokenStore
 from keel.tokens.exceptions import TokenError, TokenStoreBusy
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
 __all__ = ["DatabaseTokenStore"]
 
@@ -56,9 +59,7 @@ def supports_delete_returning(connection: BaseDatabaseWrapper) -> bool:
     3.35; MariaDB has had ``DELETE … RETURNING`` since 10.0). It is false on MySQL, which has
     neither.
     """
-    return connection.vendor in RETURNING_VENDORS and bool(
-        connection.features.can_return_columns_from_insert
-    )
+    return connection.vendor in RETURNING_VENDORS and compat.can_return_rows_from_insert(connection)
 
 
 #: SQLSTATEs of a transaction that lost a race: serialization failure, deadlock.
@@ -85,7 +86,7 @@ def _sqlite_upgrade_refused(connection: BaseDatabaseWrapper, exc: DatabaseError)
     # unknown, so this is no "used" answer.
     return (
         connection.vendor == "sqlite"
-        and connection.in_atomic_block
+        and compat.in_atomic_block(connection)
         and "database is locked" in str(exc)
     )
 
@@ -138,7 +139,7 @@ def _delete_returning_sql(connection: BaseDatabaseWrapper) -> str:
     sql = _sql_by_vendor.get(connection.vendor)
     if sql is None:
         meta = ActionToken._meta
-        quote = connection.ops.quote_name
+        quote = compat.quoter(connection)
         column = {field.name: quote(str(field.column)) for field in meta.concrete_fields}
         sql = _sql_by_vendor[connection.vendor] = (
             f"DELETE FROM {quote(meta.db_table)} "
@@ -228,7 +229,7 @@ class DatabaseTokenStore(TokenStore):
         again (MariaDB has rolled all of it back, PostgreSQL has aborted it):
         [`TokenStoreBusy`][keel.tokens.TokenStoreBusy] says so.
         """
-        owned = not connections[alias].in_atomic_block
+        owned = not compat.in_atomic_block(connections[alias])
         for attempt in range(DEADLOCK_RETRIES):
             try:
                 with transaction.atomic(using=alias, durable=durable):
@@ -276,7 +277,7 @@ class DatabaseTokenStore(TokenStore):
         # one order, so that two of them never wait for each other's lock rows.
         counters = ActionCounter._default_manager.using(alias)
         # MySQL's ON DUPLICATE KEY names no conflict target; the others require one.
-        targeted = connections[alias].features.supports_update_conflicts_with_target
+        targeted = compat.supports_conflict_target(connections[alias])
         for subject in sorted(subjects):
             lock = hashlib.sha256(f"put\0{purpose}\0{subject}".encode()).hexdigest()
             counters.bulk_create(
@@ -303,7 +304,7 @@ class DatabaseTokenStore(TokenStore):
         # A PostgreSQL transaction is unusable after a failed statement: inside one, a
         # savepoint keeps it usable when the DELETE loses a race. In autocommit the statement
         # is its own transaction; MySQL and SQLite keep the transaction after such an error.
-        savepoint = connection.in_atomic_block and connection.vendor == "postgresql"
+        savepoint = compat.in_atomic_block(connection) and connection.vendor == "postgresql"
         guard = transaction.atomic(using=alias) if savepoint else None
         try:
             with guard or contextlib.nullcontext():
@@ -335,7 +336,7 @@ class DatabaseTokenStore(TokenStore):
     def _delete_returning(
         self, connection: BaseDatabaseWrapper, purpose: str, digest: str
     ) -> str | None:
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        now = compat.adapt_datetime(connection, timezone.now())
         with connection.cursor() as cursor:
             cursor.execute(_delete_returning_sql(connection), [digest, purpose, now])
             row = cursor.fetchone()

@@ -44,7 +44,11 @@ from keel.models.mixins.update_fields import (
     AutoRemovePKFromUpdateFieldsMixin,
     CallFieldsPreSaveMixin,
 )
-from keel.models.mixins.validation import FasterValidateOnSaveMixin, ValidateOnSaveMixin
+from keel.models.mixins.validation import (
+    FasterValidateOnSaveMixin,
+    ValidateOnSaveMixin,
+    ValidateOnSaveWithoutQueriesMixin,
+)
 
 __all__ = [
     "AlwaysUpdateFieldsMixin",
@@ -69,4 +73,5 @@ __all__ = [
     "Transition",
     "UpdatePreconditionsMixin",
     "ValidateOnSaveMixin",
+    "ValidateOnSaveWithoutQueriesMixin",
 ]

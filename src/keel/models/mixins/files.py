@@ -9,12 +9,9 @@ from django.db import connections, models, router, transaction
 from django.db.models.fields.files import FieldFile
 
 from keel import compat
-from keel.models.mixins.uniqueness import _UnsavedState
+from keel.models.mixins._shared import STORED_FILES, UnsavedState, settle_tracking
 
 __all__ = ["SaveInstanceFilesMixin"]
-
-#: (commit watch, pending files, names stored) of an insert made inside a transaction.
-_STORED = "_keel_stored_files"
 
 
 def _pending_upload(value: object) -> File[Any] | None:
@@ -65,13 +62,13 @@ class SaveInstanceFilesMixin(compat.AsyncSaveOptionsMixin):
 
     def save(self, **kwargs: Any) -> None:
         self._keel_undo_rolled_back_files()
-        pk_missing = any(getattr(self, f.attname) is None for f in self._meta.pk_fields)
+        pk_missing = any(getattr(self, f.attname) is None for f in compat.pk_fields(self))
         pending = self._pending_files() if self._state.adding and pk_missing else []
         if not pending:
             super().save(**kwargs)
             return
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
-        unsaved = _UnsavedState(self)
+        unsaved = UnsavedState(self)
         stored: list[tuple[models.FileField, str]] = []
         try:
             with transaction.atomic(using=using):
@@ -94,15 +91,15 @@ class SaveInstanceFilesMixin(compat.AsyncSaveOptionsMixin):
             self._keel_unstore(pending, stored)
             unsaved.restore(self)
             raise
-        if connections[using].in_atomic_block:
+        if compat.in_atomic_block(connections[using]):
             record: tuple[Any, ...] = ()
 
             def committed() -> None:
-                if self.__dict__.get(_STORED) is record:
-                    del self.__dict__[_STORED]
+                if self.__dict__.get(STORED_FILES) is record:
+                    del self.__dict__[STORED_FILES]
 
             record = (compat.watch_commit(using, committed), pending, stored)
-            self.__dict__[_STORED] = record
+            self.__dict__[STORED_FILES] = record
 
     def _keel_unstore(
         self, pending: list[tuple[models.FileField, File[Any]]], stored: list[tuple[Any, str]]
@@ -118,17 +115,15 @@ class SaveInstanceFilesMixin(compat.AsyncSaveOptionsMixin):
         """After the caller's transaction rolled back an insert this mixin made: when the
         instance is new again (change tracking restores that), its files are pending again,
         so the retry stores them under the new primary key."""
-        record = self.__dict__.get(_STORED)
+        record = self.__dict__.get(STORED_FILES)
         if record is None:
             return
         watch, pending, stored = record
         if watch.pending():
             return
-        del self.__dict__[_STORED]
-        sync = getattr(self, "_keel_sync", None)
-        if sync is not None:
-            sync()
+        del self.__dict__[STORED_FILES]
+        settle_tracking(self)
         if self._state.adding and any(
-            getattr(self, f.attname) is None for f in self._meta.pk_fields
+            getattr(self, f.attname) is None for f in compat.pk_fields(self)
         ):
             self._keel_unstore(pending, stored)

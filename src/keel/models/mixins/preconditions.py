@@ -17,11 +17,9 @@ from keel.exceptions import (
     RowNotFoundError,
     TransactionRolledBackError,
 )
+from keel.models.mixins._shared import APPLIED_PRECONDITIONS, PRECONDITIONS
 
 __all__ = ["Preconditions", "UpdatePreconditionsMixin"]
-
-_ACTIVE = "_keel_preconditions"
-_APPLIED = "_keel_applied_preconditions"
 
 
 # SQLSTATE 40001 (serialization failure: PostgreSQL REPEATABLE READ / SERIALIZABLE) and
@@ -34,7 +32,7 @@ _RETRY_MYSQL_CODES = frozenset({_MYSQL_DEADLOCK, 1020})
 
 
 def _concrete(instance: models.Model) -> type[models.Model]:
-    return instance._meta.concrete_model or type(instance)
+    return compat.concrete_model(type(instance))
 
 
 def is_serialization_failure(exc: BaseException) -> bool:
@@ -123,11 +121,10 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
         except DatabaseError as exc:
             if isinstance(exc, KeelError) or not is_serialization_failure(exc):
                 raise
-            conditions = self.__dict__.get(_APPLIED) or self.get_preconditions(None)
+            conditions = self.__dict__.get(APPLIED_PRECONDITIONS) or self.get_preconditions(None)
             error_class: type[DatabaseUpdatePreconditionsError] = self.precondition_error_class
-            connection = connections[using]
-            if connection.in_atomic_block and (
-                connection.needs_rollback or _rolls_back_transaction(exc)
+            if compat.in_atomic_block(connections[using]) and (
+                transaction.get_rollback(using=using) or _rolls_back_transaction(exc)
             ):
                 # The database rolled back the caller's whole transaction (an InnoDB
                 # deadlock): say so, and keep the caller's block from going on.
@@ -139,8 +136,8 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
                 _concrete(self), self.pk, filters=conditions.filters, excludes=conditions.excludes
             ) from exc
         finally:
-            self.__dict__.pop(_ACTIVE, None)
-            self.__dict__.pop(_APPLIED, None)
+            self.__dict__.pop(PRECONDITIONS, None)
+            self.__dict__.pop(APPLIED_PRECONDITIONS, None)
 
     def pop_preconditions(self, kwargs: dict[str, Any]) -> bool:
         """Take this mixin's options out of the save keywords; return whether to guard.
@@ -157,7 +154,7 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
                 )
         preconditions = Preconditions(dict(filters or {}), dict(excludes or {}))
         if preconditions:
-            self.__dict__[_ACTIVE] = preconditions
+            self.__dict__[PRECONDITIONS] = preconditions
         return bool(preconditions)
 
     def prepare_guarded_save(self, using: str) -> None:
@@ -165,7 +162,7 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
 
     def get_preconditions(self, update_fields: Any) -> Preconditions:
         """The conditions of the save in progress (subclasses add theirs)."""
-        active: Preconditions | None = self.__dict__.get(_ACTIVE)
+        active: Preconditions | None = self.__dict__.get(PRECONDITIONS)
         if active is None:
             return Preconditions()
         return Preconditions(dict(active.filters), dict(active.excludes))
@@ -183,7 +180,7 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
         conditions = self.get_preconditions(update_fields)
         if not (conditions.filters or conditions.excludes):
             return None
-        self.__dict__[_APPLIED] = conditions
+        self.__dict__[APPLIED_PRECONDITIONS] = conditions
         table = base_qs.model
         # Conditions on this table's columns go straight into the UPDATE's WHERE (the
         # database re-checks them on the row it locks); the others (multi-table inheritance)
@@ -214,7 +211,7 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
         data = self.__dict__
         # Evaluated once per save, by the first table that writes: with multi-table
         # inheritance a later table would see the row as already changed by this save.
-        if _ACTIVE not in data or _APPLIED in data:
+        if PRECONDITIONS not in data or APPLIED_PRECONDITIONS in data:
             return None
         if not values and update_fields is not None:  # this table writes nothing
             return None
@@ -225,7 +222,7 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
     def update_not_applied(self, base_qs: models.QuerySet[Any], using: str, pk_val: Any) -> None:
         model = _concrete(self)
         if base_qs.filter(pk=pk_val).exists():
-            conditions = self.__dict__.get(_APPLIED) or self.get_preconditions(None)
+            conditions = self.__dict__.get(APPLIED_PRECONDITIONS) or self.get_preconditions(None)
             raise self.precondition_error_class(
                 model, pk_val, filters=conditions.filters, excludes=conditions.excludes
             )

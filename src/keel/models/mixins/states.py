@@ -12,9 +12,11 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, Perm
 from django.db import models, router, transaction
 from django.db.models.signals import class_prepared
 
+from keel import compat
 from keel.exceptions import InvalidStateError, TransitionNotAllowedError
-from keel.models.mixins.preconditions import _ACTIVE, Preconditions, UpdatePreconditionsMixin
-from keel.models.mixins.tracking import _LEARNED, NOT_LOADED, ChangeTrackingMixin
+from keel.models.mixins._shared import LEARNED_BASELINES, PRECONDITIONS
+from keel.models.mixins.preconditions import Preconditions, UpdatePreconditionsMixin
+from keel.models.mixins.tracking import NOT_LOADED, ChangeTrackingMixin
 from keel.signals import post_state_transition, pre_state_transition
 
 __all__ = [
@@ -108,8 +110,12 @@ class StateGraph:
         """States from which ``target`` can be reached in one transition."""
         return frozenset(s for s in self.states if target in self.transitions[s])
 
-    def can_transit(self, source: Any, target: Any) -> bool:
+    def can_transition(self, source: Any, target: Any) -> bool:
+        """Whether the graph has a transition from ``source`` to ``target``."""
         return target in self.transitions.get(source, frozenset())
+
+    #: The seed's name of [`can_transition`][keel.models.mixins.states.StateGraph.can_transition].
+    can_transit = can_transition
 
     def to_mermaid(self, *, title: str | None = None) -> str:
         """A Mermaid ``stateDiagram-v2`` of the graph (initial and final states marked)."""
@@ -317,9 +323,9 @@ class StateMachineMixin(ChangeTrackingMixin):
     def get_state(self) -> Any:
         return getattr(self, self._keel_state_attname())
 
-    def can_transit_to(self, state: Any, fail: bool = False, noop_skip: bool = False) -> bool:
+    def can_transition_to(self, state: Any, fail: bool = False, noop_skip: bool = False) -> bool:
         """Whether the graph (and the transition's conditions) allow going from the current
-        state to ``state``.
+        state to ``state``. ``can_transit_to`` is the same method under the seed's name.
 
         ``noop_skip``: staying in the same state returns ``False`` (nothing to do). Otherwise
         a disallowed transition returns ``False``, or raises ``TransitionNotAllowedError``
@@ -342,6 +348,10 @@ class StateMachineMixin(ChangeTrackingMixin):
             raise self.transition_not_allowed_error_class(self, current, state, reason)
         return False
 
+    #: The seed's name of
+    #: [`can_transition_to`][keel.models.mixins.states.StateMachineMixin.can_transition_to].
+    can_transit_to = can_transition_to
+
     @classmethod
     def get_transition_rule(cls, source: Any, target: Any) -> Transition | None:
         """The [`Transition`][keel.models.mixins.states.Transition] options of ``source -> target``
@@ -351,7 +361,7 @@ class StateMachineMixin(ChangeTrackingMixin):
 
     def transition_refusal(self, source: Any, target: Any) -> str | None:
         """Why ``source -> target`` is refused (graph, then conditions), or ``None``."""
-        if not self.get_state_graph().can_transit(source, target):
+        if not self.get_state_graph().can_transition(source, target):
             return "the transition is not declared"
         rule = self.get_transition_rule(source, target)
         return None if rule is None else rule.unmet_condition(self)
@@ -408,7 +418,7 @@ class StateMachineMixin(ChangeTrackingMixin):
             getattr(self, f.attname) is not None
             and f.default is models.NOT_PROVIDED
             and getattr(f, "db_default", models.NOT_PROVIDED) is models.NOT_PROVIDED
-            for f in self._meta.pk_fields
+            for f in compat.pk_fields(self)
         )
 
     def _keel_stored_state(self, using: str, *, lock: bool) -> list[Any]:
@@ -416,7 +426,7 @@ class StateMachineMixin(ChangeTrackingMixin):
         holds the state field: with multi-table inheritance a new child row may be added to
         an existing parent row, whose state Django's save then updates."""
         owner = self._meta.get_field(self.state_field_name).model
-        owner = owner._meta.concrete_model or owner
+        owner = compat.concrete_model(owner)
         qs = owner._base_manager.using(using)
         if lock:
             qs = qs.select_for_update()
@@ -491,7 +501,7 @@ class StateTransitionPreconditionMixin(StateMachineMixin, UpdatePreconditionsMix
 
     def pop_preconditions(self, kwargs: dict[str, Any]) -> bool:
         self._keel_sync()
-        self.__dict__.pop(_LEARNED, None)
+        self.__dict__.pop(LEARNED_BASELINES, None)
         check = kwargs.pop("check_state", None)
         guarded = super().pop_preconditions(kwargs)
         if not (self.check_state if check is None else check):
@@ -513,12 +523,12 @@ class StateTransitionPreconditionMixin(StateMachineMixin, UpdatePreconditionsMix
                 self._keel_check_initial(state)
                 return guarded
             # A preset primary key: Django updates the row if it exists, else inserts.
-            data.setdefault(_ACTIVE, Preconditions()).unknown_state = (name, attname, state)
+            data.setdefault(PRECONDITIONS, Preconditions()).unknown_state = (name, attname, state)
             return True
         if not self.has_changed(name):
             return guarded
         previous = self.previous(name)
-        active = data.setdefault(_ACTIVE, Preconditions())
+        active = data.setdefault(PRECONDITIONS, Preconditions())
         if previous is NOT_LOADED:
             active.unknown_state = (name, attname, state)
             return True
@@ -535,7 +545,7 @@ class StateTransitionPreconditionMixin(StateMachineMixin, UpdatePreconditionsMix
 
     def prepare_guarded_save(self, using: str) -> None:
         super().prepare_guarded_save(using)
-        active: Preconditions | None = self.__dict__.get(_ACTIVE)
+        active: Preconditions | None = self.__dict__.get(PRECONDITIONS)
         if active is not None and active.unknown_state is not None:
             self._keel_check_stored_state(active, using)
 
@@ -562,7 +572,7 @@ class StateTransitionPreconditionMixin(StateMachineMixin, UpdatePreconditionsMix
 
     def get_preconditions(self, update_fields: Any) -> Preconditions:
         conditions = super().get_preconditions(update_fields)
-        active: Preconditions | None = self.__dict__.get(_ACTIVE)
+        active: Preconditions | None = self.__dict__.get(PRECONDITIONS)
         if active is None:
             return conditions
         if active.unknown_state is not None:
@@ -624,7 +634,7 @@ class StateTransitionEventsMixin(StateMachineMixin):
         data = self.__dict__
         attname = self._keel_state_attname()
         update_fields = kwargs.get("update_fields")
-        if attname not in data or attname in (data.get(_LEARNED) or {}):
+        if attname not in data or attname in (data.get(LEARNED_BASELINES) or {}):
             return
         if update_fields is not None and not {
             self.state_field_name,
@@ -652,7 +662,7 @@ class StateTransitionEventsMixin(StateMachineMixin):
             attname,
         }.intersection(update_fields):
             return None
-        learned = data.get(_LEARNED) or {}
+        learned = data.get(LEARNED_BASELINES) or {}
         if attname in learned:  # a guard read the stored state
             source = learned[attname]
         elif data["_state"].adding:
@@ -707,7 +717,9 @@ def _check_state_model(sender: type[models.Model], **kwargs: Any) -> None:
         rules = {}
         for key, rule in sender.state_transition_rules.items():
             pair = tuple(_plain(k) for k in key) if isinstance(key, tuple) else _plain(key)
-            declared = graph.can_transit(*pair) if isinstance(pair, tuple) else pair in graph.states
+            declared = (
+                graph.can_transition(*pair) if isinstance(pair, tuple) else pair in graph.states
+            )
             if not declared or not isinstance(rule, Transition):
                 raise ImproperlyConfigured(
                     f"{sender.__qualname__}.state_transition_rules: {key!r} must name a "

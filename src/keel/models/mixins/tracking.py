@@ -24,17 +24,19 @@ from django.db import connections, models
 from django.db.models.signals import class_prepared
 
 from keel import compat
+from keel.models.mixins._shared import (
+    BASELINES,
+    JOURNAL,
+    LEARNED_BASELINES,
+    SAVED_CHANGES,
+    SNAPSHOTS,
+)
 
 __all__ = [
     "AutoUpdateFieldsMixin",
     "ChangeTrackingMixin",
 ]
 
-_BASELINES = "_keel_baselines"
-_SNAPSHOTS = "_keel_snapshots"
-_SAVED = "_keel_saved_changes"
-_JOURNAL = "_keel_journal"
-_LEARNED = "_keel_learned_baselines"
 _MUTABLE_TYPES = (dict, list, set, bytearray)
 _MUTABLE_FIELD_TYPES = frozenset({"JSONField", "ArrayField", "HStoreField"})
 
@@ -74,8 +76,8 @@ class _JournalEntry:
         state = data["_state"]
         self.adding: bool = state.adding
         self.db: str | None = state.db
-        self.baselines: dict[str, Any] = dict(data.get(_BASELINES) or ())
-        self.snapshots: dict[str, Any] = dict(data.get(_SNAPSHOTS) or ())
+        self.baselines: dict[str, Any] = dict(data.get(BASELINES) or ())
+        self.snapshots: dict[str, Any] = dict(data.get(SNAPSHOTS) or ())
         #: Primary keys (of every table) before an INSERT, which fills them.
         self.keys = keys
         self.watch: compat.CommitWatch | None = None
@@ -125,11 +127,11 @@ class _MutableValueDescriptor(compat.DeferredAttribute):
             data = instance.__dict__
             if not data["_state"].adding:
                 attname = self.field.attname
-                baselines = data.get(_BASELINES)
+                baselines = data.get(BASELINES)
                 if baselines is None or attname not in baselines:
-                    snapshots = data.get(_SNAPSHOTS)
+                    snapshots = data.get(SNAPSHOTS)
                     if snapshots is None:
-                        snapshots = data[_SNAPSHOTS] = {}
+                        snapshots = data[SNAPSHOTS] = {}
                     if attname not in snapshots:
                         snapshots[attname] = _copy_mutable(value)
         return value
@@ -174,11 +176,11 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
         if name in self._keel_tracked:
             data = self.__dict__
             if not data["_state"].adding:
-                baselines = data.get(_BASELINES)
+                baselines = data.get(BASELINES)
                 if baselines is None:
-                    baselines = data[_BASELINES] = {}
+                    baselines = data[BASELINES] = {}
                 if name not in baselines:
-                    snapshots = data.get(_SNAPSHOTS)
+                    snapshots = data.get(SNAPSHOTS)
                     if name not in data:
                         # Deferred: the stored value is unknown, so the field counts as
                         # changed (refresh_from_db() and deferred loads forget it again).
@@ -191,11 +193,11 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
 
     def __getstate__(self) -> dict[str, Any]:
         state: dict[str, Any] = super().__getstate__()
-        for key in (_BASELINES, _SNAPSHOTS):
+        for key in (BASELINES, SNAPSHOTS):
             if key in state:
                 state[key] = dict(state[key])
         # A journal belongs to a transaction of this process: it does not travel.
-        state.pop(_JOURNAL, None)
+        state.pop(JOURNAL, None)
         return state
 
     # Public API.
@@ -240,12 +242,12 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
     def _keel_changes(self) -> dict[str, Any]:
         """attname -> previous value, for the fields whose value really differs."""
         data = self.__dict__
-        if _JOURNAL in data:
+        if JOURNAL in data:
             self._keel_settle()
         if data["_state"].adding:
             return {}
         changes: dict[str, Any] = {}
-        baselines = data.get(_BASELINES)
+        baselines = data.get(BASELINES)
         if baselines:
             tracked = self._keel_tracked
             for attname, old in baselines.items():
@@ -253,7 +255,7 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
                     old is NOT_LOADED or not same_value(tracked[attname], old, data[attname])
                 ):
                     changes[attname] = old
-        snapshots = data.get(_SNAPSHOTS)
+        snapshots = data.get(SNAPSHOTS)
         if snapshots:
             for attname, snapshot in snapshots.items():
                 if attname in data and attname not in changes and snapshot != data[attname]:
@@ -262,7 +264,7 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
 
     def _keel_forget(self, attnames: set[str] | None) -> None:
         data = self.__dict__
-        for key in (_BASELINES, _SNAPSHOTS):
+        for key in (BASELINES, SNAPSHOTS):
             store = data.get(key)
             if store:
                 if attnames is None:
@@ -273,7 +275,7 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
 
     def _keel_sync(self) -> None:
         """Undo what rolled-back saves did to the tracking state (call before reading it)."""
-        if _JOURNAL in self.__dict__:
+        if JOURNAL in self.__dict__:
             self._keel_settle()
 
     def _keel_settle(self) -> None:
@@ -285,7 +287,7 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
         write, and the oldest entry has the last word on the columns they share.
         """
         data = self.__dict__
-        journal: list[_JournalEntry] = data.get(_JOURNAL) or []
+        journal: list[_JournalEntry] = data.get(JOURNAL) or []
         for index, entry in enumerate(journal):
             if entry.watch is not None and not entry.watch.pending():
                 rolled_back = journal[index:]
@@ -294,14 +296,14 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
                     self._keel_restore(undone)
                 break
         if not journal:
-            data.pop(_JOURNAL, None)
+            data.pop(JOURNAL, None)
 
     def _keel_restore(self, entry: _JournalEntry) -> None:
         """Make the instance as dirty as it was before the rolled-back save, keeping the
         assignments made since (the baseline of a field is its oldest known stored value)."""
         data = self.__dict__
-        baselines = dict(data.get(_BASELINES) or ())
-        snapshots = dict(data.get(_SNAPSHOTS) or ())
+        baselines = dict(data.get(BASELINES) or ())
+        snapshots = dict(data.get(SNAPSHOTS) or ())
         for attname, value in entry.snapshots.items():
             if attname in baselines:
                 baselines[attname] = value
@@ -310,7 +312,7 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
         for attname, value in entry.baselines.items():
             baselines[attname] = value
             snapshots.pop(attname, None)
-        for key, store in ((_BASELINES, baselines), (_SNAPSHOTS, snapshots)):
+        for key, store in ((BASELINES, baselines), (SNAPSHOTS, snapshots)):
             if store:
                 data[key] = store
             else:
@@ -323,9 +325,9 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
 
     def _keel_record(self, entry: _JournalEntry, using: str) -> None:
         """Keep ``entry`` until the transaction of the save that just ended commits."""
-        if not connections[using].in_atomic_block:
+        if not compat.in_atomic_block(connections[using]):
             return
-        journal: list[_JournalEntry] = self.__dict__.setdefault(_JOURNAL, [])
+        journal: list[_JournalEntry] = self.__dict__.setdefault(JOURNAL, [])
 
         def committed() -> None:
             if entry in journal:
@@ -337,7 +339,7 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
     def _keel_learn_baseline(self, attname: str, stored: Any) -> None:
         """Record the stored value of a field read during the save in progress (a guard
         read it before writing): it becomes the previous value the save reports."""
-        self.__dict__.setdefault(_LEARNED, {})[attname] = stored
+        self.__dict__.setdefault(LEARNED_BASELINES, {})[attname] = stored
 
     def refresh_from_db(
         self, using: str | None = None, fields: Any = None, from_queryset: Any = None
@@ -359,7 +361,7 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
         )
         super().save_base(*args, **kwargs)
         self._keel_record(entry, data["_state"].db or "default")
-        learned = data.pop(_LEARNED, None)
+        learned = data.pop(LEARNED_BASELINES, None)
         if learned:
             # A guard read the stored value: the row existed, and this is what changed.
             adding = False
@@ -377,10 +379,10 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
         if self._keel_keep_saved_changes:
             # For mixins acting after the write (state events): what this save changed.
             written = changes if saved is None else {a: v for a, v in changes.items() if a in saved}
-            prior = data.get(_SAVED)
+            prior = data.get(SAVED_CHANGES)
             if prior is not None:  # several writes in one save(): keep the oldest values
                 adding, written = prior[0] or adding, {**written, **prior[1]}
-            data[_SAVED] = (adding, written)
+            data[SAVED_CHANGES] = (adding, written)
         written_names = self._keel_tracked if saved is None else saved
         copied = [a for a in written_names if isinstance(data.get(a), _MUTABLE_TYPES)]
         self._keel_forget(saved)
@@ -388,7 +390,7 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
             # The caller may still hold the dict or list it read, assigned or passed to
             # create(): copy what was written, so that edits made through that reference
             # after the save are still seen.
-            fresh = data.setdefault(_SNAPSHOTS, {})
+            fresh = data.setdefault(SNAPSHOTS, {})
             for attname in copied:
                 fresh[attname] = _copy_mutable(data[attname])
         for attname in self._keel_tracked if saved is None else saved:
@@ -400,7 +402,7 @@ class ChangeTrackingMixin(compat.AsyncSaveOptionsMixin):
     save_base.alters_data = True  # type: ignore[attr-defined]
 
     def _keel_pop_saved_changes(self) -> tuple[bool, dict[str, Any]] | None:
-        result: tuple[bool, dict[str, Any]] | None = self.__dict__.pop(_SAVED, None)
+        result: tuple[bool, dict[str, Any]] | None = self.__dict__.pop(SAVED_CHANGES, None)
         return result
 
 
@@ -460,15 +462,16 @@ def _prepare_tracking(sender: type[models.Model], **kwargs: Any) -> None:
     for field in concrete:
         names[field.name] = field.attname
         names[field.attname] = field.attname
-    if len(meta.pk_fields) == 1:
-        names["pk"] = meta.pk_fields[0].attname
+    pk_fields = compat.pk_fields(sender)
+    if len(pk_fields) == 1:
+        names["pk"] = pk_fields[0].attname
     sender._keel_attnames = names
-    sender._keel_pk_attnames = frozenset(f.attname for f in meta.pk_fields)
+    sender._keel_pk_attnames = frozenset(f.attname for f in pk_fields)
     sender._keel_key_attnames = tuple(
         dict.fromkeys(
             f.attname
             for model in (sender, *compat.parent_models(sender))
-            for f in model._meta.pk_fields
+            for f in compat.pk_fields(model)
         )
     )
     for field in concrete:

@@ -19,6 +19,7 @@ from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models import UniqueConstraint
 
 from keel import compat
+from keel.models.mixins._shared import UnsavedState
 
 __all__ = ["BetterUniquenessErrorsMixin"]
 
@@ -103,35 +104,6 @@ class _UniqueCheck:
     constraint: UniqueConstraint | None = None
 
 
-class _UnsavedState:
-    """Primary key values and ``_state`` of an instance before an INSERT that may roll back.
-
-    When the savepoint of a failed save rolls back, the pk Django assigned during the save (an
-    MTI parent row, an INSERT that succeeded before a later step failed) names a row that does
-    not exist; putting the old values back lets the caller fix the input and save again.
-    """
-
-    __slots__ = ("adding", "db", "values")
-
-    def __init__(self, instance: models.Model) -> None:
-        self.adding = instance._state.adding
-        self.db = instance._state.db
-        self.values: list[tuple[str, Any]] = []
-        if self.adding:
-            opts = instance._meta
-            for model_opts in (opts, *(parent._meta for parent in opts.all_parents)):
-                for pk_field in model_opts.pk_fields:
-                    self.values.append((pk_field.attname, getattr(instance, pk_field.attname)))
-
-    def restore(self, instance: models.Model) -> None:
-        if not self.adding:
-            return
-        for attname, value in self.values:
-            setattr(instance, attname, value)
-        instance._state.adding = True
-        instance._state.db = self.db
-
-
 class BetterUniquenessErrorsMixin(compat.AsyncSaveOptionsMixin):
     """Report uniqueness violations as ``ValidationError``, and hide fields from their messages.
 
@@ -168,7 +140,7 @@ class BetterUniquenessErrorsMixin(compat.AsyncSaveOptionsMixin):
             super().save(**kwargs)
             return
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
-        unsaved = _UnsavedState(self)
+        unsaved = UnsavedState(self)
         try:
             with transaction.atomic(using=using):
                 super().save(**kwargs)
@@ -203,7 +175,7 @@ class BetterUniquenessErrorsMixin(compat.AsyncSaveOptionsMixin):
 
         Override to map constraints keel cannot see (e.g. created by raw SQL migrations).
         """
-        models_chain = [type(self), *self._meta.all_parents]
+        models_chain = [type(self), *compat.parent_models(type(self))]
         tables = sorted({m._meta.db_table for m in models_chain}, key=len, reverse=True)
         violation = _parse_violation(exc, connections[using].vendor, tables)
         if violation is None:
@@ -247,7 +219,7 @@ class BetterUniquenessErrorsMixin(compat.AsyncSaveOptionsMixin):
     def _unique_checks(self) -> list[_UniqueCheck]:
         """Every uniqueness rule of the model and its parents, the way Django validates them."""
         checks: list[_UniqueCheck] = []
-        for model in (type(self), *self._meta.all_parents):
+        for model in (type(self), *compat.parent_models(type(self))):
             opts = model._meta
             for constraint in opts.constraints:
                 if isinstance(constraint, UniqueConstraint):

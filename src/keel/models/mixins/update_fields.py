@@ -40,7 +40,7 @@ class AutoForceInsertMixin(compat.AsyncSaveOptionsMixin):
             and not kwargs.get("force_update")
             and not kwargs.get("update_fields")
         ):
-            parents = compat.parent_models(self._meta.concrete_model or type(self))
+            parents = compat.parent_models(compat.concrete_model(type(self)))
             kwargs["force_insert"] = tuple(parents) if parents else True
         super().save(**kwargs)
 
@@ -76,7 +76,7 @@ class CallFieldsPreSaveMixin(compat.AsyncSaveOptionsMixin):
 
     def _keel_call_pre_save(self) -> set[str]:
         meta = self._meta
-        pk_fields = set(meta.pk_fields)
+        pk_fields = set(compat.pk_fields(self))
         data = self.__dict__
         changed: set[str] = set()
         for field in meta.concrete_fields:
@@ -146,7 +146,7 @@ class AutoRemovePKFromUpdateFieldsMixin(ChangeTrackingMixin):
 
     def _keel_pk_names(self) -> set[str]:
         names = {"pk"}
-        for field in self._meta.pk_fields:
+        for field in compat.pk_fields(self):
             names.update((field.name, field.attname))
         return names
 
@@ -167,7 +167,7 @@ def _check_always_update_fields(sender: type[models.Model], **kwargs: Any) -> No
                 f"{sender.__qualname__}.always_update_fields names {name!r}, which is not a "
                 "field of the model."
             ) from None
-        if not getattr(field, "concrete", False) or field in sender._meta.pk_fields:
+        if not getattr(field, "concrete", False) or field in compat.pk_fields(sender):
             raise ImproperlyConfigured(
                 f"{sender.__qualname__}.always_update_fields names {name!r}, which is not a "
                 "concrete non-primary-key field."

@@ -11,7 +11,7 @@ from django.db import models
 
 from keel import compat
 
-__all__ = ["FasterValidateOnSaveMixin", "ValidateOnSaveMixin"]
+__all__ = ["FasterValidateOnSaveMixin", "ValidateOnSaveMixin", "ValidateOnSaveWithoutQueriesMixin"]
 
 
 class ValidateOnSaveMixin(compat.AsyncSaveOptionsMixin):
@@ -125,3 +125,10 @@ class FasterValidateOnSaveMixin(ValidateOnSaveMixin):
                 errors[f.name] = [ValidationError(f.error_messages["blank"], code="blank")]
         if errors:
             raise ValidationError(errors)
+
+
+#: The canonical name of
+#: [`FasterValidateOnSaveMixin`][keel.models.mixins.validation.FasterValidateOnSaveMixin]
+#: (the seed's name): it says what the mixin leaves out, every check that needs a query
+#: (uniqueness, constraints, existence of related rows).
+ValidateOnSaveWithoutQueriesMixin = FasterValidateOnSaveMixin
