@@ -27,7 +27,16 @@ def _label(model: Any) -> str:
     return str(meta.label) if meta is not None else repr(model)
 
 
-class DatabaseUpdatePreconditionsError(KeelError, DatabaseError):
+class _UpdateRefusedError(KeelError, DatabaseError):
+    """A guarded UPDATE of one row wrote nothing; ``why`` completes the message."""
+
+    def __init__(self, model: type[Any], pk: Any, why: str) -> None:
+        self.model = model
+        self.pk = pk
+        super().__init__(f"Update of {_label(model)} pk={pk!r} refused: {why}")
+
+
+class DatabaseUpdatePreconditionsError(_UpdateRefusedError):
     """A conditional UPDATE matched no row although the row exists.
 
     Another transaction changed the row since it was loaded: the conditions given as
@@ -43,8 +52,6 @@ class DatabaseUpdatePreconditionsError(KeelError, DatabaseError):
         filters: Mapping[str, Any] | None = None,
         excludes: Mapping[str, Any] | None = None,
     ) -> None:
-        self.model = model
-        self.pk = pk
         self.conditions: dict[str, dict[str, Any]] = {
             "filters": dict(filters or {}),
             "excludes": dict(excludes or {}),
@@ -54,14 +61,16 @@ class DatabaseUpdatePreconditionsError(KeelError, DatabaseError):
             parts.append(f"filters {self.conditions['filters']!r}")
         if self.conditions["excludes"]:
             parts.append(f"excludes {self.conditions['excludes']!r}")
+        matched = " and ".join(parts) or "its preconditions"
         super().__init__(
-            f"Update of {_label(model)} pk={pk!r} refused: the row in the database no longer "
-            f"matches {' and '.join(parts) or 'its preconditions'} (a concurrent change). "
-            "Nothing was written; reload the instance and retry."
+            model,
+            pk,
+            f"the row in the database no longer matches {matched} (a concurrent change). "
+            "Nothing was written; reload the instance and retry.",
         )
 
 
-class RowDeletedError(KeelError, DatabaseError):
+class RowDeletedError(_UpdateRefusedError):
     """A guarded UPDATE found no row at all: it was deleted since it was loaded.
 
     keel never re-inserts such a row (Django's fallback to INSERT would resurrect it).
@@ -69,15 +78,15 @@ class RowDeletedError(KeelError, DatabaseError):
     """
 
     def __init__(self, model: type[Any], pk: Any) -> None:
-        self.model = model
-        self.pk = pk
         super().__init__(
-            f"Update of {_label(model)} pk={pk!r} refused: the row was deleted from the database "
-            "since the instance was loaded. Nothing was written (the row is not re-inserted)."
+            model,
+            pk,
+            "the row was deleted from the database since the instance was loaded. Nothing was "
+            "written (the row is not re-inserted).",
         )
 
 
-class RowNotFoundError(KeelError, DatabaseError):
+class RowNotFoundError(_UpdateRefusedError):
     """A guarded save of a new instance with a preset primary key found no such row.
 
     Preconditions (``pre_filters``/``pre_excludes``) describe the row to update; a row that
@@ -86,12 +95,11 @@ class RowNotFoundError(KeelError, DatabaseError):
     """
 
     def __init__(self, model: type[Any], pk: Any) -> None:
-        self.model = model
-        self.pk = pk
         super().__init__(
-            f"Update of {_label(model)} pk={pk!r} refused: no row with this primary key exists, "
-            "so its preconditions cannot hold. Nothing was written; save without pre_filters/"
-            "pre_excludes to insert it."
+            model,
+            pk,
+            "no row with this primary key exists, so its preconditions cannot hold. Nothing was "
+            "written; save without pre_filters/pre_excludes to insert it.",
         )
 
 
