@@ -79,6 +79,7 @@ from keel.site.stores import (
     DjangoCacheStore,
     Fetched,
     RedisStore,
+    Write,
     doc_timeout,
     get_store,
     reset_backoff,
@@ -312,6 +313,47 @@ def _served(source: CachedSource[Any], fetched: Fetched, alias: str, copy: Entry
     return MISSING
 
 
+class _Lookup(NamedTuple):
+    """What a read asks the store, and what it knows before asking."""
+
+    gen_key: str
+    doc_key: str
+    copy: Entry | None
+    stamp: int | None
+
+    @property
+    def known(self) -> int | None:
+        return self.copy.version if self.copy is not None else None
+
+
+def _lookup(source: CachedSource[Any], alias: str, language: str, part: str | None) -> _Lookup:
+    listener = get_listener()
+    return _Lookup(
+        source.gen_key(alias),
+        source.doc_key(alias, language, part),
+        local.get(source.model, NO_ENTRIES).get(_lkey(source, alias, part)),
+        # Taken before the store is read: an invalidation arriving after it makes the copy stale.
+        listener.stamp() if listener is not None else None,
+    )
+
+
+def _serve(
+    source: CachedSource[Any], alias: str, lookup: _Lookup, fetched: Fetched, verdict: int
+) -> _Found | None:
+    """The store's answer when it may be served, else ``None`` (read the database)."""
+    if verdict == _SERVE:
+        template = _served(source, fetched, alias, lookup.copy)
+        if template is not MISSING:
+            return _Found(fetched.gen, template, lookup.stamp, lookup.gen_key)
+    return None
+
+
+def _write_back(source: CachedSource[Any], lookup: _Lookup, version: int, payload: Any) -> Write:
+    """The write that sets ``payload``, rebuilt from the database at ``version``, in the store."""
+    raw = encode_doc(source, version, payload)
+    return Write(lookup.doc_key, lookup.gen_key, version, raw, doc_timeout())
+
+
 def _fetch(
     source: CachedSource[Any], alias: str, language: str, part: str | None, known: int
 ) -> _Found:
@@ -320,32 +362,25 @@ def _fetch(
     if store_is_down():
         rebuilt = _rebuild(source, alias, language, part)
         return _Found(rebuilt.version, rebuilt.template)
-    gen_key = source.gen_key(alias)
-    doc_key = source.doc_key(alias, language, part)
-    copy = local.get(source.model, NO_ENTRIES).get(_lkey(source, alias, part))
-    listener = get_listener()
-    # Taken before the store is read: an invalidation arriving after it makes the copy stale.
-    stamp = listener.stamp() if listener is not None else None
+    lookup = _lookup(source, alias, language, part)
     try:
-        fetched = store.fetch(doc_key, gen_key, copy.version if copy is not None else None)
+        fetched = store.get(lookup.doc_key, lookup.gen_key, lookup.known)
     except store.errors() as exc:
         store_failed(store, "read", exc)
         rebuilt = _rebuild(source, alias, language, part)
         return _Found(rebuilt.version, rebuilt.template)
     verdict = _store_verdict(source.model, alias, fetched.gen, known)
-    if verdict == _SERVE:
-        template = _served(source, fetched, alias, copy)
-        if template is not MISSING:
-            return _Found(fetched.gen, template, stamp, gen_key)
+    served = _serve(source, alias, lookup, fetched, verdict)
+    if served is not None:
+        return served
     rebuilt = _rebuild(source, alias, language, part)
     if rebuilt.version is not None:
         try:
-            raw = encode_doc(source, rebuilt.version, rebuilt.payload)
-            overrule = verdict == _OVERRULE
-            store.refill(doc_key, gen_key, rebuilt.version, raw, doc_timeout(), force=overrule)
+            write = _write_back(source, lookup, rebuilt.version, rebuilt.payload)
+            store.set(write, force=verdict == _OVERRULE)
         except store.errors() as exc:
-            store_failed(store, "refill", exc)
-    return _Found(rebuilt.version, rebuilt.template, stamp, gen_key)
+            store_failed(store, "set", exc)
+    return _Found(rebuilt.version, rebuilt.template, lookup.stamp, lookup.gen_key)
 
 
 async def _afetch(
@@ -356,14 +391,9 @@ async def _afetch(
     if store_is_down():
         rebuilt = await rebuild(source, alias, language, part)
         return _Found(rebuilt.version, rebuilt.template)
-    gen_key = source.gen_key(alias)
-    doc_key = source.doc_key(alias, language, part)
-    copy = local.get(source.model, NO_ENTRIES).get(_lkey(source, alias, part))
-    listener = get_listener()
-    # Taken before the store is read: an invalidation arriving after it makes the copy stale.
-    stamp = listener.stamp() if listener is not None else None
+    lookup = _lookup(source, alias, language, part)
     try:
-        fetched = await store.afetch(doc_key, gen_key, copy.version if copy is not None else None)
+        fetched = await store.aget(lookup.doc_key, lookup.gen_key, lookup.known)
     except store.errors() as exc:
         store_failed(store, "read", exc)
         rebuilt = await rebuild(source, alias, language, part)
@@ -372,21 +402,17 @@ async def _afetch(
         verdict = await sync_to_async(_store_verdict)(source.model, alias, fetched.gen, known)
     else:
         verdict = _store_verdict(source.model, alias, fetched.gen, known)
-    if verdict == _SERVE:
-        template = _served(source, fetched, alias, copy)
-        if template is not MISSING:
-            return _Found(fetched.gen, template, stamp, gen_key)
+    served = _serve(source, alias, lookup, fetched, verdict)
+    if served is not None:
+        return served
     rebuilt = await rebuild(source, alias, language, part)
     if rebuilt.version is not None:
         try:
-            raw = encode_doc(source, rebuilt.version, rebuilt.payload)
-            overrule = verdict == _OVERRULE
-            await store.arefill(
-                doc_key, gen_key, rebuilt.version, raw, doc_timeout(), force=overrule
-            )
+            write = _write_back(source, lookup, rebuilt.version, rebuilt.payload)
+            await store.aset(write, force=verdict == _OVERRULE)
         except store.errors() as exc:
-            store_failed(store, "refill", exc)
-    return _Found(rebuilt.version, rebuilt.template, stamp, gen_key)
+            store_failed(store, "set", exc)
+    return _Found(rebuilt.version, rebuilt.template, lookup.stamp, lookup.gen_key)
 
 
 def reset_process_state() -> None:

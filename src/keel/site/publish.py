@@ -14,7 +14,7 @@ from django.db.models import Model
 from keel.site import versions
 from keel.site.copies import clear_local_copies, forget_memo
 from keel.site.documents import CachedSource, current_language, encode_doc
-from keel.site.stores import doc_timeout, get_store, store_failed
+from keel.site.stores import Write, doc_timeout, get_store, store_failed
 from keel.site.verdicts import bump as bump_verdicts
 
 __all__ = ["pending", "publish_now", "schedule_publish", "scheduled", "wrote_in_transaction"]
@@ -149,11 +149,11 @@ def publish_now(sources: tuple[CachedSource[Any], ...], alias: str) -> None:
                 continue
             raw = encode_doc(source, version, built[0])
             doc_key = source.doc_key(alias, language, None)
-            store.refill(doc_key, gen_key, version, raw, doc_timeout())
+            store.set(Write(doc_key, gen_key, version, raw, doc_timeout()))
             written = True
         if not written:
             # The version alone: every document of the model becomes stale.
-            store.refill(gen_key, gen_key, version, "", 1)
+            store.set(Write(gen_key, gen_key, version, "", 1))
     except store.errors() as exc:
         store_failed(store, "publish", exc)
     # A read of this process that started before the publication may have kept an old copy.
