@@ -28,12 +28,14 @@ def _label(model: Any) -> str:
 
 
 class _UpdateRefusedError(KeelError, DatabaseError):
-    """A guarded UPDATE of one row wrote nothing; ``why`` completes the message."""
+    """A guarded UPDATE of one row wrote nothing, for ``reason``."""
 
-    def __init__(self, model: type[Any], pk: Any, why: str) -> None:
+    reason = ""
+
+    def __init__(self, model: type[Any], pk: Any) -> None:
         self.model = model
         self.pk = pk
-        super().__init__(f"Update of {_label(model)} pk={pk!r} refused: {why}")
+        super().__init__(f"Update of {_label(model)} pk={pk!r} refused: {self.reason}")
 
 
 class DatabaseUpdatePreconditionsError(_UpdateRefusedError):
@@ -62,12 +64,11 @@ class DatabaseUpdatePreconditionsError(_UpdateRefusedError):
         if self.conditions["excludes"]:
             parts.append(f"excludes {self.conditions['excludes']!r}")
         matched = " and ".join(parts) or "its preconditions"
-        super().__init__(
-            model,
-            pk,
+        self.reason = (
             f"the row in the database no longer matches {matched} (a concurrent change). "
-            "Nothing was written; reload the instance and retry.",
+            "Nothing was written; reload the instance and retry."
         )
+        super().__init__(model, pk)
 
 
 class RowDeletedError(_UpdateRefusedError):
@@ -77,13 +78,10 @@ class RowDeletedError(_UpdateRefusedError):
     Attributes: ``model`` and ``pk``.
     """
 
-    def __init__(self, model: type[Any], pk: Any) -> None:
-        super().__init__(
-            model,
-            pk,
-            "the row was deleted from the database since the instance was loaded. Nothing was "
-            "written (the row is not re-inserted).",
-        )
+    reason = (
+        "the row was deleted from the database since the instance was loaded. Nothing was "
+        "written (the row is not re-inserted)."
+    )
 
 
 class RowNotFoundError(_UpdateRefusedError):
@@ -94,13 +92,10 @@ class RowNotFoundError(_UpdateRefusedError):
     Attributes: ``model`` and ``pk``.
     """
 
-    def __init__(self, model: type[Any], pk: Any) -> None:
-        super().__init__(
-            model,
-            pk,
-            "no row with this primary key exists, so its preconditions cannot hold. Nothing was "
-            "written; save without pre_filters/pre_excludes to insert it.",
-        )
+    reason = (
+        "no row with this primary key exists, so its preconditions cannot hold. Nothing was "
+        "written; save without pre_filters/pre_excludes to insert it."
+    )
 
 
 class InvalidStateError(KeelError):

@@ -227,13 +227,8 @@ def _read(source: CachedSource[T], using: str | None, part: str | None) -> T:
             source.hot = (source.value_getter(cached), count, deadline, language)
     else:
         epoch = epochs.get(model, 0)
-        found = _fetch(source, alias, lkey[2], part, known)
-        cached = found.cached
-        if found.version is not None:
-            keep_local(model, lkey, epoch, found.version, *found[1:])
-    value = overridden(model, source.get_value(cached))
-    memo_put(model, lkey, value)
-    return value
+        cached = _keep(model, lkey, epoch, _fetch(source, alias, lkey[2], part, known))
+    return _hand_out(source, lkey, cached)
 
 
 async def aread(source: CachedSource[T], *, using: str | None = None, part: str | None = None) -> T:
@@ -258,12 +253,22 @@ async def aread(source: CachedSource[T], *, using: str | None = None, part: str 
         cached = entry.cached
     else:
         epoch = epochs.get(model, 0)
-        found = await _afetch(source, alias, lkey[2], part, known)
-        cached = found.cached
-        if found.version is not None:
-            keep_local(model, lkey, epoch, found.version, *found[1:])
-    value = overridden(model, source.get_value(cached))
-    memo_put(model, lkey, value)
+        cached = _keep(model, lkey, epoch, await _afetch(source, alias, lkey[2], part, known))
+    return _hand_out(source, lkey, cached)
+
+
+def _keep(model: type[Model], lkey: tuple[Any, ...], epoch: int, found: _Found) -> Any:
+    """Keep what a miss found as the process copy (when it has a version); its cached value.
+    ``epoch`` is the model's, read before the miss went to the store."""
+    if found.version is not None:
+        keep_local(model, lkey, epoch, found.version, *found[1:])
+    return found.cached
+
+
+def _hand_out(source: CachedSource[T], lkey: tuple[Any, ...], cached: Any) -> T:
+    """What a read returns of ``cached``, remembered by the open request memo."""
+    value = overridden(source.model, source.get_value(cached))
+    memo_put(source.model, lkey, value)
     return value
 
 

@@ -55,26 +55,26 @@ class SiteContactSettingsMixin(models.Model):
         return ", ".join(p for p in (*parts, self.address_country) if p)
 
 
+def _coordinate(
+    label: StrOrPromise, limit: int
+) -> models.DecimalField[Decimal | None, Decimal | None]:
+    """Degrees from ``-limit`` to ``limit``, to six places (about 10 cm), or empty."""
+    return models.DecimalField(
+        label,
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(-limit)), MaxValueValidator(Decimal(limit))],
+    )
+
+
 class SiteGeoSettingsMixin(models.Model):
     """Map link and coordinates (decimal degrees, validated ranges, both or neither)."""
 
     google_maps_link = models.URLField(_("map link"), max_length=500, blank=True)
-    latitude = models.DecimalField(
-        _("latitude"),
-        max_digits=9,
-        decimal_places=6,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(Decimal(-90)), MaxValueValidator(Decimal(90))],
-    )
-    longitude = models.DecimalField(
-        _("longitude"),
-        max_digits=9,
-        decimal_places=6,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(Decimal(-180)), MaxValueValidator(Decimal(180))],
-    )
+    latitude = _coordinate(_("latitude"), 90)
+    longitude = _coordinate(_("longitude"), 180)
 
     class Meta:
         abstract = True
