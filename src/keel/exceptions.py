@@ -35,7 +35,10 @@ class _UpdateRefusedError(KeelError, DatabaseError):
     def __init__(self, model: type[Any], pk: Any) -> None:
         self.model = model
         self.pk = pk
-        super().__init__(f"Update of {_label(model)} pk={pk!r} refused: {self.reason}")
+        super().__init__(f"Update of {_label(model)} pk={pk!r} {self._outcome()}")
+
+    def _outcome(self) -> str:
+        return f"refused: {self.reason}"
 
 
 class DatabaseUpdatePreconditionsError(_UpdateRefusedError):
@@ -58,17 +61,19 @@ class DatabaseUpdatePreconditionsError(_UpdateRefusedError):
             "filters": dict(filters or {}),
             "excludes": dict(excludes or {}),
         }
+        super().__init__(model, pk)
+
+    def _outcome(self) -> str:
         parts = []
         if self.conditions["filters"]:
             parts.append(f"filters {self.conditions['filters']!r}")
         if self.conditions["excludes"]:
             parts.append(f"excludes {self.conditions['excludes']!r}")
         matched = " and ".join(parts) or "its preconditions"
-        self.reason = (
-            f"the row in the database no longer matches {matched} (a concurrent change). "
-            "Nothing was written; reload the instance and retry."
+        return (
+            f"refused: the row in the database no longer matches {matched} (a concurrent "
+            "change). Nothing was written; reload the instance and retry."
         )
-        super().__init__(model, pk)
 
 
 class RowDeletedError(_UpdateRefusedError):
@@ -144,17 +149,9 @@ class TransactionRolledBackError(DatabaseUpdatePreconditionsError):
     [`DatabaseUpdatePreconditionsError`][keel.exceptions.DatabaseUpdatePreconditionsError].
     """
 
-    def __init__(
-        self,
-        model: type[Any],
-        pk: Any,
-        filters: Mapping[str, Any] | None = None,
-        excludes: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(model, pk, filters, excludes)
-        self.args = (
-            f"Update of {_label(model)} pk={pk!r} lost a deadlock: the database rolled back "
-            "the whole transaction, not only this save. Nothing written in the enclosing "
-            "atomic() block is kept and the block is marked for rollback; retry the whole "
-            "block.",
+    def _outcome(self) -> str:
+        return (
+            "lost a deadlock: the database rolled back the whole transaction, not only this "
+            "save. Nothing written in the enclosing atomic() block is kept and the block is "
+            "marked for rollback; retry the whole block."
         )
