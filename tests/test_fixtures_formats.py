@@ -23,7 +23,7 @@ from keel.fixtures import (
     FixtureImportResult,
     JsonFixtureUpsertCommand,
 )
-from keel.fixtures.commands import upsert as upsert_command
+from keel.fixtures.commands import spool
 from keel.fixtures.plan import plan_models
 from keel.management.commands.keel_fixtures import Command as KeelFixtures
 from keel.signals import fixture_imported
@@ -422,7 +422,7 @@ def test_models_spread_over_several_files_and_batches(
     tmp_path: Path, batch_size: int, spooled: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if spooled:  # every batch waits on disk between checking and writing, as for big files
-        monkeypatch.setattr(upsert_command, "_HOLD_FILE_BYTES", -1)
+        monkeypatch.setattr(spool, "_HOLD_FILE_BYTES", -1)
     rows = ordered(by_natural_key(), "shuffled")
     first = write(tmp_path / "a.json", rows[:4])
     second = write(tmp_path / "b.jsonl", [])

@@ -680,7 +680,7 @@ def test_small_imports_hold_rows_in_memory_large_ones_spool_with_the_same_result
 ) -> None:
     import pickle
 
-    from keel.fixtures.commands import upsert as command_module
+    from keel.fixtures.commands import spool as command_module
 
     spilled: list[int] = []
     dump = pickle.dump

@@ -29,6 +29,7 @@ from keel.signals import fixture_imported
 from keel.site import versions
 from keel.site.cache import get_store, request_scope, reset_process_state
 from keel.site.codec import schema_id
+from keel.site.stores import Write
 from tests.testapp.models.site import BookingSettings, SiteSettings, StaticContent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +93,7 @@ def publish_from_another_process(phone: str) -> None:
     set_phone_behind_keels_back(phone)
     versions.bump(SiteSettings, "default")
     version = versions.committed_versions("default")["testapp.sitesettings"]
-    get_store().refill(gen_key(), gen_key(), version, "", 1, force=True)
+    get_store().set(Write(gen_key(), gen_key(), version, "", 1), force=True)
 
 
 # -- the read path --------------------------------------------------------------------------

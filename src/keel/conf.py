@@ -17,7 +17,7 @@ import math
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Generic, Literal, Self, TypeVar, cast, overload
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -348,6 +348,28 @@ def invalid_value_message(name: str, value: Any) -> str | None:
     return f"Set KEEL[{name!r}] to {expected}, got {value!r}."
 
 
+T = TypeVar("T")
+
+
+class _Setting(Generic[T]):
+    """A key of ``KEEL``, named like the attribute, read through ``KeelSettings.get`` and typed
+    ``T`` (its spec in ``SETTINGS`` validates it)."""
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> Self: ...
+
+    @overload
+    def __get__(self, instance: KeelSettings, owner: type[Any]) -> T: ...
+
+    def __get__(self, instance: KeelSettings | None, owner: type[Any]) -> Self | T:
+        if instance is None:
+            return self
+        return cast(T, instance.get(self.name))
+
+
 class KeelSettings:
     """Typed, validated access to ``settings.KEEL`` with defaults."""
 
@@ -370,13 +392,8 @@ class KeelSettings:
         """Forget cached values; the next access reads ``settings.KEEL`` again."""
         self._cache.clear()
 
-    @property
-    def REDIS_URL(self) -> str | None:
-        return cast("str | None", self.get("REDIS_URL"))
-
-    @property
-    def REDIS_OPTIONS(self) -> Mapping[str, Any]:
-        return cast("Mapping[str, Any]", self.get("REDIS_OPTIONS"))
+    REDIS_URL = _Setting[str | None]()
+    REDIS_OPTIONS = _Setting[Mapping[str, Any]]()
 
     @property
     def KEY_PREFIX(self) -> str:
@@ -386,57 +403,23 @@ class KeelSettings:
             return derived_key_prefix()
         return cast(str, value)
 
-    @property
-    def REDIS_ERROR_LOG_INTERVAL(self) -> float:
-        return cast(float, self.get("REDIS_ERROR_LOG_INTERVAL"))
-
-    @property
-    def SITE_SETTINGS_LOCAL_TTL(self) -> float:
-        return cast(float, self.get("SITE_SETTINGS_LOCAL_TTL"))
-
-    @property
-    def SITE_SETTINGS_CACHE_ALIAS(self) -> str:
-        return cast(str, self.get("SITE_SETTINGS_CACHE_ALIAS"))
-
-    @property
-    def SITE_SETTINGS_CACHE_TIMEOUT(self) -> float:
-        return cast(float, self.get("SITE_SETTINGS_CACHE_TIMEOUT"))
-
-    @property
-    def SITE_SETTINGS_VERIFY_INTERVAL(self) -> float:
-        return cast(float, self.get("SITE_SETTINGS_VERIFY_INTERVAL"))
-
-    @property
-    def TOKEN_STORE(self) -> Literal["auto", "redis", "database"]:
-        return cast('Literal["auto", "redis", "database"]', self.get("TOKEN_STORE"))
-
-    @property
-    def TOKEN_DEFAULT_TTL(self) -> float:
-        return cast(float, self.get("TOKEN_DEFAULT_TTL"))
-
-    @property
-    def TOKEN_MAX_TTL(self) -> float:
-        return cast(float, self.get("TOKEN_MAX_TTL"))
-
-    @property
-    def TOKEN_MAX_PAYLOAD_BYTES(self) -> int:
-        return cast(int, self.get("TOKEN_MAX_PAYLOAD_BYTES"))
-
-    @property
-    def FIXTURE_BATCH_SIZE(self) -> int:
-        return cast(int, self.get("FIXTURE_BATCH_SIZE"))
+    REDIS_ERROR_LOG_INTERVAL = _Setting[float]()
+    SITE_SETTINGS_LOCAL_TTL = _Setting[float]()
+    SITE_SETTINGS_CACHE_ALIAS = _Setting[str]()
+    SITE_SETTINGS_CACHE_TIMEOUT = _Setting[float]()
+    SITE_SETTINGS_VERIFY_INTERVAL = _Setting[float]()
+    TOKEN_STORE = _Setting[Literal["auto", "redis", "database"]]()
+    TOKEN_DEFAULT_TTL = _Setting[float]()
+    TOKEN_MAX_TTL = _Setting[float]()
+    TOKEN_MAX_PAYLOAD_BYTES = _Setting[int]()
+    FIXTURE_BATCH_SIZE = _Setting[int]()
 
     @property
     def ENCRYPTION_KEYS(self) -> list[str]:
         return list(self.get("ENCRYPTION_KEYS"))
 
-    @property
-    def SITE_SETTINGS_TRACKING(self) -> bool:
-        return cast(bool, self.get("SITE_SETTINGS_TRACKING"))
-
-    @property
-    def SITE_SETTINGS_TRACKING_HEARTBEAT(self) -> float:
-        return cast(float, self.get("SITE_SETTINGS_TRACKING_HEARTBEAT"))
+    SITE_SETTINGS_TRACKING = _Setting[bool]()
+    SITE_SETTINGS_TRACKING_HEARTBEAT = _Setting[float]()
 
 
 keel_settings = KeelSettings()

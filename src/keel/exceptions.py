@@ -27,7 +27,21 @@ def _label(model: Any) -> str:
     return str(meta.label) if meta is not None else repr(model)
 
 
-class DatabaseUpdatePreconditionsError(KeelError, DatabaseError):
+class _UpdateRefusedError(KeelError, DatabaseError):
+    """A guarded UPDATE of one row wrote nothing, for ``reason``."""
+
+    reason = ""
+
+    def __init__(self, model: type[Any], pk: Any) -> None:
+        self.model = model
+        self.pk = pk
+        super().__init__(f"Update of {_label(model)} pk={pk!r} {self._outcome()}")
+
+    def _outcome(self) -> str:
+        return f"refused: {self.reason}"
+
+
+class DatabaseUpdatePreconditionsError(_UpdateRefusedError):
     """A conditional UPDATE matched no row although the row exists.
 
     Another transaction changed the row since it was loaded: the conditions given as
@@ -43,41 +57,39 @@ class DatabaseUpdatePreconditionsError(KeelError, DatabaseError):
         filters: Mapping[str, Any] | None = None,
         excludes: Mapping[str, Any] | None = None,
     ) -> None:
-        self.model = model
-        self.pk = pk
         self.conditions: dict[str, dict[str, Any]] = {
             "filters": dict(filters or {}),
             "excludes": dict(excludes or {}),
         }
+        super().__init__(model, pk)
+
+    def _outcome(self) -> str:
         parts = []
         if self.conditions["filters"]:
             parts.append(f"filters {self.conditions['filters']!r}")
         if self.conditions["excludes"]:
             parts.append(f"excludes {self.conditions['excludes']!r}")
-        super().__init__(
-            f"Update of {_label(model)} pk={pk!r} refused: the row in the database no longer "
-            f"matches {' and '.join(parts) or 'its preconditions'} (a concurrent change). "
-            "Nothing was written; reload the instance and retry."
+        matched = " and ".join(parts) or "its preconditions"
+        return (
+            f"refused: the row in the database no longer matches {matched} (a concurrent "
+            "change). Nothing was written; reload the instance and retry."
         )
 
 
-class RowDeletedError(KeelError, DatabaseError):
+class RowDeletedError(_UpdateRefusedError):
     """A guarded UPDATE found no row at all: it was deleted since it was loaded.
 
     keel never re-inserts such a row (Django's fallback to INSERT would resurrect it).
     Attributes: ``model`` and ``pk``.
     """
 
-    def __init__(self, model: type[Any], pk: Any) -> None:
-        self.model = model
-        self.pk = pk
-        super().__init__(
-            f"Update of {_label(model)} pk={pk!r} refused: the row was deleted from the database "
-            "since the instance was loaded. Nothing was written (the row is not re-inserted)."
-        )
+    reason = (
+        "the row was deleted from the database since the instance was loaded. Nothing was "
+        "written (the row is not re-inserted)."
+    )
 
 
-class RowNotFoundError(KeelError, DatabaseError):
+class RowNotFoundError(_UpdateRefusedError):
     """A guarded save of a new instance with a preset primary key found no such row.
 
     Preconditions (``pre_filters``/``pre_excludes``) describe the row to update; a row that
@@ -85,14 +97,10 @@ class RowNotFoundError(KeelError, DatabaseError):
     Attributes: ``model`` and ``pk``.
     """
 
-    def __init__(self, model: type[Any], pk: Any) -> None:
-        self.model = model
-        self.pk = pk
-        super().__init__(
-            f"Update of {_label(model)} pk={pk!r} refused: no row with this primary key exists, "
-            "so its preconditions cannot hold. Nothing was written; save without pre_filters/"
-            "pre_excludes to insert it."
-        )
+    reason = (
+        "no row with this primary key exists, so its preconditions cannot hold. Nothing was "
+        "written; save without pre_filters/pre_excludes to insert it."
+    )
 
 
 class InvalidStateError(KeelError):
@@ -141,17 +149,9 @@ class TransactionRolledBackError(DatabaseUpdatePreconditionsError):
     [`DatabaseUpdatePreconditionsError`][keel.exceptions.DatabaseUpdatePreconditionsError].
     """
 
-    def __init__(
-        self,
-        model: type[Any],
-        pk: Any,
-        filters: Mapping[str, Any] | None = None,
-        excludes: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(model, pk, filters, excludes)
-        self.args = (
-            f"Update of {_label(model)} pk={pk!r} lost a deadlock: the database rolled back "
-            "the whole transaction, not only this save. Nothing written in the enclosing "
-            "atomic() block is kept and the block is marked for rollback; retry the whole "
-            "block.",
+    def _outcome(self) -> str:
+        return (
+            "lost a deadlock: the database rolled back the whole transaction, not only this "
+            "save. Nothing written in the enclosing atomic() block is kept and the block is "
+            "marked for rollback; retry the whole block."
         )

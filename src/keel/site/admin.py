@@ -28,26 +28,10 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from keel.site import groups, integrations
+from keel.site.base import AbstractSiteSettings, CachedModelMixin, SiteSettingsSyncMixin
 from keel.site.changes import locked_row, shown_changes
 from keel.site.encryption import is_secret_field
-from keel.site.models import (
-    AbstractSiteSettings,
-    CachedModelMixin,
-    CrmIntegrationMixin,
-    ExtraConfigMixin,
-    GoogleIntegrationMixin,
-    MetaIntegrationMixin,
-    SevenIntegrationMixin,
-    SiteContactSettingsMixin,
-    SiteEmailIdentityMixin,
-    SiteGeoSettingsMixin,
-    SiteMarketingSettingsMixin,
-    SiteSettingsSyncMixin,
-    SiteSocialSettingsMixin,
-    SiteTechnicalSettingsMixin,
-    StripeIntegrationMixin,
-    TwilioIntegrationMixin,
-)
 
 __all__ = [
     "GROUP_TITLES",
@@ -58,19 +42,19 @@ __all__ = [
 ]
 
 GROUP_TITLES: dict[type[models.Model], str | Promise] = {
-    SiteContactSettingsMixin: _("Contact"),
-    SiteGeoSettingsMixin: _("Location"),
-    SiteSocialSettingsMixin: _("Social networks"),
-    SiteMarketingSettingsMixin: _("Marketing and analytics"),
-    SiteTechnicalSettingsMixin: _("Technical"),
-    SiteEmailIdentityMixin: _("Outgoing e-mail"),
-    GoogleIntegrationMixin: _("Google"),
-    MetaIntegrationMixin: _("Meta"),
-    StripeIntegrationMixin: _("Stripe"),
-    CrmIntegrationMixin: _("CRM"),
-    TwilioIntegrationMixin: _("Twilio"),
-    SevenIntegrationMixin: _("seven.io"),
-    ExtraConfigMixin: _("Extra configuration"),
+    groups.SiteContactSettingsMixin: _("Contact"),
+    groups.SiteGeoSettingsMixin: _("Location"),
+    groups.SiteSocialSettingsMixin: _("Social networks"),
+    groups.SiteMarketingSettingsMixin: _("Marketing and analytics"),
+    groups.SiteTechnicalSettingsMixin: _("Technical"),
+    groups.SiteEmailIdentityMixin: _("Outgoing e-mail"),
+    integrations.GoogleIntegrationMixin: _("Google"),
+    integrations.MetaIntegrationMixin: _("Meta"),
+    integrations.StripeIntegrationMixin: _("Stripe"),
+    integrations.CrmIntegrationMixin: _("CRM"),
+    integrations.TwilioIntegrationMixin: _("Twilio"),
+    integrations.SevenIntegrationMixin: _("seven.io"),
+    integrations.ExtraConfigMixin: _("Extra configuration"),
 }
 """Fieldset titles of keel's field groups. Another abstract base of the model that declares
 fields gets a fieldset too, titled after its class name (``ShopHoursMixin``: "Shop hours")."""

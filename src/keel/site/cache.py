@@ -82,6 +82,7 @@ from keel.site.stores import (
     DjangoCacheStore,
     Fetched,
     RedisStore,
+    Write,
     doc_timeout,
     get_store,
     reset_backoff,
@@ -123,11 +124,11 @@ def resolve_alias(model: type[Model], using: str | None) -> str:
 
 
 class _Found(NamedTuple):
-    """The outcome of a miss: the version (``None``: nothing may be kept), the template, and
+    """The outcome of a miss: the version (``None``: nothing may be kept), the cached value, and
     what a process copy of it needs (see ``Entry``)."""
 
     version: int | None
-    template: Any
+    cached: Any
     stamp: int | None = None
     gen_key: str = ""
 
@@ -138,7 +139,7 @@ def _lkey(source: CachedSource[Any], alias: str, part: str | None) -> tuple[Any,
 
 def _usable_until(entry: Entry, known: int) -> float:
     """Until when (monotonic) the process copy ``entry`` may be served without asking the
-    store, barring a change that bumps [`keel.site.verdicts`][keel.site.verdicts]; ``-inf``
+    store, barring a change that invalidates [`keel.site.verdicts`][keel.site.verdicts]; ``-inf``
     when it may not be served now.
 
     Never when it is older than ``known``, the version this process last read from the
@@ -177,20 +178,20 @@ def read(source: CachedSource[T], *, using: str | None = None, part: str | None 
     # gave last time (``source.hot``). Safe because that check recorded the verdict only for
     # the default database with no part, router, pending publication, override or memo, and
     # every change it depends on (the copy, the known version, the tracking listener's state,
-    # a publication scheduled, an override, a setting) bumps ``changes.count`` afterwards:
+    # a publication scheduled, an override, a setting) increments ``changes.count`` afterwards:
     # the verdict holds while the count is the one read before the check, no memo is open,
     # the language is the one it was for, and its earliest deadline (version re-read,
     # heartbeat, window) has not passed.
     hot = source.hot
     if hot is not None and using is None and part is None:
-        materialize, count, deadline, language = hot
+        get_value, count, deadline, language = hot
         if (
             count == changes.count
             and request_memo.get() is None
             and _monotonic() < deadline
             and (language is None or language == current_language())
         ):
-            return materialize()
+            return get_value()
     return _read(source, using, part)
 
 
@@ -201,7 +202,7 @@ def _read(source: CachedSource[T], using: str | None, part: str | None) -> T:
     alias = resolve_alias(model, using)
     lkey = _lkey(source, alias, part)
     if _publish.scheduled and wrote_in_transaction(model, alias):
-        return overridden(model, source.materialize(source.build(alias, lkey[2], part)[1]))
+        return overridden(model, source.get_value(source.build(alias, lkey[2], part)[1]))
     value = memo_get(model, lkey)
     if value is not MISSING:
         return value  # type: ignore[no-any-return]
@@ -209,7 +210,7 @@ def _read(source: CachedSource[T], using: str | None, part: str | None) -> T:
     entry = local.get(model, NO_ENTRIES).get(lkey)
     until = -math.inf if entry is None else _usable_until(entry, known)
     if entry is not None and until > _monotonic():
-        template = entry.template
+        cached = entry.cached
         if (
             using is None
             and part is None
@@ -221,16 +222,11 @@ def _read(source: CachedSource[T], using: str | None, part: str | None) -> T:
         ):
             deadline = min(until, versions.known_until(alias))
             language = lkey[2] if source.per_language else None
-            source.hot = (source.materializer(template), count, deadline, language)
+            source.hot = (source.value_getter(cached), count, deadline, language)
     else:
         epoch = epochs.get(model, 0)
-        found = _fetch(source, alias, lkey[2], part, known)
-        template = found.template
-        if found.version is not None:
-            keep_local(model, lkey, epoch, found.version, *found[1:])
-    value = overridden(model, source.materialize(template))
-    memo_put(model, lkey, value)
-    return value
+        cached = _keep(model, lkey, epoch, _fetch(source, alias, lkey[2], part, known))
+    return _hand_out(source, lkey, cached)
 
 
 async def aread(source: CachedSource[T], *, using: str | None = None, part: str | None = None) -> T:
@@ -242,7 +238,7 @@ async def aread(source: CachedSource[T], *, using: str | None = None, part: str 
     # ``sync_to_async`` code in: only asked when some transaction of the process wrote.
     if _publish.scheduled and await sync_to_async(wrote_in_transaction)(model, alias):
         built = await sync_to_async(source.build)(alias, lkey[2], part)
-        return overridden(model, source.materialize(built[1]))
+        return overridden(model, source.get_value(built[1]))
     value = memo_get(model, lkey)
     if value is not MISSING:
         return value  # type: ignore[no-any-return]
@@ -252,33 +248,43 @@ async def aread(source: CachedSource[T], *, using: str | None = None, part: str 
         known = versions.known_version(model, alias)
     entry = _fresh_copy(model, lkey, known)
     if entry is not None:
-        template = entry.template
+        cached = entry.cached
     else:
         epoch = epochs.get(model, 0)
-        found = await _afetch(source, alias, lkey[2], part, known)
-        template = found.template
-        if found.version is not None:
-            keep_local(model, lkey, epoch, found.version, *found[1:])
-    value = overridden(model, source.materialize(template))
-    memo_put(model, lkey, value)
+        cached = _keep(model, lkey, epoch, await _afetch(source, alias, lkey[2], part, known))
+    return _hand_out(source, lkey, cached)
+
+
+def _keep(model: type[Model], lkey: tuple[Any, ...], epoch: int, found: _Found) -> Any:
+    """Keep what a miss found as the process copy (when it has a version); its cached value.
+    ``epoch`` is the model's, read before the miss went to the store."""
+    if found.version is not None:
+        keep_local(model, lkey, epoch, found.version, *found[1:])
+    return found.cached
+
+
+def _hand_out(source: CachedSource[T], lkey: tuple[Any, ...], cached: Any) -> T:
+    """What a read returns of ``cached``, remembered by the open request memo."""
+    value = overridden(source.model, source.get_value(cached))
+    memo_put(source.model, lkey, value)
     return value
 
 
 class _Rebuilt(NamedTuple):
     version: int | None
     payload: Any
-    template: Any
+    cached: Any
 
 
 def _rebuild(source: CachedSource[Any], alias: str, language: str, part: str | None) -> _Rebuilt:
     """Build from the database: outside a transaction, its version first, then the data
     (at least as new as that version); inside one, unversioned (it must not be kept)."""
     if versions.in_transaction(alias):
-        payload, template = source.build(alias, language, part)
-        return _Rebuilt(None, payload, template)
+        payload, cached = source.build(alias, language, part)
+        return _Rebuilt(None, payload, cached)
     version = versions.known_version(source.model, alias, refresh=True)
-    payload, template = source.build(alias, language, part)
-    return _Rebuilt(version, payload, template)
+    payload, cached = source.build(alias, language, part)
+    return _Rebuilt(version, payload, cached)
 
 
 def _store_verdict(model: type[Model], alias: str, gen: int | None, known: int) -> int:
@@ -302,12 +308,53 @@ _SERVE, _REBUILD, _OVERRULE = 0, 1, 2
 
 
 def _served(source: CachedSource[Any], fetched: Fetched, alias: str, copy: Entry | None) -> Any:
-    """The template of a store answer that may be served, or ``MISSING`` (damaged)."""
+    """The cached value of a store answer that may be served, or ``MISSING`` (damaged)."""
     if fetched.current and copy is not None:
-        return copy.template
+        return copy.cached
     if fetched.raw is not None and fetched.gen is not None:
         return decode_doc(source, fetched.raw, fetched.gen, alias)
     return MISSING
+
+
+class _Lookup(NamedTuple):
+    """What a read asks the store, and what it knows before asking."""
+
+    gen_key: str
+    doc_key: str
+    copy: Entry | None
+    stamp: int | None
+
+    @property
+    def known(self) -> int | None:
+        return self.copy.version if self.copy is not None else None
+
+
+def _lookup(source: CachedSource[Any], alias: str, language: str, part: str | None) -> _Lookup:
+    listener = get_listener()
+    return _Lookup(
+        source.gen_key(alias),
+        source.doc_key(alias, language, part),
+        local.get(source.model, NO_ENTRIES).get(_lkey(source, alias, part)),
+        # Taken before the store is read: an invalidation arriving after it makes the copy stale.
+        listener.stamp() if listener is not None else None,
+    )
+
+
+def _serve(
+    source: CachedSource[Any], alias: str, lookup: _Lookup, fetched: Fetched, verdict: int
+) -> _Found | None:
+    """The store's answer when it may be served, else ``None`` (read the database)."""
+    if verdict == _SERVE:
+        cached = _served(source, fetched, alias, lookup.copy)
+        if cached is not MISSING:
+            return _Found(fetched.gen, cached, lookup.stamp, lookup.gen_key)
+    return None
+
+
+def _write_back(source: CachedSource[Any], lookup: _Lookup, version: int, payload: Any) -> Write:
+    """The write that sets ``payload``, rebuilt from the database at ``version``, in the store."""
+    raw = encode_doc(source, version, payload)
+    return Write(lookup.doc_key, lookup.gen_key, version, raw, doc_timeout())
 
 
 def _fetch(
@@ -317,33 +364,26 @@ def _fetch(
     store = get_store()
     if store_is_down():
         rebuilt = _rebuild(source, alias, language, part)
-        return _Found(rebuilt.version, rebuilt.template)
-    gen_key = source.gen_key(alias)
-    doc_key = source.doc_key(alias, language, part)
-    copy = local.get(source.model, NO_ENTRIES).get(_lkey(source, alias, part))
-    listener = get_listener()
-    # Taken before the store is read: an invalidation arriving after it makes the copy stale.
-    stamp = listener.stamp() if listener is not None else None
+        return _Found(rebuilt.version, rebuilt.cached)
+    lookup = _lookup(source, alias, language, part)
     try:
-        fetched = store.fetch(doc_key, gen_key, copy.version if copy is not None else None)
+        fetched = store.get(lookup.doc_key, lookup.gen_key, lookup.known)
     except store.errors() as exc:
         store_failed(store, "read", exc)
         rebuilt = _rebuild(source, alias, language, part)
-        return _Found(rebuilt.version, rebuilt.template)
+        return _Found(rebuilt.version, rebuilt.cached)
     verdict = _store_verdict(source.model, alias, fetched.gen, known)
-    if verdict == _SERVE:
-        template = _served(source, fetched, alias, copy)
-        if template is not MISSING:
-            return _Found(fetched.gen, template, stamp, gen_key)
+    served = _serve(source, alias, lookup, fetched, verdict)
+    if served is not None:
+        return served
     rebuilt = _rebuild(source, alias, language, part)
     if rebuilt.version is not None:
         try:
-            raw = encode_doc(source, rebuilt.version, rebuilt.payload)
-            overrule = verdict == _OVERRULE
-            store.refill(doc_key, gen_key, rebuilt.version, raw, doc_timeout(), force=overrule)
+            write = _write_back(source, lookup, rebuilt.version, rebuilt.payload)
+            store.set(write, force=verdict == _OVERRULE)
         except store.errors() as exc:
-            store_failed(store, "refill", exc)
-    return _Found(rebuilt.version, rebuilt.template, stamp, gen_key)
+            store_failed(store, "set", exc)
+    return _Found(rebuilt.version, rebuilt.cached, lookup.stamp, lookup.gen_key)
 
 
 async def _afetch(
@@ -353,38 +393,29 @@ async def _afetch(
     rebuild = sync_to_async(_rebuild)
     if store_is_down():
         rebuilt = await rebuild(source, alias, language, part)
-        return _Found(rebuilt.version, rebuilt.template)
-    gen_key = source.gen_key(alias)
-    doc_key = source.doc_key(alias, language, part)
-    copy = local.get(source.model, NO_ENTRIES).get(_lkey(source, alias, part))
-    listener = get_listener()
-    # Taken before the store is read: an invalidation arriving after it makes the copy stale.
-    stamp = listener.stamp() if listener is not None else None
+        return _Found(rebuilt.version, rebuilt.cached)
+    lookup = _lookup(source, alias, language, part)
     try:
-        fetched = await store.afetch(doc_key, gen_key, copy.version if copy is not None else None)
+        fetched = await store.aget(lookup.doc_key, lookup.gen_key, lookup.known)
     except store.errors() as exc:
         store_failed(store, "read", exc)
         rebuilt = await rebuild(source, alias, language, part)
-        return _Found(rebuilt.version, rebuilt.template)
+        return _Found(rebuilt.version, rebuilt.cached)
     if fetched.gen is not None and fetched.gen > known:
         verdict = await sync_to_async(_store_verdict)(source.model, alias, fetched.gen, known)
     else:
         verdict = _store_verdict(source.model, alias, fetched.gen, known)
-    if verdict == _SERVE:
-        template = _served(source, fetched, alias, copy)
-        if template is not MISSING:
-            return _Found(fetched.gen, template, stamp, gen_key)
+    served = _serve(source, alias, lookup, fetched, verdict)
+    if served is not None:
+        return served
     rebuilt = await rebuild(source, alias, language, part)
     if rebuilt.version is not None:
         try:
-            raw = encode_doc(source, rebuilt.version, rebuilt.payload)
-            overrule = verdict == _OVERRULE
-            await store.arefill(
-                doc_key, gen_key, rebuilt.version, raw, doc_timeout(), force=overrule
-            )
+            write = _write_back(source, lookup, rebuilt.version, rebuilt.payload)
+            await store.aset(write, force=verdict == _OVERRULE)
         except store.errors() as exc:
-            store_failed(store, "refill", exc)
-    return _Found(rebuilt.version, rebuilt.template, stamp, gen_key)
+            store_failed(store, "set", exc)
+    return _Found(rebuilt.version, rebuilt.cached, lookup.stamp, lookup.gen_key)
 
 
 def reset_process_state() -> None:

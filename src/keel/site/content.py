@@ -21,6 +21,23 @@ __all__ = [
 ]
 
 
+def _language_field() -> models.CharField[str, str]:
+    return models.CharField(
+        _("language"),
+        max_length=15,
+        blank=True,
+        default="",
+        help_text=_("Empty: used for every language without its own row."),
+    )
+
+
+def _unique_per_language(field: str, name: str) -> list[models.BaseConstraint]:
+    """The constraint of rows by ``field`` and language: one row per key and language."""
+    return [
+        models.UniqueConstraint(fields=[field, "language"], name=f"%(app_label)s_%(class)s_{name}")
+    ]
+
+
 class LanguageRowsModel(CachedModelMixin):
     """Rows by a key and a language (``""``: every language), cached per language: the base of
     static content and page SEO. Any write makes every language's cached objects stale on
@@ -61,13 +78,7 @@ class AbstractStaticContent(LanguageRowsModel):
     context_name: ClassVar[str | None] = "static_content"
 
     key = models.CharField(_("key"), max_length=255)
-    language = models.CharField(
-        _("language"),
-        max_length=15,
-        blank=True,
-        default="",
-        help_text=_("Empty: used for every language without its own row."),
-    )
+    language = _language_field()
     content = models.TextField(_("content"), blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -76,11 +87,7 @@ class AbstractStaticContent(LanguageRowsModel):
         ordering = ["key", "language"]
         verbose_name = _("static content")
         verbose_name_plural = _("static content")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["key", "language"], name="%(app_label)s_%(class)s_key_language"
-            )
-        ]
+        constraints = _unique_per_language("key", "key_language")
 
     def __str__(self) -> str:
         return f"{self.key} [{self.language}]" if self.language else self.key
@@ -120,13 +127,7 @@ class AbstractStaticPageSeo(LanguageRowsModel):
     """
 
     page_key = models.CharField(_("page key"), max_length=100)
-    language = models.CharField(
-        _("language"),
-        max_length=15,
-        blank=True,
-        default="",
-        help_text=_("Empty: used for every language without its own row."),
-    )
+    language = _language_field()
     seo_title = models.CharField(_("title"), max_length=255, blank=True)
     seo_description = models.TextField(_("description"), blank=True)
     seo_image = models.FileField(
@@ -142,11 +143,7 @@ class AbstractStaticPageSeo(LanguageRowsModel):
         ordering = ["page_key", "language"]
         verbose_name = _("page SEO")
         verbose_name_plural = _("page SEO")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["page_key", "language"], name="%(app_label)s_%(class)s_page_language"
-            )
-        ]
+        constraints = _unique_per_language("page_key", "page_language")
 
     def __str__(self) -> str:
         return f"{self.page_key} [{self.language}]" if self.language else self.page_key

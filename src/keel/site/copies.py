@@ -15,7 +15,7 @@ from django.db.models import Model
 from keel import compat
 from keel.conf import keel_settings
 from keel.site.documents import MISSING
-from keel.site.verdicts import bump
+from keel.site.verdicts import bump as invalidate_verdicts
 
 __all__ = [
     "request_scope",
@@ -31,12 +31,12 @@ _state_lock = threading.Lock()
 
 class Entry(NamedTuple):
     """A process copy: valid until (monotonic, without client tracking), the version it was
-    built at, the template, and the tracking stamp taken before the store was read (``None``:
+    built at, the cached value, and the tracking stamp taken before the store was read (``None``:
     tracking was not live) with the store's version key the copy depends on."""
 
     expires: float
     version: int
-    template: Any
+    cached: Any
     stamp: int | None
     gen_key: str
 
@@ -68,11 +68,11 @@ def keep_local(
     lkey: tuple[Any, ...],
     epoch: int,
     version: int,
-    template: Any,
+    cached: Any,
     stamp: int | None,
     gen_key: str,
 ) -> None:
-    """Keep ``template`` as this process's copy, unless a publication of ``model`` in this
+    """Keep the value ``cached`` as this process's copy, unless a publication of ``model`` in this
     process happened since the read started (``epoch`` moved)."""
     # Kept even with a TTL of 0: an expired copy still spares the document's transfer and
     # decoding when the store says its version is current.
@@ -84,8 +84,8 @@ def keep_local(
         entries = local.setdefault(model, {})
         if len(entries) >= MAX_LOCAL_ENTRIES:
             entries.clear()
-        entries[lkey] = Entry(expires, version, template, stamp, gen_key)
-    bump()
+        entries[lkey] = Entry(expires, version, cached, stamp, gen_key)
+    invalidate_verdicts()
 
 
 def _forget_in_child() -> None:
@@ -97,7 +97,7 @@ def _forget_in_child() -> None:
     for model in local:
         epochs[model] = epochs.get(model, 0) + 1
     local.clear()
-    bump()
+    invalidate_verdicts()
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
@@ -130,7 +130,7 @@ def clear_local_copies(model: type[Model] | None = None) -> None:
         for m in models:
             epochs[m] = epochs.get(m, 0) + 1
             local.pop(m, None)
-    bump()
+    invalidate_verdicts()
     forget_memo(model)
 
 

@@ -38,9 +38,9 @@ def current_language() -> str:
 class CachedSource(Generic[T]):
     """How one kind of cached object of ``model`` is built, stored and handed out.
 
-    ``build`` reads the database and returns ``(payload, template)``; ``from_payload`` turns a
-    stored payload into a template; ``materialize`` makes what a caller receives from a template
-    (a private copy for model instances).
+    ``build`` reads the database and returns ``(payload, cached value)``; ``from_payload`` turns
+    a stored payload into a cached value; ``get_value`` makes what a caller receives from a
+    cached value (a private copy for model instances).
     """
 
     kind = "doc"
@@ -55,7 +55,7 @@ class CachedSource(Generic[T]):
     default_lkey: tuple[Any, ...] | None = None
 
     #: The warm read's remembered verdict (see [`keel.site.cache.read`][keel.site.cache.read]):
-    #: ``(materialize, changes count, deadline, language or None)``, or ``None``.
+    #: ``(value getter, changes count, deadline, language or None)``, or ``None``.
     hot: tuple[Callable[[], T], int, float, str | None] | None = None
 
     def __init__(self, model: type[Model]) -> None:
@@ -72,12 +72,12 @@ class CachedSource(Generic[T]):
     def from_payload(self, alias: str, payload: Any) -> Any:
         raise NotImplementedError
 
-    def materialize(self, template: Any) -> T:
-        return template  # type: ignore[no-any-return]
+    def get_value(self, cached: Any) -> T:
+        return cached  # type: ignore[no-any-return]
 
-    def materializer(self, template: Any) -> Callable[[], T]:
-        """``materialize`` of ``template`` as one call without arguments (the warm read's)."""
-        return functools.partial(self.materialize, template)
+    def value_getter(self, cached: Any) -> Callable[[], T]:
+        """``get_value`` of ``cached`` as one call without arguments (the warm read's)."""
+        return functools.partial(self.get_value, cached)
 
     def gen_key(self, alias: str) -> str:
         return generation_key(self.model, alias)
@@ -118,13 +118,13 @@ def _copy(value: Any) -> Any:
 class InstanceTemplate:
     """A cached model instance, kept as the attribute values new copies are made from.
 
-    ``materialize()`` returns a private copy: its own ``_state`` and its own mutable values
+    ``get()`` returns a private copy: its own ``_state`` and its own mutable values
     (JSON values, mixins' bookkeeping), built without ``__init__``.
     """
 
-    __slots__ = ("db", "materialize", "model", "mutable", "values")
+    __slots__ = ("db", "get", "model", "mutable", "values")
 
-    materialize: Callable[[], Model]
+    get: Callable[[], Model]
 
     def __init__(self, instance: Model) -> None:
         self.model = type(instance)
@@ -134,33 +134,18 @@ class InstanceTemplate:
         self.mutable = tuple(
             k for k, v in self.values.items() if isinstance(v, dict | list | set | bytearray)
         )
-        self.materialize = _copier(self.model, self.db, self.values, self.mutable)
+        self.get = _copier(self.model, self.db, self.values, self.mutable)
 
 
 def _copier(
     model: type[Model], db: str | None, values: dict[str, Any], mutable: tuple[str, ...]
 ) -> Callable[[], Model]:
-    """The ``materialize`` of a template: every warm read calls it, so what it needs is bound
-    here, once (a closure reads its variables faster than a method reads attributes)."""
+    """The ``get`` of an ``InstanceTemplate``: every warm read calls it, so what it needs is
+    bound here, once (a closure reads its variables faster than a method reads attributes)."""
     new_object = object.__new__
 
-    if not mutable:
-
-        def materialize_flat() -> Model:
-            own = values.copy()
-            state = own["_state"] = ModelState()
-            state.db = db
-            state.adding = False
-            new = new_object(model)
-            new.__dict__ = own
-            return new
-
-        return materialize_flat
-
-    def materialize() -> Model:
+    def get_flat() -> Model:
         own = values.copy()
-        for name in mutable:
-            own[name] = _copy(own[name])
         state = own["_state"] = ModelState()
         state.db = db
         state.adding = False
@@ -168,7 +153,17 @@ def _copier(
         new.__dict__ = own
         return new
 
-    return materialize
+    if not mutable:
+        return get_flat
+
+    def get() -> Model:
+        new = get_flat()
+        own = new.__dict__
+        for name in mutable:
+            own[name] = _copy(own[name])
+        return new
+
+    return get
 
 
 def encode_doc(source: CachedSource[Any], version: int, payload: Any) -> str:
@@ -178,7 +173,7 @@ def encode_doc(source: CachedSource[Any], version: int, payload: Any) -> str:
 
 
 def decode_doc(source: CachedSource[Any], raw: bytes | str, version: int, alias: str) -> Any:
-    """The template stored in ``raw``, or ``MISSING`` if it is stale, foreign or damaged."""
+    """The cached value stored in ``raw``, or ``MISSING`` if it is stale, foreign or damaged."""
     try:
         doc = json.loads(raw)
     except ValueError:

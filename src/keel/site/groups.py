@@ -4,7 +4,7 @@ technical, email identity)."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -18,6 +18,9 @@ from django.utils.translation import gettext_lazy as _
 
 from keel.site.email import format_address
 from keel.validators import no_newlines
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 __all__ = [
     "SiteContactSettingsMixin",
@@ -52,26 +55,26 @@ class SiteContactSettingsMixin(models.Model):
         return ", ".join(p for p in (*parts, self.address_country) if p)
 
 
+def _coordinate(
+    label: StrOrPromise, limit: int
+) -> models.DecimalField[Decimal | None, Decimal | None]:
+    """Degrees from ``-limit`` to ``limit``, to six places (about 10 cm), or empty."""
+    return models.DecimalField(
+        label,
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(-limit)), MaxValueValidator(Decimal(limit))],
+    )
+
+
 class SiteGeoSettingsMixin(models.Model):
     """Map link and coordinates (decimal degrees, validated ranges, both or neither)."""
 
     google_maps_link = models.URLField(_("map link"), max_length=500, blank=True)
-    latitude = models.DecimalField(
-        _("latitude"),
-        max_digits=9,
-        decimal_places=6,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(Decimal(-90)), MaxValueValidator(Decimal(90))],
-    )
-    longitude = models.DecimalField(
-        _("longitude"),
-        max_digits=9,
-        decimal_places=6,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(Decimal(-180)), MaxValueValidator(Decimal(180))],
-    )
+    latitude = _coordinate(_("latitude"), 90)
+    longitude = _coordinate(_("longitude"), 180)
 
     class Meta:
         abstract = True
@@ -122,35 +125,27 @@ class SiteSocialSettingsMixin(models.Model):
         ]
 
 
-_tracking_id = r"^[A-Za-z0-9_-]*$"
+def _tracking_id(
+    label: StrOrPromise, pattern: str, message: StrOrPromise
+) -> models.CharField[str, str]:
+    """A public tracking id field: up to 50 characters matching ``pattern``."""
+    return models.CharField(
+        label, max_length=50, blank=True, validators=[RegexValidator(pattern, message)]
+    )
 
 
 class SiteMarketingSettingsMixin(models.Model):
     """Public tracking ids (validated, so they are safe to put into a script tag)."""
 
-    google_analytics_id = models.CharField(
-        _("Google Analytics id"),
-        max_length=50,
-        blank=True,
-        validators=[RegexValidator(r"^((G|UA|AW)-[A-Z0-9-]+)?$", _("Like G-XXXXXXX."))],
+    google_analytics_id = _tracking_id(
+        _("Google Analytics id"), r"^((G|UA|AW)-[A-Z0-9-]+)?$", _("Like G-XXXXXXX.")
     )
-    google_tag_manager_id = models.CharField(
-        _("Google Tag Manager id"),
-        max_length=50,
-        blank=True,
-        validators=[RegexValidator(r"^(GTM-[A-Z0-9]+)?$", _("Like GTM-XXXXXX."))],
+    google_tag_manager_id = _tracking_id(
+        _("Google Tag Manager id"), r"^(GTM-[A-Z0-9]+)?$", _("Like GTM-XXXXXX.")
     )
-    facebook_pixel_id = models.CharField(
-        _("Meta pixel id"),
-        max_length=50,
-        blank=True,
-        validators=[RegexValidator(r"^[0-9]*$", _("Digits only."))],
-    )
-    tiktok_pixel_id = models.CharField(
-        _("TikTok pixel id"),
-        max_length=50,
-        blank=True,
-        validators=[RegexValidator(_tracking_id, _("Letters, digits, - and _ only."))],
+    facebook_pixel_id = _tracking_id(_("Meta pixel id"), r"^[0-9]*$", _("Digits only."))
+    tiktok_pixel_id = _tracking_id(
+        _("TikTok pixel id"), r"^[A-Za-z0-9_-]*$", _("Letters, digits, - and _ only.")
     )
 
     class Meta:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from keel.site.encryption import EncryptedCharField
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 __all__ = [
     "CrmIntegrationMixin",
@@ -18,15 +23,21 @@ __all__ = [
 ]
 
 
+def _public(label: StrOrPromise, max_length: int = 255) -> models.CharField[str, str]:
+    """A public id: published and shown to templates."""
+    return models.CharField(label, max_length=max_length, blank=True)
+
+
+def _secret(label: StrOrPromise, max_length: int = 255) -> EncryptedCharField:
+    """A secret: encrypted at rest, never published."""
+    return EncryptedCharField(label, max_length=max_length, blank=True)
+
+
 class GoogleIntegrationMixin(models.Model):
-    google_maps_api_key = models.CharField(_("Google Maps browser key"), max_length=255, blank=True)
-    google_business_id = models.CharField(_("Google Business id"), max_length=255, blank=True)
-    google_recaptcha_site_key = models.CharField(
-        _("reCAPTCHA site key"), max_length=255, blank=True
-    )
-    google_recaptcha_secret_key = EncryptedCharField(
-        _("reCAPTCHA secret key"), max_length=255, blank=True
-    )
+    google_maps_api_key = _public(_("Google Maps browser key"))
+    google_business_id = _public(_("Google Business id"))
+    google_recaptcha_site_key = _public(_("reCAPTCHA site key"))
+    google_recaptcha_secret_key = _secret(_("reCAPTCHA secret key"))
 
     class Meta:
         abstract = True
@@ -36,19 +47,17 @@ class MetaIntegrationMixin(models.Model):
     """Meta app credentials; the pixel id lives in
     [`SiteMarketingSettingsMixin`][keel.site.SiteMarketingSettingsMixin]."""
 
-    facebook_app_id = models.CharField(_("Meta app id"), max_length=255, blank=True)
-    facebook_app_secret = EncryptedCharField(_("Meta app secret"), max_length=255, blank=True)
+    facebook_app_id = _public(_("Meta app id"))
+    facebook_app_secret = _secret(_("Meta app secret"))
 
     class Meta:
         abstract = True
 
 
 class StripeIntegrationMixin(models.Model):
-    stripe_public_key = models.CharField(_("Stripe publishable key"), max_length=255, blank=True)
-    stripe_secret_key = EncryptedCharField(_("Stripe secret key"), max_length=255, blank=True)
-    stripe_webhook_secret = EncryptedCharField(
-        _("Stripe webhook secret"), max_length=255, blank=True
-    )
+    stripe_public_key = _public(_("Stripe publishable key"))
+    stripe_secret_key = _secret(_("Stripe secret key"))
+    stripe_webhook_secret = _secret(_("Stripe webhook secret"))
 
     class Meta:
         abstract = True
@@ -56,25 +65,25 @@ class StripeIntegrationMixin(models.Model):
 
 class CrmIntegrationMixin(models.Model):
     crm_api_url = models.URLField(_("CRM API URL"), max_length=500, blank=True)
-    crm_api_key = EncryptedCharField(_("CRM API key"), max_length=500, blank=True)
+    crm_api_key = _secret(_("CRM API key"), 500)
 
     class Meta:
         abstract = True
 
 
 class TwilioIntegrationMixin(models.Model):
-    twilio_account_sid = models.CharField(_("Twilio account SID"), max_length=64, blank=True)
-    twilio_from_number = models.CharField(_("Twilio sender number"), max_length=32, blank=True)
-    twilio_whatsapp_from = models.CharField(_("Twilio WhatsApp sender"), max_length=32, blank=True)
-    twilio_auth_token = EncryptedCharField(_("Twilio auth token"), max_length=255, blank=True)
+    twilio_account_sid = _public(_("Twilio account SID"), 64)
+    twilio_from_number = _public(_("Twilio sender number"), 32)
+    twilio_whatsapp_from = _public(_("Twilio WhatsApp sender"), 32)
+    twilio_auth_token = _secret(_("Twilio auth token"))
 
     class Meta:
         abstract = True
 
 
 class SevenIntegrationMixin(models.Model):
-    seven_sender_id = models.CharField(_("seven.io sender id"), max_length=32, blank=True)
-    seven_api_key = EncryptedCharField(_("seven.io API key"), max_length=255, blank=True)
+    seven_sender_id = _public(_("seven.io sender id"), 32)
+    seven_api_key = _secret(_("seven.io API key"))
 
     class Meta:
         abstract = True

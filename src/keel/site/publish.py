@@ -1,4 +1,4 @@
-"""The publish path: writes bump the model's version in their transaction and publish on
+"""The publish path: writes increment the model's version in their transaction and publish on
 commit.
 
 Internal: not part of keel's public API; import the public names from their package.
@@ -18,8 +18,8 @@ from keel import compat
 from keel.site import versions
 from keel.site.copies import clear_local_copies, forget_memo
 from keel.site.documents import CachedSource, current_language, encode_doc
-from keel.site.stores import doc_timeout, get_store, store_failed
-from keel.site.verdicts import bump as bump_verdicts
+from keel.site.stores import Write, doc_timeout, get_store, store_failed
+from keel.site.verdicts import bump as invalidate_verdicts
 
 logger = logging.getLogger("keel.site.publish")
 
@@ -57,7 +57,7 @@ class _Publication:
 
 # Publications waiting for a commit, by (connection, model). Weak values: Django drops the
 # callbacks of a rolled-back transaction (or savepoint), the entry then disappears and the
-# next write bumps the version again and schedules a new publication.
+# next write increments the version again and schedules a new publication.
 scheduled: weakref.WeakValueDictionary[tuple[int, type[Model]], _Publication] = (
     weakref.WeakValueDictionary()
 )
@@ -80,18 +80,18 @@ def wrote_in_transaction(model: type[Model], alias: str) -> bool:
     if connection.get_autocommit():
         if _manual.get(connection):
             del _manual[connection]  # its publications leave ``scheduled`` with it
-            bump_verdicts()
+            invalidate_verdicts()
         return False
     pending = scheduled.get((id(connection), compat.concrete_model(model)))
     return pending is not None and (pending.manual or not pending.committed)
 
 
 def schedule_publish(sources: tuple[CachedSource[Any], ...], using: str) -> None:
-    """Record a write of the sources' model: bump its version in the current transaction of
+    """Record a write of the sources' model: increment its version in the current transaction of
     ``using`` and publish once when that transaction commits.
 
-    Outside a transaction it publishes at once. Several writes in one transaction bump and
-    publish once. A rolled-back transaction publishes nothing (its bump rolls back too).
+    Outside a transaction it publishes at once. Several writes in one transaction increment and
+    publish once. A rolled-back transaction publishes nothing (its increment rolls back too).
     """
     connection = connections[using]
     model = sources[0].model
@@ -103,7 +103,7 @@ def schedule_publish(sources: tuple[CachedSource[Any], ...], using: str) -> None
             return
     versions.bump(model, using)
     if not compat.in_atomic_block(connection) and not connection.get_autocommit():
-        # Manual transaction management: Django has no commit hook to publish on. The bump
+        # Manual transaction management: Django has no commit hook to publish on. The new version
         # commits with the data, the store is then behind the database's version and the
         # first reader after the commit rebuilds it; this process asks the database again.
         # Until the connection is back in autocommit, its reads build from the database.
@@ -114,12 +114,12 @@ def schedule_publish(sources: tuple[CachedSource[Any], ...], using: str) -> None
             manual = _Publication(sources, using, manual=True)
             _manual.setdefault(connection, []).append(manual)
             scheduled[key] = manual
-            bump_verdicts()
+            invalidate_verdicts()
         return
     publication = _Publication(sources, using)
     if compat.in_atomic_block(connection):
         scheduled[key] = publication
-        bump_verdicts()  # warm reads now take the path that reads this transaction's writes
+        invalidate_verdicts()  # warm reads now take the path that reads this transaction's writes
     transaction.on_commit(publication, using=using, robust=True)
 
 
@@ -151,11 +151,11 @@ def publish_now(sources: tuple[CachedSource[Any], ...], alias: str) -> None:
                 continue
             raw = encode_doc(source, version, built[0])
             doc_key = source.doc_key(alias, language, None)
-            store.refill(doc_key, gen_key, version, raw, doc_timeout())
+            store.set(Write(doc_key, gen_key, version, raw, doc_timeout()))
             written = True
         if not written:
             # The version alone: every document of the model becomes stale.
-            store.refill(gen_key, gen_key, version, "", 1)
+            store.set(Write(gen_key, gen_key, version, "", 1))
     except store.errors() as exc:
         store_failed(store, "publish", exc)
     # A read of this process that started before the publication may have kept an old copy.

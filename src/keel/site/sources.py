@@ -108,11 +108,11 @@ class SingletonSource(CachedSource[Model]):
     def from_payload(self, alias: str, payload: Any) -> Any:
         return InstanceTemplate(decode_instance(self.model, alias, payload))
 
-    def materialize(self, template: Any) -> Model:
-        return template.materialize()  # type: ignore[no-any-return]
+    def get_value(self, cached: Any) -> Model:
+        return cached.get()  # type: ignore[no-any-return]
 
-    def materializer(self, template: Any) -> Callable[[], Model]:
-        return template.materialize  # type: ignore[no-any-return]
+    def value_getter(self, cached: Any) -> Callable[[], Model]:
+        return cached.get  # type: ignore[no-any-return]
 
 
 class ContentMapSource(CachedSource[Mapping[str, str]]):
@@ -162,5 +162,5 @@ class PageSource(CachedSource[Model | None]):
             return None
         return InstanceTemplate(decode_instance(self.model, alias, payload))
 
-    def materialize(self, template: Any) -> Model | None:
-        return None if template is None else template.materialize()
+    def get_value(self, cached: Any) -> Model | None:
+        return None if cached is None else cached.get()

@@ -11,7 +11,7 @@ import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from asgiref.sync import sync_to_async
 from django.core.cache import caches
@@ -28,38 +28,30 @@ STORE_RETRY_AFTER = 1.0
 _down_until = 0.0
 
 
+class Write(NamedTuple):
+    """A write to a store: set its version to ``version`` and, unless ``raw`` is empty, set the
+    document ``raw`` (built at that version) under ``doc_key`` for ``timeout`` seconds."""
+
+    doc_key: str
+    gen_key: str
+    version: int
+    raw: str
+    timeout: float
+
+
 class Store(Protocol):
     name: str
 
     def errors(self) -> tuple[type[BaseException], ...]: ...
 
-    def fetch(self, doc_key: str, gen_key: str, known: int | None) -> Fetched: ...
+    def get(self, doc_key: str, gen_key: str, known: int | None) -> Fetched: ...
 
-    def refill(
-        self,
-        doc_key: str,
-        gen_key: str,
-        version: int,
-        raw: str,
-        timeout: float,
-        *,
-        force: bool = False,
-    ) -> None:
-        """Set the store's version to ``version`` and store ``raw`` (built at it), unless the
-        store holds a higher version and ``force`` is false. ``raw`` empty: version only."""
+    def set(self, write: Write, *, force: bool = False) -> None:
+        """Apply ``write``, unless the store holds a higher version and ``force`` is false."""
 
-    async def afetch(self, doc_key: str, gen_key: str, known: int | None) -> Fetched: ...
+    async def aget(self, doc_key: str, gen_key: str, known: int | None) -> Fetched: ...
 
-    async def arefill(
-        self,
-        doc_key: str,
-        gen_key: str,
-        version: int,
-        raw: str,
-        timeout: float,
-        *,
-        force: bool = False,
-    ) -> None: ...
+    async def aset(self, write: Write, *, force: bool = False) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +65,7 @@ class Fetched:
 
 
 # One round trip: the version, and the document only when the caller's copy is stale.
-_FETCH_LUA = """
+_GET_LUA = """
 local gen = redis.call('GET', KEYS[2])
 if not gen then
   return {0, false, redis.call('GET', KEYS[1])}
@@ -85,7 +77,7 @@ return {0, gen, redis.call('GET', KEYS[1])}
 """
 # A reader never moves the store's version backward (ARGV[4] = '1': a writer that just
 # committed, or a reader that saw the store ahead of the database, may).
-_REFILL_LUA = """
+_SET_LUA = """
 local stored = tonumber(redis.call('GET', KEYS[2]) or '-1') or -1
 local version = tonumber(ARGV[1])
 if stored > version and ARGV[4] ~= '1' then
@@ -99,8 +91,8 @@ if ARGV[2] ~= '' then
 end
 return 1
 """
-_FETCH_SHA = hashlib.sha1(_FETCH_LUA.encode()).hexdigest()  # the id Redis gives the script
-_REFILL_SHA = hashlib.sha1(_REFILL_LUA.encode()).hexdigest()  # the id Redis gives the script
+_GET_SHA = hashlib.sha1(_GET_LUA.encode()).hexdigest()  # the id Redis gives the script
+_SET_SHA = hashlib.sha1(_SET_LUA.encode()).hexdigest()  # the id Redis gives the script
 
 
 def _version(value: Any) -> int | None:
@@ -146,46 +138,24 @@ class RedisStore:
         except _noscript_error():
             return await client.eval(script, 2, *args)
 
-    def fetch(self, doc_key: str, gen_key: str, known: int | None) -> Fetched:
-        reply = self._script(_FETCH_SHA, _FETCH_LUA, doc_key, gen_key, _known_text(known))
+    def get(self, doc_key: str, gen_key: str, known: int | None) -> Fetched:
+        reply = self._script(_GET_SHA, _GET_LUA, doc_key, gen_key, _known_text(known))
         return _fetched(reply)
 
-    def refill(
-        self,
-        doc_key: str,
-        gen_key: str,
-        version: int,
-        raw: str,
-        timeout: float,
-        *,
-        force: bool = False,
-    ) -> None:
-        args = _refill_args(doc_key, gen_key, version, raw, timeout, force)
-        self._script(_REFILL_SHA, _REFILL_LUA, *args)
+    def set(self, write: Write, *, force: bool = False) -> None:
+        self._script(_SET_SHA, _SET_LUA, *_set_args(write, force))
 
-    async def afetch(self, doc_key: str, gen_key: str, known: int | None) -> Fetched:
-        reply = await self._ascript(_FETCH_SHA, _FETCH_LUA, doc_key, gen_key, _known_text(known))
+    async def aget(self, doc_key: str, gen_key: str, known: int | None) -> Fetched:
+        reply = await self._ascript(_GET_SHA, _GET_LUA, doc_key, gen_key, _known_text(known))
         return _fetched(reply)
 
-    async def arefill(
-        self,
-        doc_key: str,
-        gen_key: str,
-        version: int,
-        raw: str,
-        timeout: float,
-        *,
-        force: bool = False,
-    ) -> None:
-        args = _refill_args(doc_key, gen_key, version, raw, timeout, force)
-        await self._ascript(_REFILL_SHA, _REFILL_LUA, *args)
+    async def aset(self, write: Write, *, force: bool = False) -> None:
+        await self._ascript(_SET_SHA, _SET_LUA, *_set_args(write, force))
 
 
-def _refill_args(
-    doc_key: str, gen_key: str, version: int, raw: str, timeout: float, force: bool
-) -> tuple[Any, ...]:
-    ttl = max(1, math.ceil(timeout))
-    return (doc_key, gen_key, version, raw, ttl, "1" if force else "0")
+def _set_args(write: Write, force: bool) -> tuple[Any, ...]:
+    ttl = max(1, math.ceil(write.timeout))
+    return (write.doc_key, write.gen_key, write.version, write.raw, ttl, "1" if force else "0")
 
 
 def _noscript_error() -> type[Exception]:
@@ -223,7 +193,7 @@ class DjangoCacheStore:
             return nullcontext()
         return transaction.atomic(using=using)
 
-    def fetch(self, doc_key: str, gen_key: str, known: int | None) -> Fetched:
+    def get(self, doc_key: str, gen_key: str, known: int | None) -> Fetched:
         with self._guard():
             values = caches[self.alias].get_many([doc_key, gen_key])
         gen = _version(values.get(gen_key))
@@ -231,40 +201,22 @@ class DjangoCacheStore:
             return Fetched(gen, True)
         return Fetched(gen, False, values.get(doc_key))
 
-    def refill(
-        self,
-        doc_key: str,
-        gen_key: str,
-        version: int,
-        raw: str,
-        timeout: float,
-        *,
-        force: bool = False,
-    ) -> None:
+    def set(self, write: Write, *, force: bool = False) -> None:
         cache = caches[self.alias]
         with self._guard():
-            stored = _version(cache.get(gen_key))
-            if stored is not None and stored > version and not force:
+            stored = _version(cache.get(write.gen_key))
+            if stored is not None and stored > write.version and not force:
                 return
-            if stored != version:
-                cache.set(gen_key, version, timeout=None)
-            if raw:
-                cache.set(doc_key, raw, timeout)
+            if stored != write.version:
+                cache.set(write.gen_key, write.version, timeout=None)
+            if write.raw:
+                cache.set(write.doc_key, write.raw, write.timeout)
 
-    async def afetch(self, doc_key: str, gen_key: str, known: int | None) -> Fetched:
-        return await sync_to_async(self.fetch)(doc_key, gen_key, known)
+    async def aget(self, doc_key: str, gen_key: str, known: int | None) -> Fetched:
+        return await sync_to_async(self.get)(doc_key, gen_key, known)
 
-    async def arefill(
-        self,
-        doc_key: str,
-        gen_key: str,
-        version: int,
-        raw: str,
-        timeout: float,
-        *,
-        force: bool = False,
-    ) -> None:
-        await sync_to_async(self.refill)(doc_key, gen_key, version, raw, timeout, force=force)
+    async def aset(self, write: Write, *, force: bool = False) -> None:
+        await sync_to_async(self.set)(write, force=force)
 
 
 _REDIS_STORE = RedisStore()

@@ -55,7 +55,7 @@ from django.core.signals import setting_changed
 from keel.conf import keel_settings
 from keel.exceptions import KeelError
 from keel.redis import RedisTopology, is_configured, make_key, redis_errors, topology
-from keel.site.verdicts import bump as bump_verdicts
+from keel.site.verdicts import bump as invalidate_verdicts
 
 logger = logging.getLogger("keel.site.tracking")
 
@@ -494,14 +494,14 @@ class InvalidationListener:
         self._floor = seq if live and not self._stopped.is_set() else _DOWN
         self._invalidated.clear()
         self._seq = seq
-        bump_verdicts()
+        invalidate_verdicts()
 
     def _invalidate(self, keys: Iterable[bytes]) -> None:
         seq = self._seq + 1
         for raw in keys:
             self._invalidated[raw.decode(errors="surrogateescape")] = seq
         self._seq = seq
-        bump_verdicts()
+        invalidate_verdicts()
         if len(self._invalidated) > MAX_REMEMBERED_KEYS:
             self._forget_all(live=True)
 
@@ -630,7 +630,7 @@ class InvalidationListener:
             self._stopped.set()
             self._up_event.clear()
             self._floor = _DOWN
-        bump_verdicts()
+        invalidate_verdicts()
         with contextlib.suppress(OSError):
             self._wake_writer.send(b"x")
         if self._thread.is_alive() and self._thread is not threading.current_thread():

@@ -47,10 +47,10 @@ def _after_fork_in_child() -> None:
     bump()
 
 
-def _bump_on_setting_changed(**kwargs: Any) -> None:
+def _invalidate_on_setting_changed(**kwargs: Any) -> None:
     # Any setting: routers, KEEL (windows, tracking), languages.
     bump()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-setting_changed.connect(_bump_on_setting_changed, dispatch_uid="keel.site.verdicts")
+setting_changed.connect(_invalidate_on_setting_changed, dispatch_uid="keel.site.verdicts")

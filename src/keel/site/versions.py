@@ -31,7 +31,7 @@ from django.db.models import F, Model
 
 from keel import compat
 from keel.conf import keel_settings
-from keel.site.verdicts import bump as _bump_verdicts
+from keel.site.verdicts import bump as _invalidate_verdicts
 
 #: Versions start at a random number below this (exact in a Lua double, room for increments).
 FIRST_VERSIONS = 2**50
@@ -110,7 +110,7 @@ def known_version(model: type[Model], alias: str, *, refresh: bool = False) -> i
         with _lock:
             known = _Known(time.monotonic() + verify_interval(), versions)
             _known[alias] = known
-        _bump_verdicts()
+        _invalidate_verdicts()
     if known is None:
         return 0
     return known.versions.get(label_of(model), 0)
@@ -141,4 +141,4 @@ def reset_known(alias: str | None = None) -> None:
             _known.clear()
         else:
             _known.pop(alias, None)
-    _bump_verdicts()
+    _invalidate_verdicts()
