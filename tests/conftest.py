@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
 
 import django
@@ -13,6 +14,7 @@ from django.conf import settings as django_settings
 from django.core.cache import caches
 from django.db import connection
 
+from keel import clock as keel_clock
 from keel.redis import get_redis
 from keel.site.cache import reset_process_state
 
@@ -88,6 +90,19 @@ def _fresh_site_cache() -> Iterator[None]:
     yield
     reset_process_state()
     caches["default"].clear()
+
+
+@pytest.fixture
+def clock() -> Iterator[ModuleType]:
+    """keel's clock ([`keel.clock`][keel.clock]): ``clock.advance(seconds)`` moves every
+    lifetime keel measures itself (database tokens, process copies, version checks, the pause
+    after a store failure) instead of sleeping; the real time is back after the test.
+
+    Redis' own TTLs and the database's clock do not move: a test of those still waits.
+    """
+    keel_clock.reset()
+    yield keel_clock
+    keel_clock.reset()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -62,7 +63,7 @@ def use_redis(settings: Any, server: servers.Server, **keel: Any) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_pages_keep_serving_from_the_database_when_redis_is_killed_mid_traffic(
-    started: servers.Processes, settings: Any
+    started: servers.Processes, settings: Any, clock: ModuleType
 ) -> None:
     server = started.start()
     use_redis(settings, server, SITE_SETTINGS_LOCAL_TTL=0)
@@ -110,7 +111,7 @@ def test_pages_keep_serving_from_the_database_when_redis_is_killed_mid_traffic(
     reset_process_state()
     for _ in range(3):
         assert client.get("/site/page/content/").content.strip() == expected
-        time.sleep(1.1)  # past the one-second pause after a failure
+        clock.advance(1.1)  # past the one-second pause after a failure
     assert server.client().dbsize() > 0
     reset_clients()
 

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 import pytest
@@ -198,7 +199,7 @@ def test_a_request_scope_returns_the_same_object_for_every_load(keel_redis: redi
 
 @pytest.mark.django_db(transaction=True)
 def test_without_tracking_the_process_copy_expires_after_the_local_ttl(
-    keel_redis: redis.Redis, settings: Any
+    keel_redis: redis.Redis, settings: Any, clock: ModuleType
 ) -> None:
     settings.KEEL = {
         **settings.KEEL,
@@ -210,7 +211,7 @@ def test_without_tracking_the_process_copy_expires_after_the_local_ttl(
     assert SiteSettings.load().phone == "new"  # the writer's process forgets its copy at once
     publish_from_another_process("newer")
     assert SiteSettings.load().phone == "new"  # still inside the window
-    time.sleep(0.35)
+    clock.advance(0.35)
     assert SiteSettings.load().phone == "newer"
 
 

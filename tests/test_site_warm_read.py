@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -148,7 +149,7 @@ def test_a_closed_listener_ends_the_remembered_verdict_at_once(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_newer_version_read_from_the_database_ends_the_remembered_verdict(
-    settings: Any,
+    settings: Any, clock: ModuleType
 ) -> None:
     settings.KEEL = {
         **settings.KEEL,
@@ -159,7 +160,7 @@ def test_a_newer_version_read_from_the_database_ends_the_remembered_verdict(
     warm("old")
     changed_elsewhere("new")  # a write whose publication never reached the store
     assert SiteSettings.load().phone == "old"  # the window, until the version is due
-    time.sleep(0.25)
+    clock.advance(0.25)
     assert SiteSettings.load().phone == "new"
 
 
@@ -177,7 +178,9 @@ def test_a_newer_version_read_by_another_read_ends_the_remembered_verdict(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_end_of_the_window_ends_the_remembered_verdict(keel_redis: Any, settings: Any) -> None:
+def test_the_end_of_the_window_ends_the_remembered_verdict(
+    keel_redis: Any, settings: Any, clock: ModuleType
+) -> None:
     settings.KEEL = {
         **settings.KEEL,
         "REDIS_OPTIONS": {"connection_class": CountingConnection},
@@ -190,7 +193,7 @@ def test_the_end_of_the_window_ends_the_remembered_verdict(keel_redis: Any, sett
     CountingConnection.reset()
     assert SiteSettings.load().phone == "kept"
     assert CountingConnection.commands == []  # inside the window
-    time.sleep(0.25)
+    clock.advance(0.25)
     assert SiteSettings.load().phone == "kept"
     assert CountingConnection.commands == ["EVALSHA"]
 

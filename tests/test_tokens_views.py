@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -87,9 +88,12 @@ def test_malformed_tokens_get_the_invalid_page(client: Client, store: str, bad: 
     assert client.post(confirm_url(bad)).status_code == 410
 
 
-def test_expired_token_gets_the_invalid_page(client: Client, store: str) -> None:
+def test_expired_token_gets_the_invalid_page(client: Client, store: str, clock: ModuleType) -> None:
     token = email_tokens.create_token({"account": 1}, ttl_seconds=1)
-    time.sleep(1.1)
+    if store == "redis":
+        time.sleep(1.1)  # Redis expires the key on its own clock
+    else:
+        clock.advance(1.1)
     assert client.get(confirm_url(token)).status_code == 410
     assert client.post(confirm_url(token)).status_code == 410
 

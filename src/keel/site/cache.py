@@ -42,13 +42,13 @@ braces keep a model's keys in one Redis Cluster slot.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any, NamedTuple, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import DEFAULT_DB_ALIAS, router
 from django.db.models import Model
 
+from keel import clock
 from keel.site import publish as _publish
 from keel.site import versions
 from keel.site.copies import (
@@ -108,8 +108,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-_monotonic = time.monotonic
-
 
 def resolve_alias(model: type[Model], using: str | None) -> str:
     """The database a cached object is read from: ``using``, or the model's write database.
@@ -164,7 +162,7 @@ def _usable_until(entry: Entry, known: int) -> float:
 
 def _usable(entry: Entry, known: int) -> bool:
     """Whether the process copy ``entry`` may be served without asking the store."""
-    return _usable_until(entry, known) > _monotonic()
+    return _usable_until(entry, known) > clock.monotonic()
 
 
 def _fresh_copy(model: type[Model], lkey: tuple[Any, ...], known: int) -> Entry | None:
@@ -189,7 +187,7 @@ def read(source: CachedSource[T], *, using: str | None = None, part: str | None 
         if (
             count == changes.count
             and request_memo.get() is None
-            and _monotonic() < deadline
+            and clock.monotonic() < deadline
             and (language is None or language == current_language())
         ):
             return materialize()
@@ -210,7 +208,7 @@ def _read(source: CachedSource[T], using: str | None, part: str | None) -> T:
     known = versions.known_version(model, alias)
     entry = local.get(model, NO_ENTRIES).get(lkey)
     until = -math.inf if entry is None else _usable_until(entry, known)
-    if entry is not None and until > _monotonic():
+    if entry is not None and until > clock.monotonic():
         template = entry.template
         if (
             using is None

@@ -26,6 +26,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from keel import clock
 from keel.models import ActionCounter, ActionToken
 from keel.tokens.base import NewToken, TokenStore
 from keel.tokens.exceptions import TokenError, TokenStoreBusy
@@ -102,7 +103,7 @@ def database_now(alias: str) -> datetime.datetime:
     connection = connections[alias]
     sql = _CLOCK_SQL.get(connection.vendor)
     if sql is None or not settings.USE_TZ:
-        return timezone.now()
+        return clock.now()
     with connection.cursor() as cursor:
         cursor.execute(sql)
         (value,) = cursor.fetchone()
@@ -171,7 +172,7 @@ class DatabaseTokenStore(TokenStore):
 
     def put(self, entry: NewToken) -> bool:
         alias = self.db_for_write()
-        now = timezone.now()
+        now = clock.now()
         row = ActionToken(
             digest=entry.digest,
             purpose=entry.purpose,
@@ -248,7 +249,7 @@ class DatabaseTokenStore(TokenStore):
     def get(self, purpose: str, digest: str) -> str | None:
         payloads = list(
             self._rows(self.db_for_write())
-            .filter(digest=digest, purpose=purpose, expires_at__gt=timezone.now())
+            .filter(digest=digest, purpose=purpose, expires_at__gt=clock.now())
             .values_list("payload", flat=True)[:1]
         )
         return payloads[0] if payloads else None
@@ -294,7 +295,7 @@ class DatabaseTokenStore(TokenStore):
     def _delete_returning(
         self, connection: BaseDatabaseWrapper, purpose: str, digest: str
     ) -> str | None:
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        now = connection.ops.adapt_datetimefield_value(clock.now())
         with connection.cursor() as cursor:
             cursor.execute(_delete_returning_sql(connection), [digest, purpose, now])
             row = cursor.fetchone()
@@ -325,7 +326,7 @@ class DatabaseTokenStore(TokenStore):
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         rows = model._default_manager.using(self.db_for_write())
-        now = timezone.now()
+        now = clock.now()
         expired = rows.filter(expires_at__lte=now)
         if dry:
             count: int = expired.count()
