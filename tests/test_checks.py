@@ -208,7 +208,7 @@ def test_e008_a_cached_field_that_cannot_be_published() -> None:
     from django.test.utils import isolate_apps
 
     from keel.site.checks import check_cached_fields
-    from tests.test_site_fields import PointField
+    from tests.site.test_codec_fields import PointField
 
     with isolate_apps("tests.testapp"):
         from keel.site.models import SiteSettingsSyncMixin

@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from keel.site.cache import reset_process_state
 from keel.site.tracking import InvalidationListener, get_listener
 from tests.reliability import servers
-from tests.test_site_cache import ROOT, CountingConnection
+from tests.site.test_cache import ROOT, CountingConnection
 from tests.testapp.models.site import SiteSettings
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 
 from keel.fixtures import SingletonFixtureUpdateCommand
-from tests.test_site_cache import CountingConnection, counted_redis  # noqa: F401
+from tests.site.test_cache import CountingConnection, counted_redis  # noqa: F401
 from tests.testapp.models.site import SiteSettings
 
 

@@ -445,7 +445,7 @@ def test_keel_site_imports_before_django_is_set_up() -> None:
     code = "import keel.site, sys; assert 'keel.site.models' not in sys.modules; print('ok')"
     result = subprocess.run(
         [sys.executable, "-c", code],
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
         env=env,
         capture_output=True,
         text=True,

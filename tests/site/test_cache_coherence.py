@@ -35,7 +35,7 @@ from tests.conftest import require_service
 from tests.reliability import servers
 from tests.testapp.models.site import Brand, OwnedSettings, SiteSettings, StaticContent
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STORES = ["redis", "django-cache"]
 
 

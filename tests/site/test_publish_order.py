@@ -16,7 +16,7 @@ from django.db import connection
 from keel.site import publish as publish_module
 from tests.testapp.models.site import SiteSettings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _write_from_another_process(keel: dict[str, Any], phone: str) -> None:

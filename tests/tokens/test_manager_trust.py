@@ -24,7 +24,7 @@ from keel.tokens import (
     JsonActionTokenManager,
     JsonActionTokenRedisManager,
 )
-from tests.test_tokens_contract import dump_table, redis_value
+from tests.tokens.test_base_contract import dump_table, redis_value
 
 pytestmark = pytest.mark.django_db
 

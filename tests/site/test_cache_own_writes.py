@@ -13,7 +13,7 @@ from keel.site.cache import reset_process_state
 from keel.site.documents import generation_key
 from keel.site.tracking import get_listener, reset_listener
 from tests.reliability import servers
-from tests.test_site_warm_read import changed_elsewhere, save_phone, tracked, warm
+from tests.site.test_verdicts import changed_elsewhere, save_phone, tracked, warm
 from tests.testapp.models.site import SiteSettings
 
 

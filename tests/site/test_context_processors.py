@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
 from keel.site.context_processors import PublicSingleton, site_settings, static_content
-from tests.test_site_cache import CountingConnection, counted_redis  # noqa: F401
+from tests.site.test_cache import CountingConnection, counted_redis  # noqa: F401
 from tests.testapp.models.site import SiteSettings, StaticContent, StaticPageSeo
 
 REQUEST_CACHE = "keel.site.middleware.RequestCacheMiddleware"

@@ -32,7 +32,7 @@ from keel.site.cache import get_store, request_scope, reset_process_state
 from keel.site.codec import schema_id
 from tests.testapp.models.site import BookingSettings, SiteSettings, StaticContent
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class CountingConnection(redis.Connection):
@@ -58,7 +58,7 @@ class CountingConnection(redis.Connection):
 @pytest.fixture
 def counted_redis(keel_redis: redis.Redis, settings: Any) -> Iterator[type[CountingConnection]]:
     """Redis on, through connections that count commands (client tracking off: these tests
-    count what the store path costs; tests/test_site_read_tracking.py counts the tracked one)."""
+    count what the store path costs; tests/site/test_tracking_reads.py counts the tracked one)."""
     settings.KEEL = {
         **settings.KEEL,
         "REDIS_OPTIONS": {"connection_class": CountingConnection},
