@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -17,6 +19,10 @@ from django.db import connection
 from keel import clock as keel_clock
 from keel.redis import get_redis
 from keel.site.cache import reset_process_state
+from tests.reliability import servers
+
+#: The repository's root folder.
+ROOT = Path(__file__).resolve().parent.parent
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -92,6 +98,18 @@ def _fresh_site_cache() -> Iterator[None]:
     caches["default"].clear()
 
 
+@pytest.fixture(params=["redis", "django-cache"])
+def site_store(request: pytest.FixtureRequest, settings: Any) -> str:
+    """Each store ``keel.site`` publishes to, in turn: Redis, or (without Redis) a Django
+    cache; process copies kept for no time, so that every read asks the store."""
+    if request.param == "redis":
+        request.getfixturevalue("keel_redis")
+    else:
+        settings.KEEL = {**settings.KEEL, "REDIS_URL": None, "SITE_SETTINGS_CACHE_ALIAS": "default"}
+    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
+    return str(request.param)
+
+
 @pytest.fixture
 def clock() -> Iterator[ModuleType]:
     """keel's clock ([`keel.clock`][keel.clock]): ``clock.advance(seconds)`` moves every
@@ -125,16 +143,44 @@ def transition_events() -> Iterator[list[tuple[Any, Any]]]:
     post_state_transition.disconnect(receiver)
 
 
-@pytest.fixture
-def server() -> Iterator[Any]:
-    """A Redis server of the test's own (``tests.reliability.servers``), started for the test
-    and stopped after it, with the process's tracking listener reset."""
-    from keel.site.tracking import reset_listener
-    from tests.reliability import servers
-
+@contextmanager
+def redis_processes() -> Iterator[servers.Processes]:
+    """Redis servers of the test's own (``tests.reliability.servers``), all stopped on exit;
+    a loud skip (a failure in CI) where ``redis-server`` cannot run."""
     problem = servers.binaries_problem()
     if problem:
         require_service("redis-server", problem)
     with servers.processes() as processes:
-        yield processes.start()
+        yield processes
+
+
+@pytest.fixture
+def started() -> Iterator[servers.Processes]:
+    """Start Redis servers for one test with ``started.start(*args)``; all stopped after it."""
+    with redis_processes() as processes:
+        yield processes
+
+
+@pytest.fixture
+def server(started: servers.Processes) -> Iterator[servers.Server]:
+    """A Redis server of the test's own, started for the test and stopped after it, with the
+    process's tracking listener reset."""
+    from keel.site.tracking import reset_listener
+
+    yield started.start()
     reset_listener()
+
+
+def use_server(settings: Any, server: servers.Server, **keel: Any) -> dict[str, Any]:
+    """Point keel at ``server`` (with ``keel`` settings on top) and forget what this process
+    cached; returns the ``KEEL`` setting in force."""
+    value = {
+        **settings.KEEL,
+        "REDIS_URL": f"redis://127.0.0.1:{server.port}/0",
+        # Short timeouts: a dead server is noticed in a fraction of a second.
+        "REDIS_OPTIONS": {"socket_timeout": 0.3, "socket_connect_timeout": 0.3},
+        **keel,
+    }
+    settings.KEEL = value
+    reset_process_state()
+    return value

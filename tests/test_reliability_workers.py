@@ -19,11 +19,10 @@ from django.db import connection
 
 from keel.redis import reset_clients
 from keel.site.cache import reset_process_state
-from tests.conftest import require_service
+from tests.conftest import ROOT, redis_processes, require_service
 from tests.reliability import servers
 from tests.testapp.models.site import SiteSettings, StaticContent
 
-ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
 WORKERS = 4
 LOCAL_TTL = 1.0
@@ -62,12 +61,9 @@ def until_every_worker_serves(port: int, body: bytes, timeout: float) -> dict[st
 
 @pytest.fixture
 def gunicorn(settings: Any) -> Iterator[tuple[int, servers.Server]]:
-    problem = servers.binaries_problem()
-    if problem:
-        require_service("redis-server", problem)
     if not os.access(GUNICORN, os.X_OK):
         require_service("gunicorn", "not installed in the virtualenv (test dependency group)")
-    with servers.processes() as started:
+    with redis_processes() as started:
         redis_server = started.start()
         keel = {
             "REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 from django.template import Context, Template
@@ -48,21 +47,8 @@ def test_an_unknown_field_is_a_clear_error() -> None:
         override.enable()
 
 
-STORES = ["redis", "django-cache"]
-
-
-@pytest.fixture(params=STORES)
-def store(request: pytest.FixtureRequest, settings: Any) -> str:
-    if request.param == "redis":
-        request.getfixturevalue("keel_redis")
-    else:
-        settings.KEEL = {**settings.KEEL, "REDIS_URL": None, "SITE_SETTINGS_CACHE_ALIAS": "default"}
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
-    return str(request.param)
-
-
 @pytest.mark.django_db(transaction=True)
-def test_a_foreign_key_is_overridden_by_an_instance_or_by_its_key(store: str) -> None:
+def test_a_foreign_key_is_overridden_by_an_instance_or_by_its_key(site_store: str) -> None:
     brand = Brand.objects.create(name="Acme")
     with override_site_settings(brand=brand):
         loaded = SiteSettings.load()

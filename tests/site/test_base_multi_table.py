@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.db import connection, models
 from django.test.utils import isolate_apps
@@ -11,18 +9,8 @@ from django.test.utils import isolate_apps
 from tests.testapp.models.site import StaticContent
 
 
-@pytest.fixture(params=["redis", "django-cache"])
-def store(request: pytest.FixtureRequest, settings: Any) -> str:
-    if request.param == "redis":
-        request.getfixturevalue("keel_redis")
-    else:
-        settings.KEEL = {**settings.KEEL, "REDIS_URL": None, "SITE_SETTINGS_CACHE_ALIAS": "default"}
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
-    return str(request.param)
-
-
 @pytest.mark.django_db(transaction=True)
-def test_a_row_saved_through_a_multi_table_child_reaches_readers(store: str) -> None:
+def test_a_row_saved_through_a_multi_table_child_reaches_readers(site_store: str) -> None:
     with isolate_apps("tests.testapp"):
 
         class NoticeContent(StaticContent):

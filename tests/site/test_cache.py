@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import redis
@@ -30,44 +30,9 @@ from keel.signals import fixture_imported
 from keel.site import versions
 from keel.site.cache import get_store, request_scope, reset_process_state
 from keel.site.codec import schema_id
+from tests.conftest import ROOT
+from tests.site.conftest import CountingConnection
 from tests.testapp.models.site import BookingSettings, SiteSettings, StaticContent
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class CountingConnection(redis.Connection):
-    """A real redis-py connection that records the commands it sends and its connects."""
-
-    commands: ClassVar[list[str]] = []
-    connects: ClassVar[int] = 0
-
-    def on_connect(self) -> None:
-        CountingConnection.connects += 1
-        super().on_connect()
-
-    def send_command(self, *args: Any, **kwargs: Any) -> None:
-        CountingConnection.commands.append(str(args[0]).upper())
-        super().send_command(*args, **kwargs)
-
-    @classmethod
-    def reset(cls) -> None:
-        cls.commands.clear()
-        cls.connects = 0
-
-
-@pytest.fixture
-def counted_redis(keel_redis: redis.Redis, settings: Any) -> Iterator[type[CountingConnection]]:
-    """Redis on, through connections that count commands (client tracking off: these tests
-    count what the store path costs; tests/site/test_tracking_reads.py counts the tracked one)."""
-    settings.KEEL = {
-        **settings.KEEL,
-        "REDIS_OPTIONS": {"connection_class": CountingConnection},
-        "SITE_SETTINGS_TRACKING": False,
-    }
-    get_redis().ping()  # connect outside the counted part
-    CountingConnection.reset()
-    yield CountingConnection
-    CountingConnection.reset()
 
 
 def settings_doc_key(language: str = "en", alias: str = "default") -> str:

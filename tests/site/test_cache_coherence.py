@@ -16,8 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,44 +29,9 @@ from django.test import TestCase
 from keel.redis import make_key, reset_clients
 from keel.site import SingletonDeletionError, request_scope
 from keel.site.cache import reset_process_state
-from tests.conftest import require_service
+from tests.conftest import ROOT, use_server
 from tests.reliability import servers
 from tests.testapp.models.site import Brand, OwnedSettings, SiteSettings, StaticContent
-
-ROOT = Path(__file__).resolve().parents[2]
-STORES = ["redis", "django-cache"]
-
-
-@pytest.fixture(params=STORES)
-def store(request: pytest.FixtureRequest, settings: Any) -> str:
-    """Each store keel publishes to: Redis, or (without Redis) a Django cache."""
-    if request.param == "redis":
-        request.getfixturevalue("keel_redis")
-    else:
-        settings.KEEL = {**settings.KEEL, "REDIS_URL": None, "SITE_SETTINGS_CACHE_ALIAS": "default"}
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
-    return str(request.param)
-
-
-@pytest.fixture
-def started() -> Iterator[servers.Processes]:
-    problem = servers.binaries_problem()
-    if problem:
-        require_service("redis-server", problem)
-    with servers.processes() as processes:
-        yield processes
-
-
-def use_server(settings: Any, server: servers.Server, **keel: Any) -> dict[str, Any]:
-    value = {
-        **settings.KEEL,
-        "REDIS_URL": f"redis://127.0.0.1:{server.port}/0",
-        "REDIS_OPTIONS": {"socket_timeout": 0.3, "socket_connect_timeout": 0.3},
-        **keel,
-    }
-    settings.KEEL = value
-    reset_process_state()
-    return value
 
 
 def as_another_process() -> None:
@@ -76,11 +39,11 @@ def as_another_process() -> None:
     reset_process_state()
 
 
-def drop_generation_keys(store: str) -> None:
+def drop_generation_keys(site_store: str) -> None:
     """What eviction (Redis) or culling (a Django cache) does to the keys of the versions."""
     label = "{" + SiteSettings._meta.label_lower + "}"
     keys = [make_key("site", label, "gen"), make_key("site", label, "gen", "default")]
-    if store == "redis":
+    if site_store == "redis":
         from keel.redis import get_redis
 
         get_redis().delete(*keys)
@@ -112,11 +75,11 @@ def write_from_another_process(keel: dict[str, Any], phone: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_settings_read_in_a_rolled_back_transaction_never_reach_the_store(store: str) -> None:
+def test_settings_read_in_a_rolled_back_transaction_never_reach_the_store(site_store: str) -> None:
     save_phone("committed")
     as_another_process()
     caches["default"].clear()
-    drop_generation_keys(store)  # a cold store
+    drop_generation_keys(site_store)  # a cold store
 
     def save_read_then_fail() -> None:
         with transaction.atomic():
@@ -132,10 +95,10 @@ def test_settings_read_in_a_rolled_back_transaction_never_reach_the_store(store:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_content_read_in_a_rolled_back_transaction_never_reaches_the_store(store: str) -> None:
+def test_content_read_in_a_rolled_back_transaction_never_reaches_the_store(site_store: str) -> None:
     StaticContent.objects.create(key="greeting", content="Hello")
     as_another_process()
-    drop_generation_keys(store)
+    drop_generation_keys(site_store)
 
     def write_read_then_fail() -> None:
         with transaction.atomic():
@@ -163,7 +126,7 @@ def _take_snapshot() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_reader_whose_snapshot_predates_a_commit_never_stores_what_it_read(
-    store: str,
+    site_store: str,
 ) -> None:
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:
@@ -240,7 +203,7 @@ def test_a_store_restarted_from_an_older_snapshot_never_serves_it(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_evicted_versions_never_make_an_old_document_current(store: str) -> None:
+def test_evicted_versions_never_make_an_old_document_current(site_store: str) -> None:
     from django.utils import translation
 
     save_phone("first")
@@ -248,7 +211,7 @@ def test_evicted_versions_never_make_an_old_document_current(store: str) -> None
     with translation.override("fr"):
         assert SiteSettings.load().phone == "first"  # a French document, in the store
     save_phone("second")
-    drop_generation_keys(store)  # evicted / culled
+    drop_generation_keys(site_store)  # evicted / culled
     save_phone("third")
     as_another_process()
     with translation.override("fr"):
@@ -289,11 +252,11 @@ def test_a_save_by_a_process_that_exits_during_a_store_stall_reaches_every_reade
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_current_document_a_field_refuses_is_rebuilt(store: str) -> None:
+def test_a_current_document_a_field_refuses_is_rebuilt(site_store: str) -> None:
     SiteSettings.objects.update(launched_on="2024-05-01", phone="db")
     assert SiteSettings.load().phone == "db"
     damaged = 0
-    if store == "redis":
+    if site_store == "redis":
         from keel.redis import get_redis
 
         client = get_redis()
@@ -348,7 +311,7 @@ def test_a_database_cache_without_its_table_never_aborts_the_callers_transaction
 
 
 @pytest.mark.django_db(transaction=True)
-def test_base_manager_updates_reach_readers(store: str) -> None:
+def test_base_manager_updates_reach_readers(site_store: str) -> None:
     assert SiteSettings.load().phone == ""
     SiteSettings._base_manager.filter(pk=1).update(phone="base update")
     as_another_process()
@@ -366,7 +329,7 @@ def test_base_manager_updates_reach_readers(store: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_writes_of_a_data_migration_reach_readers(store: str) -> None:
+def test_writes_of_a_data_migration_reach_readers(site_store: str) -> None:
     assert SiteSettings.load().phone == ""
     StaticContent.objects.create(key="k", content="before")
     assert StaticContent.get_content_map() == {"k": "before"}
@@ -403,7 +366,7 @@ def test_deleting_the_target_of_a_cascading_key_is_refused_and_the_singleton_kep
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_transaction_reads_its_own_writes(store: str) -> None:
+def test_a_transaction_reads_its_own_writes(site_store: str) -> None:
     save_phone("before")
     assert SiteSettings.load().phone == "before"  # warm: store and process copy
     StaticContent.objects.create(key="k", content="before")
@@ -418,7 +381,7 @@ def test_a_transaction_reads_its_own_writes(store: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_request_under_atomic_requests_reads_its_own_writes(store: str) -> None:
+def test_a_request_under_atomic_requests_reads_its_own_writes(site_store: str) -> None:
     save_phone("before")
     with request_scope(), transaction.atomic():
         assert SiteSettings.load().phone == "before"  # memoised for the request
@@ -451,7 +414,7 @@ def _raw_phone(phone: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_refresh_readers_after_a_set_based_write_commits_with_it(store: str) -> None:
+def test_refresh_readers_after_a_set_based_write_commits_with_it(site_store: str) -> None:
     from keel.site.receivers import refresh_readers
 
     save_phone("before")

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 
 from keel.fixtures import SingletonFixtureUpdateCommand
-from tests.site.test_cache import CountingConnection, counted_redis  # noqa: F401
+from tests.site.conftest import CountingConnection
 from tests.testapp.models.site import SiteSettings
 
 
@@ -25,7 +25,7 @@ def singleton_command(path: Path) -> SingletonFixtureUpdateCommand:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_singleton_fixture_command_refreshes_the_cache_with_one_publication(
-    counted_redis: type[CountingConnection],  # noqa: F811
+    counted_redis: type[CountingConnection],
     tmp_path: Path,
     settings: Any,
 ) -> None:

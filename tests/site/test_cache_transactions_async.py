@@ -3,25 +3,11 @@ transaction management commits and reaches readers."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from asgiref.sync import async_to_sync
 from django.db import transaction
 
 from tests.testapp.models.site import SiteSettings, StaticContent, StaticPageSeo
-
-STORES = ["redis", "django-cache"]
-
-
-@pytest.fixture(params=STORES)
-def store(request: pytest.FixtureRequest, settings: Any) -> str:
-    if request.param == "redis":
-        request.getfixturevalue("keel_redis")
-    else:
-        settings.KEEL = {**settings.KEEL, "REDIS_URL": None, "SITE_SETTINGS_CACHE_ALIAS": "default"}
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
-    return str(request.param)
 
 
 def _save_phone(phone: str) -> None:
@@ -31,7 +17,7 @@ def _save_phone(phone: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_aload_inside_a_transaction_reads_its_own_writes(store: str) -> None:
+def test_aload_inside_a_transaction_reads_its_own_writes(site_store: str) -> None:
     """aload() inside the writing transaction returns what it wrote."""
     _save_phone("before")
     assert SiteSettings.load().phone == "before"  # warm
@@ -42,7 +28,7 @@ def test_aload_inside_a_transaction_reads_its_own_writes(store: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_aget_content_map_inside_a_transaction_reads_its_own_writes(store: str) -> None:
+def test_aget_content_map_inside_a_transaction_reads_its_own_writes(site_store: str) -> None:
     """aget_content_map() inside the writing transaction returns what it wrote."""
     StaticContent.objects.create(key="k", content="before")
     assert StaticContent.get_content_map() == {"k": "before"}
@@ -52,7 +38,7 @@ def test_aget_content_map_inside_a_transaction_reads_its_own_writes(store: str) 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_afor_page_inside_a_transaction_reads_its_own_writes(store: str) -> None:
+def test_afor_page_inside_a_transaction_reads_its_own_writes(site_store: str) -> None:
     """afor_page() inside the writing transaction returns what it wrote."""
     StaticPageSeo.objects.create(page_key="home", seo_title="before")
     assert StaticPageSeo.for_page("home").seo_title == "before"
@@ -62,7 +48,7 @@ def test_afor_page_inside_a_transaction_reads_its_own_writes(store: str) -> None
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_save_under_manual_transaction_management_commits_and_publishes(store: str) -> None:
+def test_a_save_under_manual_transaction_management_commits_and_publishes(site_store: str) -> None:
     """Under set_autocommit(False), save() does not raise and the committed value is read."""
     _save_phone("before")
     assert SiteSettings.load().phone == "before"

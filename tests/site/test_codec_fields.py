@@ -16,18 +16,8 @@ from keel.site.models import SiteSettingsSyncMixin
 from tests.testapp.models.site import PhoneNumber, TypedSettings
 
 
-@pytest.fixture(params=["redis", "django-cache"])
-def store(request: pytest.FixtureRequest, settings: Any) -> str:
-    if request.param == "redis":
-        request.getfixturevalue("keel_redis")
-    else:
-        settings.KEEL = {**settings.KEEL, "REDIS_URL": None, "SITE_SETTINGS_CACHE_ALIAS": "default"}
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
-    return str(request.param)
-
-
 @pytest.mark.django_db(transaction=True)
-def test_a_field_whose_value_is_an_object_publishes_and_reads_back(store: str) -> None:
+def test_a_field_whose_value_is_an_object_publishes_and_reads_back(site_store: str) -> None:
     TypedSettings.objects.update(hotline=PhoneNumber("+1 555 0100"))
     first = TypedSettings.load()  # built from the database, published
     reset_process_state()

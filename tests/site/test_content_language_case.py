@@ -3,27 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from tests.testapp.models.site import StaticContent, StaticPageSeo
 
-STORES = ["redis", "django-cache"]
-
-
-@pytest.fixture(params=STORES)
-def store(request: pytest.FixtureRequest, settings: Any) -> str:
-    if request.param == "redis":
-        request.getfixturevalue("keel_redis")
-    else:
-        settings.KEEL = {**settings.KEEL, "REDIS_URL": None, "SITE_SETTINGS_CACHE_ALIAS": "default"}
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
-    return str(request.param)
-
 
 @pytest.mark.django_db(transaction=True)
-def test_content_of_a_region_written_in_upper_case_is_read(store: str) -> None:
+def test_content_of_a_region_written_in_upper_case_is_read(site_store: str) -> None:
     StaticContent.objects.create(key="greeting", content="Hello")
     StaticContent.objects.create(key="greeting", language="fr-CA", content="Allô")
     assert StaticContent.get_text("greeting", language="fr-ca") == "Allô"
@@ -32,7 +18,7 @@ def test_content_of_a_region_written_in_upper_case_is_read(store: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_page_seo_of_a_region_written_in_upper_case_is_read(store: str) -> None:
+def test_page_seo_of_a_region_written_in_upper_case_is_read(site_store: str) -> None:
     StaticPageSeo.objects.create(page_key="home", seo_title="Welcome")
     StaticPageSeo.objects.create(page_key="home", language="fr-CA", seo_title="Bienvenue")
     found = StaticPageSeo.for_page("home", language="fr-ca")

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
 from keel.site.context_processors import PublicSingleton, site_settings, static_content
-from tests.site.test_cache import CountingConnection, counted_redis  # noqa: F401
+from tests.site.conftest import CountingConnection
 from tests.testapp.models.site import SiteSettings, StaticContent, StaticPageSeo
 
 REQUEST_CACHE = "keel.site.middleware.RequestCacheMiddleware"
@@ -27,7 +27,7 @@ def request_cache(settings: Any) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_template_that_never_touches_the_processors_costs_nothing(
-    counted_redis: type[CountingConnection],  # noqa: F811
+    counted_redis: type[CountingConnection],
     client: Client,
 ) -> None:
     with CaptureQueriesContext(connection) as queries:
@@ -41,7 +41,7 @@ def test_a_template_that_never_touches_the_processors_costs_nothing(
 
 @pytest.mark.django_db(transaction=True)
 def test_fifty_attributes_in_a_page_cost_at_most_one_redis_command_and_no_sql(
-    counted_redis: type[CountingConnection],  # noqa: F811
+    counted_redis: type[CountingConnection],
     client: Client,
     settings: Any,
     request_cache: None,

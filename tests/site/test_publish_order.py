@@ -7,16 +7,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.db import connection
 
 from keel.site import publish as publish_module
+from tests.conftest import ROOT
 from tests.testapp.models.site import SiteSettings
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _write_from_another_process(keel: dict[str, Any], phone: str) -> None:

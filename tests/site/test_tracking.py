@@ -21,19 +21,9 @@ from django.test import override_settings
 from keel.redis import make_key
 from keel.site import tracking
 from keel.site.tracking import InvalidationListener, get_listener, probe, reset_listener
-from tests.conftest import require_service
 from tests.reliability import servers
 
 HEARTBEAT = 0.3
-
-
-@pytest.fixture
-def started() -> Iterator[servers.Processes]:
-    problem = servers.binaries_problem()
-    if problem:
-        require_service("redis-server", problem)
-    with servers.processes() as processes:
-        yield processes
 
 
 def tracking_settings(server: servers.Server, **extra: Any) -> dict[str, Any]:
@@ -43,11 +33,6 @@ def tracking_settings(server: servers.Server, **extra: Any) -> dict[str, Any]:
         "SITE_SETTINGS_TRACKING_HEARTBEAT": HEARTBEAT,
         **extra,
     }
-
-
-@pytest.fixture
-def server(started: servers.Processes) -> servers.Server:
-    return started.start()
 
 
 @pytest.fixture

@@ -17,8 +17,9 @@ from django.test.utils import CaptureQueriesContext
 
 from keel.site.cache import reset_process_state
 from keel.site.tracking import InvalidationListener, get_listener
+from tests.conftest import ROOT
 from tests.reliability import servers
-from tests.site.test_cache import ROOT, CountingConnection
+from tests.site.conftest import CountingConnection
 from tests.testapp.models.site import SiteSettings
 
 

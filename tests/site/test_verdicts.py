@@ -23,7 +23,7 @@ from keel.site.tracking import InvalidationListener, get_listener
 from keel.site.verdicts import changes
 from keel.test import override_site_settings
 from tests.reliability import servers
-from tests.site.test_cache import CountingConnection
+from tests.site.conftest import CountingConnection
 from tests.testapp.models.site import SiteSettings
 
 

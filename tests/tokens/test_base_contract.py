@@ -35,11 +35,8 @@ from keel import clock as keel_clock
 from keel import redis as keel_redis
 from keel.models import ActionToken
 from keel.tokens import (
-    DatabaseTokenStore,
     InvalidPayload,
-    JsonActionTokenDatabaseManager,
     JsonActionTokenManager,
-    JsonActionTokenRedisManager,
     OneTimeCodeManager,
     StateBinding,
     TooManyCodes,
@@ -47,11 +44,11 @@ from keel.tokens import (
 )
 from keel.tokens.manager import MAX_INT_DIGITS
 from tests.testapp.models.tokens import TokenAccount
+from tests.tokens.conftest import STORES, at_once, consume_race, dump_redis, dump_table, manager_on
 
 pytestmark = pytest.mark.django_db
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"
-STORES = ["redis", "database", "database-select-delete"]
 
 #: Strings that are not tokens: each must be refused without touching the store.
 BAD_TOKENS = [
@@ -108,45 +105,20 @@ def no_queries() -> Iterator[None]:
     assert len(queries) == 0, [q["sql"] for q in queries]
 
 
+@pytest.fixture(params=STORES)
+def case(request: pytest.FixtureRequest, clock: ModuleType) -> Case:
+    manager = manager_on(request, request.param, f"contract:{uuid.uuid4().hex[:8]}")
+    if request.param == "redis":
+        client = request.getfixturevalue("keel_redis")
+        return Case("redis", manager, dead_redis, lambda: dump_redis(client))
+    return Case(request.param, manager, no_queries, dump_table)
+
+
 @contextmanager
 def dead_redis() -> Iterator[None]:
     # Any command would raise TokenStoreUnavailable: answering proves no command was sent.
     with override_settings(KEEL={**django_settings.KEEL, "REDIS_URL": DEAD_REDIS}):
         yield
-
-
-def redis_value(client: Any, key: bytes) -> str:
-    """A string's value, or a subject index's members."""
-    if client.type(key) == b"zset":
-        return b" ".join(client.zrange(key, 0, -1)).decode()
-    return (client.get(key) or b"").decode()
-
-
-def dump_table() -> list[str]:
-    return [
-        " ".join([row.digest, row.purpose, row.subject, row.payload])
-        for row in ActionToken.objects.all()
-    ]
-
-
-@pytest.fixture(params=STORES)
-def case(request: pytest.FixtureRequest, clock: ModuleType) -> Case:
-    prefix = f"contract:{uuid.uuid4().hex[:8]}"
-    if request.param == "redis":
-        client = request.getfixturevalue("keel_redis")
-
-        def dump_redis() -> list[str]:
-            keys = client.scan_iter(match=f"{django_settings.TEST_KEY_PREFIX}*")
-            return [f"{k.decode()} {redis_value(client, k)}" for k in keys]
-
-        return Case("redis", JsonActionTokenRedisManager(prefix=prefix), dead_redis, dump_redis)
-    store = DatabaseTokenStore(delete_returning=False if request.param.endswith("delete") else None)
-    return Case(
-        request.param,
-        JsonActionTokenDatabaseManager(prefix=prefix, store=store),
-        no_queries,
-        dump_table,
-    )
 
 
 def test_created_token_is_url_safe_and_43_characters(case: Case) -> None:
@@ -452,29 +424,7 @@ RACE_PROCESSES = 4
 
 
 def _race_threads(manager: JsonActionTokenManager, tokens: list[str]) -> list[int]:
-    barrier = threading.Barrier(RACE_THREADS)
-    wins = [0] * len(tokens)
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            for i, token in enumerate(tokens):
-                barrier.wait()
-                if manager.consume_token(token) is not None:
-                    with lock:
-                        wins[i] += 1
-        except BaseException as exc:
-            errors.append(exc)
-            barrier.abort()
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker) for _ in range(RACE_THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    wins, errors = consume_race(manager.consume_token, tokens, RACE_THREADS)
     assert not errors, errors
     return wins
 
@@ -878,24 +828,7 @@ def _issue_rounds(case: Case) -> int:
 
 def _issued_in_parallel(issue: Callable[[str], str], subject: str) -> list[str]:
     """What ``ISSUE_THREADS`` threads released at once got from ``issue(subject)``."""
-    barrier = threading.Barrier(ISSUE_THREADS)
-    issued: list[str] = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            barrier.wait()
-            issued.append(issue(subject))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker) for _ in range(ISSUE_THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    issued, errors = at_once(lambda _: issue(subject), ISSUE_THREADS)
     assert not errors, errors
     assert len(issued) == ISSUE_THREADS
     return issued

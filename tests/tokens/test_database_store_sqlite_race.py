@@ -16,6 +16,7 @@ from django.db import connection, connections, transaction
 from keel.models import ActionToken
 from keel.tokens import JsonActionTokenManager, TokenStoreBusy, TokenStoreUnavailable
 from keel.tokens.database_store import DatabaseTokenStore
+from tests.tokens.conftest import in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,27 +28,14 @@ def consume_in_transactions(
     manager: JsonActionTokenManager, token: str
 ) -> tuple[list[object], list[BaseException]]:
     """``CONSUMERS`` threads, each reading then consuming ``token`` in one transaction."""
-    barrier = threading.Barrier(CONSUMERS)
-    results: list[object] = []
-    errors: list[BaseException] = []
 
-    def consume() -> None:
-        try:
-            with transaction.atomic():
-                ActionToken.objects.filter(purpose=PURPOSE).count()  # a read first
-                barrier.wait()
-                results.append(manager.consume_token(token))
-        except BaseException as exc:  # reported by the caller's assertion
-            errors.append(exc)
-        finally:
-            connections.close_all()
+    def consume(_: int, barrier: threading.Barrier) -> object:
+        with transaction.atomic():
+            ActionToken.objects.filter(purpose=PURPOSE).count()  # a read first
+            barrier.wait()
+            return manager.consume_token(token)
 
-    threads = [threading.Thread(target=consume) for _ in range(CONSUMERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
+    return in_threads(consume, CONSUMERS)
 
 
 def test_consume_race_inside_transactions_on_sqlite() -> None:

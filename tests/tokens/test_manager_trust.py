@@ -6,14 +6,12 @@ with a read and a conditional delete) and on every database the suite runs on.
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection, connections
+from django.db import connection
 from django.test.utils import override_settings
 
 from keel.redis import get_redis
@@ -24,29 +22,20 @@ from keel.tokens import (
     JsonActionTokenManager,
     JsonActionTokenRedisManager,
 )
-from tests.tokens.test_base_contract import dump_table, redis_value
+from tests.tokens.conftest import STORES, consume_race, dump_redis, dump_table, manager_on
 
 pytestmark = pytest.mark.django_db
-
-STORES = ["redis", "database", "database-select-delete"]
 
 
 def dump(manager: JsonActionTokenManager) -> str:
     if isinstance(manager, JsonActionTokenRedisManager):
-        client = get_redis()
-        keys = client.scan_iter(match=f"{django_settings.TEST_KEY_PREFIX}*")
-        return "\n".join(f"{key.decode()} {redis_value(client, key)}" for key in keys)
+        return "\n".join(dump_redis(get_redis()))
     return "\n".join(dump_table())
 
 
 @pytest.fixture(params=STORES)
 def manager(request: pytest.FixtureRequest) -> JsonActionTokenManager:
-    prefix = f"trust:{uuid.uuid4().hex[:8]}"
-    if request.param == "redis":
-        request.getfixturevalue("keel_redis")
-        return JsonActionTokenRedisManager(prefix=prefix)
-    store = DatabaseTokenStore(delete_returning=False if request.param.endswith("delete") else None)
-    return JsonActionTokenDatabaseManager(prefix=prefix, store=store)
+    return manager_on(request, request.param, f"trust:{uuid.uuid4().hex[:8]}")
 
 
 # -- subjects: exact on every collation, never in clear ---------------------------------------
@@ -202,33 +191,9 @@ REPEATABLE_READ = {
 }
 
 
-def race(consume: Callable[[str], Any], tokens: list[str]) -> tuple[list[int], list[BaseException]]:
-    barrier = threading.Barrier(RR_THREADS)
-    wins = [0] * len(tokens)
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(REPEATABLE_READ[connection.vendor])
-            for i, token in enumerate(tokens):
-                barrier.wait()
-                if consume(token) is not None:
-                    with lock:
-                        wins[i] += 1
-        except BaseException as exc:
-            errors.append(exc)
-            barrier.abort()
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker) for _ in range(RR_THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return wins, errors
+def repeatable_read() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(REPEATABLE_READ[connection.vendor])
 
 
 @pytest.mark.django_db(transaction=True)
@@ -240,6 +205,6 @@ def test_losers_of_a_repeatable_read_race_get_none(returning: bool | None) -> No
         prefix="trust:rr", store=DatabaseTokenStore(delete_returning=returning)
     )
     tokens = [manager.create_token({"i": i}) for i in range(RR_TOKENS)]
-    wins, errors = race(manager.consume_token, tokens)
+    wins, errors = consume_race(manager.consume_token, tokens, RR_THREADS, first=repeatable_read)
     assert errors == []
     assert wins == [1] * RR_TOKENS

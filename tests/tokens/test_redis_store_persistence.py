@@ -15,12 +15,10 @@ import pytest
 
 from keel.tokens import JsonActionTokenManager, RedisTokenStore, TokenStoreUnavailable
 from keel.tokens.checks import check_token_persistence
+from tests.conftest import use_server
 from tests.reliability import servers
-from tests.test_reliability_faults import started, use_redis
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db]
-
-__all__ = ["started"]  # the fixture, used by name
 
 
 def ids() -> list[str]:
@@ -31,7 +29,7 @@ def test_a_restart_from_an_older_snapshot_makes_a_consumed_token_valid_again(
     started: servers.Processes, settings: Any
 ) -> None:
     server = started.start()  # Redis' persistence as shipped: snapshots, no append-only file
-    use_redis(settings, server)
+    use_server(settings, server)
     manager = JsonActionTokenManager(prefix="persist:rdb")
     token = manager.create_token({"n": 1})
     server.client().save()  # the snapshot Redis would take on its own schedule
@@ -49,7 +47,7 @@ def test_with_an_always_synced_append_only_file_a_consumed_token_stays_used(
 ) -> None:
     durable = ("--appendonly", "yes", "--appendfsync", "always")
     server = started.start(*durable)
-    use_redis(settings, server)
+    use_server(settings, server)
     manager = JsonActionTokenManager(prefix="persist:aof")
     token = manager.create_token({"n": 1})
     kept = manager.create_token({"n": 2})
@@ -72,7 +70,7 @@ def test_wait_replicas_refuses_a_consume_no_replica_acknowledged(
         20,
         "the replica's link to its master",
     )
-    use_redis(settings, master)
+    use_server(settings, master)
     store = RedisTokenStore(wait_replicas=1, wait_timeout_ms=100)
     manager = JsonActionTokenManager(prefix="persist:wait", store=store)
     token = manager.create_token({"n": 1})
