@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
 import redis
+from django.db import connection
 
 from keel.redis import get_redis
+from keel.site.cache import reset_process_state
+from keel.site.tracking import InvalidationListener, get_listener
+from tests.conftest import ROOT
+from tests.reliability import servers
 
 
 class CountingConnection(redis.Connection):
@@ -44,3 +53,35 @@ def counted_redis(keel_redis: redis.Redis, settings: Any) -> Iterator[type[Count
     CountingConnection.reset()
     yield CountingConnection
     CountingConnection.reset()
+
+
+def tracked(settings: Any, server: servers.Server, **keel: Any) -> InvalidationListener:
+    """Turn on keel's Redis ``server`` with client tracking and no process-copy window (so
+    tracking alone keeps copies), commands counted, ``keel`` settings on top; returns the
+    process's listener once it is live."""
+    settings.KEEL = {
+        **settings.KEEL,
+        "REDIS_URL": f"redis://127.0.0.1:{server.port}/0",
+        "REDIS_OPTIONS": {"connection_class": CountingConnection},
+        "SITE_SETTINGS_LOCAL_TTL": 0,
+        **keel,
+    }
+    reset_process_state()
+    listener = get_listener()
+    assert listener is not None
+    assert listener.wait_live(5), listener.refused
+    return listener
+
+
+def write_from_another_process(keel: dict[str, Any], phone: str) -> None:
+    """Save ``phone`` from a new Python process that exits right after its save."""
+    config = {"db": connection.settings_dict["NAME"], "keel": keel, "phone": phone}
+    env = {**os.environ, "KEEL_SITE_WRITER": json.dumps(config)}
+    subprocess.run(
+        [sys.executable, "-m", "tests.reliability.site_writer"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )

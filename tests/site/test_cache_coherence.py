@@ -10,10 +10,7 @@ could not read its own writes.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from typing import Any
@@ -29,8 +26,9 @@ from django.test import TestCase
 from keel.redis import make_key, reset_clients
 from keel.site import SingletonDeletionError, request_scope
 from keel.site.cache import reset_process_state
-from tests.conftest import ROOT, use_server
+from tests.conftest import use_server
 from tests.reliability import servers
+from tests.site.conftest import write_from_another_process
 from tests.testapp.models.site import Brand, OwnedSettings, SiteSettings, StaticContent
 
 
@@ -55,20 +53,6 @@ def save_phone(phone: str) -> None:
     row = SiteSettings.objects.get()
     row.phone = phone
     row.save()
-
-
-def write_from_another_process(keel: dict[str, Any], phone: str) -> None:
-    """Save ``phone`` from a new Python process that exits right after its save."""
-    config = {"db": connection.settings_dict["NAME"], "keel": keel, "phone": phone}
-    env = {**os.environ, "KEEL_SITE_WRITER": json.dumps(config)}
-    subprocess.run(
-        [sys.executable, "-m", "tests.reliability.site_writer"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=60,
-        capture_output=True,
-    )
 
 
 # -- 1. nothing read inside a transaction reaches the store --------------------------------

@@ -3,31 +3,13 @@ and publishes while this process's publication of an earlier commit is still und
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from keel.site import publish as publish_module
-from tests.conftest import ROOT
+from tests.site.conftest import write_from_another_process
 from tests.testapp.models.site import SiteSettings
-
-
-def _write_from_another_process(keel: dict[str, Any], phone: str) -> None:
-    config = {"db": connection.settings_dict["NAME"], "keel": keel, "phone": phone}
-    env = {**os.environ, "KEEL_SITE_WRITER": json.dumps(config)}
-    subprocess.run(
-        [sys.executable, "-m", "tests.reliability.site_writer"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=60,
-        capture_output=True,
-    )
 
 
 @pytest.fixture(params=["redis", "django-cache"])
@@ -63,7 +45,7 @@ def test_a_slow_publication_never_hides_a_later_commit_of_another_process(
     def slow_encode(*args: Any, **kwargs: Any) -> str:
         if not raced:  # this publication is slow: a real second process saves meanwhile
             raced.append(True)
-            _write_from_another_process(keel_config, "two")
+            write_from_another_process(keel_config, "two")
         return original(*args, **kwargs)
 
     monkeypatch.setattr(publish_module, "encode_doc", slow_encode)

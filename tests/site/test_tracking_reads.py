@@ -15,27 +15,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from keel.site.cache import reset_process_state
-from keel.site.tracking import InvalidationListener, get_listener
 from tests.conftest import ROOT
 from tests.reliability import servers
-from tests.site.conftest import CountingConnection
+from tests.site.conftest import CountingConnection, tracked
 from tests.testapp.models.site import SiteSettings
-
-
-def tracked(settings: Any, server: servers.Server) -> InvalidationListener:
-    settings.KEEL = {
-        **settings.KEEL,
-        "REDIS_URL": f"redis://127.0.0.1:{server.port}/0",
-        "REDIS_OPTIONS": {"connection_class": CountingConnection},
-        "SITE_SETTINGS_LOCAL_TTL": 0,  # the window plays no part: tracking alone
-        "SITE_SETTINGS_TRACKING_HEARTBEAT": 0.5,
-    }
-    reset_process_state()
-    listener = get_listener()
-    assert listener is not None
-    assert listener.wait_live(5), listener.refused
-    return listener
 
 
 def save_phone(phone: str) -> None:
@@ -48,7 +31,7 @@ def save_phone(phone: str) -> None:
 def test_a_warm_read_with_tracking_costs_no_round_trip_and_no_sql(
     server: servers.Server, settings: Any
 ) -> None:
-    tracked(settings, server)
+    tracked(settings, server, SITE_SETTINGS_TRACKING_HEARTBEAT=0.5)
     save_phone("warm")
     SiteSettings.load()
     SiteSettings.load()  # the copy of the first read may predate its own write's invalidation
@@ -91,7 +74,7 @@ READER = textwrap.dedent(
 def test_a_change_saved_here_is_seen_by_another_process_within_milliseconds(
     server: servers.Server, settings: Any
 ) -> None:
-    tracked(settings, server)
+    tracked(settings, server, SITE_SETTINGS_TRACKING_HEARTBEAT=0.5)
     save_phone("first")
     keel = {**settings.KEEL, "REDIS_OPTIONS": {}}
     config = {"db": connection.settings_dict["NAME"], "keel": keel}
@@ -117,7 +100,7 @@ def test_a_change_saved_here_is_seen_by_another_process_within_milliseconds(
 def test_a_lost_tracking_connection_sends_the_next_read_through_the_store(
     server: servers.Server, settings: Any
 ) -> None:
-    listener = tracked(settings, server)
+    listener = tracked(settings, server, SITE_SETTINGS_TRACKING_HEARTBEAT=0.5)
     save_phone("kept")
     SiteSettings.load()
     SiteSettings.load()

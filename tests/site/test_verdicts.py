@@ -9,39 +9,32 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import pytest
+import redis
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from keel.site import versions
-from keel.site.cache import request_scope, reset_process_state
+from keel.site.cache import request_scope
 from keel.site.documents import generation_key
 from keel.site.tracking import InvalidationListener, get_listener
 from keel.site.verdicts import changes
 from keel.test import override_site_settings
 from tests.reliability import servers
 from tests.site.conftest import CountingConnection
+from tests.site.conftest import tracked as tracked_with
 from tests.testapp.models.site import SiteSettings
 
 
 def tracked(settings: Any, server: servers.Server) -> InvalidationListener:
-    settings.KEEL = {
-        **settings.KEEL,
-        "REDIS_URL": f"redis://127.0.0.1:{server.port}/0",
-        "REDIS_OPTIONS": {"connection_class": CountingConnection},
-        "SITE_SETTINGS_LOCAL_TTL": 0,
-        # Long deadlines: only a change of state may end a verdict within these tests.
-        "SITE_SETTINGS_TRACKING_HEARTBEAT": 30,
-        "SITE_SETTINGS_VERIFY_INTERVAL": 30,
-    }
-    reset_process_state()
-    listener = get_listener()
-    assert listener is not None
-    assert listener.wait_live(5), listener.refused
-    return listener
+    # Long deadlines: only a change of state may end a verdict within these tests.
+    return tracked_with(
+        settings, server, SITE_SETTINGS_TRACKING_HEARTBEAT=30, SITE_SETTINGS_VERIFY_INTERVAL=30
+    )
 
 
 def save_phone(phone: str) -> None:
@@ -88,8 +81,11 @@ def test_a_warm_read_returns_a_private_copy_each_time(settings: Any) -> None:
     assert second._state.adding is False
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_invalidation_ends_the_remembered_verdict(server: servers.Server, settings: Any) -> None:
+def assert_the_verdict_ends_after(
+    server: servers.Server, settings: Any, act: Callable[[redis.Redis, str], object]
+) -> None:
+    """A warm verdict, a change committed elsewhere, then ``act(client, generation key)`` on
+    the store: the next read sees the change."""
     listener = tracked(settings, server)
     save_phone("old")
     warm("old")
@@ -97,23 +93,20 @@ def test_an_invalidation_ends_the_remembered_verdict(server: servers.Server, set
     stamp = listener.stamp()
     assert stamp is not None
     changed_elsewhere("new")
-    server.client().delete(key)  # what the other process's publication does to the store
+    act(server.client(), key)
     wait_not_current(listener, key, stamp)
     assert SiteSettings.load().phone == "new"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_invalidation_ends_the_remembered_verdict(server: servers.Server, settings: Any) -> None:
+    # What the other process's publication does to the store.
+    assert_the_verdict_ends_after(server, settings, lambda client, key: client.delete(key))
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_flush_ends_the_remembered_verdict(server: servers.Server, settings: Any) -> None:
-    listener = tracked(settings, server)
-    save_phone("old")
-    warm("old")
-    key = generation_key(SiteSettings)
-    stamp = listener.stamp()
-    assert stamp is not None
-    changed_elsewhere("new")
-    server.client().flushdb()
-    wait_not_current(listener, key, stamp)
-    assert SiteSettings.load().phone == "new"
+    assert_the_verdict_ends_after(server, settings, lambda client, key: client.flushdb())
 
 
 @pytest.mark.django_db(transaction=True)
