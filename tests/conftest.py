@@ -15,6 +15,7 @@ import redis
 from django.conf import settings as django_settings
 from django.core.cache import caches
 from django.db import connection
+from django.db.models import Model
 
 from keel import clock as keel_clock
 from keel.redis import get_redis
@@ -121,6 +122,18 @@ def clock() -> Iterator[ModuleType]:
     keel_clock.reset()
     yield keel_clock
     keel_clock.reset()
+
+
+@contextmanager
+def table_of(model: type[Model]) -> Iterator[type[Model]]:
+    """A table for ``model`` (a model built under ``isolate_apps``) while the block runs."""
+    with connection.schema_editor() as editor:
+        editor.create_model(model)
+    try:
+        yield model
+    finally:
+        with connection.schema_editor() as editor:
+            editor.delete_model(model)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from django.test.utils import isolate_apps
 from keel.site.cache import reset_process_state
 from keel.site.codec import decode_instance, encode_instance
 from keel.site.models import SiteSettingsSyncMixin
+from tests.conftest import table_of
 from tests.testapp.models.site import PhoneNumber, TypedSettings
 
 
@@ -63,16 +64,11 @@ def test_a_settings_model_with_an_array_field_loads_on_postgresql(settings: Any)
             class Meta:
                 app_label = "testapp"
 
-        with connection.schema_editor() as editor:
-            editor.create_model(PgArraySettings)
-        try:
+        with table_of(PgArraySettings):
             PgArraySettings.objects.update_or_create(pk=1, defaults={"tags": ["a", "b"]})
             assert PgArraySettings.load().tags == ["a", "b"]
             reset_process_state()
             assert PgArraySettings.load().tags == ["a", "b"]  # from the document
-        finally:
-            with connection.schema_editor() as editor:
-                editor.delete_model(PgArraySettings)
 
 
 class Point:

@@ -13,6 +13,7 @@ from django.test.utils import isolate_apps
 
 from keel.site.cache import reset_process_state
 from keel.site.models import SiteSettingsSyncMixin
+from tests.conftest import table_of
 
 
 @pytest.fixture
@@ -37,17 +38,12 @@ def test_an_infinite_float_publishes_and_loads(local_ttl_zero: None) -> None:
     """An infinite float is published as text and read back as a float."""
     with isolate_apps("tests.testapp"):
         FloatSettings = _float_model()
-        with connection.schema_editor() as editor:
-            editor.create_model(FloatSettings)
-        try:
+        with table_of(FloatSettings):
             with connection.cursor() as cursor:
                 table = connection.ops.quote_name(FloatSettings._meta.db_table)
                 cursor.execute(f"INSERT INTO {table} (id, ratio) VALUES (1, %s)", [float("inf")])
             reset_process_state()
             assert FloatSettings.load().ratio == float("inf")
-        finally:
-            with connection.schema_editor() as editor:
-                editor.delete_model(FloatSettings)
 
 
 class DecimalDecoder(json.JSONDecoder):
@@ -70,9 +66,7 @@ def test_a_json_field_with_a_decoder_and_no_encoder_is_a_check_error(local_ttl_z
         from keel.site.codec import unpublishable_reason
 
         checked = unpublishable_reason(PriceSettings._meta.get_field("prices"))
-        with connection.schema_editor() as editor:
-            editor.create_model(PriceSettings)
-        try:
+        with table_of(PriceSettings):
             PriceSettings.objects.update_or_create(pk=1, defaults={"prices": {"tea": 1.5}})
             reset_process_state()
             try:
@@ -80,9 +74,6 @@ def test_a_json_field_with_a_decoder_and_no_encoder_is_a_check_error(local_ttl_z
             except TypeError:
                 loaded = "load() raised TypeError"
             assert checked is not None, loaded
-        finally:
-            with connection.schema_editor() as editor:
-                editor.delete_model(PriceSettings)
 
 
 class Code:
@@ -124,17 +115,12 @@ def test_a_char_field_subclass_giving_objects_without_to_python_is_a_check_error
                 app_label = "testapp"
 
         checked = unpublishable_reason(CodeSettings._meta.get_field("code"))
-        with connection.schema_editor() as editor:
-            editor.create_model(CodeSettings)
-        try:
+        with table_of(CodeSettings):
             CodeSettings.objects.update_or_create(pk=1, defaults={"code": "xyz"})
             assert CodeSettings.objects.get().code == Code("xyz")  # what the ORM returns
             reset_process_state()
             loaded = CodeSettings.load().code  # from the published document
             assert checked is not None, type(loaded)
-        finally:
-            with connection.schema_editor() as editor:
-                editor.delete_model(CodeSettings)
 
 
 class EncodedJSON(json.JSONEncoder):
@@ -158,14 +144,9 @@ def test_a_json_field_with_its_own_encoder_and_decoder_publishes_through_them(
                 app_label = "testapp"
 
         assert unpublishable_reason(PriceSettings._meta.get_field("prices")) is None
-        with connection.schema_editor() as editor:
-            editor.create_model(PriceSettings)
-        try:
+        with table_of(PriceSettings):
             PriceSettings.objects.update_or_create(pk=1, defaults={"prices": {"tea": 1.5}})
             reset_process_state()
             assert PriceSettings.load().prices == {"tea": decimal.Decimal("1.5")}  # rebuilt
             reset_process_state()
             assert PriceSettings.load().prices == {"tea": decimal.Decimal("1.5")}  # published
-        finally:
-            with connection.schema_editor() as editor:
-                editor.delete_model(PriceSettings)

@@ -7,10 +7,11 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from django.db import connection, models
+from django.db import models
 from django.test.utils import isolate_apps
 
 from keel.site.models import SiteSettingsSyncMixin
+from tests.conftest import table_of
 
 
 class RatioField(models.FloatField):  # type: ignore[type-arg]
@@ -46,9 +47,7 @@ def test_a_committed_save_whose_publication_fails_is_logged_not_raised(
     settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
     with isolate_apps("tests.testapp"):
         FloatSettings = _float_model()
-        with connection.schema_editor() as editor:
-            editor.create_model(FloatSettings)
-        try:
+        with table_of(FloatSettings):
             FloatSettings.objects.update_or_create(pk=1, defaults={"ratio": 2.0})
             row = FloatSettings.objects.get(pk=1)
             row.ratio = Fraction(3)
@@ -56,6 +55,3 @@ def test_a_committed_save_whose_publication_fails_is_logged_not_raised(
                 row.save()
             assert FloatSettings.objects.get(pk=1).ratio == 3.0  # it did commit
             assert any("FloatSettings" in r.getMessage() for r in caplog.records)
-        finally:
-            with connection.schema_editor() as editor:
-                editor.delete_model(FloatSettings)
