@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import django
 import pytest
 import redis
 from django.conf import settings as django_settings
 from django.core.cache import caches
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Model
 
 from keel import clock as keel_clock
@@ -24,6 +25,8 @@ from tests.reliability import servers
 
 #: The repository's root folder.
 ROOT = Path(__file__).resolve().parent.parent
+
+T = TypeVar("T")
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -134,6 +137,42 @@ def table_of(model: type[Model]) -> Iterator[type[Model]]:
     finally:
         with connection.schema_editor() as editor:
             editor.delete_model(model)
+
+
+def in_threads(
+    work: Callable[[int, threading.Barrier], T], n: int
+) -> tuple[list[T], list[BaseException]]:
+    """Run ``work(i, barrier)`` for each ``i`` below ``n``, each in its own thread and on its
+    own connections, all sharing one ``barrier`` of ``n`` parties. Returns the results in the
+    order they came, and the errors raised."""
+    barrier = threading.Barrier(n)
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            results.append(work(i, barrier))
+        except BaseException as exc:  # reported by the caller's assertion
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors
+
+
+def at_once(work: Callable[[int], T], n: int) -> tuple[list[T], list[BaseException]]:
+    """``in_threads``, each thread calling ``work(i)`` once all ``n`` are ready."""
+
+    def run(i: int, barrier: threading.Barrier) -> T:
+        barrier.wait()
+        return work(i)
+
+    return in_threads(run, n)
 
 
 @pytest.fixture

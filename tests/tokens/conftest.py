@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connections
 
 from keel.models import ActionToken
 from keel.tokens import (
@@ -18,6 +17,7 @@ from keel.tokens import (
     JsonActionTokenManager,
     JsonActionTokenRedisManager,
 )
+from tests.conftest import in_threads
 
 T = TypeVar("T")
 
@@ -55,42 +55,6 @@ def dump_table() -> list[str]:
         " ".join([row.digest, row.purpose, row.subject, row.payload])
         for row in ActionToken.objects.all()
     ]
-
-
-def in_threads(
-    work: Callable[[int, threading.Barrier], T], n: int
-) -> tuple[list[T], list[BaseException]]:
-    """Run ``work(i, barrier)`` for each ``i`` below ``n``, each in its own thread and on its
-    own connections, all sharing one ``barrier`` of ``n`` parties. Returns the results in the
-    order they came, and the errors raised."""
-    barrier = threading.Barrier(n)
-    results: list[T] = []
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            results.append(work(i, barrier))
-        except BaseException as exc:  # reported by the caller's assertion
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
-
-
-def at_once(work: Callable[[int], T], n: int) -> tuple[list[T], list[BaseException]]:
-    """[`in_threads`][], each thread calling ``work(i)`` once all ``n`` are ready."""
-
-    def run(i: int, barrier: threading.Barrier) -> T:
-        barrier.wait()
-        return work(i)
-
-    return in_threads(run, n)
 
 
 def consume_race(

@@ -43,8 +43,9 @@ from keel.tokens import (
     UserStateBinding,
 )
 from keel.tokens.manager import MAX_INT_DIGITS
+from tests.conftest import at_once
 from tests.testapp.models.tokens import TokenAccount
-from tests.tokens.conftest import STORES, at_once, consume_race, dump_redis, dump_table, manager_on
+from tests.tokens.conftest import STORES, consume_race, dump_redis, dump_table, manager_on
 
 pytestmark = pytest.mark.django_db
 

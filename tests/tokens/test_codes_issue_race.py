@@ -6,7 +6,7 @@ import pytest
 
 from keel.tokens import OneTimeCodeManager
 from keel.tokens.database_store import DatabaseTokenStore
-from tests.tokens.conftest import at_once
+from tests.conftest import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,7 +16,7 @@ from django.db import connection, connections, transaction
 from keel.models import ActionToken
 from keel.tokens import JsonActionTokenManager, TokenStoreBusy, TokenStoreUnavailable
 from keel.tokens.database_store import DatabaseTokenStore
-from tests.tokens.conftest import in_threads
+from tests.conftest import in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
