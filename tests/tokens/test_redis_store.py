@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -321,16 +322,24 @@ def restricted_url(server: PrivateRedis, *denied: str) -> str:
     return f"redis://limited:any@127.0.0.1:{server.port}/0"
 
 
+@contextmanager
+def deletes_refused(private_redis: PrivateRedis, settings: Any) -> Iterator[None]:
+    """Inside, keel's Redis user may not delete: a store operation fails midway."""
+    full = settings.KEEL
+    settings.KEEL = {**full, "REDIS_URL": restricted_url(private_redis, "del", "unlink")}
+    try:
+        yield
+    finally:
+        settings.KEEL = full
+
+
 def test_a_create_whose_last_step_fails_leaves_the_old_token_revocable(
     private_redis: PrivateRedis, manager: JsonActionTokenManager, settings: Any
 ) -> None:
-    full = settings.KEEL
     sent = manager.create_token({"link": 1}, subject="ada")
     # The new token is stored, then deleting the previous one is refused.
-    settings.KEEL = {**full, "REDIS_URL": restricted_url(private_redis, "del", "unlink")}
-    with pytest.raises(TokenStoreUnavailable):
+    with deletes_refused(private_redis, settings), pytest.raises(TokenStoreUnavailable):
         manager.create_token({"link": 2}, subject="ada")
-    settings.KEEL = full
     assert manager.get_token_data(sent) == {"link": 1}  # the create failed: the link still works
     assert manager.revoke_subject("ada") >= 1
     assert manager.get_token_data(sent) is None
@@ -340,12 +349,9 @@ def test_a_create_whose_last_step_fails_leaves_the_old_token_revocable(
 def test_a_revoke_that_fails_midway_can_be_retried(
     private_redis: PrivateRedis, manager: JsonActionTokenManager, settings: Any
 ) -> None:
-    full = settings.KEEL
     sent = manager.create_token({"link": 1}, subject="ada")
-    settings.KEEL = {**full, "REDIS_URL": restricted_url(private_redis, "del", "unlink")}
-    with pytest.raises(TokenStoreUnavailable):
+    with deletes_refused(private_redis, settings), pytest.raises(TokenStoreUnavailable):
         manager.revoke_subject("ada")
-    settings.KEEL = full
     assert manager.revoke_subject("ada") == 1
     assert manager.get_token_data(sent) is None
 
@@ -353,13 +359,11 @@ def test_a_revoke_that_fails_midway_can_be_retried(
 def test_async_create_and_revoke_fail_the_same_way(
     private_redis: PrivateRedis, manager: JsonActionTokenManager, settings: Any
 ) -> None:
-    full = settings.KEEL
     sent = asyncio.run(manager.acreate_token({"link": 1}, subject="ada"))
-    settings.KEEL = {**full, "REDIS_URL": restricted_url(private_redis, "del", "unlink")}
-    with pytest.raises(TokenStoreUnavailable):
-        asyncio.run(manager.acreate_token({"link": 2}, subject="ada"))
-    with pytest.raises(TokenStoreUnavailable):
-        asyncio.run(manager.arevoke_subject("ada"))
-    settings.KEEL = full
+    with deletes_refused(private_redis, settings):
+        with pytest.raises(TokenStoreUnavailable):
+            asyncio.run(manager.acreate_token({"link": 2}, subject="ada"))
+        with pytest.raises(TokenStoreUnavailable):
+            asyncio.run(manager.arevoke_subject("ada"))
     assert asyncio.run(manager.arevoke_subject("ada")) >= 1
     assert manager.get_token_data(sent) is None

@@ -61,19 +61,21 @@ urlpatterns = [
 ]
 
 
-def test_error_page_of_a_failing_confirm_page_carries_the_headers() -> None:
-    """A confirm page whose template fails to render: its 500 carries the headers."""
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        # A confirm page whose template fails to render.
+        ("get", "/broken/{token}/"),
+        # An action returning a TemplateResponse that fails to render.
+        ("post", "/action/{token}/"),
+    ],
+    ids=["confirm-page", "action-response"],
+)
+def test_error_page_of_a_failing_page_carries_the_headers(method: str, url: str) -> None:
+    """A page that fails to render late: its 500 carries the headers all the same."""
     token = manager.create_token({"n": 1})
-    response = Client(raise_request_exception=False).get(f"/broken/{token}/")
-    assert response.status_code == 500
-    assert response.get("Referrer-Policy") == "same-origin"
-    assert "no-store" in response.get("Cache-Control", "")
-
-
-def test_error_page_of_a_failing_action_response_carries_the_headers() -> None:
-    """An action returning a TemplateResponse that fails to render: its 500 carries them too."""
-    token = manager.create_token({"n": 1})
-    response = Client(raise_request_exception=False).post(f"/action/{token}/")
+    client = Client(raise_request_exception=False)
+    response = getattr(client, method)(url.format(token=token))
     assert response.status_code == 500
     assert response.get("Referrer-Policy") == "same-origin"
     assert "no-store" in response.get("Cache-Control", "")
