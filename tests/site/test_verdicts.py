@@ -59,6 +59,14 @@ def warm(phone: str) -> None:
     assert hot[1] == changes.count
 
 
+def warm_for_an_hour(settings: Any, phone: str) -> None:
+    """Save ``phone`` and read until the verdict is remembered, with an hour's window: only
+    what the test does may end it."""
+    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 3600}
+    save_phone(phone)
+    warm(phone)
+
+
 def wait_not_current(listener: InvalidationListener, key: str, stamp: int) -> None:
     deadline = time.monotonic() + 5
     while listener.is_current(key, stamp):
@@ -68,9 +76,7 @@ def wait_not_current(listener: InvalidationListener, key: str, stamp: int) -> No
 
 @pytest.mark.django_db(transaction=True)
 def test_a_warm_read_returns_a_private_copy_each_time(settings: Any) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 3600}
-    save_phone("own")
-    warm("own")
+    warm_for_an_hour(settings, "own")
     first, second = SiteSettings.load(), SiteSettings.load()
     assert first is not second
     first.phone = "changed by the caller"
@@ -161,9 +167,7 @@ def test_a_newer_version_read_from_the_database_ends_the_remembered_verdict(
 def test_a_newer_version_read_by_another_read_ends_the_remembered_verdict(
     settings: Any,
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 3600}
-    save_phone("old")
-    warm("old")
+    warm_for_an_hour(settings, "old")
     changed_elsewhere("new")
     # What a read of any cached model does when the store is ahead of what it knows.
     versions.known_version(SiteSettings, "default", refresh=True)
@@ -193,9 +197,7 @@ def test_the_end_of_the_window_ends_the_remembered_verdict(
 
 @pytest.mark.django_db(transaction=True)
 def test_an_override_ends_the_remembered_verdict(settings: Any) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 3600}
-    save_phone("real")
-    warm("real")
+    warm_for_an_hour(settings, "real")
     with override_site_settings(SiteSettings, phone="overridden"):
         for _ in range(3):
             assert SiteSettings.load().phone == "overridden"
@@ -206,9 +208,7 @@ def test_an_override_ends_the_remembered_verdict(settings: Any) -> None:
 def test_a_publication_pending_in_this_transaction_ends_the_remembered_verdict(
     settings: Any,
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 3600}
-    save_phone("before")
-    warm("before")
+    warm_for_an_hour(settings, "before")
     with transaction.atomic():
         save_phone("inside")
         assert SiteSettings.load().phone == "inside"  # read-your-own-writes
@@ -219,9 +219,7 @@ def test_a_publication_pending_in_this_transaction_ends_the_remembered_verdict(
 
 @pytest.mark.django_db(transaction=True)
 def test_an_open_request_memo_is_served_the_same_object(settings: Any) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 3600}
-    save_phone("memo")
-    warm("memo")
+    warm_for_an_hour(settings, "memo")
     with request_scope():
         assert SiteSettings.load() is SiteSettings.load()
     assert SiteSettings.load() is not SiteSettings.load()
@@ -279,9 +277,7 @@ def test_no_verdict_is_remembered_while_a_router_decides(settings: Any) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_change_of_settings_ends_the_remembered_verdict(settings: Any) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 3600}
-    save_phone("old")
-    warm("old")
+    warm_for_an_hour(settings, "old")
     changed_elsewhere("new")
     assert SiteSettings.load().phone == "old"
     settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
