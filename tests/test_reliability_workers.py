@@ -88,12 +88,7 @@ def gunicorn(settings: Any) -> Iterator[tuple[int, servers.Server]]:
             servers.wait_for(lambda: bool(page(port)[0]), 30, "gunicorn")
             yield port, redis_server
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            servers.terminate(process, timeout=15)
             reset_clients()
             reset_process_state()
 
