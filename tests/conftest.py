@@ -31,6 +31,14 @@ T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a Python subprocess of a test: this process's, with the repository
+    first on ``PYTHONPATH`` (so that ``tests`` imports) and the caller's entries kept after it
+    (so that the subprocess imports the same keel), plus ``extra``."""
+    path = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path), **extra}
+
+
 def require_service(name: str, reason: str) -> None:
     """Skip loudly, or fail when ``CI=true``: CI must never pass by skipping a service."""
     message = f"SERVICE MISSING: {name}: {reason}"

@@ -30,7 +30,7 @@ from keel.fixtures.state import get_stored_hash
 from keel.redis import reset_clients
 from keel.site.cache import reset_process_state
 from keel.tokens import JsonActionTokenManager, TokenStoreUnavailable
-from tests.conftest import ROOT, use_server
+from tests.conftest import ROOT, subprocess_env, use_server
 from tests.reliability import servers
 from tests.testapp.management.commands.fixtures_import_entries import Command as ImportEntries
 from tests.testapp.models.fixtures import FixtureEntry
@@ -242,7 +242,7 @@ def test_an_import_killed_mid_write_leaves_nothing_and_the_next_run_imports_all(
     path = tmp_path / "big.json"
     path.write_text(json.dumps(entry_rows(rows)))
     marker = tmp_path / "first-batch-written"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = subprocess_env()
     runner = [sys.executable, "-m", "tests.reliability.import_runner"]
     process = subprocess.Popen(
         [*runner, str(connection.settings_dict["NAME"]), str(path), str(marker)],

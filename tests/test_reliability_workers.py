@@ -19,7 +19,7 @@ from django.db import connection
 
 from keel.redis import reset_clients
 from keel.site.cache import reset_process_state
-from tests.conftest import ROOT, redis_processes, require_service
+from tests.conftest import ROOT, redis_processes, require_service, subprocess_env
 from tests.reliability import servers
 from tests.testapp.models.site import SiteSettings, StaticContent
 
@@ -73,12 +73,10 @@ def gunicorn(settings: Any) -> Iterator[tuple[int, servers.Server]]:
         settings.KEEL = {**settings.KEEL, **keel}
         reset_process_state()
         port = servers.free_port()
-        env = {
-            **os.environ,
-            "KEEL_RELIAB_DB_NAME": str(connection.settings_dict["NAME"]),
-            "KEEL_RELIAB_KEEL": json.dumps(keel),
-            "PYTHONPATH": str(ROOT),
-        }
+        env = subprocess_env(
+            KEEL_RELIAB_DB_NAME=str(connection.settings_dict["NAME"]),
+            KEEL_RELIAB_KEEL=json.dumps(keel),
+        )
         command = [GUNICORN, "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}"]
         command += ["--log-level", "error", "tests.reliability.wsgi:application"]
         process = subprocess.Popen(
