@@ -3,20 +3,40 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import Any
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TypeVar
 
 import django
 import pytest
 import redis
 from django.conf import settings as django_settings
 from django.core.cache import caches
-from django.db import connection
+from django.db import connection, connections
+from django.db.models import Model
 
+from keel import clock as keel_clock
 from keel.redis import get_redis
 from keel.site.cache import reset_process_state
+from tests.reliability import servers
+
+#: The repository's root folder.
+ROOT = Path(__file__).resolve().parent.parent
+
+T = TypeVar("T")
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a Python subprocess of a test: this process's, with the repository
+    first on ``PYTHONPATH`` (so that ``tests`` imports) and the caller's entries kept after it
+    (so that the subprocess imports the same keel), plus ``extra``."""
+    path = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path), **extra}
 
 
 def require_service(name: str, reason: str) -> None:
@@ -90,6 +110,79 @@ def _fresh_site_cache() -> Iterator[None]:
     caches["default"].clear()
 
 
+@pytest.fixture(params=["redis", "django-cache"])
+def site_store(request: pytest.FixtureRequest, settings: Any) -> str:
+    """Each store ``keel.site`` publishes to, in turn: Redis, or (without Redis) a Django
+    cache; process copies kept for no time, so that every read asks the store."""
+    if request.param == "redis":
+        request.getfixturevalue("keel_redis")
+    else:
+        settings.KEEL = {**settings.KEEL, "REDIS_URL": None, "SITE_SETTINGS_CACHE_ALIAS": "default"}
+    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
+    return str(request.param)
+
+
+@pytest.fixture
+def clock() -> Iterator[ModuleType]:
+    """keel's clock ([`keel.clock`][keel.clock]): ``clock.advance(seconds)`` moves every
+    lifetime keel measures itself (database tokens, process copies, version checks, the pause
+    after a store failure) instead of sleeping; the real time is back after the test.
+
+    Redis' own TTLs and the database's clock do not move: a test of those still waits.
+    """
+    keel_clock.reset()
+    yield keel_clock
+    keel_clock.reset()
+
+
+@contextmanager
+def table_of(model: type[Model]) -> Iterator[type[Model]]:
+    """A table for ``model`` (a model built under ``isolate_apps``) while the block runs."""
+    with connection.schema_editor() as editor:
+        editor.create_model(model)
+    try:
+        yield model
+    finally:
+        with connection.schema_editor() as editor:
+            editor.delete_model(model)
+
+
+def in_threads(
+    work: Callable[[int, threading.Barrier], T], n: int
+) -> tuple[list[T], list[BaseException]]:
+    """Run ``work(i, barrier)`` for each ``i`` below ``n``, each in its own thread and on its
+    own connections, all sharing one ``barrier`` of ``n`` parties. Returns the results in the
+    order they came, and the errors raised."""
+    barrier = threading.Barrier(n)
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            results.append(work(i, barrier))
+        except BaseException as exc:  # reported by the caller's assertion
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors
+
+
+def at_once(work: Callable[[int], T], n: int) -> tuple[list[T], list[BaseException]]:
+    """``in_threads``, each thread calling ``work(i)`` once all ``n`` are ready."""
+
+    def run(i: int, barrier: threading.Barrier) -> T:
+        barrier.wait()
+        return work(i)
+
+    return in_threads(run, n)
+
+
 @pytest.fixture
 def db_vendor() -> str:
     return connection.vendor
@@ -110,16 +203,44 @@ def transition_events() -> Iterator[list[tuple[Any, Any]]]:
     post_state_transition.disconnect(receiver)
 
 
-@pytest.fixture
-def server() -> Iterator[Any]:
-    """A Redis server of the test's own (``tests.reliability.servers``), started for the test
-    and stopped after it, with the process's tracking listener reset."""
-    from keel.site.tracking import reset_listener
-    from tests.reliability import servers
-
+@contextmanager
+def redis_processes() -> Iterator[servers.Processes]:
+    """Redis servers of the test's own (``tests.reliability.servers``), all stopped on exit;
+    a loud skip (a failure in CI) where ``redis-server`` cannot run."""
     problem = servers.binaries_problem()
     if problem:
         require_service("redis-server", problem)
     with servers.processes() as processes:
-        yield processes.start()
+        yield processes
+
+
+@pytest.fixture
+def started() -> Iterator[servers.Processes]:
+    """Start Redis servers for one test with ``started.start(*args)``; all stopped after it."""
+    with redis_processes() as processes:
+        yield processes
+
+
+@pytest.fixture
+def server(started: servers.Processes) -> Iterator[servers.Server]:
+    """A Redis server of the test's own, started for the test and stopped after it, with the
+    process's tracking listener reset."""
+    from keel.site.tracking import reset_listener
+
+    yield started.start()
     reset_listener()
+
+
+def use_server(settings: Any, server: servers.Server, **keel: Any) -> dict[str, Any]:
+    """Point keel at ``server`` (with ``keel`` settings on top) and forget what this process
+    cached; returns the ``KEEL`` setting in force."""
+    value = {
+        **settings.KEEL,
+        "REDIS_URL": f"redis://127.0.0.1:{server.port}/0",
+        # Short timeouts: a dead server is noticed in a fraction of a second.
+        "REDIS_OPTIONS": {"socket_timeout": 0.3, "socket_connect_timeout": 0.3},
+        **keel,
+    }
+    settings.KEEL = value
+    reset_process_state()
+    return value

@@ -15,11 +15,8 @@ from django.test import override_settings
 
 from keel.checks import check_cache_table, check_middleware, check_settings
 from keel.site.middleware import MaintenanceModeMiddleware
+from tests.conftest import redis_processes, use_server
 from tests.reliability import servers
-from tests.test_reliability_faults import started, use_redis
-
-__all__ = ["started"]  # the fixture of real Redis servers, used by name
-from tests.conftest import require_service
 
 
 def ids(keel: object, **settings: object) -> list[str]:
@@ -174,7 +171,7 @@ def test_w008_redis_without_an_always_synced_append_only_file(
     started: servers.Processes, settings: Any
 ) -> None:
     server = started.start()  # snapshots only, as Redis ships
-    use_redis(settings, server)
+    use_server(settings, server)
     assert deploy_ids() == ["keel.W008"]
     assert "keel.W008" in {m.id for m in run_checks(include_deployment_checks=True)}
     assert "keel.W008" not in {m.id for m in run_checks()}  # it talks to Redis: deploy only
@@ -184,18 +181,18 @@ def test_w008_redis_without_an_always_synced_append_only_file(
     )
     settings.KEEL = {**settings.KEEL, "REDIS_URL": f"redis://app:x@127.0.0.1:{server.port}/0"}
     assert deploy_ids() == []
-    use_redis(settings, started.start("--appendonly", "yes", "--appendfsync", "always"))
+    use_server(settings, started.start("--appendonly", "yes", "--appendfsync", "always"))
     assert deploy_ids() == []
-    use_redis(settings, started.start("--appendonly", "yes", "--appendfsync", "everysec"))
+    use_server(settings, started.start("--appendonly", "yes", "--appendfsync", "everysec"))
     assert deploy_ids() == ["keel.W008"]
-    use_redis(settings, server, TOKEN_STORE="database")
+    use_server(settings, server, TOKEN_STORE="database")
     assert deploy_ids() == []
 
 
 def test_w009_redis_with_asynchronous_replicas(started: servers.Processes, settings: Any) -> None:
     durable = ("--appendonly", "yes", "--appendfsync", "always")
     master = started.start(*durable)
-    use_redis(settings, master)
+    use_server(settings, master)
     assert deploy_ids() == []
     started.start(*durable, "--replicaof", "127.0.0.1", str(master.port))
     servers.wait_for(
@@ -208,7 +205,7 @@ def test_e008_a_cached_field_that_cannot_be_published() -> None:
     from django.test.utils import isolate_apps
 
     from keel.site.checks import check_cached_fields
-    from tests.test_site_fields import PointField
+    from tests.site.test_codec_fields import PointField
 
     with isolate_apps("tests.testapp"):
         from keel.site.models import SiteSettingsSyncMixin
@@ -247,10 +244,7 @@ def test_w004_the_old_shared_key_prefix() -> None:
     [("HELLO", "does not speak RESP3"), ("CLIENT", "refused CLIENT TRACKING")],
 )
 def test_w005_redis_refusing_client_tracking(renamed: str, reason: str) -> None:
-    problem = servers.binaries_problem()
-    if problem:
-        require_service("redis-server", problem)
-    with servers.processes() as started:
+    with redis_processes() as started:
         # Redis before 6 has no HELLO; rename-command (or a proxy) can hide CLIENT.
         refusing = started.start("--rename-command", renamed, "")
         tracking = started.start()

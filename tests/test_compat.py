@@ -1,175 +1,141 @@
-"""keel.compat: each private hook does, on the installed Django, what keel relies on.
-
-CI runs this module under every Django release of ``keel.compat.SUPPORTED``; a release that
-renames or changes one of these internals fails here first.
-"""
+"""keel.compat: the private Django hooks, checked against the installed Django."""
 
 from __future__ import annotations
 
-import argparse
-import datetime
+import inspect
 
 import pytest
-from django.contrib.auth.models import User
-from django.core import checks
-from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
-from django.test.utils import override_settings
-from django.utils import timezone
+from asgiref.sync import async_to_sync
+from django.db import models
+from django.db.models.signals import post_init
 
 from keel import compat
-from keel.models import ActionCounter
-from tests.testapp.models.fixtures import FixtureArticle, FixtureTag
-from tests.testapp.models.mixins_core import (
-    CompositeItem,
-    Purchase,
-    ReadOnlyStatePurchase,
-    TrackedChild,
-    TrackedItem,
-    TrackedParent,
-)
+from tests.testapp.models.mixins_core import InitOverrideItem, TrackedItem
+
+pytestmark = pytest.mark.django_db
 
 
-def test_concrete_model_of_a_proxy_is_the_model_it_proxies() -> None:
-    assert compat.concrete_model(ReadOnlyStatePurchase) is Purchase
-    assert compat.concrete_model(Purchase) is Purchase
+def test_the_installed_django_is_one_the_hooks_were_checked_against() -> None:
+    assert compat.DJANGO_VERSION in compat.SUPPORTED
+    assert compat.FAST_FROM_DB
 
 
-def test_parent_models_are_the_concrete_parents_nearest_first() -> None:
-    assert compat.parent_models(TrackedChild) == [TrackedParent]
-    assert compat.parent_models(TrackedParent) == []
+def test_do_update_still_has_the_arguments_keel_forwards() -> None:
+    params = list(inspect.signature(models.Model._do_update).parameters)
+    assert params[:7] == [
+        "self",
+        "base_qs",
+        "using",
+        "pk_val",
+        "values",
+        "update_fields",
+        "forced_update",
+    ]
+    if compat.DJANGO_VERSION >= (6, 0):
+        assert params[7:] == ["returning_fields"]
+    else:
+        assert params[7:] == []
 
 
-def test_pk_fields_lists_each_column_of_a_composite_key() -> None:
-    assert [f.name for f in compat.pk_fields(CompositeItem)] == ["tenant", "code"]
-    assert [f.name for f in compat.pk_fields(TrackedItem)] == ["id"]
-    assert [f.name for f in compat.pk_fields(TrackedChild)] == ["trackedparent_ptr"]
+def test_model_init_positional_path_is_what_instance_from_db_repeats() -> None:
+    # instance_from_db repeats Model.__init__ for positional values: signals, _state, setattr.
+    source = inspect.getsource(models.Model.__init__)
+    assert "pre_init.send(sender=cls, args=args, kwargs=kwargs)" in source
+    assert "self._state = ModelState()" in source
+    assert "post_init.send(sender=cls, instance=self)" in source
 
 
-def test_pk_fields_accepts_an_instance() -> None:
-    assert compat.pk_fields(CompositeItem(tenant=1, code="a")) == compat.pk_fields(CompositeItem)
+@pytest.mark.parametrize("only", [None, ("name", "count")])
+def test_instance_from_db_builds_what_django_builds(only: tuple[str, ...] | None) -> None:
+    TrackedItem.objects.create(name="x", count=2, data={"a": [1]})
+    qs = TrackedItem.objects.all() if only is None else TrackedItem.objects.only(*only)
+    fast = qs.get()
+    # Django 6.1 also records the queryset's fetch mode on the state.
+    extra = (
+        {"fetch_mode": vars(fast._state)["fetch_mode"]} if "fetch_mode" in vars(fast._state) else {}
+    )
+    plain = models.Model.from_db.__func__(TrackedItem, "default", *_row(fast, only), **extra)  # type: ignore[attr-defined]
+    assert fast.__dict__.keys() == plain.__dict__.keys()
+    assert {k: v for k, v in vars(fast).items() if k != "_state"} == {
+        k: v for k, v in vars(plain).items() if k != "_state"
+    }
+    assert vars(fast._state) == vars(plain._state)
+    assert fast.get_deferred_fields() == plain.get_deferred_fields()
 
 
-def test_is_auto_created_tells_a_generated_through_model() -> None:
-    through = FixtureArticle._meta.get_field("tags").remote_field.through  # type: ignore[union-attr]
-    assert compat.is_auto_created(through)
-    assert not compat.is_auto_created(FixtureTag)
+def _row(instance: models.Model, only: tuple[str, ...] | None) -> tuple[list[str], list[object]]:
+    names = [
+        f.attname
+        for f in instance._meta.concrete_fields
+        if only is None or f.attname in (*only, "id")
+    ]
+    return names, [instance.__dict__[n] for n in names]
 
 
-def test_many_to_many_lists_forward_fields_only() -> None:
-    assert [f.name for f in compat.many_to_many(FixtureArticle)] == ["tags"]
-    assert list(compat.many_to_many(FixtureTag)) == []  # the reverse "articles" is not one
+def test_a_model_overriding_init_loads_through_django_and_is_tracked() -> None:
+    seen: list[object] = []
+
+    def receiver(sender: type, instance: object, **kwargs: object) -> None:
+        seen.append(instance)
+
+    InitOverrideItem.objects.create(name="a")
+    post_init.connect(receiver, sender=InitOverrideItem)
+    try:
+        item = InitOverrideItem.objects.get()
+    finally:
+        post_init.disconnect(receiver, sender=InitOverrideItem)
+    assert seen == [item]
+    assert item.initialised is True
+    assert item.get_dirty_fields() == {}
+    item.name = "b"
+    assert item.get_dirty_fields() == {"name": "a"}
 
 
-def test_is_swapped_follows_auth_user_model() -> None:
-    assert not compat.is_swapped(User)
-    with override_settings(AUTH_USER_MODEL="testapp.FixtureTag"):
-        assert compat.is_swapped(User)
+def test_asave_refuses_positional_arguments() -> None:
+    item = TrackedItem.objects.create(name="a")
+    with pytest.raises(TypeError, match="keyword arguments only"):
+        async_to_sync(item.asave)(True)  # type: ignore[arg-type]
 
 
-def test_backend_feature_flags_match_the_vendor() -> None:
-    vendor = connection.vendor
-    assert compat.supports_select_for_update(connection) is (vendor != "sqlite")
-    assert compat.supports_conflict_target(connection) is (vendor != "mysql")
-    assert isinstance(compat.can_return_rows_from_insert(connection), bool)
-    if vendor == "postgresql":
-        assert compat.can_return_rows_from_insert(connection)
+def test_file_is_committed_tells_an_upload_from_a_stored_file() -> None:
+    from django.core.files.base import ContentFile
+
+    from keel.compat import file_is_committed
+    from tests.testapp.models.mixins_misc import MiscDocument
+
+    stored = MiscDocument(attachment="documents/stored.txt")
+    assert file_is_committed(stored.attachment)
+    pending = MiscDocument(attachment=ContentFile(b"x", name="new.txt"))
+    assert not file_is_committed(pending.attachment)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_in_atomic_block_follows_atomic() -> None:
-    assert not compat.in_atomic_block(connection)
-    with transaction.atomic():
-        assert compat.in_atomic_block(connection)
-    assert not compat.in_atomic_block(connection)
+def test_rows_of_plain_descriptor_models_fill_the_dict_in_one_step() -> None:
+    """The fast path applies when every field's descriptor only stores in __dict__."""
+    assert compat._plain_attnames(TrackedItem) == tuple(
+        f.attname for f in TrackedItem._meta.concrete_fields
+    )
 
 
-def test_quoter_quotes_for_the_backend() -> None:
-    quote = compat.quoter(connection)
-    assert quote("a_table") in {'"a_table"', "`a_table`"}
-    assert quote(quote("a_table")) == quote("a_table")  # already quoted: unchanged
+def test_a_descriptor_with_side_effects_takes_the_per_field_path() -> None:
+    from tests.testapp.models.mixins_core import FullStackArticle
+
+    assert compat._plain_attnames(FullStackArticle) is None  # FileField's descriptor
+    FullStackArticle.objects.create(slug="s", title="t", attachment="articles/a.txt")
+    loaded = FullStackArticle.objects.get()
+    assert loaded.attachment.name == "articles/a.txt"
+    assert not loaded.is_dirty()
 
 
-@pytest.mark.django_db
-def test_sequence_reset_sql_moves_the_sequence_past_existing_rows() -> None:
-    TrackedItem.objects.create(id=50, name="preset")
-    with connection.cursor() as cursor:
-        for sql in compat.sequence_reset_sql(connection, [TrackedItem]):
-            cursor.execute(sql)
-    assert TrackedItem.objects.create(name="next").pk > 50
+def test_init_signals_are_sent_on_the_fast_path() -> None:
+    TrackedItem.objects.create(name="x")
+    seen: list[object] = []
 
+    def receiver(sender: type, instance: object, **kwargs: object) -> None:
+        seen.append(instance)
 
-@pytest.mark.django_db
-def test_adapt_datetime_matches_what_the_orm_stored() -> None:
-    value = timezone.now().replace(microsecond=123456)
-    ActionCounter.objects.create(key="k", purpose="p", expires_at=value)
-    table = compat.quoter(connection)(ActionCounter._meta.db_table)
-    column = compat.quoter(connection)("expires_at")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT COUNT(*) FROM {table} WHERE {column} = %s",
-            [compat.adapt_datetime(connection, value)],
-        )
-        assert cursor.fetchone()[0] == 1
-
-
-def test_value_adapter_is_the_backend_s_date_adapter() -> None:
-    adapt = compat.value_adapter(connection, "adapt_datefield_value")
-    assert adapt(datetime.date(2024, 2, 29)) in {"2024-02-29", datetime.date(2024, 2, 29)}
-    with pytest.raises(ValueError, match="quote_name"):
-        compat.value_adapter(connection, "quote_name")
-
-
-def test_option_destinations_of_a_command_parser() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--force", action="store_true")
-    parser.add_argument("--dry-run", action="store_true")
-    assert {"force", "dry_run", "help"} <= compat.option_destinations(parser)
-
-
-def test_duration_iso_string_is_what_djangos_json_encoder_writes() -> None:
-    value = datetime.timedelta(days=1, hours=2, microseconds=5)
-    assert compat.duration_iso_string(value) == DjangoJSONEncoder().default(value)
-    assert compat.duration_iso_string(value) == "P1DT02H00M00.000005S"
-
-
-def test_model_state_is_the_class_of_model_state() -> None:
-    state = compat.ModelState()
-    assert type(TrackedItem()._state) is compat.ModelState
-    assert state.adding is True and state.db is None
-
-
-def test_deferred_attribute_is_the_descriptor_of_a_plain_field() -> None:
-    assert isinstance(TrackedItem.__dict__["name"], compat.DeferredAttribute)
-
-
-def test_test_context_decorator_works_as_decorator_and_context_manager() -> None:
-    events: list[str] = []
-
-    class Mark(compat.TestContextDecorator):
-        def enable(self) -> None:
-            events.append("on")
-
-        def disable(self) -> None:
-            events.append("off")
-
-    with Mark():
-        events.append("body")
-
-    @Mark()
-    def function() -> None:
-        events.append("call")
-
-    function()
-    assert events == ["on", "body", "off", "on", "call", "off"]
-
-
-def test_base_database_cache_is_the_base_of_djangos_database_cache() -> None:
-    from django.core.cache.backends.db import DatabaseCache
-
-    assert issubclass(DatabaseCache, compat.BaseDatabaseCache)
-
-
-def test_check_supported_is_silent_on_a_supported_django() -> None:
-    assert compat.check_supported() == []
-    assert [m for m in checks.run_checks() if m.id == "keel.W011"] == []
+    post_init.connect(receiver, sender=TrackedItem)
+    try:
+        loaded = TrackedItem.objects.get()
+    finally:
+        post_init.disconnect(receiver, sender=TrackedItem)
+    assert seen == [loaded]

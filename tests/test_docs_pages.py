@@ -41,8 +41,9 @@ def test_every_example_of_the_testing_page_runs(
     )
     run_page("testing.md", namespace)
     tests = {name: f for name, f in namespace.items() if name.startswith("test_")}
-    assert len(tests) == 3
+    assert len(tests) == 4
     namespace["test_a_confirmation_link_works_once"]()
+    namespace["test_a_link_expires_without_waiting"]()
     namespace["test_the_same_flow_in_redis"](settings)
     settings.KEEL = {k: v for k, v in settings.KEEL.items() if k != "REDIS_URL"}
     # Each test imports again: the stored hash rolls back with the test's transaction.

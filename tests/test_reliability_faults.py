@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -29,43 +30,21 @@ from keel.fixtures.state import get_stored_hash
 from keel.redis import reset_clients
 from keel.site.cache import reset_process_state
 from keel.tokens import JsonActionTokenManager, TokenStoreUnavailable
-from tests.conftest import require_service
+from tests.conftest import ROOT, subprocess_env, use_server
 from tests.reliability import servers
 from tests.testapp.management.commands.fixtures_import_entries import Command as ImportEntries
 from tests.testapp.models.fixtures import FixtureEntry
 from tests.testapp.models.site import SiteSettings, StaticContent
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def started() -> Iterator[servers.Processes]:
-    problem = servers.binaries_problem()
-    if problem:
-        require_service("redis-server", problem)
-    with servers.processes() as processes:
-        yield processes
-
-
-def use_redis(settings: Any, server: servers.Server, **keel: Any) -> None:
-    settings.KEEL = {
-        **settings.KEEL,
-        "REDIS_URL": f"redis://127.0.0.1:{server.port}/0",
-        # Short timeouts: a dead server is noticed in a fraction of a second.
-        "REDIS_OPTIONS": {"socket_timeout": 0.3, "socket_connect_timeout": 0.3},
-        **keel,
-    }
-
 
 # -- Redis killed during reads -----------------------------------------------------------------
 
 
 @pytest.mark.django_db(transaction=True)
 def test_pages_keep_serving_from_the_database_when_redis_is_killed_mid_traffic(
-    started: servers.Processes, settings: Any
+    started: servers.Processes, settings: Any, clock: ModuleType
 ) -> None:
     server = started.start()
-    use_redis(settings, server, SITE_SETTINGS_LOCAL_TTL=0)
+    use_server(settings, server, SITE_SETTINGS_LOCAL_TTL=0)
     reset_process_state()
     row = SiteSettings.load()
     row.site_name = "Durable"
@@ -110,7 +89,7 @@ def test_pages_keep_serving_from_the_database_when_redis_is_killed_mid_traffic(
     reset_process_state()
     for _ in range(3):
         assert client.get("/site/page/content/").content.strip() == expected
-        time.sleep(1.1)  # past the one-second pause after a failure
+        clock.advance(1.1)  # past the one-second pause after a failure
     assert server.client().dbsize() > 0
     reset_clients()
 
@@ -125,7 +104,7 @@ def test_tokens_are_consumed_at_most_once_across_a_redis_crash_and_restart(
     # that was created, and every consume it acknowledged.
     persistent = ("--appendonly", "yes", "--appendfsync", "always")
     server = started.start(*persistent)
-    use_redis(settings, server, TOKEN_STORE="redis")
+    use_server(settings, server, TOKEN_STORE="redis")
     manager = JsonActionTokenManager(prefix="reliab:crash")
     tokens = {manager.create_token({"n": n}): n for n in range(300)}
     consumed: Counter[str] = Counter()
@@ -263,7 +242,7 @@ def test_an_import_killed_mid_write_leaves_nothing_and_the_next_run_imports_all(
     path = tmp_path / "big.json"
     path.write_text(json.dumps(entry_rows(rows)))
     marker = tmp_path / "first-batch-written"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = subprocess_env()
     runner = [sys.executable, "-m", "tests.reliability.import_runner"]
     process = subprocess.Popen(
         [*runner, str(connection.settings_dict["NAME"]), str(path), str(marker)],

@@ -26,26 +26,20 @@ from keel.tokens import (
     TokenStoreUnavailable,
     TooManyCodes,
 )
-from tests.conftest import require_service
+from tests.conftest import redis_processes
 from tests.reliability import servers
 from tests.testapp.models.site import SiteSettings
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[servers.Cluster]:
-    problem = servers.binaries_problem()
-    if problem:
-        require_service("redis-server", problem)
-    with servers.processes() as started:
+    with redis_processes() as started:
         yield servers.start_cluster(started)
 
 
 @pytest.fixture
 def sentinel_group() -> Iterator[servers.SentinelGroup]:
-    problem = servers.binaries_problem()
-    if problem:
-        require_service("redis-server", problem)
-    with servers.processes() as started:
+    with redis_processes() as started:
         yield servers.start_sentinel_group(started)
 
 
@@ -382,10 +376,7 @@ def test_tracking_is_not_live_while_one_cluster_master_is_unheard(
 
 
 def test_tracking_follows_a_resharding_to_a_new_master(settings: Any) -> None:
-    problem = servers.binaries_problem()
-    if problem:
-        require_service("redis-server", problem)
-    with servers.processes() as started:
+    with redis_processes() as started:
         cluster = servers.start_cluster(started)
         settings.KEEL = {
             **settings.KEEL,

@@ -19,11 +19,10 @@ from django.db import connection
 
 from keel.redis import reset_clients
 from keel.site.cache import reset_process_state
-from tests.conftest import require_service
+from tests.conftest import ROOT, redis_processes, require_service, subprocess_env
 from tests.reliability import servers
 from tests.testapp.models.site import SiteSettings, StaticContent
 
-ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
 WORKERS = 4
 LOCAL_TTL = 1.0
@@ -62,12 +61,9 @@ def until_every_worker_serves(port: int, body: bytes, timeout: float) -> dict[st
 
 @pytest.fixture
 def gunicorn(settings: Any) -> Iterator[tuple[int, servers.Server]]:
-    problem = servers.binaries_problem()
-    if problem:
-        require_service("redis-server", problem)
     if not os.access(GUNICORN, os.X_OK):
         require_service("gunicorn", "not installed in the virtualenv (test dependency group)")
-    with servers.processes() as started:
+    with redis_processes() as started:
         redis_server = started.start()
         keel = {
             "REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0",
@@ -77,12 +73,10 @@ def gunicorn(settings: Any) -> Iterator[tuple[int, servers.Server]]:
         settings.KEEL = {**settings.KEEL, **keel}
         reset_process_state()
         port = servers.free_port()
-        env = {
-            **os.environ,
-            "KEEL_RELIAB_DB_NAME": str(connection.settings_dict["NAME"]),
-            "KEEL_RELIAB_KEEL": json.dumps(keel),
-            "PYTHONPATH": str(ROOT),
-        }
+        env = subprocess_env(
+            KEEL_RELIAB_DB_NAME=str(connection.settings_dict["NAME"]),
+            KEEL_RELIAB_KEEL=json.dumps(keel),
+        )
         command = [GUNICORN, "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}"]
         command += ["--log-level", "error", "tests.reliability.wsgi:application"]
         process = subprocess.Popen(
@@ -92,12 +86,7 @@ def gunicorn(settings: Any) -> Iterator[tuple[int, servers.Server]]:
             servers.wait_for(lambda: bool(page(port)[0]), 30, "gunicorn")
             yield port, redis_server
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            servers.terminate(process, timeout=15)
             reset_clients()
             reset_process_state()
 

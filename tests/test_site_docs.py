@@ -64,7 +64,7 @@ def test_every_test_the_consistency_model_cites_exists() -> None:
     section = text[text.index("## Consistency model") : text.index("## Testing")]
     cited = set(re.findall(r"`((?:test_\w+)|(?:\w+Tests?\w*))`", section))
     assert len(cited) >= 25
-    sources = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
+    sources = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py"))
     missing = [
         name
         for name in sorted(cited)

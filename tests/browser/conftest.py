@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_service
+from tests.reliability import servers
 
 REPO = Path(__file__).resolve().parent.parent.parent
 EXAMPLE_DIR = REPO / "example"
@@ -133,12 +134,7 @@ def example_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Example
         _wait_until_up(url + "/admin/login/", process, log)
         yield ExampleServer(url, email_dir, "admin", ADMIN_PASSWORD)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        servers.terminate(process, timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -44,7 +44,6 @@ Internal: not part of keel's public API; import the public names from their pack
 from __future__ import annotations
 
 import math
-import time
 from typing import Any, NamedTuple, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -52,6 +51,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, router
 from django.db.models import Model
 
+from keel import clock
 from keel.site import publish as _publish
 from keel.site import versions
 from keel.site.copies import (
@@ -107,8 +107,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-_monotonic = time.monotonic
-
 
 def resolve_alias(model: type[Model], using: str | None) -> str:
     """The database a cached object is read from: ``using``, or the model's write database.
@@ -163,7 +161,7 @@ def _usable_until(entry: Entry, known: int) -> float:
 
 def _usable(entry: Entry, known: int) -> bool:
     """Whether the process copy ``entry`` may be served without asking the store."""
-    return _usable_until(entry, known) > _monotonic()
+    return _usable_until(entry, known) > clock.monotonic()
 
 
 def _fresh_copy(model: type[Model], lkey: tuple[Any, ...], known: int) -> Entry | None:
@@ -188,7 +186,7 @@ def read(source: CachedSource[T], *, using: str | None = None, part: str | None 
         if (
             count == changes.count
             and request_memo.get() is None
-            and _monotonic() < deadline
+            and clock.monotonic() < deadline
             and (language is None or language == current_language())
         ):
             return get_value()
@@ -209,7 +207,7 @@ def _read(source: CachedSource[T], using: str | None, part: str | None) -> T:
     known = versions.known_version(model, alias)
     entry = local.get(model, NO_ENTRIES).get(lkey)
     until = -math.inf if entry is None else _usable_until(entry, known)
-    if entry is not None and until > _monotonic():
+    if entry is not None and until > clock.monotonic():
         cached = entry.cached
         if (
             using is None

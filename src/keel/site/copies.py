@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextvars
 import os
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeVar
 
 from django.db.models import Model
 
-from keel import compat
+from keel import clock, compat
 from keel.conf import keel_settings
 from keel.site.documents import MISSING
 from keel.site.verdicts import bump as invalidate_verdicts
@@ -76,7 +75,7 @@ def keep_local(
     process happened since the read started (``epoch`` moved)."""
     # Kept even with a TTL of 0: an expired copy still spares the document's transfer and
     # decoding when the store says its version is current.
-    expires = time.monotonic() + keel_settings.SITE_SETTINGS_LOCAL_TTL
+    expires = clock.monotonic() + keel_settings.SITE_SETTINGS_LOCAL_TTL
     with _state_lock:
         # A publish in this process since the read started: what was read may be older.
         if epochs.get(model, 0) != epoch:

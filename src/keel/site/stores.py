@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
@@ -17,7 +16,7 @@ from asgiref.sync import sync_to_async
 from django.core.cache import caches
 from django.db import connections, router, transaction
 
-from keel import compat
+from keel import clock, compat
 from keel.compat import BaseDatabaseCache
 from keel.conf import keel_settings
 from keel.redis import get_async_redis, get_redis, is_configured, log_redis_error, redis_errors
@@ -231,14 +230,14 @@ def get_store() -> Store:
 
 def store_failed(store: Store, operation: str, exc: BaseException) -> None:
     global _down_until
-    _down_until = time.monotonic() + STORE_RETRY_AFTER
+    _down_until = clock.monotonic() + STORE_RETRY_AFTER
     label = "Redis" if store.name == "redis" else "The Django cache"
     log_redis_error(f"site cache {operation}", exc, store=label)
 
 
 def store_is_down() -> bool:
     """Whether a store failed less than ``STORE_RETRY_AFTER`` seconds ago."""
-    return time.monotonic() < _down_until
+    return clock.monotonic() < _down_until
 
 
 def reset_backoff() -> None:

@@ -23,13 +23,12 @@ from __future__ import annotations
 import math
 import secrets
 import threading
-import time
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Model
 
-from keel import compat
+from keel import clock, compat
 from keel.conf import keel_settings
 from keel.site.verdicts import bump as _invalidate_verdicts
 
@@ -103,12 +102,12 @@ def known_version(model: type[Model], alias: str, *, refresh: bool = False) -> i
     inside a transaction (its snapshot may be older than what the process already knows).
     """
     known = _known.get(alias)
-    if known is not None and not refresh and time.monotonic() < known.due:
+    if known is not None and not refresh and clock.monotonic() < known.due:
         return known.versions.get(label_of(model), 0)  # the common case, no query
     if not in_transaction(alias):
         versions = committed_versions(alias)
         with _lock:
-            known = _Known(time.monotonic() + verify_interval(), versions)
+            known = _Known(clock.monotonic() + verify_interval(), versions)
             _known[alias] = known
         _invalidate_verdicts()
     if known is None:
@@ -126,7 +125,7 @@ def known_until(alias: str) -> float:
 def is_due(alias: str) -> bool:
     """Whether the next ``known_version`` of ``alias`` reads the database (cheap)."""
     known = _known.get(alias)
-    return known is None or time.monotonic() >= known.due
+    return known is None or clock.monotonic() >= known.due
 
 
 def verify_interval() -> float:

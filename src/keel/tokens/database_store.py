@@ -29,7 +29,7 @@ from django.db import DatabaseError, IntegrityError, connections, router, transa
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from keel import compat
+from keel import clock, compat
 from keel.models import ActionCounter, ActionToken
 from keel.tokens.base import NewToken, TokenStore
 from keel.tokens.exceptions import TokenError, TokenStoreBusy
@@ -110,7 +110,7 @@ def database_now(alias: str) -> datetime.datetime:
     connection = connections[alias]
     sql = _CLOCK_SQL.get(connection.vendor)
     if sql is None or not settings.USE_TZ:
-        return timezone.now()
+        return clock.now()
     with connection.cursor() as cursor:
         cursor.execute(sql)
         (value,) = cursor.fetchone()
@@ -179,7 +179,7 @@ class DatabaseTokenStore(TokenStore):
 
     def put(self, entry: NewToken) -> bool:
         alias = self.db_for_write()
-        now = timezone.now()
+        now = clock.now()
         row = ActionToken(
             digest=entry.digest,
             purpose=entry.purpose,
@@ -290,7 +290,7 @@ class DatabaseTokenStore(TokenStore):
     def get(self, purpose: str, digest: str) -> str | None:
         payloads = list(
             self._rows(self.db_for_write())
-            .filter(digest=digest, purpose=purpose, expires_at__gt=timezone.now())
+            .filter(digest=digest, purpose=purpose, expires_at__gt=clock.now())
             .values_list("payload", flat=True)[:1]
         )
         return payloads[0] if payloads else None
@@ -336,7 +336,7 @@ class DatabaseTokenStore(TokenStore):
     def _delete_returning(
         self, connection: BaseDatabaseWrapper, purpose: str, digest: str
     ) -> str | None:
-        now = compat.adapt_datetime(connection, timezone.now())
+        now = compat.adapt_datetime(connection, clock.now())
         with connection.cursor() as cursor:
             cursor.execute(_delete_returning_sql(connection), [digest, purpose, now])
             row = cursor.fetchone()
@@ -352,7 +352,7 @@ class DatabaseTokenStore(TokenStore):
         def revoke() -> int:
             # The puts' lock row: a revoke waits for a create in flight, then deletes its
             # token, instead of deadlocking with it on the token rows.
-            self._lock_subjects(alias, purpose, [subject], timezone.now())
+            self._lock_subjects(alias, purpose, [subject], clock.now())
             return self._revoke(alias, purpose, [subject])
 
         return self._retrying(alias, revoke)
@@ -375,7 +375,7 @@ class DatabaseTokenStore(TokenStore):
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         rows = model._default_manager.using(self.db_for_write())
-        now = timezone.now()
+        now = clock.now()
         expired = rows.filter(expires_at__lte=now)
         if dry:
             count: int = expired.count()

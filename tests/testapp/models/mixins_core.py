@@ -208,7 +208,7 @@ class FullStackArticle(
 
 
 class MixPairTable(models.Model):
-    """The table every dynamically built pair model of test_mixins_core_pairs.py writes to."""
+    """The table every pair model built by tests/models/test_mixins_pairs.py writes to."""
 
     name = models.CharField(max_length=100, unique=True)
     state = models.CharField(max_length=20, default="new")
