@@ -57,7 +57,7 @@ def publish_from_another_process(phone: str) -> None:
     """What another process's save leaves behind: the row, its version bumped in the
     database, the store's version moved (this process's copies untouched)."""
     set_phone_behind_keels_back(phone)
-    versions.bump(SiteSettings, "default")
+    versions.increment(SiteSettings, "default")
     version = versions.committed_versions("default")["testapp.sitesettings"]
     get_store().set(Write(gen_key(), gen_key(), version, "", 1), force=True)
 

@@ -425,15 +425,15 @@ def test_refresh_readers_after_a_set_based_write_commits_with_it(site_store: str
 @pytest.mark.django_db(transaction=True)
 def test_a_new_version_row_starts_at_a_random_number() -> None:
     from keel.models import SiteVersion
-    from keel.site.versions import FIRST_VERSIONS, bump
+    from keel.site.versions import FIRST_VERSIONS, increment
 
     SiteVersion.objects.all().delete()
-    bump(SiteSettings, "default")
-    bump(StaticContent, "default")
+    increment(SiteSettings, "default")
+    increment(StaticContent, "default")
     first = dict(SiteVersion.objects.values_list("label", "version"))
     assert len(set(first.values())) == 2
     assert all(1 <= v <= FIRST_VERSIONS for v in first.values())
-    bump(SiteSettings, "default")
+    increment(SiteSettings, "default")
     assert SiteVersion.objects.get(label="testapp.sitesettings").version == (
         first["testapp.sitesettings"] + 1
     )

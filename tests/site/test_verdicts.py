@@ -47,7 +47,7 @@ def changed_elsewhere(phone: str) -> None:
     """What another process's write leaves in the database: the row and its version,
     committed, with nothing of this process told."""
     QuerySet(SiteSettings).filter(pk=SiteSettings.singleton_pk).update(phone=phone)
-    versions.bump(SiteSettings, "default")
+    versions.increment(SiteSettings, "default")
 
 
 def warm(phone: str) -> None:

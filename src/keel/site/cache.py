@@ -70,8 +70,8 @@ from keel.site.copies import (
 )
 from keel.site.documents import (
     MISSING,
+    CachedInstance,
     CachedSource,
-    InstanceTemplate,
     current_language,
     decode_doc,
     encode_doc,
@@ -94,9 +94,9 @@ from keel.site.verdicts import changes
 
 # Re-exported for keel's own modules and tests (mypy's explicit re-export); not public API.
 __all__ = [
+    "CachedInstance",
     "CachedSource",
     "DjangoCacheStore",
-    "InstanceTemplate",
     "RedisStore",
     "clear_local_copies",
     "generation_key",
@@ -111,7 +111,7 @@ T = TypeVar("T")
 def resolve_alias(model: type[Model], using: str | None) -> str:
     """The database a cached object is read from: ``using``, or the model's write database.
 
-    The write database, not a replica: a refill from a lagging replica would store an old
+    The write database, not a replica: a set from a lagging replica would store an old
     value under a current version.
     """
     if using:

@@ -14,7 +14,7 @@ from django.db.models import Model
 from keel import clock, compat
 from keel.conf import keel_settings
 from keel.site.documents import MISSING
-from keel.site.verdicts import bump as invalidate_verdicts
+from keel.site.verdicts import invalidate as invalidate_verdicts
 
 __all__ = [
     "request_scope",

@@ -1,5 +1,5 @@
 """Cached objects as documents: how a kind of object is built and keyed (``CachedSource``),
-kept in memory (``InstanceTemplate``) and written to a store (one JSON document).
+kept in memory (``CachedInstance``) and written to a store (one JSON document).
 
 Internal: not part of keel's public API; import the public names from their package.
 """
@@ -115,7 +115,7 @@ def _copy(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-class InstanceTemplate:
+class CachedInstance:
     """A cached model instance, kept as the attribute values new copies are made from.
 
     ``get()`` returns a private copy: its own ``_state`` and its own mutable values
@@ -140,7 +140,7 @@ class InstanceTemplate:
 def _copier(
     model: type[Model], db: str | None, values: dict[str, Any], mutable: tuple[str, ...]
 ) -> Callable[[], Model]:
-    """The ``get`` of an ``InstanceTemplate``: every warm read calls it, so what it needs is
+    """The ``get`` of an ``CachedInstance``: every warm read calls it, so what it needs is
     bound here, once (a closure reads its variables faster than a method reads attributes)."""
     new_object = object.__new__
 

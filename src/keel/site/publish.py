@@ -19,7 +19,7 @@ from keel.site import versions
 from keel.site.copies import clear_local_copies, forget_memo
 from keel.site.documents import CachedSource, current_language, encode_doc
 from keel.site.stores import Write, doc_timeout, get_store, store_failed
-from keel.site.verdicts import bump as invalidate_verdicts
+from keel.site.verdicts import invalidate as invalidate_verdicts
 
 logger = logging.getLogger("keel.site.publish")
 
@@ -101,7 +101,7 @@ def schedule_publish(sources: tuple[CachedSource[Any], ...], using: str) -> None
         pending = scheduled.get(key)
         if pending is not None and not pending.started and not pending.manual:
             return
-    versions.bump(model, using)
+    versions.increment(model, using)
     if not compat.in_atomic_block(connection) and not connection.get_autocommit():
         # Manual transaction management: Django has no commit hook to publish on. The new version
         # commits with the data, the store is then behind the database's version and the

@@ -19,7 +19,7 @@ from django.utils import translation
 
 from keel.compat import DeferredAttribute
 from keel.site.codec import decode_instance, encode_instance, published_fields, secret_fields
-from keel.site.documents import CachedSource, InstanceTemplate
+from keel.site.documents import CachedInstance, CachedSource
 
 
 def language_chain(language: str) -> list[str]:
@@ -95,7 +95,7 @@ class SingletonSource(CachedSource[Model]):
             except ObjectDoesNotExist:
                 self.model._default_manager.db_manager(alias).get_or_create(pk=pk)
                 instance = self._queryset(alias).get(pk=pk)
-            return encode_instance(instance), InstanceTemplate(instance)
+            return encode_instance(instance), CachedInstance(instance)
 
     def build_for_publish(self, alias: str, language: str) -> tuple[Any, Any] | None:
         pk = self.model.singleton_pk  # type: ignore[attr-defined]
@@ -103,10 +103,10 @@ class SingletonSource(CachedSource[Model]):
             instance = self._queryset(alias).filter(pk=pk).first()
             if instance is None:
                 return None
-            return encode_instance(instance), InstanceTemplate(instance)
+            return encode_instance(instance), CachedInstance(instance)
 
     def from_payload(self, alias: str, payload: Any) -> Any:
-        return InstanceTemplate(decode_instance(self.model, alias, payload))
+        return CachedInstance(decode_instance(self.model, alias, payload))
 
     def get_value(self, cached: Any) -> Model:
         return cached.get()  # type: ignore[no-any-return]
@@ -155,12 +155,12 @@ class PageSource(CachedSource[Model | None]):
         if not rows:
             return None, None
         instance = max(rows, key=lambda row: chain.index(row.language_code))
-        return encode_instance(instance), InstanceTemplate(instance)
+        return encode_instance(instance), CachedInstance(instance)
 
     def from_payload(self, alias: str, payload: Any) -> Any:
         if payload is None:
             return None
-        return InstanceTemplate(decode_instance(self.model, alias, payload))
+        return CachedInstance(decode_instance(self.model, alias, payload))
 
     def get_value(self, cached: Any) -> Model | None:
         return None if cached is None else cached.get()

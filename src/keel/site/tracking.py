@@ -55,7 +55,7 @@ from django.core.signals import setting_changed
 from keel.conf import keel_settings
 from keel.exceptions import KeelError
 from keel.redis import RedisTopology, is_configured, make_key, redis_errors, topology
-from keel.site.verdicts import bump as invalidate_verdicts
+from keel.site.verdicts import invalidate as invalidate_verdicts
 
 logger = logging.getLogger("keel.site.tracking")
 
@@ -470,7 +470,7 @@ class InvalidationListener:
     def current_until(self, key: str, stamp: int) -> float:
         """The monotonic time until which ``is_current(key, stamp)`` stays true unless the
         listener's state changes (every change calls
-        [`keel.site.verdicts.bump`][keel.site.verdicts.bump]): the heartbeat deadline;
+        [`keel.site.verdicts.invalidate`][keel.site.verdicts.invalidate]): the heartbeat deadline;
         ``-inf`` when it is not current now."""
         confirmed = self._confirmed  # read first: a later answer only moves it forward
         if self.is_current(key, stamp):

@@ -3,7 +3,7 @@
 A warm read ([`keel.site.cache.read`][keel.site.cache.read]) remembers, per cached object,
 that the full check passed, the value of ``changes.count`` read before that check started,
 and the earliest deadline the check used. Everything the full check depends on calls
-``bump`` after it changes: a process copy kept or dropped, a version read from the database
+``invalidate`` after it changes: a process copy kept or dropped, a version read from the database
 or forgotten, a publication scheduled, a test override, a change of settings, every change
 of state of the tracking listener (an invalidation, a flush, going live, a lost connection,
 ``close``) and a fork. A remembered verdict is used only while the counter has not moved and
@@ -34,7 +34,7 @@ changes = _Counter()
 _lock = threading.Lock()
 
 
-def bump() -> None:
+def invalidate() -> None:
     """Make every remembered verdict void (call it after the change it reports)."""
     with _lock:
         changes.count += 1
@@ -44,12 +44,12 @@ def _after_fork_in_child() -> None:
     # The lock may have been held by a thread that does not exist in the child.
     global _lock
     _lock = threading.Lock()
-    bump()
+    invalidate()
 
 
 def _invalidate_on_setting_changed(**kwargs: Any) -> None:
     # Any setting: routers, KEEL (windows, tracking), languages.
-    bump()
+    invalidate()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,9 +1,9 @@
 """The committed version of each cached model, kept in the database beside its data.
 
-Every write path of a cached model calls ``bump`` inside the writing transaction: the model's row of
-[`keel.models.SiteVersion`][keel.models.SiteVersion] is incremented and commits, or rolls back, with
-the data. Shared stores label every document with the version it was built at, so the database, not
-the store, says which document is current:
+Every write path of a cached model calls ``increment`` inside the writing transaction: the
+model's row of [`keel.models.SiteVersion`][keel.models.SiteVersion] is incremented and
+commits, or rolls back, with the data. Shared stores label every document with the version it
+was built at, so the database, not the store, says which document is current:
 
 - a store that lost data (``FLUSHDB``, eviction, a restart) or went back in time (a restart
   from an older snapshot, a failover to a lagging replica) holds a smaller version than the
@@ -30,7 +30,7 @@ from django.db.models import F, Model
 
 from keel import clock, compat
 from keel.conf import keel_settings
-from keel.site.verdicts import bump as _invalidate_verdicts
+from keel.site.verdicts import invalidate as _invalidate_verdicts
 
 #: Versions start at a random number below this (exact in a Lua double, room for increments).
 FIRST_VERSIONS = 2**50
@@ -54,7 +54,7 @@ def in_transaction(alias: str) -> bool:
     return compat.in_atomic_block(connection) or not connection.get_autocommit()
 
 
-def bump(model: type[Model], using: str) -> None:
+def increment(model: type[Model], using: str) -> None:
     """Increment ``model``'s version in database ``using``, in the current transaction.
 
     Called by every write path after the write; the row lock it takes is held until the
