@@ -9,6 +9,7 @@ import pytest
 from keel.tokens import (
     JsonActionTokenDatabaseManager,
     JsonActionTokenManager,
+    OneTimeCodeManager,
     get_json_action_token_manager,
 )
 
@@ -49,3 +50,16 @@ def test_giving_both_names_is_an_error(make: Callable[..., JsonActionTokenManage
 def test_a_token_created_under_one_name_is_found_under_the_other() -> None:
     token = JsonActionTokenManager(prefix="names:shared").create_token({"n": 1})
     assert JsonActionTokenManager(purpose="names:shared").consume_token(token) == {"n": 1}
+
+
+def test_codes_take_their_purpose_under_either_name() -> None:
+    by_purpose = OneTimeCodeManager(purpose="names:code")
+    by_prefix = OneTimeCodeManager(prefix="names:code")
+    positional = OneTimeCodeManager("names:code")
+    for codes in (by_purpose, by_prefix, positional):
+        assert codes.purpose == codes.prefix == "names:code"
+    assert repr(by_prefix) == "OneTimeCodeManager(purpose='names:code')"
+    with pytest.raises(TypeError, match="once"):
+        OneTimeCodeManager(purpose="names:code", prefix="names:code")
+    with pytest.raises(TypeError, match="needs a purpose"):
+        OneTimeCodeManager()

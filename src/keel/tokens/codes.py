@@ -54,7 +54,8 @@ class TooManyCodes(TokenError):
 class OneTimeCodeManager:
     """Issue and verify one-time numeric codes of one purpose, with per-subject limits.
 
-    ``prefix`` is the purpose; ``store`` and ``using`` are as for
+    ``purpose`` (or its seed name ``prefix``; giving both is a ``TypeError``, as is giving
+    neither) names what the codes are for; ``store`` and ``using`` are as for
     [`JsonActionTokenManager`][keel.tokens.JsonActionTokenManager] (by default the store
     ``KEEL['TOKEN_STORE']`` picks). Class attributes set the limits.
     """
@@ -72,8 +73,15 @@ class OneTimeCodeManager:
     default_ttl_seconds: ClassVar[float] = 600
 
     def __init__(
-        self, prefix: str, *, store: TokenStore | None = None, using: str | None = None
+        self,
+        purpose: str | None = None,
+        *,
+        prefix: str | None = None,
+        store: TokenStore | None = None,
+        using: str | None = None,
     ) -> None:
+        if purpose is None and prefix is None:
+            raise TypeError(f"{type(self).__name__} needs a purpose, such as 'phone:verify'.")
         if not 4 <= self.digits <= 12:
             raise ValueError(f"{type(self).__name__}.digits must be 4 to 12, got {self.digits}.")
         for name in ("max_attempts", "max_codes"):
@@ -84,11 +92,17 @@ class OneTimeCodeManager:
                 f"{type(self).__name__}.window_seconds must be a positive number of seconds, "
                 f"got {self.window_seconds!r}."
             )
-        self.tokens = JsonActionTokenManager(prefix, store=store, using=using)
-        self.prefix = prefix
+        self.tokens = JsonActionTokenManager(purpose, prefix=prefix, store=store, using=using)
+        #: What the codes are for; they are valid for this purpose only.
+        self.purpose: str = self.tokens.purpose
+
+    @property
+    def prefix(self) -> str:
+        """The seed name of [`purpose`][keel.tokens.OneTimeCodeManager.purpose]."""
+        return self.purpose
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(prefix={self.prefix!r})"
+        return f"{type(self).__name__}(purpose={self.purpose!r})"
 
     def get_store(self) -> TokenStore:
         """The store of the next operation."""
@@ -110,7 +124,7 @@ class OneTimeCodeManager:
 
     def code_digest(self, subject_digest: str, code: str, secret: str | bytes | None = None) -> str:
         """The key under which ``code`` of the subject with this digest is stored."""
-        return keyed_digest(CODE_SALT, f"{self.prefix}\0{subject_digest}\0{code}", secret)
+        return keyed_digest(CODE_SALT, f"{self.purpose}\0{subject_digest}\0{code}", secret)
 
     def _counters(self, kind: str, subjects: list[str]) -> list[str]:
         # One counter per key of project_secrets(), each keyed with its own secret: after a
@@ -118,7 +132,7 @@ class OneTimeCodeManager:
         # code's attempts on each counter its issuer and verifier share), instead of starting
         # afresh under the new key.
         return [
-            keyed_digest(COUNTER_SALT, f"{self.prefix}\0{kind}\0{digest}", secret)
+            keyed_digest(COUNTER_SALT, f"{self.purpose}\0{kind}\0{digest}", secret)
             for digest, secret in zip(subjects, project_secrets(), strict=True)
         ]
 
@@ -143,7 +157,7 @@ class OneTimeCodeManager:
 
     def _too_many(self) -> TooManyCodes:
         return TooManyCodes(
-            f"{self.max_codes} {self.prefix!r} codes were already issued to this subject within "
+            f"{self.max_codes} {self.purpose!r} codes were already issued to this subject within "
             f"the last {self.window_seconds:g} s; try again later."
         )
 
@@ -167,7 +181,7 @@ class OneTimeCodeManager:
 
     def _entry(self, subjects: list[str], code: str, value: str, ttl: float) -> NewToken:
         digest = self.code_digest(subjects[0], code)
-        return NewToken(self.prefix, digest, value, ttl, subjects[0], tuple(subjects[1:]))
+        return NewToken(self.purpose, digest, value, ttl, subjects[0], tuple(subjects[1:]))
 
     def issue_code(
         self,
@@ -187,11 +201,11 @@ class OneTimeCodeManager:
         subjects, ttl, value = self._issue(subject, payload, ttl_seconds)
         store = self.get_store()
         for key in self._windows(subjects):
-            if not store.admit(self.prefix, key, self.max_codes, self.window_seconds):
+            if not store.admit(self.purpose, key, self.max_codes, self.window_seconds):
                 raise self._too_many()
         attempts = self._counters("attempts", subjects)
         # Read before the put: an attempt counted later may be a try at this code.
-        value = _with_bases([(key, store.count(self.prefix, key)) for key in attempts], value)
+        value = _with_bases([(key, store.count(self.purpose, key)) for key in attempts], value)
         for _ in range(CREATE_ATTEMPTS):
             code = self.make_code()
             if store.put(self._entry(subjects, code, value, ttl)):
@@ -212,9 +226,9 @@ class OneTimeCodeManager:
         store = self.get_store()
         attempts = self._counters("attempts", subjects)
         ttl = self._attempts_ttl()
-        made = [store.count_attempt(self.prefix, key, ttl) for key in attempts]
+        made = [store.count_attempt(self.purpose, key, ttl) for key in attempts]
         for digest, secret in zip(subjects, project_secrets(), strict=True):
-            value = store.pop(self.prefix, self.code_digest(digest, code, secret))
+            value = store.pop(self.purpose, self.code_digest(digest, code, secret))
             if value is not None:
                 return self._payload(value, dict(zip(attempts, made, strict=True)))
         return None
@@ -230,10 +244,10 @@ class OneTimeCodeManager:
         subjects, ttl, value = self._issue(subject, payload, ttl_seconds)
         store = self.get_store()
         for key in self._windows(subjects):
-            if not await store.aadmit(self.prefix, key, self.max_codes, self.window_seconds):
+            if not await store.aadmit(self.purpose, key, self.max_codes, self.window_seconds):
                 raise self._too_many()
         attempts = self._counters("attempts", subjects)
-        bases = [(key, await store.acount(self.prefix, key)) for key in attempts]
+        bases = [(key, await store.acount(self.purpose, key)) for key in attempts]
         value = _with_bases(bases, value)
         for _ in range(CREATE_ATTEMPTS):
             code = self.make_code()
@@ -249,9 +263,9 @@ class OneTimeCodeManager:
         store = self.get_store()
         attempts = self._counters("attempts", subjects)
         ttl = self._attempts_ttl()
-        made = [await store.acount_attempt(self.prefix, key, ttl) for key in attempts]
+        made = [await store.acount_attempt(self.purpose, key, ttl) for key in attempts]
         for digest, secret in zip(subjects, project_secrets(), strict=True):
-            value = await store.apop(self.prefix, self.code_digest(digest, code, secret))
+            value = await store.apop(self.purpose, self.code_digest(digest, code, secret))
             if value is not None:
                 return self._payload(value, dict(zip(attempts, made, strict=True)))
         return None

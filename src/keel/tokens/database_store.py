@@ -6,8 +6,10 @@ payload`` where the backend can return rows from a ``DELETE`` (PostgreSQL, SQLit
 10.5+); elsewhere (MySQL) it reads the row and accepts it only if its own ``DELETE`` removed it.
 Either way, one caller gets the payload however many race for it; under ``REPEATABLE READ`` or
 ``SERIALIZABLE`` the losers' serialization failures are answered ``None``, like any token already
-used. On SQLite, a consume in a transaction that read before another connection wrote
-raises [`TokenStoreBusy`][keel.tokens.TokenStoreBusy]: ``None`` always means the token is gone.
+used. A write that loses a deadlock or a serialization failure runs again when it ran in keel's
+own transaction; in the caller's transaction, and whenever SQLite's write lock refuses it, it
+raises [`TokenStoreBusy`][keel.tokens.TokenStoreBusy] (nothing was written): no raw database
+error reaches the caller, and ``None`` always means the token is gone.
 Expired rows are never returned; they stay until ``manage.py keel_purge_tokens`` (or
 [`DatabaseTokenStore.purge_expired`][keel.tokens.database_store.DatabaseTokenStore.purge_expired])
 removes them.
@@ -41,8 +43,6 @@ __all__ = ["DatabaseTokenStore"]
 
 _T = TypeVar("_T")
 
-#: A counter created concurrently makes an insert fail; the next attempt counts on it.
-COUNTER_ATTEMPTS = 3
 #: How often a write in keel's own transaction (a create, a revoke, a counted attempt) runs
 #: again after losing a deadlock or a serialization failure to a racing call.
 DEADLOCK_RETRIES = 10
@@ -79,15 +79,20 @@ def is_serialization_failure(exc: DatabaseError) -> bool:
     return bool(args) and args[0] in SERIALIZATION_MYSQL_CODES
 
 
-def _sqlite_upgrade_refused(connection: BaseDatabaseWrapper, exc: DatabaseError) -> bool:
+def _sqlite_locked(connection: BaseDatabaseWrapper, exc: DatabaseError) -> bool:
     # SQLite transactions are serializable: one that read before another wrote cannot write
-    # (SQLITE_BUSY at once, "database is locked", since waiting could deadlock). The writer
-    # may be consuming this token, or writing anything else: whether the token is used is
-    # unknown, so this is no "used" answer.
-    return (
-        connection.vendor == "sqlite"
-        and compat.in_atomic_block(connection)
-        and "database is locked" in str(exc)
+    # (SQLITE_BUSY at once, "database is locked", since waiting could deadlock), and any
+    # write waits at most the connection's timeout for the write lock. Either way the
+    # statement did nothing; whether a token is used is unknown, so this is no "used" answer.
+    return connection.vendor == "sqlite" and "database is locked" in str(exc)
+
+
+def _busy(alias: str, action: str) -> TokenStoreBusy:
+    return TokenStoreBusy(
+        f"The token store could not {action} on database {alias!r} now: a concurrent write "
+        "holds what it needs (a deadlock, a serialization failure, or SQLite's write lock), so "
+        "the database rolled back the enclosing transaction or refused the write. Nothing of "
+        "it was written: retry (in a new transaction if it ran in yours)."
     )
 
 
@@ -214,40 +219,52 @@ class DatabaseTokenStore(TokenStore):
                 self._rows(alias).bulk_create(aliases)
 
         try:
-            self._retrying(alias, replace)
+            self._retrying(alias, replace, "create a token")
         except IntegrityError:
             return False
         return True
 
-    def _retrying(self, alias: str, job: Callable[[], _T], *, durable: bool = False) -> _T:
-        """Run ``job`` in a transaction of ``alias``; run it again if it loses a deadlock.
+    def _retrying(
+        self,
+        alias: str,
+        job: Callable[[], _T],
+        action: str,
+        *,
+        durable: bool = False,
+        retry_integrity: bool = False,
+        atomic: bool = True,
+    ) -> _T:
+        """Run ``job`` in a transaction of ``alias``; run it again if it loses a race.
 
         A create and a revoke for one subject can lock the same rows in different orders
-        (InnoDB locks a secondary index entry before its row, a delete by key the row first);
-        the database then rolls one of them back whole. In keel's own transaction the loser
-        runs again after a short random pause. In the caller's transaction nothing can run
-        again (MariaDB has rolled all of it back, PostgreSQL has aborted it):
-        [`TokenStoreBusy`][keel.tokens.TokenStoreBusy] says so.
+        (InnoDB locks a secondary index entry before its row, a delete by key the row first),
+        and racing counters serialize: the database then rolls one of them back whole. In
+        keel's own transaction the loser runs again after a short random pause (also after an
+        ``IntegrityError`` with ``retry_integrity``: a row created concurrently, which a new
+        transaction sees). In the caller's transaction nothing can run again (MariaDB has
+        rolled all of it back, PostgreSQL has aborted it or keeps its snapshot), nor when
+        SQLite refuses its write lock: [`TokenStoreBusy`][keel.tokens.TokenStoreBusy].
+        A lone read (``atomic=False``) can lose too, under ``SERIALIZABLE``: it runs again the
+        same way.
         """
-        owned = not compat.in_atomic_block(connections[alias])
+        connection = connections[alias]
+        owned = not compat.in_atomic_block(connection)
         for attempt in range(DEADLOCK_RETRIES):
             try:
+                if not atomic:
+                    return job()
                 with transaction.atomic(using=alias, durable=durable):
                     return job()
-            except DatabaseError as exc:
-                if isinstance(exc, IntegrityError) or not is_serialization_failure(exc):
+            except IntegrityError:
+                if not retry_integrity:
                     raise
-                if not owned:
-                    raise TokenStoreBusy(
-                        f"A token write on database {alias!r} lost a deadlock to a concurrent "
-                        "one, and the database rolled back the enclosing transaction: nothing "
-                        "of it was written. Retry the transaction."
-                    ) from exc
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-        raise TokenStoreBusy(
-            f"A token write on database {alias!r} lost {DEADLOCK_RETRIES} deadlocks in a row "
-            "to concurrent writes for the same subject; nothing was written. Retry."
-        )
+            except DatabaseError as exc:
+                if _sqlite_locked(connection, exc) or (not owned and is_serialization_failure(exc)):
+                    raise _busy(alias, action) from exc
+                if not is_serialization_failure(exc):
+                    raise
+            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise _busy(alias, action)
 
     def _revoke(self, alias: str, purpose: str, subjects: list[str]) -> int:
         """Delete the tokens indexed under ``subjects`` (also through an alias row); how many.
@@ -288,8 +305,14 @@ class DatabaseTokenStore(TokenStore):
             )
 
     def get(self, purpose: str, digest: str) -> str | None:
+        alias = self.db_for_write()
+        return self._retrying(
+            alias, lambda: self._get(alias, purpose, digest), "read a token", atomic=False
+        )
+
+    def _get(self, alias: str, purpose: str, digest: str) -> str | None:
         payloads = list(
-            self._rows(self.db_for_write())
+            self._rows(alias)
             .filter(digest=digest, purpose=purpose, expires_at__gt=clock.now())
             .values_list("payload", flat=True)[:1]
         )
@@ -316,16 +339,12 @@ class DatabaseTokenStore(TokenStore):
             # statement's snapshot was taken. The token is used: answer as for one.
             if is_serialization_failure(exc):
                 return None
-            if _sqlite_upgrade_refused(connection, exc):
-                raise TokenStoreBusy(
-                    f"SQLite database {alias!r} is locked by another connection's write: "
-                    "this transaction read before it, so it cannot consume a token now. Nothing "
-                    "was consumed; retry in a new transaction."
-                ) from exc
+            if _sqlite_locked(connection, exc):
+                raise _busy(alias, "consume a token") from exc
             raise
 
     def _read_then_delete(self, alias: str, purpose: str, digest: str) -> str | None:
-        payload = self.get(purpose, digest)
+        payload = self._get(alias, purpose, digest)
         if payload is None:
             return None
         # Only the caller whose DELETE removed the row may use it: a concurrent consumer that
@@ -343,8 +362,9 @@ class DatabaseTokenStore(TokenStore):
         return None if row is None else str(row[0])
 
     def delete(self, purpose: str, digest: str) -> bool:
-        deleted, _ = self._rows(self.db_for_write()).filter(digest=digest, purpose=purpose).delete()
-        return bool(deleted)
+        alias = self.db_for_write()
+        rows = self._rows(alias).filter(digest=digest, purpose=purpose)
+        return bool(self._retrying(alias, lambda: rows.delete()[0], "delete a token"))
 
     def revoke_subject(self, purpose: str, subject: str) -> int:
         alias = self.db_for_write()
@@ -355,7 +375,7 @@ class DatabaseTokenStore(TokenStore):
             self._lock_subjects(alias, purpose, [subject], clock.now())
             return self._revoke(alias, purpose, [subject])
 
-        return self._retrying(alias, revoke)
+        return self._retrying(alias, revoke, "revoke a subject's tokens")
 
     def purge_expired(self, *, batch_size: int = 1000, dry_run: bool = False) -> int:
         """Delete the expired tokens, ``batch_size`` per statement; return how many.
@@ -387,30 +407,32 @@ class DatabaseTokenStore(TokenStore):
 
     def incr(self, purpose: str, key: str, ttl: float) -> int:
         alias = self.db_for_write()
+        return self._retrying(
+            alias, lambda: self._count(alias, purpose, key, ttl), "count", retry_integrity=True
+        )
+
+    def _count(self, alias: str, purpose: str, key: str, ttl: float) -> int:
+        # In a transaction: the UPDATE locks the row until commit, so the count read back is
+        # this call's. A counter created concurrently since the UPDATE makes the INSERT fail:
+        # the caller runs this again, in a new transaction, and counts on it.
         counters = ActionCounter._default_manager.using(alias)
-        for _ in range(COUNTER_ATTEMPTS):
-            now = database_now(alias)
-            with transaction.atomic(using=alias):
-                # The UPDATE locks the row until commit: the count read back is this call's.
-                live = counters.filter(key=key, expires_at__gt=now)
-                if live.update(count=F("count") + 1):
-                    count: int = live.values_list("count", flat=True).get()
-                    return count
-                counters.filter(key=key, expires_at__lte=now).delete()
-                try:
-                    with transaction.atomic(using=alias):
-                        expires_at = now + datetime.timedelta(seconds=ttl)
-                        counters.create(key=key, purpose=purpose, count=1, expires_at=expires_at)
-                    return 1
-                except IntegrityError:
-                    continue  # created by a concurrent call since the UPDATE: count on it
-        raise TokenError(f"The counter {key[:12]} of {purpose!r} could not be counted.")
+        now = database_now(alias)
+        live = counters.filter(key=key, expires_at__gt=now)
+        if live.update(count=F("count") + 1):
+            count: int = live.values_list("count", flat=True).get()
+            return count
+        counters.filter(key=key, expires_at__lte=now).delete()
+        expires_at = now + datetime.timedelta(seconds=ttl)
+        counters.create(key=key, purpose=purpose, count=1, expires_at=expires_at)
+        return 1
 
     def admit(self, purpose: str, key: str, limit: int, window: float) -> bool:
         # A rolling window of ``limit`` slots, each a counter row: an event takes a slot that
         # is free (no row) or expired, and holds it for ``window`` seconds. Taking a slot is
         # one conditional UPDATE or one INSERT, so two callers never take the same one.
         alias = self.db_for_write()
+        connection = connections[alias]
+        owned = not compat.in_atomic_block(connection)
         counters = ActionCounter._default_manager.using(alias)
         now = database_now(alias)
         expires_at = now + datetime.timedelta(seconds=window)
@@ -427,9 +449,14 @@ class DatabaseTokenStore(TokenStore):
             except IntegrityError:
                 continue  # the slot is held (or was taken by a racing caller)
             except DatabaseError as exc:
+                if _sqlite_locked(connection, exc) or (not owned and is_serialization_failure(exc)):
+                    # The caller's transaction is rolled back (MariaDB) or keeps its snapshot
+                    # (PostgreSQL): no other slot can be tried in it.
+                    raise _busy(alias, "record a code") from exc
                 if not is_serialization_failure(exc):
                     raise
-                # REPEATABLE READ: a racing caller took the slot after this snapshot.
+                # Keel's own transaction under REPEATABLE READ: a racing caller took the slot
+                # after this snapshot; try the next one.
         return False
 
     async def aadmit(self, purpose: str, key: str, limit: int, window: float) -> bool:
@@ -442,7 +469,13 @@ class DatabaseTokenStore(TokenStore):
         # deadlock on the counter's row and its gap (InnoDB): the loser counts again.
         alias = self.db_for_write()
         try:
-            return self._retrying(alias, lambda: self.incr(purpose, key, ttl), durable=True)
+            return self._retrying(
+                alias,
+                lambda: self._count(alias, purpose, key, ttl),
+                "count an attempt",
+                durable=True,
+                retry_integrity=True,
+            )
         except RuntimeError as exc:  # the durable block's refusal to nest
             raise TokenError(
                 f"A one-time code cannot be verified inside a transaction of "
@@ -456,12 +489,16 @@ class DatabaseTokenStore(TokenStore):
 
     def count(self, purpose: str, key: str) -> int:
         alias = self.db_for_write()
-        counts = list(
-            ActionCounter._default_manager.using(alias)
-            .filter(key=key, expires_at__gt=database_now(alias))
-            .values_list("count", flat=True)
-        )
-        return counts[0] if counts else 0
+
+        def read() -> int:
+            counts = list(
+                ActionCounter._default_manager.using(alias)
+                .filter(key=key, expires_at__gt=database_now(alias))
+                .values_list("count", flat=True)
+            )
+            return counts[0] if counts else 0
+
+        return self._retrying(alias, read, "read a counter", atomic=False)
 
     async def acount(self, purpose: str, key: str) -> int:
         return await sync_to_async(self.count)(purpose, key)

@@ -51,11 +51,13 @@ class TokenStoreUnavailable(TokenError):
 class TokenStoreBusy(TokenStoreUnavailable):
     """The store refused the operation for now; nothing was created or consumed: retry.
 
-    Raised by the database store when a create, a revoke or a code check inside the caller's
-    transaction lost a deadlock to a concurrent write (the database rolled that transaction
-    back: retry it whole), and on SQLite when a consume inside a transaction that has
-    already read cannot write, because another connection holds the database's write lock
-    (SQLite refuses at once rather than risk a deadlock). The token may still be live:
+    Raised by the database store when a write inside the caller's transaction (a create, a
+    consume, a delete, a revoke, issuing or checking a code) lost a deadlock or a
+    serialization failure to a concurrent write (the database rolled that transaction back,
+    or its snapshot cannot see the winner: retry it whole), and when SQLite's write lock
+    refuses a write (a transaction that read before another connection wrote cannot write: SQLite
+    refuses at once rather than risk a deadlock; or the lock was held longer than the
+    connection's timeout). The token may still be live:
     ``None`` always means that it is not. A
     [`TokenStoreUnavailable`][keel.tokens.TokenStoreUnavailable], so handled as a store that
     did not answer.
