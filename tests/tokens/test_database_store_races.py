@@ -477,7 +477,7 @@ def _job(function: Callable[[], object], name: str) -> Job:
     return job
 
 
-@pytest.mark.parametrize("then", ["revoke", "create", "delete", "issue"])
+@pytest.mark.parametrize("then", ["revoke", "create", "create-plain", "delete", "issue"])
 def test_a_write_after_a_read_in_the_callers_transaction_is_busy_or_done(then: str) -> None:
     manager = JsonActionTokenDatabaseManager(prefix="attack:rw", store=DatabaseTokenStore())
     codes = ManyCodes("attack:rw-codes")
@@ -486,6 +486,7 @@ def test_a_write_after_a_read_in_the_callers_transaction_is_busy_or_done(then: s
     writes = {
         "revoke": lambda: manager.revoke_subject("ada"),
         "create": lambda: manager.create_token({"c": 3}, subject="ada"),
+        "create-plain": lambda: manager.create_token({"c": 4}),
         "delete": lambda: manager.delete_token(token),
         "issue": lambda: codes.issue_code("ada"),
     }

@@ -23,6 +23,7 @@ import hashlib
 import random
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -196,7 +197,8 @@ class DatabaseTokenStore(TokenStore):
         if entry.subject is None:
             # One INSERT, no savepoint: a digest is 256 random bits, a clash does not happen
             # (it would raise IntegrityError rather than overwrite).
-            row.save(using=alias, force_insert=True)
+            insert = partial(row.save, using=alias, force_insert=True)
+            self._retrying(alias, insert, "create a token", atomic=False)
             return True
         subjects = [entry.subject, *entry.aliases]
         aliases = [
@@ -364,7 +366,7 @@ class DatabaseTokenStore(TokenStore):
     def delete(self, purpose: str, digest: str) -> bool:
         alias = self.db_for_write()
         rows = self._rows(alias).filter(digest=digest, purpose=purpose)
-        return bool(self._retrying(alias, lambda: rows.delete()[0], "delete a token"))
+        return bool(self._retrying(alias, lambda: rows.delete()[0], "delete a token", atomic=False))
 
     def revoke_subject(self, purpose: str, subject: str) -> int:
         alias = self.db_for_write()
