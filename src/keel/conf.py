@@ -353,6 +353,9 @@ class KeelSettings:
 
     def __init__(self) -> None:
         self._cache: dict[str, Any] = {}
+        #: Counts [`reload`][keel.conf.KeelSettings.reload]s: a value derived from the settings
+        #: and kept elsewhere is current as long as this is what it was when it was read.
+        self.version = 0
 
     def get(self, name: str) -> Any:
         try:
@@ -369,6 +372,7 @@ class KeelSettings:
     def reload(self) -> None:
         """Forget cached values; the next access reads ``settings.KEEL`` again."""
         self._cache.clear()
+        self.version += 1
 
     @property
     def REDIS_URL(self) -> str | None:
