@@ -277,8 +277,12 @@ class RedisTokenStore(TokenStore):
     def pop(self, purpose: str, digest: str) -> str | None:
         try:
             client: Any = get_redis()
-            value = _text(client.execute_command("GETDEL", self.token_key(purpose, digest)))
-            if value is not None and self.wait_replicas:
+            reply = client.execute_command("GETDEL", self.token_key(purpose, digest))
+            if reply is None:
+                return None
+            # _text(), without a call on every consume's path.
+            value: str = reply.decode() if isinstance(reply, bytes) else str(reply)
+            if self.wait_replicas:
                 self._check_replicated(client.wait(self.wait_replicas, self.wait_timeout_ms))
         except redis_errors() as exc:
             raise _unavailable("consume", exc) from exc
