@@ -119,9 +119,11 @@ _CHECKING_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
 _DECODER = json.JSONDecoder()
 
 
-def _flat_encoder(encoder: json.JSONEncoder) -> Callable[[dict[str, Any]], str] | None:
-    """``encoder.encode`` for the dicts [`_flat`][keel.tokens.manager._flat] accepts, at about
-    half its cost; ``None`` when ``encoder``'s class changes how it encodes.
+def _flat_encoder(encoder: json.JSONEncoder) -> Callable[[dict[str, Any], int], Any] | None:
+    """The C encoder that ``encoder.encode`` uses, for the dicts that
+    [`_flat`][keel.tokens.manager._flat] accepts: ``"".join(scan(data, 0))`` is
+    ``encoder.encode(data)`` at about half its cost. ``None`` when ``encoder``'s class changes
+    how it encodes.
 
     ``encoder.encode`` builds its C encoder anew on every call, with a dict to detect cycles;
     a flat dict holds no container, hence no cycle, and no value that reaches ``default``, so
@@ -137,7 +139,7 @@ def _flat_encoder(encoder: json.JSONEncoder) -> Callable[[dict[str, Any]], str] 
         or encoder.indent is not None
     ):
         return None
-    scan = c_make_encoder(
+    return c_make_encoder(
         None,
         encoder.default,
         json.encoder.encode_basestring_ascii
@@ -150,11 +152,6 @@ def _flat_encoder(encoder: json.JSONEncoder) -> Callable[[dict[str, Any]], str] 
         encoder.skipkeys,
         encoder.allow_nan,
     )
-
-    def encode(data: dict[str, Any]) -> str:
-        return "".join(scan(data, 0))
-
-    return encode
 
 
 def _on_fresh_stack(function: Callable[[Any], _T], value: Any) -> _T:
@@ -430,7 +427,7 @@ class JsonActionTokenManager:
         try:
             try:
                 if flat and self._encode_flat is not None:
-                    text = self._encode_flat(data)
+                    text = "".join(self._encode_flat(data, 0))
                 else:
                     text = self._encoder.encode(data)
             except RecursionError:  # as in _json(), without a call on the usual path

@@ -25,6 +25,7 @@ only the old key still finds, and revokes, a token created by one that knows the
 
 from __future__ import annotations
 
+import functools
 import math
 import secrets
 from typing import Any
@@ -124,6 +125,7 @@ def _text(value: Any) -> str | None:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+@functools.lru_cache(maxsize=64)  # a process uses a few TTLs; called on every create
 def _expiry(ttl: float) -> tuple[str, int]:
     """The expiry option of ``SET``: whole seconds as ``EX``, anything finer as ``PX``.
 
