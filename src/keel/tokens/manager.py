@@ -294,11 +294,8 @@ class JsonActionTokenManager:
             )
         self.purpose = prefix
         self._token_length = self.token_length()
-        self._hasher: tuple[str | bytes | None, str | None, Callable[[str], str]] = (
-            None,
-            None,
-            str,
-        )
+        # (secret, purpose, keyed_hasher of both): the hasher of the last digest's key.
+        self._hasher: tuple[str | bytes, str, Callable[[str], str]] | None = None
         self.using = using
         self.store = store
         self.state = state
@@ -373,13 +370,16 @@ class JsonActionTokenManager:
         """
         if secret is None:
             secret = current_secrets()[0]
-        # The hasher of the last key, kept: most digests of a manager use the one key.
-        last_secret, purpose, hasher = self._hasher
-        if last_secret is not secret or purpose is not self.purpose:
+        # The hasher of the last key is kept: most digests of a manager use the one key.
+        last = self._hasher
+        if last is None or last[0] is not secret or last[1] is not self.purpose:
             purpose = self.purpose
-            hasher = keyed_hasher(TOKEN_SALT, secret, f"{purpose}\0")
-            self._hasher = (secret, purpose, hasher)
-        return hasher(token)
+            last = self._hasher = (
+                secret,
+                purpose,
+                keyed_hasher(TOKEN_SALT, secret, f"{purpose}\0"),
+            )
+        return last[2](token)
 
     def digests(self, token: str) -> list[str]:
         """The digests of ``token`` under ``SECRET_KEY`` then each ``SECRET_KEY_FALLBACKS``."""
