@@ -539,21 +539,10 @@ class JsonActionTokenManager:
             raise TypeError("subject must be a str or an int, got None.")
         return key
 
-    def _prepare(
-        self,
-        payload: Mapping[str, Any],
-        ttl_seconds: float | None,
-        ttl_hours: float | None,
-        subject: str | int | None,
-    ) -> tuple[float, str, dict[str, Any], list[str]]:
-        """The TTL, the JSON document and its payload, the subject's digests (current key
-        first)."""
-        ttl = self.resolve_ttl(ttl_seconds, ttl_hours)
-        text, data = self._encode(payload)
-        if subject is None or self._subject(subject) is None:
-            return ttl, text, data, []
-        assert subject is not None  # _subject() refused anything else
-        return ttl, text, data, [self.subject_digest(subject, key) for key in project_secrets()]
+    def _subject_digests(self, subject: str | int) -> list[str]:
+        """The digests of ``subject`` under each key, current key first (validated first)."""
+        self._required_subject(subject)
+        return [self.subject_digest(subject, key) for key in current_secrets()]
 
     # -- state binding --------------------------------------------------------------------
 
@@ -636,7 +625,9 @@ class JsonActionTokenManager:
         [`TokenStoreUnavailable`][keel.tokens.TokenStoreUnavailable] if the store did not answer
         (then no token is handed out, and every token of the subject stays revocable).
         """
-        ttl, text, data, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
+        ttl = self.resolve_ttl(ttl_seconds, ttl_hours)
+        text, data = self._encode(payload)
+        subjects = [] if subject is None else self._subject_digests(subject)
         value = text if self.state is None else self._document(text, data)
         store = self.get_store()
         for _ in range(CREATE_ATTEMPTS):
@@ -708,7 +699,9 @@ class JsonActionTokenManager:
     ) -> str:
         """Async [`create_token`][keel.tokens.manager.JsonActionTokenManager.create_token] (the
         asyncio Redis client, or the async ORM path)."""
-        ttl, text, data, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
+        ttl = self.resolve_ttl(ttl_seconds, ttl_hours)
+        text, data = self._encode(payload)
+        subjects = [] if subject is None else self._subject_digests(subject)
         value = await self._adocument(text, data)
         store = self.get_store()
         for _ in range(CREATE_ATTEMPTS):
