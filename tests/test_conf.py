@@ -67,3 +67,12 @@ def test_every_setting_has_a_typed_property(settings: Any) -> None:
     for name, spec in SETTINGS.items():
         expected = settings.KEEL.get(name, spec.default)
         assert getattr(keel_settings, name) == expected, name
+
+
+def test_every_reload_counts_in_the_version() -> None:
+    before = keel_settings.version
+    with override_settings(KEEL={"KEY_PREFIX": "first"}):
+        during = keel_settings.version
+        assert during > before
+        keel_settings.reload()
+        assert keel_settings.version > during

@@ -375,6 +375,9 @@ class KeelSettings:
 
     def __init__(self) -> None:
         self._cache: dict[str, Any] = {}
+        #: Counts [`reload`][keel.conf.KeelSettings.reload]s: a value derived from the settings
+        #: and kept elsewhere is current as long as this is what it was when it was read.
+        self.version = 0
 
     def get(self, name: str) -> Any:
         try:
@@ -391,6 +394,7 @@ class KeelSettings:
     def reload(self) -> None:
         """Forget cached values; the next access reads ``settings.KEEL`` again."""
         self._cache.clear()
+        self.version += 1
 
     REDIS_URL = _Setting[str | None]()
     REDIS_OPTIONS = _Setting[Mapping[str, Any]]()

@@ -327,3 +327,140 @@ def test_max_payload_depth_up_to_the_bound_is_accepted() -> None:
         max_payload_depth = 100
 
     assert Deepest(prefix="p").max_payload_depth == 100
+
+
+# -- what the hot path keeps between calls ----------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["", "p\0", "josé\0"])
+def test_a_keyed_hasher_digests_its_prefix_then_each_message(prefix: str) -> None:
+    from django.utils.crypto import salted_hmac
+
+    from keel.tokens.keys import keyed_hasher
+
+    hasher = keyed_hasher("keel.tokens.any", "a secret", prefix)
+    for message in ["", "token", "é" * 100]:
+        expected = salted_hmac(
+            "keel.tokens.any", prefix + message, secret="a secret", algorithm="sha256"
+        )
+        assert hasher(message) == expected.hexdigest()
+
+
+ANOTHER_SECRET = "another secret key, long enough for Django's checks"
+
+
+def test_digests_follow_the_secret_and_the_purpose_when_they_change() -> None:
+    from django.conf import settings
+    from django.utils.crypto import salted_hmac
+
+    def expected(purpose: str, secret: str) -> str:
+        message = f"{purpose}\0{token}"
+        return salted_hmac("keel.tokens.token", message, secret, algorithm="sha256").hexdigest()
+
+    manager = JsonActionTokenManager(prefix="p")
+    token = manager.random_token()
+    first = manager.digest(token)
+    with override_settings(SECRET_KEY=ANOTHER_SECRET):
+        assert manager.digest(token) == expected("p", ANOTHER_SECRET)
+    assert manager.digest(token) == first
+    manager.prefix = "q"
+    assert manager.digest(token) == expected("q", settings.SECRET_KEY)
+    assert manager.digest(token, "explicit") == expected("q", "explicit")
+    assert manager.digest(token) == expected("q", settings.SECRET_KEY)
+
+
+#: Dicts of str keys and scalar values: a manager writes them with its own C encoder.
+FLAT_PAYLOADS = [
+    {},
+    {"user_id": 123456, "email": "ada@example.com", "action": "confirm"},
+    {"text": 'josé \u2028 "quoted" \\ \n \t \x00 \x7f 😀', "": "", 'key\nwith "quotes"': 1},
+    {"t": True, "f": False, "n": None, "neg": -7, "big": 10**300},
+    {"float": 0.1 + 0.2, "neg0": -0.0, "max": 1.7976931348623157e308, "tiny": 5e-324},
+]
+
+
+@pytest.mark.parametrize("payload", FLAT_PAYLOADS)
+def test_flat_payloads_are_written_exactly_as_the_encoder_writes_them(
+    payload: dict[str, Any],
+) -> None:
+    import json
+
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    expected = json.dumps(
+        payload, cls=DjangoJSONEncoder, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    )
+    assert JsonActionTokenManager(prefix="p").encode_payload(payload) == expected
+
+
+def test_an_encoder_class_that_changes_how_it_encodes_is_used_for_flat_payloads_too() -> None:
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    class Shouting(DjangoJSONEncoder):
+        def encode(self, o: Any) -> str:
+            return super().encode(o).upper()
+
+    class Sorted(DjangoJSONEncoder):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**{**kwargs, "sort_keys": True})
+
+    class Ascii(DjangoJSONEncoder):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**{**kwargs, "ensure_ascii": True})
+
+    class ShoutingManager(JsonActionTokenManager):
+        json_encoder = Shouting
+
+    class SortedManager(JsonActionTokenManager):
+        json_encoder = Sorted
+
+    class AsciiManager(JsonActionTokenManager):
+        json_encoder = Ascii
+
+    assert ShoutingManager(prefix="p").encode_payload({"a": "b"}) == '{"A":"B"}'
+    assert SortedManager(prefix="p").encode_payload({"b": 1, "a": 2}) == '{"a":2,"b":1}'
+    assert AsciiManager(prefix="p").encode_payload({"a": "é"}) == '{"a":"\\u00e9"}'
+
+
+def test_random_tokens_are_url_safe_base64_of_token_bytes_random_bytes() -> None:
+    import base64
+
+    class Short(JsonActionTokenManager):
+        token_bytes = 20
+
+    for manager in (JsonActionTokenManager(prefix="p"), Short(prefix="p")):
+        tokens = {manager.random_token() for _ in range(200)}
+        assert len(tokens) == 200
+        for token in tokens:
+            assert len(token) == manager.token_length()
+            assert manager.is_well_formed(token)
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            assert len(raw) == manager.token_bytes
+        # Every character of the alphabet turns up, "-" and "_" included.
+        assert set("".join(tokens)) == set(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        )
+
+
+def test_redis_keys_follow_the_key_prefix_through_every_settings_change(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keel.conf import derived_key_prefix, keel_settings
+
+    digest = "ab" * 32
+    settings.KEEL = {**settings.KEEL, "KEY_PREFIX": "first"}
+    assert RedisTokenStore.token_key("p", digest) == f"first:token:p:{digest}"
+    assert RedisTokenStore.token_key("q", digest) == f"first:token:q:{digest}"
+    with override_settings(KEEL={**settings.KEEL, "KEY_PREFIX": "second"}):
+        assert RedisTokenStore.token_key("p", digest) == f"second:token:p:{digest}"
+    assert RedisTokenStore.token_key("p", digest) == f"first:token:p:{digest}"
+    # Deleting a setting through pytest-django sends no setting_changed: reload() is enough.
+    del settings.KEEL
+    keel_settings.reload()
+    derived = derived_key_prefix()
+    assert RedisTokenStore.token_key("p", digest) == f"{derived}:token:p:{digest}"
+    # A derived prefix follows the default database, which changes without a signal (as the
+    # test runner renames it).
+    monkeypatch.setitem(settings.DATABASES["default"], "HOST", "elsewhere.example")
+    assert derived_key_prefix() != derived
+    assert RedisTokenStore.token_key("p", digest) == f"{derived_key_prefix()}:token:p:{digest}"

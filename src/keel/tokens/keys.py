@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -29,7 +29,13 @@ def project_secrets() -> list[str | bytes]:
     (``setting_changed``, as ``override_settings`` sends it): every digest needs the key,
     and reading a setting costs more than the rest of a lookup.
     """
-    return list(_secrets or _read_secrets())
+    return list(current_secrets())
+
+
+def current_secrets() -> tuple[str | bytes, ...]:
+    """[`project_secrets`][keel.tokens.keys.project_secrets] as a tuple shared by every caller
+    (not copied): a new tuple after each change of the settings, the same one until then."""
+    return _secrets or _read_secrets()
 
 
 def _read_secrets() -> tuple[str | bytes, ...]:
@@ -37,10 +43,6 @@ def _read_secrets() -> tuple[str | bytes, ...]:
     # One assignment of a whole tuple: a thread never sees it half built.
     _secrets = (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)
     return _secrets
-
-
-def _current_secret() -> str | bytes:
-    return (_secrets or _read_secrets())[0]
 
 
 def _forget_secrets(*, setting: str, **kwargs: Any) -> None:
@@ -51,14 +53,38 @@ def _forget_secrets(*, setting: str, **kwargs: Any) -> None:
 
 setting_changed.connect(_forget_secrets, dispatch_uid="keel.tokens.keys")
 
+#: SHA-256's block size: HMAC pads its key to it.
+_BLOCK = 64
+_INNER = bytes(x ^ 0x36 for x in range(256))
+_OUTER = bytes(x ^ 0x5C for x in range(256))
 
-@functools.lru_cache(maxsize=64)
-def _hmac(salt: str, secret: str | bytes) -> hmac.HMAC:
-    # The key is derived as django.utils.crypto.salted_hmac derives it. The keyed HMAC object
-    # is the same for every digest of a process: it is built once and copied per digest,
-    # which costs about half of hmac.digest() (that sets an OpenSSL context up on every call).
-    key = hashlib.sha256(force_bytes(salt) + force_bytes(secret)).digest()
-    return hmac.new(key, digestmod=hashlib.sha256)
+
+@functools.lru_cache(maxsize=256)
+def keyed_hasher(salt: str, secret: str | bytes, prefix: str = "") -> Callable[[str], str]:
+    """A function of ``message`` equal to ``keyed_digest(salt, prefix + message, secret)``.
+
+    Built once per ``(salt, secret, prefix)`` and then called per digest: a caller that
+    digests many messages with one prefix (a purpose) hashes the prefix once, not per message.
+    """
+    # The key is derived as django.utils.crypto.salted_hmac derives it. HMAC (RFC 2104) then
+    # hashes the padded key XOR ipad, and XOR opad: those two SHA-256 states (the inner one
+    # fed the prefix too) are the same for every message, so they are computed here and
+    # copied per message. This is hmac.digest(key, message, "sha256") at about half the cost
+    # of copying a keyed hmac object (whose copy and hexdigest are Python methods wrapping
+    # OpenSSL's, and copy three hash states where two are needed).
+    key = hashlib.sha256(force_bytes(salt) + force_bytes(secret)).digest().ljust(_BLOCK, b"\0")
+    inner_state = hashlib.sha256(key.translate(_INNER))
+    inner_state.update(prefix.encode())
+    outer_state = hashlib.sha256(key.translate(_OUTER))
+
+    def digest(message: str) -> str:
+        inner = inner_state.copy()
+        inner.update(message.encode())
+        outer = outer_state.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+    return digest
 
 
 def keyed_digest(salt: str, message: str, secret: str | bytes | None = None) -> str:
@@ -67,6 +93,4 @@ def keyed_digest(salt: str, message: str, secret: str | bytes | None = None) -> 
     Equal to ``salted_hmac(salt, message, secret, algorithm="sha256").hexdigest()``.
     ``secret`` defaults to ``SECRET_KEY``; ``salt`` keeps digests of different kinds apart.
     """
-    digest = _hmac(salt, _current_secret() if secret is None else secret).copy()
-    digest.update(message.encode())
-    return digest.hexdigest()
+    return keyed_hasher(salt, current_secrets()[0] if secret is None else secret)(message)

@@ -10,11 +10,13 @@ deep, or whose keys collide in JSON) is refused before any I/O.
 
 from __future__ import annotations
 
+import binascii
 import json
+import json.encoder
 import logging
 import math
+import os
 import re
-import secrets
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, ClassVar, TypeVar
@@ -26,7 +28,7 @@ from keel.redis import is_configured
 from keel.tokens.base import NewToken, TokenStore
 from keel.tokens.database_store import DatabaseTokenStore
 from keel.tokens.exceptions import InvalidPayload, TokenError
-from keel.tokens.keys import keyed_digest, project_secrets
+from keel.tokens.keys import current_secrets, keyed_digest, keyed_hasher, project_secrets
 from keel.tokens.redis_store import RedisTokenStore
 from keel.tokens.state import FINGERPRINT_LENGTH, StateBinding
 
@@ -62,7 +64,12 @@ CREATE_ATTEMPTS = 3
 
 _T = TypeVar("_T")
 _URLSAFE = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
+#: base64's URL-safe alphabet, from its standard one.
+_URLSAFE_BASE64 = bytes.maketrans(b"+/", b"-_")
 _redis_store = RedisTokenStore()
+#: ``keel_settings.get``: the value of a setting of the hot paths, as its typed property
+#: returns it, without the property's two extra calls.
+_setting = keel_settings.get
 
 
 def _ttl_number(name: str, value: Any) -> float:
@@ -110,6 +117,41 @@ def _flat(data: dict[Any, Any]) -> bool:
 _CHECKING_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
 #: Reads stored documents (``json.loads`` without its per-call argument checks).
 _DECODER = json.JSONDecoder()
+
+
+def _flat_encoder(encoder: json.JSONEncoder) -> Callable[[dict[str, Any], int], Any] | None:
+    """The C encoder that ``encoder.encode`` uses, for the dicts that
+    [`_flat`][keel.tokens.manager._flat] accepts: ``"".join(scan(data, 0))`` is
+    ``encoder.encode(data)`` at about half its cost. ``None`` when ``encoder``'s class changes
+    how it encodes.
+
+    ``encoder.encode`` builds its C encoder anew on every call, with a dict to detect cycles;
+    a flat dict holds no container, hence no cycle, and no value that reaches ``default``, so
+    one C encoder without that dict, built with ``encoder``'s own options, writes it the same.
+    """
+    # The C encoder of the json package (absent from its type stubs; None without _json).
+    c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+    cls = type(encoder)
+    if (
+        c_make_encoder is None
+        or cls.encode is not json.JSONEncoder.encode
+        or cls.iterencode is not json.JSONEncoder.iterencode
+        or encoder.indent is not None
+    ):
+        return None
+    return c_make_encoder(
+        None,
+        encoder.default,
+        json.encoder.encode_basestring_ascii
+        if encoder.ensure_ascii
+        else json.encoder.encode_basestring,
+        None,
+        encoder.key_separator,
+        encoder.item_separator,
+        encoder.sort_keys,
+        encoder.skipkeys,
+        encoder.allow_nan,
+    )
 
 
 def _on_fresh_stack(function: Callable[[Any], _T], value: Any) -> _T:
@@ -252,6 +294,8 @@ class JsonActionTokenManager:
             )
         self.purpose = prefix
         self._token_length = self.token_length()
+        # (secret, purpose, keyed_hasher of both): the hasher of the last digest's key.
+        self._hasher: tuple[str | bytes, str, Callable[[str], str]] | None = None
         self.using = using
         self.store = store
         self.state = state
@@ -260,6 +304,7 @@ class JsonActionTokenManager:
         self._encoder = self.json_encoder(
             ensure_ascii=False, allow_nan=False, separators=(",", ":")
         )
+        self._encode_flat = _flat_encoder(self._encoder)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(prefix={self.purpose!r})"
@@ -299,7 +344,10 @@ class JsonActionTokenManager:
         [`create_token`][keel.tokens.manager.JsonActionTokenManager.create_token]. Subclasses
         override this method (not its alias) to change how tokens are drawn.
         """
-        return secrets.token_urlsafe(self.token_bytes)
+        # secrets.token_urlsafe() itself (os.urandom, URL-safe base64 without padding), without
+        # its four calls in Python.
+        encoded = binascii.b2a_base64(os.urandom(self.token_bytes), newline=False)
+        return encoded.translate(_URLSAFE_BASE64).rstrip(b"=").decode()
 
     make_token = random_token
     """The seed's name of
@@ -320,11 +368,22 @@ class JsonActionTokenManager:
         An HMAC-SHA256 of the purpose and the token, keyed with ``secret`` (by default
         ``SECRET_KEY``): a token of another project or purpose has another digest.
         """
-        return keyed_digest(TOKEN_SALT, f"{self.purpose}\0{token}", secret)
+        if secret is None:
+            secret = current_secrets()[0]
+        # The hasher of the last key is kept: most digests of a manager use the one key.
+        last = self._hasher
+        if last is None or last[0] is not secret or last[1] is not self.purpose:
+            purpose = self.purpose
+            last = self._hasher = (
+                secret,
+                purpose,
+                keyed_hasher(TOKEN_SALT, secret, f"{purpose}\0"),
+            )
+        return last[2](token)
 
     def digests(self, token: str) -> list[str]:
         """The digests of ``token`` under ``SECRET_KEY`` then each ``SECRET_KEY_FALLBACKS``."""
-        return [self.digest(token, secret) for secret in project_secrets()]
+        return [self.digest(token, secret) for secret in current_secrets()]
 
     def subject_digest(self, subject: str | int, secret: str | bytes | None = None) -> str:
         """The key under which tokens of ``subject`` are indexed: 64 hex characters.
@@ -341,7 +400,7 @@ class JsonActionTokenManager:
         the previous one found nothing (a fallback key costs nothing until a lookup misses)."""
         if not self.is_well_formed(token):
             return
-        for secret in project_secrets():
+        for secret in current_secrets():
             yield self.digest(token, secret)
 
     # -- payloads -------------------------------------------------------------------------
@@ -364,9 +423,13 @@ class JsonActionTokenManager:
     def _encode(self, payload: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         """The JSON document of ``payload`` and the payload it reads back as."""
         data = self.validate_payload(payload)
+        flat = _flat(data)
         try:
             try:
-                text = self._encoder.encode(data)
+                if flat and self._encode_flat is not None:
+                    text = "".join(self._encode_flat(data, 0))
+                else:
+                    text = self._encoder.encode(data)
             except RecursionError:  # as in _json(), without a call on the usual path
                 text = _on_fresh_stack(self._encoder.encode, data)
             # An ASCII str (the usual payload) has as many UTF-8 bytes as characters, and
@@ -381,13 +444,13 @@ class JsonActionTokenManager:
                 f"The token payload holds an int of more than {MAX_INT_DIGITS} digits, which a "
                 "process with Python's default sys.get_int_max_str_digits() cannot read back."
             )
-        limit = keel_settings.TOKEN_MAX_PAYLOAD_BYTES
+        limit: int = _setting("TOKEN_MAX_PAYLOAD_BYTES")
         if size > limit:
             raise InvalidPayload(
                 f"The token payload is {size} bytes of JSON, more than "
                 f"KEEL['TOKEN_MAX_PAYLOAD_BYTES'] = {limit}. Store an id and load the rest."
             )
-        if _flat(data):
+        if flat:
             return text, data  # read back as it is: nothing can collide or nest
         # Read the document back as consume will: what cannot be read back exactly (keys that
         # collide once written as JSON, nesting too deep to decode) is refused now, before the
@@ -450,8 +513,8 @@ class JsonActionTokenManager:
         elif self.default_ttl_seconds is not None:
             ttl, given = float(self.default_ttl_seconds), "default_ttl_seconds"
         else:
-            ttl, given = float(keel_settings.TOKEN_DEFAULT_TTL), "KEEL['TOKEN_DEFAULT_TTL']"
-        limit = keel_settings.TOKEN_MAX_TTL
+            ttl, given = float(_setting("TOKEN_DEFAULT_TTL")), "KEEL['TOKEN_DEFAULT_TTL']"
+        limit: float = _setting("TOKEN_MAX_TTL")
         if not MIN_TTL <= ttl <= limit:  # NaN fails both comparisons
             raise ValueError(
                 f"A token lifetime must be between {_seconds(MIN_TTL)} and {_seconds(limit)} s "
@@ -476,21 +539,10 @@ class JsonActionTokenManager:
             raise TypeError("subject must be a str or an int, got None.")
         return key
 
-    def _prepare(
-        self,
-        payload: Mapping[str, Any],
-        ttl_seconds: float | None,
-        ttl_hours: float | None,
-        subject: str | int | None,
-    ) -> tuple[float, str, dict[str, Any], list[str]]:
-        """The TTL, the JSON document and its payload, the subject's digests (current key
-        first)."""
-        ttl = self.resolve_ttl(ttl_seconds, ttl_hours)
-        text, data = self._encode(payload)
-        if subject is None or self._subject(subject) is None:
-            return ttl, text, data, []
-        assert subject is not None  # _subject() refused anything else
-        return ttl, text, data, [self.subject_digest(subject, key) for key in project_secrets()]
+    def _subject_digests(self, subject: str | int) -> list[str]:
+        """The digests of ``subject`` under each key, current key first (validated first)."""
+        self._required_subject(subject)
+        return [self.subject_digest(subject, key) for key in current_secrets()]
 
     # -- state binding --------------------------------------------------------------------
 
@@ -549,14 +601,9 @@ class JsonActionTokenManager:
         return payload if self.state.matches(instance, self.purpose, fingerprint) else None
 
     def _entry(self, token: str, value: str, ttl: float, subjects: list[str]) -> NewToken:
-        return NewToken(
-            purpose=self.purpose,
-            digest=self.digest(token),
-            value=value,
-            ttl=ttl,
-            subject=subjects[0] if subjects else None,
-            aliases=tuple(subjects[1:]),
-        )
+        if not subjects:
+            return NewToken(self.purpose, self.digest(token), value, ttl)
+        return NewToken(self.purpose, self.digest(token), value, ttl, subjects[0], (*subjects[1:],))
 
     # -- operations -----------------------------------------------------------------------
 
@@ -578,7 +625,9 @@ class JsonActionTokenManager:
         [`TokenStoreUnavailable`][keel.tokens.TokenStoreUnavailable] if the store did not answer
         (then no token is handed out, and every token of the subject stays revocable).
         """
-        ttl, text, data, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
+        ttl = self.resolve_ttl(ttl_seconds, ttl_hours)
+        text, data = self._encode(payload)
+        subjects = [] if subject is None else self._subject_digests(subject)
         value = text if self.state is None else self._document(text, data)
         store = self.get_store()
         for _ in range(CREATE_ATTEMPTS):
@@ -589,8 +638,11 @@ class JsonActionTokenManager:
 
     def _first(self, token: str, lookup: Callable[[str, str], _T]) -> _T | None:
         """``lookup(purpose, digest)`` for each key's digest of ``token``, until one answers."""
-        for digest in self._candidate_digests(token):
-            found = lookup(self.purpose, digest)
+        # _candidate_digests() inlined: this is every consume's path.
+        if not self.is_well_formed(token):
+            return None
+        for secret in current_secrets():
+            found = lookup(self.purpose, self.digest(token, secret))
             if found:
                 return found
         return None
@@ -622,7 +674,8 @@ class JsonActionTokenManager:
 
     def consume_token(self, token: str) -> dict[str, Any] | None:
         """The payload of a live token, which is deleted: one caller only ever gets it."""
-        return self._accept(self._first(token, self.get_store().pop))
+        value = self._first(token, self.get_store().pop)
+        return self.decode_payload(value) if self.state is None else self._accept(value)
 
     def delete_token(self, token: str) -> bool:
         """Delete a token; whether it existed."""
@@ -646,7 +699,9 @@ class JsonActionTokenManager:
     ) -> str:
         """Async [`create_token`][keel.tokens.manager.JsonActionTokenManager.create_token] (the
         asyncio Redis client, or the async ORM path)."""
-        ttl, text, data, subjects = self._prepare(payload, ttl_seconds, ttl_hours, subject)
+        ttl = self.resolve_ttl(ttl_seconds, ttl_hours)
+        text, data = self._encode(payload)
+        subjects = [] if subject is None else self._subject_digests(subject)
         value = await self._adocument(text, data)
         store = self.get_store()
         for _ in range(CREATE_ATTEMPTS):

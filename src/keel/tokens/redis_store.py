@@ -25,10 +25,12 @@ only the old key still finds, and revokes, a token created by one that knows the
 
 from __future__ import annotations
 
+import functools
 import math
 import secrets
 from typing import Any
 
+from keel.conf import keel_settings
 from keel.redis import get_async_redis, get_redis, log_redis_error, make_key, redis_errors
 from keel.tokens.base import NewToken, TokenStore
 from keel.tokens.exceptions import TokenStoreUnavailable
@@ -94,12 +96,36 @@ return count
 """
 
 
+#: Most purposes whose key heads are kept (a process has a few: one per flow).
+MAX_KEY_HEADS = 256
+#: ``make_key("token", purpose, "")`` per purpose, and the settings version it was made at.
+_token_key_heads: tuple[int, dict[str, str]] = (-1, {})
+
+
+def _token_key_head(purpose: str) -> str | None:
+    """``make_key("token", purpose, "")``, built once per purpose and settings version;
+    ``None`` while ``KEEL['KEY_PREFIX']`` is derived (the default database may change)."""
+    global _token_key_heads
+    version, heads = _token_key_heads
+    if version != keel_settings.version:
+        # Read before the prefix: a reload in between leaves a version already stale.
+        version, heads = keel_settings.version, {}
+    if keel_settings.get("KEY_PREFIX") is None:
+        return None
+    if len(heads) >= MAX_KEY_HEADS:
+        heads = {}
+    head = heads[purpose] = make_key("token", purpose, "")
+    _token_key_heads = (version, heads)
+    return head
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+@functools.lru_cache(maxsize=64)  # a process uses a few TTLs; called on every create
 def _expiry(ttl: float) -> tuple[str, int]:
     """The expiry option of ``SET``: whole seconds as ``EX``, anything finer as ``PX``.
 
@@ -157,7 +183,14 @@ class RedisTokenStore(TokenStore):
     @staticmethod
     def token_key(purpose: str, digest: str) -> str:
         """The key holding the payload of the token with this digest."""
-        return make_key("token", purpose, digest)
+        # Every token operation builds one: its head is looked up, not built.
+        version, heads = _token_key_heads
+        head = heads.get(purpose) if version == keel_settings.version else None
+        if head is None:
+            head = _token_key_head(purpose)
+            if head is None:
+                return make_key("token", purpose, digest)
+        return head + digest
 
     @staticmethod
     def subject_key(purpose: str, subject: str) -> str:
@@ -246,8 +279,12 @@ class RedisTokenStore(TokenStore):
     def pop(self, purpose: str, digest: str) -> str | None:
         try:
             client: Any = get_redis()
-            value = _text(client.execute_command("GETDEL", self.token_key(purpose, digest)))
-            if value is not None and self.wait_replicas:
+            reply = client.execute_command("GETDEL", self.token_key(purpose, digest))
+            if reply is None:
+                return None
+            # _text(), without a call on every consume's path.
+            value: str = reply.decode() if isinstance(reply, bytes) else str(reply)
+            if self.wait_replicas:
                 self._check_replicated(client.wait(self.wait_replicas, self.wait_timeout_ms))
         except redis_errors() as exc:
             raise _unavailable("consume", exc) from exc
