@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import socket
 import subprocess
-import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -31,8 +28,7 @@ from keel.site import versions
 from keel.site.cache import get_store, request_scope, reset_process_state
 from keel.site.codec import schema_id
 from keel.site.stores import Write
-from tests.conftest import ROOT
-from tests.site.conftest import CountingConnection
+from tests.site.conftest import CountingConnection, round_trips, start_reader
 from tests.testapp.models.site import BookingSettings, SiteSettings, StaticContent
 
 
@@ -88,8 +84,7 @@ def test_a_warm_store_serves_reads_with_one_command_and_no_sql(
     settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
     SiteSettings.objects.update(phone="+1 555")
     SiteSettings.load()  # warm
-    counted_redis.reset()
-    with CaptureQueriesContext(connection) as queries:
+    with round_trips() as queries:
         assert SiteSettings.load().phone == "+1 555"
     assert counted_redis.commands == ["EVALSHA"]
     assert len(queries) == 0
@@ -101,10 +96,9 @@ def test_fifty_attribute_reads_in_a_request_cost_one_command_and_no_sql(
 ) -> None:
     settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
     SiteSettings.load()  # warm the store
-    counted_redis.reset()
     names = [f.attname for f in SiteSettings._meta.concrete_fields if not getattr(f, "secret", 0)]
     assert len(names) >= 50
-    with CaptureQueriesContext(connection) as queries, request_scope():
+    with round_trips() as queries, request_scope():
         values = [getattr(SiteSettings.load(), name) for name in names[:50]]
     assert len(values) == 50
     assert len(counted_redis.commands) <= 1
@@ -121,8 +115,7 @@ def test_without_tracking_the_process_copy_answers_without_any_round_trip_inside
         "SITE_SETTINGS_TRACKING": False,
     }
     SiteSettings.load()
-    counted_redis.reset()
-    with CaptureQueriesContext(connection) as queries:
+    with round_trips() as queries:
         for _ in range(20):
             SiteSettings.load()
     assert counted_redis.commands == []
@@ -137,8 +130,7 @@ def test_an_expired_copy_is_renewed_without_the_document_when_nothing_changed(
     SiteSettings.objects.update(phone="current")
     SiteSettings.load()
     get_redis().delete(settings_doc_key())  # were the document needed, it would be rebuilt
-    counted_redis.reset()
-    with CaptureQueriesContext(connection) as queries:
+    with round_trips() as queries:
         assert SiteSettings.load().phone == "current"
     assert counted_redis.commands == ["EVALSHA"]
     assert len(queries) == 0
@@ -540,17 +532,7 @@ def test_without_redis_a_failing_cache_falls_back_to_the_database(settings: Any)
 
 # -- two processes --------------------------------------------------------------------------
 
-READER = textwrap.dedent(
-    """
-    import json, os, sys, time
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-    from django.conf import settings
-    config = json.loads(os.environ["KEEL_SITE_READER"])
-    settings.DATABASES["default"]["NAME"] = config["db"]
-    settings.KEEL = config["keel"]
-    import django
-    django.setup()
-    from tests.testapp.models.site import SiteSettings
+READ_UNTIL_STOP = """
     last = None
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -561,25 +543,12 @@ READER = textwrap.dedent(
             if phone == "stop":
                 break
         time.sleep(0.01)
-    """
-)
-
-
-def _start_reader(keel: dict[str, Any]) -> subprocess.Popen[str]:
-    config = {"db": connection.settings_dict["NAME"], "keel": keel}
-    env = {**os.environ, "KEEL_SITE_READER": json.dumps(config)}
-    return subprocess.Popen(
-        [sys.executable, "-c", READER],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+"""
 
 
 def _assert_change_seen_within(keel: dict[str, Any], window: float) -> None:
     SiteSettings.objects.update(phone="first")
-    reader = _start_reader(keel)
+    reader = start_reader(READ_UNTIL_STOP, keel)
     try:
         assert reader.stdout is not None
         assert reader.stdout.readline().strip() == "first"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
 
 from tests.testapp.models.mixins_misc import (
@@ -57,15 +60,6 @@ def test_column_names_containing_id_are_not_mangled() -> None:
     with pytest.raises(ValidationError) as excinfo:
         MiscUniqueItem(slug="b", owner_identity="alice").save()
     assert list(errors_of(excinfo)) == ["owner_identity"]
-
-
-def test_db_column_is_mapped_back_to_its_field() -> None:
-    MiscUniqueItem.objects.create(slug="a", external_id="X-1")
-    with pytest.raises(ValidationError) as excinfo:
-        MiscUniqueItem(slug="b", external_id="X-1").save()
-    assert errors_of(excinfo) == {
-        "external_id": ["Misc unique item with this External id already exists."]
-    }
 
 
 def test_duplicate_primary_key_becomes_a_field_error() -> None:
@@ -127,25 +121,111 @@ def test_conversion_can_be_turned_off() -> None:
         MiscUnconvertedItem(slug="taken").save()
 
 
-def test_unique_together_error_moves_to_the_one_visible_field() -> None:
-    owner = MiscOwner.objects.create(name="o")
-    MiscUniqueTogetherItem.objects.create(owner=owner, name="report", code="1")
-    with pytest.raises(ValidationError) as excinfo:
-        MiscUniqueTogetherItem(owner=owner, name="report", code="2").save()
-    assert errors_of(excinfo) == {
-        "name": ["Misc unique together item with this Name already exists."]
-    }
+#: Stands for a fresh ``MiscOwner`` in the rows of ``REFUSALS``.
+OWNER = object()
+
+TOGETHER = "Misc unique together item with this"
+
+#: ``(model, rows already there, the duplicate, its method, the message_dict it raises, the
+#: database feature it needs)``.
+REFUSALS = {
+    "db_column_is_mapped_back_to_its_field": (
+        MiscUniqueItem,
+        [{"slug": "a", "external_id": "X-1"}],
+        {"slug": "b", "external_id": "X-1"},
+        "save",
+        {"external_id": ["Misc unique item with this External id already exists."]},
+        None,
+    ),
+    "unique_together_error_moves_to_the_one_visible_field": (
+        MiscUniqueTogetherItem,
+        [{"owner": OWNER, "name": "report", "code": "1"}],
+        {"owner": OWNER, "name": "report", "code": "2"},
+        "save",
+        {"name": [f"{TOGETHER} Name already exists."]},
+        None,
+    ),
+    "unique_together_with_several_visible_fields_names_only_them": (
+        MiscUniqueTogetherItem,
+        [{"owner": OWNER, "name": "a", "code": "C", "kind": "K"}],
+        {"owner": OWNER, "name": "b", "code": "C", "kind": "K"},
+        "save",
+        {NON_FIELD_ERRORS: [f"{TOGETHER} Code and Kind already exists."]},
+        None,
+    ),
+    "validate_unique_hides_fields_the_same_way": (
+        MiscUniqueTogetherItem,
+        [{"owner": OWNER, "name": "report", "code": "C", "kind": "K"}],
+        {"owner": OWNER, "name": "report", "code": "C", "kind": "K"},
+        "validate_unique",
+        {
+            "name": [f"{TOGETHER} Name already exists."],
+            NON_FIELD_ERRORS: [f"{TOGETHER} Code and Kind already exists."],
+        },
+        None,
+    ),
+    "validate_unique_keeps_errors_whose_fields_are_all_hidden": (
+        MiscUniqueTogetherItem,
+        [{"owner": OWNER, "name": "a", "code": "1", "position": 3}],
+        {"owner": OWNER, "name": "b", "code": "2", "position": 3},
+        "validate_unique",
+        {NON_FIELD_ERRORS: [f"{TOGETHER} Owner and Position already exists."]},
+        None,
+    ),
+    "unique_constraint_on_fields_with_db_columns": (
+        MiscConstraintItem,
+        [{"tenant": OWNER, "code": "A", "label": "one"}],
+        {"tenant": OWNER, "code": "A", "label": "two"},
+        "save",
+        {NON_FIELD_ERRORS: ["Misc constraint item with this Tenant and Code already exists."]},
+        None,
+    ),
+    "conditional_unique_constraint": (
+        MiscConditionalConstraintItem,
+        [{"code": "A"}, {"code": "A", "archived": True}],
+        {"code": "A"},
+        "save",
+        {NON_FIELD_ERRORS: ["A live item already uses this code."]},
+        "supports_partial_indexes",
+    ),
+    "expression_unique_constraint": (
+        MiscExpressionConstraintItem,
+        [{"name": "Alice"}],
+        {"name": "ALICE"},
+        "save",
+        {NON_FIELD_ERRORS: ["Names are unique whatever their case."]},
+        "supports_expression_indexes",
+    ),
+}
 
 
-def test_unique_together_with_several_visible_fields_names_only_them() -> None:
+@pytest.mark.parametrize(
+    ("model", "existing", "duplicate", "method", "expected", "feature"),
+    list(REFUSALS.values()),
+    ids=list(REFUSALS),
+)
+def test_a_duplicate_is_refused_with_the_errors_of_its_fields(
+    model: type[Model],
+    existing: list[dict[str, Any]],
+    duplicate: dict[str, Any],
+    method: str,
+    expected: dict[str, list[str]],
+    feature: str | None,
+) -> None:
+    if feature is not None and not getattr(connection.features, feature):
+        pytest.skip(f"{connection.display_name} lacks {feature}")
     owner = MiscOwner.objects.create(name="o")
-    MiscUniqueTogetherItem.objects.create(owner=owner, name="a", code="C", kind="K")
+
+    def values(row: dict[str, Any]) -> dict[str, Any]:
+        return {name: owner if value is OWNER else value for name, value in row.items()}
+
+    for row in existing:
+        model._default_manager.create(**values(row))
     with pytest.raises(ValidationError) as excinfo:
-        MiscUniqueTogetherItem(owner=owner, name="b", code="C", kind="K").save()
-    assert errors_of(excinfo) == {
-        NON_FIELD_ERRORS: ["Misc unique together item with this Code and Kind already exists."]
-    }
-    assert codes_of(excinfo) == {NON_FIELD_ERRORS: ["unique_together"]}
+        getattr(model(**values(duplicate)), method)()
+    assert errors_of(excinfo) == expected
+    if method == "save" and NON_FIELD_ERRORS in expected and model is MiscUniqueTogetherItem:
+        assert codes_of(excinfo) == {NON_FIELD_ERRORS: ["unique_together"]}
 
 
 def test_violation_of_hidden_fields_only_reraises_the_integrity_error() -> None:
@@ -155,37 +235,6 @@ def test_violation_of_hidden_fields_only_reraises_the_integrity_error() -> None:
         MiscUniqueTogetherItem(owner=owner, name="b", code="2", position=1).save()
     # The row is not silently dropped, and the transaction is still usable.
     assert MiscUniqueTogetherItem.objects.count() == 1
-
-
-def test_validate_unique_hides_fields_the_same_way() -> None:
-    owner = MiscOwner.objects.create(name="o")
-    MiscUniqueTogetherItem.objects.create(owner=owner, name="report", code="C", kind="K")
-    with pytest.raises(ValidationError) as excinfo:
-        MiscUniqueTogetherItem(owner=owner, name="report", code="C", kind="K").validate_unique()
-    assert errors_of(excinfo) == {
-        "name": ["Misc unique together item with this Name already exists."],
-        NON_FIELD_ERRORS: ["Misc unique together item with this Code and Kind already exists."],
-    }
-
-
-def test_validate_unique_keeps_errors_whose_fields_are_all_hidden() -> None:
-    owner = MiscOwner.objects.create(name="o")
-    MiscUniqueTogetherItem.objects.create(owner=owner, name="a", code="1", position=3)
-    with pytest.raises(ValidationError) as excinfo:
-        MiscUniqueTogetherItem(owner=owner, name="b", code="2", position=3).validate_unique()
-    assert errors_of(excinfo) == {
-        NON_FIELD_ERRORS: ["Misc unique together item with this Owner and Position already exists."]
-    }
-
-
-def test_unique_constraint_on_fields_with_db_columns() -> None:
-    tenant = MiscOwner.objects.create(name="t")
-    MiscConstraintItem.objects.create(tenant=tenant, code="A", label="one")
-    with pytest.raises(ValidationError) as excinfo:
-        MiscConstraintItem(tenant=tenant, code="A", label="two").save()
-    assert errors_of(excinfo) == {
-        NON_FIELD_ERRORS: ["Misc constraint item with this Tenant and Code already exists."]
-    }
 
 
 def test_unique_constraint_custom_message_and_code_are_kept() -> None:
@@ -198,25 +247,6 @@ def test_unique_constraint_custom_message_and_code_are_kept() -> None:
     assert errors_of(from_database) == {NON_FIELD_ERRORS: ["This label is taken."]}
     assert codes_of(from_database) == {NON_FIELD_ERRORS: ["label_taken"]}
     assert errors_of(from_database) == errors_of(from_validation)
-
-
-def test_conditional_unique_constraint() -> None:
-    if not connection.features.supports_partial_indexes:
-        pytest.skip(f"{connection.display_name} has no partial unique indexes")
-    MiscConditionalConstraintItem.objects.create(code="A")
-    MiscConditionalConstraintItem.objects.create(code="A", archived=True)
-    with pytest.raises(ValidationError) as excinfo:
-        MiscConditionalConstraintItem(code="A").save()
-    assert errors_of(excinfo) == {NON_FIELD_ERRORS: ["A live item already uses this code."]}
-
-
-def test_expression_unique_constraint() -> None:
-    if not connection.features.supports_expression_indexes:
-        pytest.skip(f"{connection.display_name} has no expression indexes")
-    MiscExpressionConstraintItem.objects.create(name="Alice")
-    with pytest.raises(ValidationError) as excinfo:
-        MiscExpressionConstraintItem(name="ALICE").save()
-    assert errors_of(excinfo) == {NON_FIELD_ERRORS: ["Names are unique whatever their case."]}
 
 
 def test_multi_table_inheritance_parent_and_child_tables() -> None:
