@@ -126,87 +126,88 @@ OWNER = object()
 
 TOGETHER = "Misc unique together item with this"
 
-#: ``(model, rows already there, the duplicate, its method, the message_dict it raises, the
-#: database feature it needs)``.
-REFUSALS = {
-    "db_column_is_mapped_back_to_its_field": (
+
+def refusal(
+    name: str,
+    model: type[Model],
+    existing: dict[str, Any],
+    changes: dict[str, Any],
+    expected: dict[str, list[str]],
+    method: str = "save",
+    feature: str | None = None,
+) -> Any:
+    """A case of the test below: a ``model`` row of ``existing``, then the one of ``existing``
+    with ``changes`` (a duplicate) refused by ``method`` with ``expected``; ``feature`` is the
+    database feature the case needs."""
+    return pytest.param(model, existing, existing | changes, method, expected, feature, id=name)
+
+
+REFUSALS = [
+    refusal(
+        "db_column_is_mapped_back_to_its_field",
         MiscUniqueItem,
-        [{"slug": "a", "external_id": "X-1"}],
-        {"slug": "b", "external_id": "X-1"},
-        "save",
+        {"slug": "a", "external_id": "X-1"},
+        {"slug": "b"},
         {"external_id": ["Misc unique item with this External id already exists."]},
-        None,
     ),
-    "unique_together_error_moves_to_the_one_visible_field": (
+    refusal(
+        "unique_together_error_moves_to_the_one_visible_field",
         MiscUniqueTogetherItem,
-        [{"owner": OWNER, "name": "report", "code": "1"}],
-        {"owner": OWNER, "name": "report", "code": "2"},
-        "save",
+        {"owner": OWNER, "name": "report", "code": "1"},
+        {"code": "2"},
         {"name": [f"{TOGETHER} Name already exists."]},
-        None,
     ),
-    "unique_together_with_several_visible_fields_names_only_them": (
+    refusal(
+        "unique_together_with_several_visible_fields_names_only_them",
         MiscUniqueTogetherItem,
-        [{"owner": OWNER, "name": "a", "code": "C", "kind": "K"}],
-        {"owner": OWNER, "name": "b", "code": "C", "kind": "K"},
-        "save",
+        {"owner": OWNER, "name": "a", "code": "C", "kind": "K"},
+        {"name": "b"},
         {NON_FIELD_ERRORS: [f"{TOGETHER} Code and Kind already exists."]},
-        None,
     ),
-    "validate_unique_hides_fields_the_same_way": (
+    refusal(
+        "validate_unique_hides_fields_the_same_way",
         MiscUniqueTogetherItem,
-        [{"owner": OWNER, "name": "report", "code": "C", "kind": "K"}],
         {"owner": OWNER, "name": "report", "code": "C", "kind": "K"},
-        "validate_unique",
+        {},
         {
             "name": [f"{TOGETHER} Name already exists."],
             NON_FIELD_ERRORS: [f"{TOGETHER} Code and Kind already exists."],
         },
-        None,
-    ),
-    "validate_unique_keeps_errors_whose_fields_are_all_hidden": (
-        MiscUniqueTogetherItem,
-        [{"owner": OWNER, "name": "a", "code": "1", "position": 3}],
-        {"owner": OWNER, "name": "b", "code": "2", "position": 3},
         "validate_unique",
+    ),
+    refusal(
+        "validate_unique_keeps_errors_whose_fields_are_all_hidden",
+        MiscUniqueTogetherItem,
+        {"owner": OWNER, "name": "a", "code": "1", "position": 3},
+        {"name": "b", "code": "2"},
         {NON_FIELD_ERRORS: [f"{TOGETHER} Owner and Position already exists."]},
-        None,
+        "validate_unique",
     ),
-    "unique_constraint_on_fields_with_db_columns": (
+    refusal(
+        "unique_constraint_on_fields_with_db_columns",
         MiscConstraintItem,
-        [{"tenant": OWNER, "code": "A", "label": "one"}],
-        {"tenant": OWNER, "code": "A", "label": "two"},
-        "save",
+        {"tenant": OWNER, "code": "A", "label": "one"},
+        {"label": "two"},
         {NON_FIELD_ERRORS: ["Misc constraint item with this Tenant and Code already exists."]},
-        None,
     ),
-    "conditional_unique_constraint": (
-        MiscConditionalConstraintItem,
-        [{"code": "A"}, {"code": "A", "archived": True}],
-        {"code": "A"},
-        "save",
-        {NON_FIELD_ERRORS: ["A live item already uses this code."]},
-        "supports_partial_indexes",
-    ),
-    "expression_unique_constraint": (
+    refusal(
+        "expression_unique_constraint",
         MiscExpressionConstraintItem,
-        [{"name": "Alice"}],
+        {"name": "Alice"},
         {"name": "ALICE"},
-        "save",
         {NON_FIELD_ERRORS: ["Names are unique whatever their case."]},
+        "save",
         "supports_expression_indexes",
     ),
-}
+]
 
 
 @pytest.mark.parametrize(
-    ("model", "existing", "duplicate", "method", "expected", "feature"),
-    list(REFUSALS.values()),
-    ids=list(REFUSALS),
+    ("model", "existing", "duplicate", "method", "expected", "feature"), REFUSALS
 )
 def test_a_duplicate_is_refused_with_the_errors_of_its_fields(
     model: type[Model],
-    existing: list[dict[str, Any]],
+    existing: dict[str, Any],
     duplicate: dict[str, Any],
     method: str,
     expected: dict[str, list[str]],
@@ -219,13 +220,22 @@ def test_a_duplicate_is_refused_with_the_errors_of_its_fields(
     def values(row: dict[str, Any]) -> dict[str, Any]:
         return {name: owner if value is OWNER else value for name, value in row.items()}
 
-    for row in existing:
-        model._default_manager.create(**values(row))
+    model._default_manager.create(**values(existing))
     with pytest.raises(ValidationError) as excinfo:
         getattr(model(**values(duplicate)), method)()
     assert errors_of(excinfo) == expected
     if method == "save" and NON_FIELD_ERRORS in expected and model is MiscUniqueTogetherItem:
         assert codes_of(excinfo) == {NON_FIELD_ERRORS: ["unique_together"]}
+
+
+def test_conditional_unique_constraint() -> None:
+    if not connection.features.supports_partial_indexes:
+        pytest.skip(f"{connection.display_name} has no partial unique indexes")
+    MiscConditionalConstraintItem.objects.create(code="A")
+    MiscConditionalConstraintItem.objects.create(code="A", archived=True)
+    with pytest.raises(ValidationError) as excinfo:
+        MiscConditionalConstraintItem(code="A").save()
+    assert errors_of(excinfo) == {NON_FIELD_ERRORS: ["A live item already uses this code."]}
 
 
 def test_violation_of_hidden_fields_only_reraises_the_integrity_error() -> None:
