@@ -58,6 +58,14 @@ def counted_redis(keel_redis: redis.Redis, settings: Any) -> Iterator[type[Count
     CountingConnection.reset()
 
 
+@pytest.fixture
+def store_reads(counted_redis: type[CountingConnection], settings: Any) -> type[CountingConnection]:
+    """``counted_redis`` without the process-copy window: each read outside a request asks the
+    store."""
+    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
+    return counted_redis
+
+
 def tracked(settings: Any, server: servers.Server, **keel: Any) -> InvalidationListener:
     """Turn on keel's Redis ``server`` with client tracking and no process-copy window (so
     tracking alone keeps copies), commands counted, ``keel`` settings on top; returns the

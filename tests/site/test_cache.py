@@ -79,29 +79,27 @@ def test_load_creates_the_row_when_absent(keel_redis: redis.Redis) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_warm_store_serves_reads_with_one_command_and_no_sql(
-    counted_redis: type[CountingConnection], settings: Any
+    store_reads: type[CountingConnection],
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
     SiteSettings.objects.update(phone="+1 555")
     SiteSettings.load()  # warm
     with round_trips() as queries:
         assert SiteSettings.load().phone == "+1 555"
-    assert counted_redis.commands == ["EVALSHA"]
+    assert store_reads.commands == ["EVALSHA"]
     assert len(queries) == 0
 
 
 @pytest.mark.django_db(transaction=True)
 def test_fifty_attribute_reads_in_a_request_cost_one_command_and_no_sql(
-    counted_redis: type[CountingConnection], settings: Any
+    store_reads: type[CountingConnection],
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
     SiteSettings.load()  # warm the store
     names = [f.attname for f in SiteSettings._meta.concrete_fields if not getattr(f, "secret", 0)]
     assert len(names) >= 50
     with round_trips() as queries, request_scope():
         values = [getattr(SiteSettings.load(), name) for name in names[:50]]
     assert len(values) == 50
-    assert len(counted_redis.commands) <= 1
+    assert len(store_reads.commands) <= 1
     assert len(queries) == 0
 
 
@@ -124,15 +122,14 @@ def test_without_tracking_the_process_copy_answers_without_any_round_trip_inside
 
 @pytest.mark.django_db(transaction=True)
 def test_an_expired_copy_is_renewed_without_the_document_when_nothing_changed(
-    counted_redis: type[CountingConnection], settings: Any
+    store_reads: type[CountingConnection],
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
     SiteSettings.objects.update(phone="current")
     SiteSettings.load()
     get_redis().delete(settings_doc_key())  # were the document needed, it would be rebuilt
     with round_trips() as queries:
         assert SiteSettings.load().phone == "current"
-    assert counted_redis.commands == ["EVALSHA"]
+    assert store_reads.commands == ["EVALSHA"]
     assert len(queries) == 0
     assert get_redis().get(settings_doc_key()) is None
 
@@ -394,15 +391,14 @@ def test_publish_or_clear_cache_after_raw_sql_refreshes_every_copy(
 
 @pytest.mark.django_db(transaction=True)
 def test_keel_reuses_one_connection_for_many_operations(
-    counted_redis: type[CountingConnection], settings: Any
+    store_reads: type[CountingConnection],
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
     for phone in ("1", "2", "3"):
         SiteSettings.objects.update(phone=phone)
         SiteSettings.load()
         StaticContent.get_content_map()
-    assert len(counted_redis.commands) > 10
-    assert counted_redis.connects == 0
+    assert len(store_reads.commands) > 10
+    assert store_reads.connects == 0
 
 
 # -- Redis outages --------------------------------------------------------------------------
