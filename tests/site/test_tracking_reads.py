@@ -8,9 +8,16 @@ from typing import Any
 
 import pytest
 
+from keel.site.tracking import InvalidationListener
 from tests.reliability import servers
 from tests.site.conftest import CountingConnection, round_trips, start_reader, tracked
 from tests.testapp.models.site import SiteSettings
+
+
+@pytest.fixture
+def listener(server: servers.Server, settings: Any) -> InvalidationListener:
+    """keel on ``server`` with client tracking (heartbeat 0.5 s); the live listener."""
+    return tracked(settings, server, SITE_SETTINGS_TRACKING_HEARTBEAT=0.5)
 
 
 def save_phone(phone: str) -> None:
@@ -21,9 +28,8 @@ def save_phone(phone: str) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_warm_read_with_tracking_costs_no_round_trip_and_no_sql(
-    server: servers.Server, settings: Any
+    listener: InvalidationListener,
 ) -> None:
-    tracked(settings, server, SITE_SETTINGS_TRACKING_HEARTBEAT=0.5)
     save_phone("warm")
     SiteSettings.load()
     SiteSettings.load()  # the copy of the first read may predate its own write's invalidation
@@ -52,9 +58,8 @@ READ_UNTIL_CHANGED = """
 
 @pytest.mark.django_db(transaction=True)
 def test_a_change_saved_here_is_seen_by_another_process_within_milliseconds(
-    server: servers.Server, settings: Any
+    listener: InvalidationListener, settings: Any
 ) -> None:
-    tracked(settings, server, SITE_SETTINGS_TRACKING_HEARTBEAT=0.5)
     save_phone("first")
     reader = start_reader(READ_UNTIL_CHANGED, {**settings.KEEL, "REDIS_OPTIONS": {}})
     try:
@@ -73,9 +78,9 @@ def test_a_change_saved_here_is_seen_by_another_process_within_milliseconds(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_lost_tracking_connection_sends_the_next_read_through_the_store(
-    server: servers.Server, settings: Any
+    listener: InvalidationListener, server: servers.Server
 ) -> None:
-    listener = tracked(settings, server, SITE_SETTINGS_TRACKING_HEARTBEAT=0.5)
+
     save_phone("kept")
     SiteSettings.load()
     SiteSettings.load()
