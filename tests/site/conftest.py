@@ -59,6 +59,14 @@ def counted_redis(keel_redis: redis.Redis, settings: Any) -> Iterator[type[Count
 
 
 @pytest.fixture
+def store_redis(keel_redis: redis.Redis, settings: Any) -> redis.Redis:
+    """``keel_redis`` without the process-copy window: each read outside a request asks the
+    store."""
+    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
+    return keel_redis
+
+
+@pytest.fixture
 def store_reads(counted_redis: type[CountingConnection], settings: Any) -> type[CountingConnection]:
     """``counted_redis`` without the process-copy window: each read outside a request asks the
     store."""

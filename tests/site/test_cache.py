@@ -185,8 +185,7 @@ def test_documents_are_json_with_a_generation_and_never_pickle(keel_redis: redis
 
 
 @pytest.mark.django_db(transaction=True)
-def test_cached_values_keep_their_python_types(keel_redis: redis.Redis, settings: Any) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
+def test_cached_values_keep_their_python_types(store_redis: redis.Redis) -> None:
     SiteSettings.objects.update(
         maintenance_mode=False, latitude="1.500000", launched_on="2024-05-01"
     )
@@ -199,17 +198,14 @@ def test_cached_values_keep_their_python_types(keel_redis: redis.Redis, settings
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_damaged_document_is_rebuilt_from_the_database(
-    keel_redis: redis.Redis, settings: Any
-) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
+def test_a_damaged_document_is_rebuilt_from_the_database(store_redis: redis.Redis) -> None:
     SiteSettings.objects.update(phone="db")
     SiteSettings.load()
     for damaged in (b"not json", b"[]", b'{"format": 1}', json.dumps({"format": 99}).encode()):
-        keel_redis.set(settings_doc_key(), damaged)
+        store_redis.set(settings_doc_key(), damaged)
         reset_process_state()  # this process has no copy to fall back on
         assert SiteSettings.load().phone == "db"
-        assert json.loads(keel_redis.get(settings_doc_key()))["data"]["phone"] == "db"
+        assert json.loads(store_redis.get(settings_doc_key()))["data"]["phone"] == "db"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -232,12 +228,9 @@ def test_two_singleton_models_never_share_a_key(keel_redis: redis.Redis) -> None
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_slow_reader_cannot_overwrite_a_newer_publication(
-    keel_redis: redis.Redis, settings: Any
-) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
+def test_a_slow_reader_cannot_overwrite_a_newer_publication(store_redis: redis.Redis) -> None:
     SiteSettings.objects.update(phone="old")
-    keel_redis.delete(settings_doc_key())
+    store_redis.delete(settings_doc_key())
     source = SiteSettings._source()
     original_build = source.build
     entered, release = threading.Event(), threading.Event()
@@ -259,7 +252,7 @@ def test_a_slow_reader_cannot_overwrite_a_newer_publication(
         reader.join(5)
     finally:
         source.build = original_build  # type: ignore[method-assign]
-    doc = json.loads(keel_redis.get(settings_doc_key()))
+    doc = json.loads(store_redis.get(settings_doc_key()))
     assert doc["data"]["phone"] == "new"
     reset_process_state()
     assert SiteSettings.load().phone == "new"
@@ -481,18 +474,17 @@ def test_a_redis_server_that_stops_neither_fails_a_save_nor_blanks_a_read(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_publication_lost_in_an_outage_is_repaired_by_the_next_reader(
-    keel_redis: redis.Redis, settings: Any
+    store_redis: redis.Redis, settings: Any
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
     SiteSettings.objects.update(phone="before")
     SiteSettings.load()
     good_url = settings.KEEL["REDIS_URL"]
     settings.KEEL = {**settings.KEEL, "REDIS_URL": DEAD_REDIS}
     SiteSettings.objects.update(phone="during")  # the publication fails
     settings.KEEL = {**settings.KEEL, "REDIS_URL": good_url}  # a fresh process state
-    assert json.loads(keel_redis.get(settings_doc_key()))["data"]["phone"] == "before"
+    assert json.loads(store_redis.get(settings_doc_key()))["data"]["phone"] == "before"
     assert SiteSettings.load().phone == "during"  # the store is behind the database
-    assert json.loads(keel_redis.get(settings_doc_key()))["data"]["phone"] == "during"
+    assert json.loads(store_redis.get(settings_doc_key()))["data"]["phone"] == "during"
 
 
 # -- without Redis: a Django cache takes its place ------------------------------------------
