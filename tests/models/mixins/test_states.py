@@ -18,6 +18,7 @@ from keel.exceptions import (
 )
 from keel.models.mixins import StateEnum, StateGraph
 from keel.signals import post_state_transition
+from tests.models.mixins.conftest import updates
 from tests.testapp.models.mixins_core import (
     OnCommitTask,
     Task,
@@ -176,7 +177,7 @@ def test_a_state_change_compares_and_sets_the_loaded_state_in_one_update() -> No
     task.state = TaskStates.RUNNING
     with CaptureQueriesContext(connection) as ctx:
         task.save()
-    writes = [q["sql"] for q in ctx.captured_queries if q["sql"].upper().startswith("UPDATE")]
+    writes = updates(ctx)
     assert len(writes) == 1
     assert "state" in writes[0].split(" WHERE ")[1]
     assert Task.objects.get(pk=task.pk).state == "running"

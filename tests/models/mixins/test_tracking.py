@@ -13,6 +13,7 @@ from django.db.models import F
 from django.db.models.signals import post_init, pre_init
 from django.test.utils import CaptureQueriesContext
 
+from tests.models.mixins.conftest import updates
 from tests.testapp.models.mixins_core import (
     CompositeItem,
     CoreAuthor,
@@ -24,10 +25,6 @@ from tests.testapp.models.mixins_core import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def _updates(ctx: CaptureQueriesContext) -> list[str]:
-    return [q["sql"] for q in ctx.captured_queries if q["sql"].upper().startswith("UPDATE")]
 
 
 def _loaded(**kwargs: object) -> TrackedItem:
@@ -98,7 +95,7 @@ def test_loading_a_deferred_field_is_not_a_change() -> None:
     item.name = "b"
     with CaptureQueriesContext(connection) as ctx:
         item.save()
-    (sql,) = _updates(ctx)
+    (sql,) = updates(ctx)
     assert "notes" not in sql
 
 
@@ -169,7 +166,7 @@ def test_save_after_changing_one_field_issues_one_update_of_that_column() -> Non
     with CaptureQueriesContext(connection) as ctx:
         item.save()
     assert len(ctx.captured_queries) == 1
-    (sql,) = _updates(ctx)
+    (sql,) = updates(ctx)
     set_clause = sql.split(" WHERE ")[0]
     assert "count" in set_clause
     for other in ("name", "price", "flag", "data", "notes", "author_id"):
@@ -235,7 +232,7 @@ def test_tracking_only_mixin_keeps_full_saves() -> None:
     assert item.get_dirty_fields() == {"count": 0}
     with CaptureQueriesContext(connection) as ctx:
         item.save()
-    (sql,) = _updates(ctx)
+    (sql,) = updates(ctx)
     assert "name" in sql.split(" WHERE ")[0]
     assert not item.is_dirty()
 
@@ -246,9 +243,9 @@ def test_multi_table_child_updates_only_the_changed_table() -> None:
     child.extra = "changed"
     with CaptureQueriesContext(connection) as ctx:
         child.save()
-    updates = _updates(ctx)
-    assert len(updates) == 1
-    assert "extra" in updates[0]
+    statements = updates(ctx)
+    assert len(statements) == 1
+    assert "extra" in statements[0]
 
 
 def test_composite_primary_key_models_are_tracked_and_saved() -> None:
@@ -258,7 +255,7 @@ def test_composite_primary_key_models_are_tracked_and_saved() -> None:
     item.value = 2
     with CaptureQueriesContext(connection) as ctx:
         item.save()
-    (sql,) = _updates(ctx)
+    (sql,) = updates(ctx)
     assert "value" in sql.split(" WHERE ")[0]
     assert CompositeItem.objects.get(pk=(1, "a")).value == 2
     assert item.get_dirty_fields() == {}
@@ -280,7 +277,7 @@ def test_auto_now_fields_join_a_partial_save() -> None:
     item.count = 1
     with CaptureQueriesContext(connection) as ctx:
         item.save()
-    (sql,) = _updates(ctx)
+    (sql,) = updates(ctx)
     assert "updated_at" in sql
     assert StampedItem.objects.get(pk=item.pk).updated_at > before
 
@@ -358,7 +355,7 @@ def test_asave_writes_only_the_changed_field_and_refuses_unknown_options() -> No
     item.count = 4
     with CaptureQueriesContext(connection) as ctx:
         async_to_sync(item.asave)()
-    (sql,) = _updates(ctx)
+    (sql,) = updates(ctx)
     assert "name" not in sql.split(" WHERE ")[0]
     assert TrackedItem.objects.get(pk=item.pk).count == 4
     with pytest.raises(TypeError, match="bogus"):

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from keel.exceptions import DatabaseUpdatePreconditionsError, TransitionNotAllowedError
+from tests.models.mixins.conftest import updates
 from tests.testapp.models.mixins_core import (
     Purchase,
     PurchaseStates,
@@ -31,10 +32,6 @@ pytestmark = pytest.mark.django_db
 
 class Boom(Exception):
     """The error that rolls the block back."""
-
-
-def _writes(ctx: CaptureQueriesContext) -> list[str]:
-    return [q["sql"] for q in ctx.captured_queries if q["sql"].upper().startswith("UPDATE")]
 
 
 def _in_doomed_block(*steps: Callable[[], object]) -> None:
@@ -63,7 +60,7 @@ def test_a_rolled_back_save_leaves_the_instance_as_dirty_as_before() -> None:
     assert item.get_dirty_fields() == {"name": "a", "data": {}}
     with CaptureQueriesContext(connection) as ctx:
         item.save()
-    (sql,) = _writes(ctx)
+    (sql,) = updates(ctx)
     assert "name" in sql and "data" in sql
     row = TrackedItem.objects.get(pk=item.pk)
     assert (row.name, row.data) == ("b", {"k": [1]})
@@ -114,7 +111,7 @@ def test_a_save_that_stays_in_the_transaction_is_not_written_twice() -> None:
         item.save()
         with CaptureQueriesContext(connection) as ctx:
             item.save()
-    assert _writes(ctx) == []
+    assert updates(ctx) == []
 
 
 def test_a_rolled_back_insert_is_inserted_again() -> None:
@@ -182,7 +179,7 @@ def test_after_the_commit_the_written_values_are_the_baseline() -> None:
     assert "_keel_journal" not in item.__dict__
     with CaptureQueriesContext(connection) as ctx:
         item.save()
-    assert _writes(ctx) == []
+    assert updates(ctx) == []
 
 
 @pytest.mark.django_db(transaction=True)
