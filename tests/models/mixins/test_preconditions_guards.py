@@ -16,7 +16,7 @@ from keel.exceptions import (
     TransitionNotAllowedError,
 )
 from keel.models.mixins.tracking import NOT_LOADED
-from tests.models.mixins.conftest import updates
+from tests.models.mixins.conftest import assert_a_concurrent_transition_is_refused, updates
 from tests.testapp.models.mixins_core import (
     GiftPurchase,
     PurchaseStates,
@@ -195,12 +195,10 @@ def test_a_parent_table_precondition_holds_while_the_save_changes_it() -> None:
 def test_a_concurrent_transition_of_a_parent_table_state_is_still_refused() -> None:
     order = GiftPurchase.objects.create(reference="g")
     order = GiftPurchase.objects.get(pk=order.pk)
-    GiftPurchase.objects.filter(pk=order.pk).update(state=PurchaseStates.PAID)
-    order.state = PurchaseStates.PAID
-    order.message = "m"
-    with pytest.raises(DatabaseUpdatePreconditionsError):
-        order.save()
-    assert GiftPurchase.objects.get(pk=order.pk).message == ""
+    assert order.message == ""
+    assert_a_concurrent_transition_is_refused(
+        order, PurchaseStates.PAID, PurchaseStates.PAID, message="m"
+    )
 
 
 def test_a_deferred_parent_table_state_is_checked_against_the_stored_row() -> None:

@@ -18,7 +18,7 @@ from keel.exceptions import (
 )
 from keel.models.mixins import StateEnum, StateGraph
 from keel.signals import post_state_transition
-from tests.models.mixins.conftest import updates
+from tests.models.mixins.conftest import assert_a_concurrent_transition_is_refused, updates
 from tests.testapp.models.mixins_core import (
     OnCommitTask,
     Task,
@@ -235,12 +235,9 @@ def test_guard_failures_leave_the_callers_transaction_usable() -> None:
 
 def test_multi_table_state_guard_checks_every_table() -> None:
     child = TaskChild.objects.create(detail="d")
-    TaskChild.objects.filter(pk=child.pk).update(state=TaskStates.RUNNING)
-    child.state = TaskStates.CANCELED
-    child.detail = "changed"
-    with pytest.raises(DatabaseUpdatePreconditionsError):
-        child.save()
-    assert TaskChild.objects.get(pk=child.pk).detail == "d"
+    assert_a_concurrent_transition_is_refused(
+        child, TaskStates.RUNNING, TaskStates.CANCELED, detail="changed"
+    )
 
 
 # --- events ----------------------------------------------------------------------------------
