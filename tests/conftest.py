@@ -22,6 +22,7 @@ from django.dispatch import Signal
 from keel import clock as keel_clock
 from keel.redis import get_redis
 from keel.site.cache import reset_process_state
+from keel.site.tracking import InvalidationListener
 from tests.reliability import servers
 
 #: The repository's root folder.
@@ -134,6 +135,13 @@ def clock() -> Iterator[ModuleType]:
     keel_clock.reset()
     yield keel_clock
     keel_clock.reset()
+
+
+def current_stamp(listener: InvalidationListener) -> int:
+    """The stamp of keel's tracking ``listener`` now (it is live)."""
+    stamp = listener.stamp()
+    assert stamp is not None
+    return stamp
 
 
 @contextmanager

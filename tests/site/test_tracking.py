@@ -21,6 +21,7 @@ from django.test import override_settings
 from keel.redis import make_key
 from keel.site import tracking
 from keel.site.tracking import InvalidationListener, get_listener, probe, reset_listener
+from tests.conftest import current_stamp
 from tests.reliability import servers
 
 HEARTBEAT = 0.3
@@ -56,13 +57,6 @@ def seconds_until(condition: Callable[[], bool], timeout: float = 10.0) -> float
             raise AssertionError(f"not within {timeout}s")
         time.sleep(0.0005)
     return time.monotonic() - started
-
-
-def current_stamp(listener: InvalidationListener) -> int:
-    """The listener's stamp now (it is live)."""
-    stamp = listener.stamp()
-    assert stamp is not None
-    return stamp
 
 
 def seconds_until_stale(
