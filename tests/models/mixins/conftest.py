@@ -8,6 +8,7 @@ import pytest
 from django.test.utils import CaptureQueriesContext
 
 from keel.exceptions import DatabaseUpdatePreconditionsError
+from tests.testapp.models.mixins_core import TrackedItem
 
 
 def updates(queries: CaptureQueriesContext) -> list[str]:
@@ -30,3 +31,10 @@ def assert_a_concurrent_transition_is_refused(
         instance.save()
     stored = model.objects.get(pk=instance.pk)
     assert {name: getattr(stored, name) for name in changes} == before
+
+
+def loaded_item(**values: Any) -> TrackedItem:
+    """A ``TrackedItem`` of ``values`` (``name`` "a" unless given), saved and loaded back:
+    tracking starts from the loaded row."""
+    values.setdefault("name", "a")
+    return TrackedItem.objects.get(pk=TrackedItem.objects.create(**values).pk)

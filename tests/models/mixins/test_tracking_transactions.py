@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from keel.exceptions import DatabaseUpdatePreconditionsError, TransitionNotAllowedError
-from tests.models.mixins.conftest import updates
+from tests.models.mixins.conftest import loaded_item, updates
 from tests.testapp.models.mixins_core import (
     Purchase,
     PurchaseStates,
@@ -51,13 +51,8 @@ def _save_then_roll_back(instance: Any) -> None:
     _in_doomed_block(instance.save)
 
 
-def _loaded(**values: Any) -> TrackedItem:
-    """A ``TrackedItem`` of ``values``, saved and loaded back (tracking from the loaded row)."""
-    return TrackedItem.objects.get(pk=TrackedItem.objects.create(**values).pk)
-
-
 def test_a_rolled_back_save_leaves_the_instance_as_dirty_as_before() -> None:
-    item = _loaded(name="a", count=1)
+    item = loaded_item(count=1)
     item.name = "b"
     item.data = {"k": [1]}
     _save_then_roll_back(item)
@@ -72,7 +67,7 @@ def test_a_rolled_back_save_leaves_the_instance_as_dirty_as_before() -> None:
 
 
 def test_an_in_place_edit_rolled_back_is_written_by_the_retry() -> None:
-    item = _loaded(name="a", data={"k": 1})
+    item = loaded_item(data={"k": 1})
     item.data["k"] = 2
     _save_then_roll_back(item)
     assert item.has_changed("data")
@@ -81,7 +76,7 @@ def test_an_in_place_edit_rolled_back_is_written_by_the_retry() -> None:
 
 
 def test_assignments_made_after_the_rolled_back_save_are_kept() -> None:
-    item = _loaded(name="a", count=1)
+    item = loaded_item(count=1)
     item.name = "b"
     # count is changed after the write, inside the doomed block
     _in_doomed_block(item.save, lambda: setattr(item, "count", 2))
@@ -92,7 +87,7 @@ def test_assignments_made_after_the_rolled_back_save_are_kept() -> None:
 
 
 def test_a_savepoint_rolled_back_inside_a_kept_transaction_is_retried() -> None:
-    item = _loaded(name="a")
+    item = loaded_item()
     with transaction.atomic():
         item.count = 5
         item.save()  # kept: the outer block commits
@@ -105,7 +100,7 @@ def test_a_savepoint_rolled_back_inside_a_kept_transaction_is_retried() -> None:
 
 
 def test_a_save_that_stays_in_the_transaction_is_not_written_twice() -> None:
-    item = _loaded(name="a")
+    item = loaded_item()
     with transaction.atomic():
         item.name = "b"
         item.save()
@@ -170,7 +165,7 @@ def test_the_retry_writes_the_transition_and_sends_its_event_once_on_commit(
 
 @pytest.mark.django_db(transaction=True)
 def test_after_the_commit_the_written_values_are_the_baseline() -> None:
-    item = _loaded(name="a")
+    item = loaded_item()
     with transaction.atomic():
         item.name = "b"
         item.save()
@@ -183,7 +178,7 @@ def test_after_the_commit_the_written_values_are_the_baseline() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_whole_transaction_rolled_back_is_retried() -> None:
-    item = _loaded(name="a")
+    item = loaded_item()
     item.name = "b"
     _save_then_roll_back(item)
     item.save()  # autocommit
