@@ -17,10 +17,12 @@ from django.conf import settings as django_settings
 from django.core.cache import caches
 from django.db import connection, connections
 from django.db.models import Model
+from django.dispatch import Signal
 
 from keel import clock as keel_clock
 from keel.redis import get_redis
 from keel.site.cache import reset_process_state
+from keel.site.tracking import InvalidationListener
 from tests.reliability import servers
 
 #: The repository's root folder.
@@ -133,6 +135,29 @@ def clock() -> Iterator[ModuleType]:
     keel_clock.reset()
     yield keel_clock
     keel_clock.reset()
+
+
+def current_stamp(listener: InvalidationListener) -> int:
+    """The stamp of keel's tracking ``listener`` now (it is live)."""
+    stamp = listener.stamp()
+    assert stamp is not None
+    return stamp
+
+
+@contextmanager
+def signal_received(signal: Signal, **options: Any) -> Iterator[list[dict[str, Any]]]:
+    """What ``signal`` sends while the block runs (to a receiver connected with ``options``):
+    the keyword arguments of each sending, ``sender`` included."""
+    sent: list[dict[str, Any]] = []
+
+    def receiver(**kwargs: Any) -> None:
+        sent.append(kwargs)
+
+    signal.connect(receiver, **options)
+    try:
+        yield sent
+    finally:
+        signal.disconnect(receiver, **options)
 
 
 @contextmanager

@@ -23,6 +23,15 @@ DB = os.environ.get("KEEL_TEST_DB", "sqlite")
 SUFFIX = os.environ.get("KEEL_TEST_DB_SUFFIX", "")
 
 
+def on_server(engine: str, name: str, **defaults: str) -> dict[str, Any]:
+    """A database on a server; each of ``defaults`` (``USER``, ``HOST``, ...) is overridden by
+    the environment variable ``KEEL_TEST_<name>_<key>``."""
+    given = {
+        key: os.environ.get(f"KEEL_TEST_{name}_{key}", value) for key, value in defaults.items()
+    }
+    return {"ENGINE": f"django.db.backends.{engine}", "NAME": "test", **given}
+
+
 def database(alias: str) -> dict[str, Any]:
     test_name = f"test_keel_{alias}{SUFFIX}"
     if DB == "sqlite":
@@ -33,22 +42,12 @@ def database(alias: str) -> dict[str, Any]:
             "TEST": {"NAME": str(Path(tempfile.gettempdir()) / f"{test_name}.sqlite3")},
         }
     if DB == "postgres":
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": "test",
-            "USER": os.environ.get("KEEL_TEST_PG_USER", "postgres"),
-            "HOST": os.environ.get("KEEL_TEST_PG_HOST", "127.0.0.1"),
-            "PORT": os.environ.get("KEEL_TEST_PG_PORT", "5432"),
-            "TEST": {"NAME": test_name},
-        }
+        pg = on_server("postgresql", "PG", USER="postgres", HOST="127.0.0.1", PORT="5432")
+        return {**pg, "TEST": {"NAME": test_name}}
     if DB == "mysql":
+        my = on_server("mysql", "MYSQL", USER="root", PASSWORD="", HOST="127.0.0.1", PORT="3306")
         return {
-            "ENGINE": "django.db.backends.mysql",
-            "NAME": "test",
-            "USER": os.environ.get("KEEL_TEST_MYSQL_USER", "root"),
-            "PASSWORD": os.environ.get("KEEL_TEST_MYSQL_PASSWORD", ""),
-            "HOST": os.environ.get("KEEL_TEST_MYSQL_HOST", "127.0.0.1"),
-            "PORT": os.environ.get("KEEL_TEST_MYSQL_PORT", "3306"),
+            **my,
             "OPTIONS": {"charset": "utf8mb4"},
             "TEST": {"NAME": test_name, "CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
         }

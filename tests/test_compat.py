@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models.signals import post_init
 
 from keel import compat
+from tests.conftest import signal_received
 from tests.testapp.models.mixins_core import InitOverrideItem, TrackedItem
 
 pytestmark = pytest.mark.django_db
@@ -73,18 +74,10 @@ def _row(instance: models.Model, only: tuple[str, ...] | None) -> tuple[list[str
 
 
 def test_a_model_overriding_init_loads_through_django_and_is_tracked() -> None:
-    seen: list[object] = []
-
-    def receiver(sender: type, instance: object, **kwargs: object) -> None:
-        seen.append(instance)
-
     InitOverrideItem.objects.create(name="a")
-    post_init.connect(receiver, sender=InitOverrideItem)
-    try:
+    with signal_received(post_init, sender=InitOverrideItem) as sent:
         item = InitOverrideItem.objects.get()
-    finally:
-        post_init.disconnect(receiver, sender=InitOverrideItem)
-    assert seen == [item]
+    assert [kwargs["instance"] for kwargs in sent] == [item]
     assert item.initialised is True
     assert item.get_dirty_fields() == {}
     item.name = "b"
@@ -128,14 +121,6 @@ def test_a_descriptor_with_side_effects_takes_the_per_field_path() -> None:
 
 def test_init_signals_are_sent_on_the_fast_path() -> None:
     TrackedItem.objects.create(name="x")
-    seen: list[object] = []
-
-    def receiver(sender: type, instance: object, **kwargs: object) -> None:
-        seen.append(instance)
-
-    post_init.connect(receiver, sender=TrackedItem)
-    try:
+    with signal_received(post_init, sender=TrackedItem) as sent:
         loaded = TrackedItem.objects.get()
-    finally:
-        post_init.disconnect(receiver, sender=TrackedItem)
-    assert seen == [loaded]
+    assert [kwargs["instance"] for kwargs in sent] == [loaded]

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -37,6 +37,25 @@ from tests.testapp.models.fixtures import FixtureEntry
 from tests.testapp.models.site import SiteSettings, StaticContent
 
 # -- Redis killed during reads -----------------------------------------------------------------
+
+
+def killed_while_running(
+    server: servers.Server,
+    threads: list[threading.Thread],
+    *,
+    after: float,
+    then: Callable[[], None] = lambda: None,
+    timeout: float,
+) -> None:
+    """Start ``threads``, kill ``server`` ``after`` seconds later, call ``then``, and wait for
+    the threads to end (``timeout`` seconds each at most)."""
+    for thread in threads:
+        thread.start()
+    time.sleep(after)
+    server.kill()
+    then()
+    for thread in threads:
+        thread.join(timeout=timeout)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -72,15 +91,12 @@ def test_pages_keep_serving_from_the_database_when_redis_is_killed_mid_traffic(
             finally:
                 connection.close()
 
+    def stop_after_the_kill() -> None:
+        time.sleep(1.5)
+        stop.set()
+
     threads = [threading.Thread(target=reader) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    time.sleep(0.3)
-    server.kill()
-    time.sleep(1.5)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
+    killed_while_running(server, threads, after=0.3, then=stop_after_the_kill, timeout=30)
     assert failures == []
     assert set(answers) == {expected}
     assert sum(answers.values()) > 20
@@ -134,12 +150,7 @@ def test_tokens_are_consumed_at_most_once_across_a_redis_crash_and_restart(
 
     order = list(tokens)
     threads = [threading.Thread(target=consumer, args=(order[i::3],)) for i in range(3)]
-    for thread in threads:
-        thread.start()
-    time.sleep(0.15)
-    server.kill()
-    for thread in threads:
-        thread.join(timeout=60)
+    killed_while_running(server, threads, after=0.15, timeout=60)
     assert unexpected == []
     assert unanswered, "the crash happened after every consume: nothing was tested"
     assert 0 < len(consumed) < len(tokens)

@@ -26,7 +26,7 @@ from keel.tokens import (
     TokenStoreUnavailable,
     TooManyCodes,
 )
-from tests.conftest import redis_processes
+from tests.conftest import current_stamp, redis_processes
 from tests.reliability import servers
 from tests.testapp.models.site import SiteSettings
 
@@ -332,13 +332,18 @@ def stale_within(listener: InvalidationListener, key: str, stamp: int, seconds: 
     return True
 
 
-@pytest.fixture
-def cluster_listener(on_cluster: servers.Cluster, settings: Any) -> Iterator[InvalidationListener]:
+def live_listener(settings: Any) -> InvalidationListener:
+    """keel's listener, with the tests' heartbeat, once it is live."""
     settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_TRACKING_HEARTBEAT": TRACKING_HEARTBEAT}
     listener = get_listener()
     assert listener is not None
     assert listener.wait_live(10), listener.refused
-    yield listener
+    return listener
+
+
+@pytest.fixture
+def cluster_listener(on_cluster: servers.Cluster, settings: Any) -> Iterator[InvalidationListener]:
+    yield live_listener(settings)
     reset_listener()
 
 
@@ -385,8 +390,7 @@ def test_tracking_follows_a_resharding_to_a_new_master(settings: Any) -> None:
         }
         listener = get_listener()
         assert listener is not None and listener.wait_live(10)
-        stamp = listener.stamp()
-        assert stamp is not None
+        stamp = current_stamp(listener)
         newcomer = started.start(
             *servers.CLUSTER_NODE, "--cluster-node-timeout", "2000",
             port=servers.free_port(with_bus=True),
@@ -438,15 +442,12 @@ def owned_slots(node: servers.Server) -> set[int]:
 def test_tracking_survives_a_sentinel_failover(
     on_sentinel: servers.SentinelGroup, settings: Any
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_TRACKING_HEARTBEAT": TRACKING_HEARTBEAT}
-    listener = get_listener()
-    assert listener is not None and listener.wait_live(10), listener.refused
+    listener = live_listener(settings)
     assert len(tracking_names(on_sentinel.master)) == 1
     # Plus one connection to one Sentinel, asked for the master at every heartbeat.
     assert sum(len(tracking_names(s)) for s in on_sentinel.sentinels) == 1
     key = make_key("site", "doc")
-    stamp = listener.stamp()
-    assert stamp is not None
+    stamp = current_stamp(listener)
     on_sentinel.sentinels[0].client().sentinel_failover(servers.SERVICE_NAME)
     servers.wait_for(
         lambda: on_sentinel.master_port() == on_sentinel.replica.port, 20, "the failover"
@@ -470,12 +471,9 @@ def test_tracking_survives_a_sentinel_failover(
 def test_tracking_follows_the_sentinels_when_the_master_dies(
     on_sentinel: servers.SentinelGroup, settings: Any
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_TRACKING_HEARTBEAT": TRACKING_HEARTBEAT}
-    listener = get_listener()
-    assert listener is not None and listener.wait_live(10), listener.refused
+    listener = live_listener(settings)
     key = make_key("site", "doc")
-    stamp = listener.stamp()
-    assert stamp is not None
+    stamp = current_stamp(listener)
     on_sentinel.master.kill()
     assert stale_within(listener, key, stamp, 0.1)
     # Not live while the Sentinels still name the dead master; live on the promoted replica.

@@ -53,7 +53,28 @@ def _target_of(request: HttpRequest) -> str | None:
     return value or None
 
 
-class StateMachineAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ChangeFormContextMixin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Add ``change_form_context(request, obj)`` to the change form of an object the user may
+    change (keel's admin templates read it)."""
+
+    def change_form_context(self, request: HttpRequest, obj: Any) -> dict[str, Any]:
+        return {}
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        if change and obj is not None and self.has_change_permission(request, obj):
+            context.update(self.change_form_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+class StateMachineAdminMixin(ChangeFormContextMixin):
     """Transitions of a state-machine model in the admin (see the module docstring)."""
 
     change_form_template = "keel/admin/state_change_form.html"
@@ -182,28 +203,17 @@ class StateMachineAdminMixin(admin.ModelAdmin):  # type: ignore[type-arg]
             setattr(request, _REFUSED, exc)
             return super().changeform_view(request, object_id, form_url, extra_context)
 
-    def render_change_form(
-        self,
-        request: HttpRequest,
-        context: dict[str, Any],
-        add: bool = False,
-        change: bool = False,
-        form_url: str = "",
-        obj: Any = None,
-    ) -> HttpResponse:
+    def change_form_context(self, request: HttpRequest, obj: Any) -> dict[str, Any]:
+        labels = self._graph_labels()
+        current = obj.get_state()
         transitions: list[dict[str, Any]] = []
-        if change and obj is not None and self.has_change_permission(request, obj):
-            labels = self._graph_labels()
-            current = obj.get_state()
-            for target in obj.get_available_transitions(request.user):
-                rule = obj.get_transition_rule(current, target)
-                label = rule.label if rule is not None and rule.label else None
-                transitions.append(
-                    {"value": target, "label": label or f"→ {labels.get(target, target)}"}
-                )
-        context["keel_transitions"] = transitions
-        context["keel_transition_param"] = TRANSITION_PARAM
-        return super().render_change_form(request, context, add, change, form_url, obj)
+        for target in obj.get_available_transitions(request.user):
+            rule = obj.get_transition_rule(current, target)
+            label = rule.label if rule is not None and rule.label else None
+            transitions.append(
+                {"value": target, "label": label or f"→ {labels.get(target, target)}"}
+            )
+        return {"keel_transitions": transitions, "keel_transition_param": TRANSITION_PARAM}
 
     # Changelist actions: one per target state.
     def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ Internal: not part of keel's public API; import the public names from their pack
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import django
@@ -324,6 +325,18 @@ class AsyncSaveOptionsMixin(models.Model):
     asave.alters_data = True  # type: ignore[attr-defined]
 
 
+@dataclass(frozen=True)
+class TableUpdate:
+    """The arguments of one per-table UPDATE of ``save()`` (see ``ConditionalUpdateMixin``)."""
+
+    base_qs: models.QuerySet[Any]
+    using: str
+    pk_val: Any
+    values: Sequence[Any]
+    update_fields: Any
+    forced_update: Any
+
+
 class ConditionalUpdateMixin(models.Model):
     """Route Django's per-table UPDATE through ``guard_update``.
 
@@ -338,19 +351,11 @@ class ConditionalUpdateMixin(models.Model):
     class Meta:
         abstract = True
 
-    def guard_update(
-        self,
-        base_qs: models.QuerySet[Any],
-        using: str,
-        pk_val: Any,
-        values: Sequence[Any],
-        update_fields: Any,
-        forced_update: Any,
-    ) -> models.QuerySet[Any] | None:
+    def guard_update(self, update: TableUpdate) -> models.QuerySet[Any] | None:
         """Return the guarded queryset for this table, or ``None`` to update unguarded."""
         return None
 
-    def update_not_applied(self, base_qs: models.QuerySet[Any], using: str, pk_val: Any) -> None:
+    def update_not_applied(self, update: TableUpdate) -> None:
         """Called when a guarded UPDATE matched no row; expected to raise."""
 
     def _do_update(  # type: ignore[override]  # forwards 5.2's and 6.x's arguments alike
@@ -364,16 +369,20 @@ class ConditionalUpdateMixin(models.Model):
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        guarded = self.guard_update(base_qs, using, pk_val, values, update_fields, forced_update)
-        if guarded is None:
-            return super()._do_update(
-                base_qs, using, pk_val, values, update_fields, forced_update, *args, **kwargs
-            )
+        update = TableUpdate(base_qs, using, pk_val, values, update_fields, forced_update)
+        guarded = self.guard_update(update)
         result = super()._do_update(
-            guarded, using, pk_val, values, update_fields, forced_update, *args, **kwargs
+            base_qs if guarded is None else guarded,
+            using,
+            pk_val,
+            values,
+            update_fields,
+            forced_update,
+            *args,
+            **kwargs,
         )
-        if not result:
-            self.update_not_applied(base_qs, using, pk_val)
+        if guarded is not None and not result:
+            self.update_not_applied(update)
         return result
 
 

@@ -6,12 +6,15 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import pytest
 import redis
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from keel.redis import get_redis
 from keel.site.cache import reset_process_state
@@ -55,6 +58,22 @@ def counted_redis(keel_redis: redis.Redis, settings: Any) -> Iterator[type[Count
     CountingConnection.reset()
 
 
+@pytest.fixture
+def store_redis(keel_redis: redis.Redis, settings: Any) -> redis.Redis:
+    """``keel_redis`` without the process-copy window: each read outside a request asks the
+    store."""
+    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
+    return keel_redis
+
+
+@pytest.fixture
+def store_reads(counted_redis: type[CountingConnection], settings: Any) -> type[CountingConnection]:
+    """``counted_redis`` without the process-copy window: each read outside a request asks the
+    store."""
+    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
+    return counted_redis
+
+
 def tracked(settings: Any, server: servers.Server, **keel: Any) -> InvalidationListener:
     """Turn on keel's Redis ``server`` with client tracking and no process-copy window (so
     tracking alone keeps copies), commands counted, ``keel`` settings on top; returns the
@@ -71,6 +90,46 @@ def tracked(settings: Any, server: servers.Server, **keel: Any) -> InvalidationL
     assert listener is not None
     assert listener.wait_live(5), listener.refused
     return listener
+
+
+#: The start of a reader process's script: Django set up on this test database, with the
+#: ``KEEL`` setting given to [`start_reader`][tests.site.conftest.start_reader].
+READER_SETUP = textwrap.dedent(
+    """
+    import json, os, sys, time
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    from tests import settings as test_settings
+    config = json.loads(os.environ["KEEL_SITE_READER"])
+    test_settings.DATABASES["default"]["NAME"] = config["db"]
+    test_settings.KEEL = config["keel"]
+    import django
+    django.setup()
+    from tests.testapp.models.site import SiteSettings
+    """
+)
+
+
+def start_reader(loop: str, keel: dict[str, Any]) -> subprocess.Popen[str]:
+    """A new Python process running ``READER_SETUP`` then ``loop`` (which prints what it reads
+    to its standard output, a pipe), with ``keel`` as its ``KEEL`` setting."""
+    config = {"db": connection.settings_dict["NAME"], "keel": keel}
+    env = {**os.environ, "KEEL_SITE_READER": json.dumps(config)}
+    return subprocess.Popen(
+        [sys.executable, "-c", READER_SETUP + textwrap.dedent(loop)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+@contextmanager
+def round_trips() -> Iterator[CaptureQueriesContext]:
+    """Count from here: the Redis commands in ``CountingConnection.commands``, the SQL queries
+    in the context yielded."""
+    CountingConnection.reset()
+    with CaptureQueriesContext(connection) as queries:
+        yield queries
 
 
 def write_from_another_process(keel: dict[str, Any], phone: str) -> None:

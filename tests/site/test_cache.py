@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import socket
 import subprocess
-import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -31,8 +28,7 @@ from keel.site import versions
 from keel.site.cache import get_store, request_scope, reset_process_state
 from keel.site.codec import schema_id
 from keel.site.stores import Write
-from tests.conftest import ROOT
-from tests.site.conftest import CountingConnection
+from tests.site.conftest import CountingConnection, round_trips, start_reader
 from tests.testapp.models.site import BookingSettings, SiteSettings, StaticContent
 
 
@@ -83,31 +79,27 @@ def test_load_creates_the_row_when_absent(keel_redis: redis.Redis) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_warm_store_serves_reads_with_one_command_and_no_sql(
-    counted_redis: type[CountingConnection], settings: Any
+    store_reads: type[CountingConnection],
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
     SiteSettings.objects.update(phone="+1 555")
     SiteSettings.load()  # warm
-    counted_redis.reset()
-    with CaptureQueriesContext(connection) as queries:
+    with round_trips() as queries:
         assert SiteSettings.load().phone == "+1 555"
-    assert counted_redis.commands == ["EVALSHA"]
+    assert store_reads.commands == ["EVALSHA"]
     assert len(queries) == 0
 
 
 @pytest.mark.django_db(transaction=True)
 def test_fifty_attribute_reads_in_a_request_cost_one_command_and_no_sql(
-    counted_redis: type[CountingConnection], settings: Any
+    store_reads: type[CountingConnection],
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
     SiteSettings.load()  # warm the store
-    counted_redis.reset()
     names = [f.attname for f in SiteSettings._meta.concrete_fields if not getattr(f, "secret", 0)]
     assert len(names) >= 50
-    with CaptureQueriesContext(connection) as queries, request_scope():
+    with round_trips() as queries, request_scope():
         values = [getattr(SiteSettings.load(), name) for name in names[:50]]
     assert len(values) == 50
-    assert len(counted_redis.commands) <= 1
+    assert len(store_reads.commands) <= 1
     assert len(queries) == 0
 
 
@@ -121,8 +113,7 @@ def test_without_tracking_the_process_copy_answers_without_any_round_trip_inside
         "SITE_SETTINGS_TRACKING": False,
     }
     SiteSettings.load()
-    counted_redis.reset()
-    with CaptureQueriesContext(connection) as queries:
+    with round_trips() as queries:
         for _ in range(20):
             SiteSettings.load()
     assert counted_redis.commands == []
@@ -131,16 +122,14 @@ def test_without_tracking_the_process_copy_answers_without_any_round_trip_inside
 
 @pytest.mark.django_db(transaction=True)
 def test_an_expired_copy_is_renewed_without_the_document_when_nothing_changed(
-    counted_redis: type[CountingConnection], settings: Any
+    store_reads: type[CountingConnection],
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
     SiteSettings.objects.update(phone="current")
     SiteSettings.load()
     get_redis().delete(settings_doc_key())  # were the document needed, it would be rebuilt
-    counted_redis.reset()
-    with CaptureQueriesContext(connection) as queries:
+    with round_trips() as queries:
         assert SiteSettings.load().phone == "current"
-    assert counted_redis.commands == ["EVALSHA"]
+    assert store_reads.commands == ["EVALSHA"]
     assert len(queries) == 0
     assert get_redis().get(settings_doc_key()) is None
 
@@ -196,8 +185,7 @@ def test_documents_are_json_with_a_generation_and_never_pickle(keel_redis: redis
 
 
 @pytest.mark.django_db(transaction=True)
-def test_cached_values_keep_their_python_types(keel_redis: redis.Redis, settings: Any) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
+def test_cached_values_keep_their_python_types(store_redis: redis.Redis) -> None:
     SiteSettings.objects.update(
         maintenance_mode=False, latitude="1.500000", launched_on="2024-05-01"
     )
@@ -210,17 +198,14 @@ def test_cached_values_keep_their_python_types(keel_redis: redis.Redis, settings
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_damaged_document_is_rebuilt_from_the_database(
-    keel_redis: redis.Redis, settings: Any
-) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
+def test_a_damaged_document_is_rebuilt_from_the_database(store_redis: redis.Redis) -> None:
     SiteSettings.objects.update(phone="db")
     SiteSettings.load()
     for damaged in (b"not json", b"[]", b'{"format": 1}', json.dumps({"format": 99}).encode()):
-        keel_redis.set(settings_doc_key(), damaged)
+        store_redis.set(settings_doc_key(), damaged)
         reset_process_state()  # this process has no copy to fall back on
         assert SiteSettings.load().phone == "db"
-        assert json.loads(keel_redis.get(settings_doc_key()))["data"]["phone"] == "db"
+        assert json.loads(store_redis.get(settings_doc_key()))["data"]["phone"] == "db"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -243,12 +228,9 @@ def test_two_singleton_models_never_share_a_key(keel_redis: redis.Redis) -> None
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_slow_reader_cannot_overwrite_a_newer_publication(
-    keel_redis: redis.Redis, settings: Any
-) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
+def test_a_slow_reader_cannot_overwrite_a_newer_publication(store_redis: redis.Redis) -> None:
     SiteSettings.objects.update(phone="old")
-    keel_redis.delete(settings_doc_key())
+    store_redis.delete(settings_doc_key())
     source = SiteSettings._source()
     original_build = source.build
     entered, release = threading.Event(), threading.Event()
@@ -270,7 +252,7 @@ def test_a_slow_reader_cannot_overwrite_a_newer_publication(
         reader.join(5)
     finally:
         source.build = original_build  # type: ignore[method-assign]
-    doc = json.loads(keel_redis.get(settings_doc_key()))
+    doc = json.loads(store_redis.get(settings_doc_key()))
     assert doc["data"]["phone"] == "new"
     reset_process_state()
     assert SiteSettings.load().phone == "new"
@@ -402,15 +384,14 @@ def test_publish_or_clear_cache_after_raw_sql_refreshes_every_copy(
 
 @pytest.mark.django_db(transaction=True)
 def test_keel_reuses_one_connection_for_many_operations(
-    counted_redis: type[CountingConnection], settings: Any
+    store_reads: type[CountingConnection],
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
     for phone in ("1", "2", "3"):
         SiteSettings.objects.update(phone=phone)
         SiteSettings.load()
         StaticContent.get_content_map()
-    assert len(counted_redis.commands) > 10
-    assert counted_redis.connects == 0
+    assert len(store_reads.commands) > 10
+    assert store_reads.connects == 0
 
 
 # -- Redis outages --------------------------------------------------------------------------
@@ -493,18 +474,17 @@ def test_a_redis_server_that_stops_neither_fails_a_save_nor_blanks_a_read(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_publication_lost_in_an_outage_is_repaired_by_the_next_reader(
-    keel_redis: redis.Redis, settings: Any
+    store_redis: redis.Redis, settings: Any
 ) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
     SiteSettings.objects.update(phone="before")
     SiteSettings.load()
     good_url = settings.KEEL["REDIS_URL"]
     settings.KEEL = {**settings.KEEL, "REDIS_URL": DEAD_REDIS}
     SiteSettings.objects.update(phone="during")  # the publication fails
     settings.KEEL = {**settings.KEEL, "REDIS_URL": good_url}  # a fresh process state
-    assert json.loads(keel_redis.get(settings_doc_key()))["data"]["phone"] == "before"
+    assert json.loads(store_redis.get(settings_doc_key()))["data"]["phone"] == "before"
     assert SiteSettings.load().phone == "during"  # the store is behind the database
-    assert json.loads(keel_redis.get(settings_doc_key()))["data"]["phone"] == "during"
+    assert json.loads(store_redis.get(settings_doc_key()))["data"]["phone"] == "during"
 
 
 # -- without Redis: a Django cache takes its place ------------------------------------------
@@ -540,17 +520,7 @@ def test_without_redis_a_failing_cache_falls_back_to_the_database(settings: Any)
 
 # -- two processes --------------------------------------------------------------------------
 
-READER = textwrap.dedent(
-    """
-    import json, os, sys, time
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-    from django.conf import settings
-    config = json.loads(os.environ["KEEL_SITE_READER"])
-    settings.DATABASES["default"]["NAME"] = config["db"]
-    settings.KEEL = config["keel"]
-    import django
-    django.setup()
-    from tests.testapp.models.site import SiteSettings
+READ_UNTIL_STOP = """
     last = None
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -561,25 +531,12 @@ READER = textwrap.dedent(
             if phone == "stop":
                 break
         time.sleep(0.01)
-    """
-)
-
-
-def _start_reader(keel: dict[str, Any]) -> subprocess.Popen[str]:
-    config = {"db": connection.settings_dict["NAME"], "keel": keel}
-    env = {**os.environ, "KEEL_SITE_READER": json.dumps(config)}
-    return subprocess.Popen(
-        [sys.executable, "-c", READER],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+"""
 
 
 def _assert_change_seen_within(keel: dict[str, Any], window: float) -> None:
     SiteSettings.objects.update(phone="first")
-    reader = _start_reader(keel)
+    reader = start_reader(READ_UNTIL_STOP, keel)
     try:
         assert reader.stdout is not None
         assert reader.stdout.readline().strip() == "first"

@@ -4,6 +4,8 @@ that replaces another never vouches for the stamps the old one handed out."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -23,7 +25,8 @@ class _Rollback(Exception):
 
 @pytest.fixture(params=["process", "redis"])
 def store(request: pytest.FixtureRequest, settings: Any) -> None:
-    """Every test runs with the process copy alone, then with Redis and tracking."""
+    """Every test runs with the process copy alone, then with Redis and tracking; the phone
+    "old" is saved and read warm."""
     if request.param == "redis":
         tracked(settings, request.getfixturevalue("server"))
     else:
@@ -33,54 +36,47 @@ def store(request: pytest.FixtureRequest, settings: Any) -> None:
             "SITE_SETTINGS_VERIFY_INTERVAL": 30,
         }
         reset_process_state()
+    save_phone("old")
+    warm("old")
+
+
+@contextmanager
+def manual_transactions() -> Iterator[None]:
+    """Autocommit off inside (the code commits or rolls back itself), on again after."""
+    transaction.set_autocommit(False)
+    try:
+        yield
+    finally:
+        transaction.set_autocommit(True)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_manual_transaction_reads_its_own_write(store: None) -> None:
-    save_phone("old")
-    warm("old")
-    transaction.set_autocommit(False)
-    try:
-        row = SiteSettings.objects.get()
-        row.phone = "new"
-        row.save()
+    with manual_transactions():
+        save_phone("new")
         inside = [SiteSettings.load().phone for _ in range(3)]
         transaction.commit()
         after_commit = SiteSettings.load().phone
         transaction.commit()  # the read began the next transaction
-    finally:
-        transaction.set_autocommit(True)
     after = [SiteSettings.load().phone for _ in range(3)]
     assert (inside, after_commit, after) == (["new"] * 3, "new", ["new"] * 3)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_rolled_back_manual_transaction_is_never_served(store: None) -> None:
-    save_phone("old")
-    warm("old")
-    transaction.set_autocommit(False)
-    try:
-        row = SiteSettings.objects.get()
-        row.phone = "rolled-back"
-        row.save()
+    with manual_transactions():
+        save_phone("rolled-back")
         inside = SiteSettings.load().phone
         transaction.rollback()
-    finally:
-        transaction.set_autocommit(True)
     after = [SiteSettings.load().phone for _ in range(3)]
     assert (inside, after) == ("rolled-back", ["old"] * 3)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_warm_read_comes_back_after_a_manual_transaction(store: None) -> None:
-    save_phone("old")
-    warm("old")
-    transaction.set_autocommit(False)
-    try:
+    with manual_transactions():
         save_phone("new")
         transaction.commit()
-    finally:
-        transaction.set_autocommit(True)
     warm("new")
 
 
@@ -88,8 +84,6 @@ def test_the_warm_read_comes_back_after_a_manual_transaction(store: None) -> Non
 def test_own_write_is_read_after_on_commit_callbacks_ran_early(
     store: None, django_capture_on_commit_callbacks: Any
 ) -> None:
-    save_phone("old")
-    warm("old")
     inside: list[str] = []
 
     def write_read_and_roll_back() -> None:
@@ -110,8 +104,6 @@ def test_own_write_is_read_after_on_commit_callbacks_ran_early(
 def test_a_transaction_whose_callbacks_ran_early_publishes_on_commit(
     store: None, django_capture_on_commit_callbacks: Any
 ) -> None:
-    save_phone("old")
-    warm("old")
     with transaction.atomic():
         with django_capture_on_commit_callbacks(execute=True):
             save_phone("new")

@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from keel.fixtures import SingletonFixtureUpdateCommand
 from keel.signals import site_settings_changed
 from keel.site.changes import MASK
+from tests.conftest import signal_received
 from tests.testapp.models.site import SiteSettings
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,16 +27,8 @@ SECRET = "sk_live_signal_plaintext"
 
 @pytest.fixture
 def received() -> Iterator[list[dict[str, Any]]]:
-    sent: list[dict[str, Any]] = []
-
-    def receiver(**kwargs: Any) -> None:
-        sent.append(kwargs)
-
-    site_settings_changed.connect(receiver)
-    try:
+    with signal_received(site_settings_changed) as sent:
         yield sent
-    finally:
-        site_settings_changed.disconnect(receiver)
 
 
 def save_then_fail(settings: SiteSettings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from django.test import override_settings
 
 from keel.redis import make_key
 from keel.site.checks import check_key_prefix
+from tests.docs_examples import DOCS
 
 REDIS = "redis://127.0.0.1:6379/0"
 
@@ -149,26 +151,24 @@ def test_a_database_named_by_a_postgresql_service_is_not_ambiguous() -> None:
     assert ids(databases, {"REDIS_URL": REDIS}) == []
 
 
-DOCUMENTED_OPTIONS = (
-    [
-        ("django.db.backends.postgresql", key)
-        for key in ("service", "dbname", "host", "hostaddr", "port", "assume_role")
-    ]
-    + [
-        ("django.db.backends.mysql", key)
-        for key in (
-            "db",
-            "database",
-            "host",
-            "port",
-            "unix_socket",
-            "read_default_file",
-            "read_default_group",
-            "init_command",
-        )
-    ]
-    + [("django.db.backends.sqlite3", "init_command")]
-)
+def documented_options() -> list[tuple[str, str]]:
+    """``(ENGINE, option)`` for each option the key-prefix table of docs/site.md says counts."""
+    engines = {
+        "PostgreSQL": "django.db.backends.postgresql",
+        "MySQL": "django.db.backends.mysql",
+        "SQLite": "django.db.backends.sqlite3",
+    }
+    table = (DOCS / "site.md").read_text().split("| backend | `OPTIONS` that count |")[1]
+    options = []
+    for line in table.split("\n\n")[0].splitlines()[2:]:
+        backend, counted = line.strip("|").split("|")
+        keys = re.findall(r"`(\w+)`", counted.split("; in `options`")[0])
+        options += [(engines[backend.split()[0].rstrip(",")], key) for key in keys]
+    return options
+
+
+DOCUMENTED_OPTIONS = documented_options()
+assert len(DOCUMENTED_OPTIONS) == 15, DOCUMENTED_OPTIONS
 
 
 @pytest.mark.parametrize(("engine", "key"), DOCUMENTED_OPTIONS)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import decimal
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -22,28 +24,26 @@ def local_ttl_zero(keel_redis: Any, settings: Any) -> None:
     settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0}
 
 
-def _float_model() -> type[models.Model]:
-    class FloatSettings(SiteSettingsSyncMixin):
-        ratio = models.FloatField(default=1.0)
-
-        class Meta:
-            app_label = "testapp"
-
-    return FloatSettings
+@contextmanager
+def settings_model(**fields: models.Field[Any, Any]) -> Iterator[Any]:
+    """A site-settings model with ``fields``, and its table, while the block runs."""
+    with isolate_apps("tests.testapp"):
+        meta = type("Meta", (), {"app_label": "testapp"})
+        body = {"__module__": __name__, "Meta": meta, **fields}
+        with table_of(type("IsolatedSettings", (SiteSettingsSyncMixin,), body)) as model:
+            yield model
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(connection.vendor == "mysql", reason="MariaDB refuses infinite floats")
 def test_an_infinite_float_publishes_and_loads(local_ttl_zero: None) -> None:
     """An infinite float is published as text and read back as a float."""
-    with isolate_apps("tests.testapp"):
-        FloatSettings = _float_model()
-        with table_of(FloatSettings):
-            with connection.cursor() as cursor:
-                table = connection.ops.quote_name(FloatSettings._meta.db_table)
-                cursor.execute(f"INSERT INTO {table} (id, ratio) VALUES (1, %s)", [float("inf")])
-            reset_process_state()
-            assert FloatSettings.load().ratio == float("inf")
+    with settings_model(ratio=models.FloatField(default=1.0)) as FloatSettings:
+        with connection.cursor() as cursor:
+            table = connection.ops.quote_name(FloatSettings._meta.db_table)
+            cursor.execute(f"INSERT INTO {table} (id, ratio) VALUES (1, %s)", [float("inf")])
+        reset_process_state()
+        assert FloatSettings.load().ratio == float("inf")
 
 
 class DecimalDecoder(json.JSONDecoder):
@@ -55,25 +55,17 @@ class DecimalDecoder(json.JSONDecoder):
 @pytest.mark.django_db(transaction=True)
 def test_a_json_field_with_a_decoder_and_no_encoder_is_a_check_error(local_ttl_zero: None) -> None:
     """A JSONField whose decoder gives values its (absent) encoder cannot write is keel.E008."""
-    with isolate_apps("tests.testapp"):
+    from keel.site.codec import unpublishable_reason
 
-        class PriceSettings(SiteSettingsSyncMixin):
-            prices = models.JSONField(default=dict, decoder=DecimalDecoder)
-
-            class Meta:
-                app_label = "testapp"
-
-        from keel.site.codec import unpublishable_reason
-
-        checked = unpublishable_reason(PriceSettings._meta.get_field("prices"))
-        with table_of(PriceSettings):
-            PriceSettings.objects.update_or_create(pk=1, defaults={"prices": {"tea": 1.5}})
-            reset_process_state()
-            try:
-                loaded = PriceSettings.load().prices
-            except TypeError:
-                loaded = "load() raised TypeError"
-            assert checked is not None, loaded
+    with settings_model(prices=models.JSONField(default=dict, decoder=DecimalDecoder)) as model:
+        checked = unpublishable_reason(model._meta.get_field("prices"))
+        model.objects.update_or_create(pk=1, defaults={"prices": {"tea": 1.5}})
+        reset_process_state()
+        try:
+            loaded = model.load().prices
+        except TypeError:
+            loaded = "load() raised TypeError"
+        assert checked is not None, loaded
 
 
 class Code:
@@ -106,21 +98,13 @@ def test_a_char_field_subclass_giving_objects_without_to_python_is_a_check_error
     """A CharField subclass giving objects (from_db_value) without a to_python is keel.E008."""
     from keel.site.codec import unpublishable_reason
 
-    with isolate_apps("tests.testapp"):
-
-        class CodeSettings(SiteSettingsSyncMixin):
-            code = CodeField(max_length=10, default="abc")
-
-            class Meta:
-                app_label = "testapp"
-
+    with settings_model(code=CodeField(max_length=10, default="abc")) as CodeSettings:
         checked = unpublishable_reason(CodeSettings._meta.get_field("code"))
-        with table_of(CodeSettings):
-            CodeSettings.objects.update_or_create(pk=1, defaults={"code": "xyz"})
-            assert CodeSettings.objects.get().code == Code("xyz")  # what the ORM returns
-            reset_process_state()
-            loaded = CodeSettings.load().code  # from the published document
-            assert checked is not None, type(loaded)
+        CodeSettings.objects.update_or_create(pk=1, defaults={"code": "xyz"})
+        assert CodeSettings.objects.get().code == Code("xyz")  # what the ORM returns
+        reset_process_state()
+        loaded = CodeSettings.load().code  # from the published document
+        assert checked is not None, type(loaded)
 
 
 class EncodedJSON(json.JSONEncoder):
@@ -135,18 +119,11 @@ def test_a_json_field_with_its_own_encoder_and_decoder_publishes_through_them(
     """A JSONField with an encoder and a decoder publishes as their JSON text."""
     from keel.site.codec import unpublishable_reason
 
-    with isolate_apps("tests.testapp"):
-
-        class PriceSettings(SiteSettingsSyncMixin):
-            prices = models.JSONField(default=dict, encoder=EncodedJSON, decoder=DecimalDecoder)
-
-            class Meta:
-                app_label = "testapp"
-
+    prices = models.JSONField(default=dict, encoder=EncodedJSON, decoder=DecimalDecoder)
+    with settings_model(prices=prices) as PriceSettings:
         assert unpublishable_reason(PriceSettings._meta.get_field("prices")) is None
-        with table_of(PriceSettings):
-            PriceSettings.objects.update_or_create(pk=1, defaults={"prices": {"tea": 1.5}})
-            reset_process_state()
-            assert PriceSettings.load().prices == {"tea": decimal.Decimal("1.5")}  # rebuilt
-            reset_process_state()
-            assert PriceSettings.load().prices == {"tea": decimal.Decimal("1.5")}  # published
+        PriceSettings.objects.update_or_create(pk=1, defaults={"prices": {"tea": 1.5}})
+        reset_process_state()
+        assert PriceSettings.load().prices == {"tea": decimal.Decimal("1.5")}  # rebuilt
+        reset_process_state()
+        assert PriceSettings.load().prices == {"tea": decimal.Decimal("1.5")}  # published

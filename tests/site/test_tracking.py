@@ -21,6 +21,7 @@ from django.test import override_settings
 from keel.redis import make_key
 from keel.site import tracking
 from keel.site.tracking import InvalidationListener, get_listener, probe, reset_listener
+from tests.conftest import current_stamp
 from tests.reliability import servers
 
 HEARTBEAT = 0.3
@@ -58,6 +59,13 @@ def seconds_until(condition: Callable[[], bool], timeout: float = 10.0) -> float
     return time.monotonic() - started
 
 
+def seconds_until_stale(
+    listener: InvalidationListener, stamp: int, name: str = "doc", timeout: float = 10.0
+) -> float:
+    """How long until ``stamp`` is no longer current for the key ``name``."""
+    return seconds_until(lambda: not listener.is_current(key(listener, name), stamp), timeout)
+
+
 # -- writes ----------------------------------------------------------------------------------
 
 
@@ -67,12 +75,11 @@ def test_a_set_by_another_client_makes_the_key_stale_within_50_ms_p99(
     writer = server.client(db=9)
     delays = []
     for n in range(200):
-        stamp = listener.stamp()
-        assert stamp is not None
+        stamp = current_stamp(listener)
         assert listener.is_current(key(listener), stamp)
         started = time.monotonic()
         writer.set(key(listener), n)
-        delays.append(seconds_until(lambda s=stamp: not listener.is_current(key(listener), s)))
+        delays.append(seconds_until_stale(listener, stamp))
         delays[-1] += time.monotonic() - started - delays[-1]
     p99 = statistics.quantiles(delays, n=100)[98]
     assert p99 < 0.050, f"p99 {p99 * 1000:.1f} ms"
@@ -81,10 +88,9 @@ def test_a_set_by_another_client_makes_the_key_stale_within_50_ms_p99(
 def test_only_the_written_key_goes_stale(
     listener: InvalidationListener, server: servers.Server
 ) -> None:
-    stamp = listener.stamp()
-    assert stamp is not None
+    stamp = current_stamp(listener)
     server.client(db=9).set(key(listener, "a"), 1)
-    seconds_until(lambda: not listener.is_current(key(listener, "a"), stamp))
+    seconds_until_stale(listener, stamp, "a")
     assert listener.is_current(key(listener, "b"), stamp)
     # A stamp taken after the write is current for the written key again.
     later = listener.stamp()
@@ -97,11 +103,10 @@ def test_expiry_and_deletion_invalidate_too(
     writer = server.client(db=9)
     writer.set(key(listener, "gone"), 1)
     writer.set(key(listener, "expiring"), 1, px=50)
-    stamp = listener.stamp()
-    assert stamp is not None
+    stamp = current_stamp(listener)
     writer.delete(key(listener, "gone"))
-    seconds_until(lambda: not listener.is_current(key(listener, "gone"), stamp))
-    seconds_until(lambda: not listener.is_current(key(listener, "expiring"), stamp), timeout=2)
+    seconds_until_stale(listener, stamp, "gone")
+    seconds_until_stale(listener, stamp, "expiring", timeout=2)
 
 
 def test_keys_outside_the_prefix_are_never_current(
@@ -109,14 +114,13 @@ def test_keys_outside_the_prefix_are_never_current(
 ) -> None:
     assert listener.prefix == make_key("site", "")
     assert listener.prefix.endswith(":site:")
-    stamp = listener.stamp()
-    assert stamp is not None
+    stamp = current_stamp(listener)
     assert not listener.is_current("someone-else:site:doc", stamp)
     # Tokens are not tracked: writing them pushes nothing, and their keys are never current.
     token = make_key("token", "purpose", "digest")
     server.client(db=9).set(token, 1)
     server.client(db=9).set(key(listener), 1)
-    seconds_until(lambda: not listener.is_current(key(listener), stamp))
+    seconds_until_stale(listener, stamp)
     assert token not in listener._invalidated
     assert not listener.is_current(token, stamp)
 
@@ -124,10 +128,9 @@ def test_keys_outside_the_prefix_are_never_current(
 def test_flushdb_makes_every_key_stale(
     listener: InvalidationListener, server: servers.Server
 ) -> None:
-    stamp = listener.stamp()
-    assert stamp is not None
+    stamp = current_stamp(listener)
     server.client(db=9).flushdb()
-    seconds_until(lambda: not listener.is_current(key(listener, "never-written"), stamp))
+    seconds_until_stale(listener, stamp, "never-written")
     assert listener.live  # a flush is not a failure
     fresh = listener.stamp()
     assert fresh is not None and listener.is_current(key(listener, "never-written"), fresh)
@@ -137,11 +140,10 @@ def test_remembered_keys_are_bounded(
     listener: InvalidationListener, server: servers.Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(tracking, "MAX_REMEMBERED_KEYS", 50)
-    stamp = listener.stamp()
-    assert stamp is not None
+    stamp = current_stamp(listener)
     writer = server.client(db=9)
     writer.mset({key(listener, str(n)): n for n in range(120)})
-    seconds_until(lambda: not listener.is_current(key(listener, "119"), stamp))
+    seconds_until_stale(listener, stamp, "119")
     assert len(listener._invalidated) <= 50
     # Forgetting keys made every older stamp stale, not current.
     assert not listener.is_current(key(listener, "untouched"), stamp)
@@ -161,8 +163,7 @@ def test_is_current_sends_nothing_to_redis(
             if name not in {"cmdstat_info", "cmdstat_ping"}
         }
 
-    stamp = listener.stamp()
-    assert stamp is not None
+    stamp = current_stamp(listener)
     before = commands()
     for _ in range(20_000):
         assert listener.is_current(key(listener), stamp)
@@ -179,13 +180,17 @@ def assert_recovers(listener: InvalidationListener, old_stamp: int) -> None:
     assert fresh is not None and listener.is_current(key(listener), fresh)
 
 
+def assert_stale_within_the_heartbeat(listener: InvalidationListener, stamp: int) -> None:
+    waited = seconds_until_stale(listener, stamp)
+    assert waited <= HEARTBEAT + 0.05, waited
+
+
 def test_a_killed_server_makes_stamps_stale_at_once_and_a_restart_recovers(
     listener: InvalidationListener, server: servers.Server, started: servers.Processes
 ) -> None:
-    stamp = listener.stamp()
-    assert stamp is not None
+    stamp = current_stamp(listener)
     server.kill()
-    assert seconds_until(lambda: not listener.is_current(key(listener), stamp)) < 0.1
+    assert seconds_until_stale(listener, stamp) < 0.1
     assert listener.stamp() is None
     started.restart(server)
     assert listener.wait_live(1)
@@ -195,41 +200,36 @@ def test_a_killed_server_makes_stamps_stale_at_once_and_a_restart_recovers(
 def test_a_paused_server_makes_stamps_stale_within_the_heartbeat(
     listener: InvalidationListener, server: servers.Server
 ) -> None:
-    stamp = listener.stamp()
-    assert stamp is not None
+    stamp = current_stamp(listener)
     server.process.send_signal(signal.SIGSTOP)
     try:
-        waited = seconds_until(lambda: not listener.is_current(key(listener), stamp))
+        assert_stale_within_the_heartbeat(listener, stamp)
         assert listener.stamp() is None
     finally:
         server.process.send_signal(signal.SIGCONT)
-    assert waited <= HEARTBEAT + 0.05, waited
     assert_recovers(listener, stamp)
 
 
 def test_an_unanswered_heartbeat_makes_stamps_stale(
     listener: InvalidationListener, server: servers.Server
 ) -> None:
-    stamp = listener.stamp()
-    assert stamp is not None
+    stamp = current_stamp(listener)
     # CLIENT PAUSE ALL holds every client's commands, PING included; the process runs on.
     server.client().execute_command("CLIENT", "PAUSE", str(int(HEARTBEAT * 3000)), "ALL")
-    waited = seconds_until(lambda: not listener.is_current(key(listener), stamp))
-    assert waited <= HEARTBEAT + 0.05, waited
+    assert_stale_within_the_heartbeat(listener, stamp)
     assert_recovers(listener, stamp)
 
 
 def test_a_cut_tracking_connection_makes_stamps_stale_and_reconnects(
     listener: InvalidationListener, server: servers.Server
 ) -> None:
-    stamp = listener.stamp()
-    assert stamp is not None
+    stamp = current_stamp(listener)
     admin = server.client()
     tracked = [c for c in admin.client_list() if c.get("name") == "keel-tracking"]
     assert len(tracked) == 1
     assert "t" in tracked[0]["flags"] and "B" in tracked[0]["flags"]  # tracking, broadcast
     admin.client_kill_filter(_id=tracked[0]["id"])
-    assert seconds_until(lambda: not listener.is_current(key(listener), stamp)) < 0.1
+    assert seconds_until_stale(listener, stamp) < 0.1
     assert listener.wait_live(1)
     assert_recovers(listener, stamp)
     assert len([c for c in admin.client_list() if c.get("name") == "keel-tracking"]) == 1
@@ -238,8 +238,7 @@ def test_a_cut_tracking_connection_makes_stamps_stale_and_reconnects(
 def test_a_write_during_an_outage_is_not_missed(
     listener: InvalidationListener, server: servers.Server
 ) -> None:
-    stamp = listener.stamp()
-    assert stamp is not None
+    stamp = current_stamp(listener)
     admin = server.client()
     tracked = next(c for c in admin.client_list() if c.get("name") == "keel-tracking")
     admin.client_kill_filter(_id=tracked["id"])
@@ -247,7 +246,7 @@ def test_a_write_during_an_outage_is_not_missed(
     admin.set(key(listener), "written while nobody listened")
     # The listener thread may not have seen the cut yet (a loaded machine): until it has, the
     # listener is still live on its old connection.
-    seconds_until(lambda: not listener.is_current(key(listener), stamp))
+    seconds_until_stale(listener, stamp)
     assert listener.wait_live(10)
     assert not listener.is_current(key(listener), stamp)
 

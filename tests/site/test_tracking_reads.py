@@ -3,22 +3,21 @@ milliseconds, and a lost tracking connection sends reads back through the store.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
 import time
 from typing import Any
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
-from tests.conftest import ROOT
+from keel.site.tracking import InvalidationListener
 from tests.reliability import servers
-from tests.site.conftest import CountingConnection, tracked
+from tests.site.conftest import CountingConnection, round_trips, start_reader, tracked
 from tests.testapp.models.site import SiteSettings
+
+
+@pytest.fixture
+def listener(server: servers.Server, settings: Any) -> InvalidationListener:
+    """keel on ``server`` with client tracking (heartbeat 0.5 s); the live listener."""
+    return tracked(settings, server, SITE_SETTINGS_TRACKING_HEARTBEAT=0.5)
 
 
 def save_phone(phone: str) -> None:
@@ -29,32 +28,20 @@ def save_phone(phone: str) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_warm_read_with_tracking_costs_no_round_trip_and_no_sql(
-    server: servers.Server, settings: Any
+    listener: InvalidationListener,
 ) -> None:
-    tracked(settings, server, SITE_SETTINGS_TRACKING_HEARTBEAT=0.5)
     save_phone("warm")
     SiteSettings.load()
     SiteSettings.load()  # the copy of the first read may predate its own write's invalidation
-    CountingConnection.reset()
-    with CaptureQueriesContext(connection) as queries:
+    with round_trips() as queries:
         for _ in range(200):
             assert SiteSettings.load().phone == "warm"
     assert CountingConnection.commands == []
     assert len(queries) == 0
 
 
-READER = textwrap.dedent(
-    """
-    import json, os, sys, time
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-    from tests import settings as test_settings
-    config = json.loads(os.environ["KEEL_SITE_READER"])
-    test_settings.DATABASES["default"]["NAME"] = config["db"]
-    test_settings.KEEL = config["keel"]
-    import django
-    django.setup()
+READ_UNTIL_CHANGED = """
     from keel.site.tracking import get_listener
-    from tests.testapp.models.site import SiteSettings
     assert get_listener().wait_live(5)
     first = SiteSettings.load().phone
     SiteSettings.load()
@@ -66,22 +53,15 @@ READER = textwrap.dedent(
             print("seen", phone, time.time(), flush=True)
             break
         time.sleep(0.001)
-    """
-)
+"""
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_change_saved_here_is_seen_by_another_process_within_milliseconds(
-    server: servers.Server, settings: Any
+    listener: InvalidationListener, settings: Any
 ) -> None:
-    tracked(settings, server, SITE_SETTINGS_TRACKING_HEARTBEAT=0.5)
     save_phone("first")
-    keel = {**settings.KEEL, "REDIS_OPTIONS": {}}
-    config = {"db": connection.settings_dict["NAME"], "keel": keel}
-    env = {**os.environ, "KEEL_SITE_READER": json.dumps(config)}
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
-    )
+    reader = start_reader(READ_UNTIL_CHANGED, {**settings.KEEL, "REDIS_OPTIONS": {}})
     try:
         assert reader.stdout is not None
         assert reader.stdout.readline().split() == ["ready", "first"]
@@ -98,9 +78,9 @@ def test_a_change_saved_here_is_seen_by_another_process_within_milliseconds(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_lost_tracking_connection_sends_the_next_read_through_the_store(
-    server: servers.Server, settings: Any
+    listener: InvalidationListener, server: servers.Server
 ) -> None:
-    listener = tracked(settings, server, SITE_SETTINGS_TRACKING_HEARTBEAT=0.5)
+
     save_phone("kept")
     SiteSettings.load()
     SiteSettings.load()

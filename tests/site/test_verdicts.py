@@ -164,9 +164,7 @@ def test_a_newer_version_read_from_the_database_ends_the_remembered_verdict(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_newer_version_read_by_another_read_ends_the_remembered_verdict(
-    settings: Any,
-) -> None:
+def test_a_newer_version_read_by_another_read_ends_the_remembered_verdict(settings: Any) -> None:
     warm_for_an_hour(settings, "old")
     changed_elsewhere("new")
     # What a read of any cached model does when the store is ahead of what it knows.
@@ -225,6 +223,15 @@ def test_an_open_request_memo_is_served_the_same_object(settings: Any) -> None:
     assert SiteSettings.load() is not SiteSettings.load()
 
 
+def a_phone_in_each_database(settings: Any) -> None:
+    """Save a phone of its own in each database, with an hour's window."""
+    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 3600}
+    elsewhere = SiteSettings.load(using="other")
+    elsewhere.phone = "other database"
+    elsewhere.save(using="other")
+    save_phone("default database")
+
+
 class WritesToOther:
     def db_for_read(self, model: Any, **hints: Any) -> str:
         return "other"
@@ -235,11 +242,7 @@ class WritesToOther:
 
 @pytest.mark.django_db(transaction=True, databases=["default", "other"])
 def test_a_router_installed_later_ends_the_remembered_verdict(settings: Any) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 3600}
-    elsewhere = SiteSettings.load(using="other")
-    elsewhere.phone = "other database"
-    elsewhere.save(using="other")
-    save_phone("default database")
+    a_phone_in_each_database(settings)
     warm("default database")
     settings.DATABASE_ROUTERS = [f"{__name__}.WritesToOther"]
     assert SiteSettings.load().phone == "other database"
@@ -259,11 +262,7 @@ class PinnedRouter:
 
 @pytest.mark.django_db(transaction=True, databases=["default", "other"])
 def test_no_verdict_is_remembered_while_a_router_decides(settings: Any) -> None:
-    settings.KEEL = {**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 3600}
-    elsewhere = SiteSettings.load(using="other")
-    elsewhere.phone = "other database"
-    elsewhere.save(using="other")
-    save_phone("default database")
+    a_phone_in_each_database(settings)
     settings.DATABASE_ROUTERS = [f"{__name__}.PinnedRouter"]
     PinnedRouter.target = "default"
     try:

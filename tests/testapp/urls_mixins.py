@@ -16,29 +16,30 @@ from tests.testapp.models.mixins_misc import (
     MiscValidatedArticle,
 )
 
-TEMPLATE = "mixins/form.html"
+
+class FormPage(ValidationErrorsMixin):
+    """One form template, and a redirect to ``/done/`` once saved."""
+
+    template_name = "mixins/form.html"
+    success_url = "/done/"
 
 
-class OwnedItemCreateView(ValidationErrorsMixin, CreateView):
+class OwnedItemCreateView(FormPage, CreateView):
     """The owner comes from the URL, not from the form (a hidden unique_together field)."""
 
     model = MiscUniqueTogetherItem
     fields = ["name", "code", "kind"]
-    template_name = TEMPLATE
-    success_url = "/done/"
 
     def form_valid(self, form: BaseModelForm) -> HttpResponse:
         form.instance.owner_id = self.kwargs["owner"]
         return super().form_valid(form)
 
 
-class SluggedItemCreateView(ValidationErrorsMixin, CreateView):
+class SluggedItemCreateView(FormPage, CreateView):
     """The slug is computed from the title: uniqueness is only known when saving."""
 
     model = MiscUniqueItem
     fields = ["title"]
-    template_name = TEMPLATE
-    success_url = "/done/"
 
     def form_valid(self, form: BaseModelForm) -> HttpResponse:
         # Written before the failing save: must be rolled back with it.
@@ -47,13 +48,11 @@ class SluggedItemCreateView(ValidationErrorsMixin, CreateView):
         return super().form_valid(form)
 
 
-class ArticleUpdateView(ValidationErrorsMixin, UpdateView):
+class ArticleUpdateView(FormPage, UpdateView):
     """Validation on save checks a field the form does not show."""
 
     model = MiscValidatedArticle
     fields = ["title"]
-    template_name = TEMPLATE
-    success_url = "/done/"
 
     def form_valid(self, form: BaseModelForm) -> HttpResponse:
         if form.cleaned_data["title"] == "boost":

@@ -17,13 +17,6 @@ pytestmark = [pytest.mark.django_db(databases=["default", "other"]), pytest.mark
 manager = JsonActionTokenDatabaseManager(prefix="view:late")
 
 
-class BrokenPageView(ActionTokenConfirmView):
-    token_manager = manager
-    template_name = "tokens/does-not-exist.html"
-    invalid_template_name = "tokens/invalid.html"
-    success_url = "/done/"
-
-
 class ActionView(ActionTokenConfirmView):
     token_manager = manager
     template_name = "tokens/confirm_email.html"
@@ -33,6 +26,13 @@ class ActionView(ActionTokenConfirmView):
         from django.template.response import TemplateResponse
 
         return TemplateResponse(self.request, "tokens/does-not-exist-either.html", {})
+
+
+class BrokenPageView(ActionTokenConfirmView):
+    token_manager = manager
+    template_name = "tokens/does-not-exist.html"
+    invalid_template_name = ActionView.invalid_template_name
+    success_url = "/done/"
 
 
 other_manager = JsonActionTokenDatabaseManager(prefix="view:other", using="other")

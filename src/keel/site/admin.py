@@ -28,6 +28,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from keel.admin import ChangeFormContextMixin
 from keel.site import groups, integrations
 from keel.site.base import AbstractSiteSettings, CachedModelMixin, SiteSettingsSyncMixin
 from keel.site.changes import locked_row, shown_changes
@@ -223,7 +224,7 @@ def field_group_fieldsets(
     return fieldsets
 
 
-class SingletonModelAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class SingletonModelAdmin(SecretFieldsAdminMixin, ChangeFormContextMixin):
     """The list page goes straight to the singleton's change form; no add, no delete.
 
     Without ``fieldsets`` of its own, the form is laid out by
@@ -369,20 +370,12 @@ class SingletonModelAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ig
         )
         return HttpResponseRedirect(self._change_url())
 
-    def render_change_form(
-        self,
-        request: HttpRequest,
-        context: dict[str, Any],
-        add: bool = False,
-        change: bool = False,
-        form_url: str = "",
-        obj: Any = None,
-    ) -> HttpResponse:
-        if obj is not None and self.has_change_permission(request, obj):
-            context["keel_resettable_fields"] = [
+    def change_form_context(self, request: HttpRequest, obj: Any) -> dict[str, Any]:
+        return {
+            "keel_resettable_fields": [
                 (f.name, capfirst(f.verbose_name)) for f in self.resettable_fields(obj)
             ]
-        return super().render_change_form(request, context, add, change, form_url, obj)
+        }
 
 
 class StaticContentAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]

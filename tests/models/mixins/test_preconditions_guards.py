@@ -16,6 +16,7 @@ from keel.exceptions import (
     TransitionNotAllowedError,
 )
 from keel.models.mixins.tracking import NOT_LOADED
+from tests.models.mixins.conftest import assert_a_concurrent_transition_is_refused, updates
 from tests.testapp.models.mixins_core import (
     GiftPurchase,
     PurchaseStates,
@@ -32,10 +33,6 @@ from tests.testapp.models.mixins_core import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def _updates(ctx: CaptureQueriesContext) -> list[str]:
-    return [q["sql"] for q in ctx.captured_queries if q["sql"].upper().startswith("UPDATE")]
 
 
 def _stored_task(state: str = TaskStates.NEW) -> Task:
@@ -94,7 +91,7 @@ def test_an_allowed_transition_of_a_deferred_state_is_guarded_in_the_update(
         task.save()
     if connection.features.has_select_for_update:  # the stored state was read under a lock
         assert any("FOR UPDATE" in q["sql"].upper() for q in ctx.captured_queries)
-    (sql,) = _updates(ctx)
+    (sql,) = updates(ctx)
     where = sql.split(" WHERE ", 1)[1]
     assert "state" in where and " IN " in where.upper()
     assert Task.objects.get(pk=task.pk).state == TaskStates.RUNNING
@@ -198,12 +195,10 @@ def test_a_parent_table_precondition_holds_while_the_save_changes_it() -> None:
 def test_a_concurrent_transition_of_a_parent_table_state_is_still_refused() -> None:
     order = GiftPurchase.objects.create(reference="g")
     order = GiftPurchase.objects.get(pk=order.pk)
-    GiftPurchase.objects.filter(pk=order.pk).update(state=PurchaseStates.PAID)
-    order.state = PurchaseStates.PAID
-    order.message = "m"
-    with pytest.raises(DatabaseUpdatePreconditionsError):
-        order.save()
-    assert GiftPurchase.objects.get(pk=order.pk).message == ""
+    assert order.message == ""
+    assert_a_concurrent_transition_is_refused(
+        order, PurchaseStates.PAID, PurchaseStates.PAID, message="m"
+    )
 
 
 def test_a_deferred_parent_table_state_is_checked_against_the_stored_row() -> None:

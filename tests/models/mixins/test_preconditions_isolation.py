@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.db import OperationalError, connection, connections, transaction
@@ -72,6 +73,17 @@ def _in_another_connection(work: Callable[[], object]) -> threading.Thread:
     return thread
 
 
+def _read_then_changed_elsewhere(row: Any, **changes: Any) -> tuple[Any, threading.Thread]:
+    """In this transaction (made REPEATABLE READ): a copy of ``row`` read now, and the thread
+    of another connection that writes ``changes`` to it (see ``_in_another_connection``)."""
+    model = type(row)
+    _repeatable_read()
+    mine = model.objects.get(pk=row.pk)
+    _assert_repeatable_read()
+    other = _in_another_connection(lambda: model.objects.filter(pk=row.pk).update(**changes))
+    return mine, other
+
+
 def _assert_still_usable() -> None:
     assert Task.objects.count() >= 0
     with connection.cursor() as cursor:
@@ -83,12 +95,7 @@ def test_a_concurrent_transition_is_a_precondition_error_under_repeatable_read()
     """Fixed: PostgreSQL raised a raw OperationalError (could not serialize access)."""
     task = Task.objects.create(name="t")
     with transaction.atomic():
-        _repeatable_read()
-        mine = Task.objects.get(pk=task.pk)
-        _assert_repeatable_read()
-        other = _in_another_connection(
-            lambda: Task.objects.filter(pk=task.pk).update(state=TaskStates.RUNNING)
-        )
+        mine, other = _read_then_changed_elsewhere(task, state=TaskStates.RUNNING)
         mine.state = TaskStates.CANCELED
         with pytest.raises(DatabaseUpdatePreconditionsError) as info:
             mine.save()
@@ -103,12 +110,7 @@ def test_a_concurrent_transition_is_a_precondition_error_under_repeatable_read()
 def test_a_concurrent_change_is_a_precondition_error_under_repeatable_read() -> None:
     doc = VersionedDoc.objects.create(name="a", version=1)
     with transaction.atomic():
-        _repeatable_read()
-        mine = VersionedDoc.objects.get(pk=doc.pk)
-        _assert_repeatable_read()
-        other = _in_another_connection(
-            lambda: VersionedDoc.objects.filter(pk=doc.pk).update(version=2, name="theirs")
-        )
+        mine, other = _read_then_changed_elsewhere(doc, version=2, name="theirs")
         mine.name = "mine"
         with pytest.raises(DatabaseUpdatePreconditionsError) as info:
             mine.save(pre_filters={"version": 1})
@@ -121,12 +123,7 @@ def test_a_concurrent_change_is_a_precondition_error_under_repeatable_read() -> 
 def test_a_concurrent_multi_table_transition_under_repeatable_read() -> None:
     order = GiftPurchase.objects.create(reference="g")
     with transaction.atomic():
-        _repeatable_read()
-        mine = GiftPurchase.objects.get(pk=order.pk)
-        _assert_repeatable_read()
-        other = _in_another_connection(
-            lambda: GiftPurchase.objects.filter(pk=order.pk).update(state=PurchaseStates.PAID)
-        )
+        mine, other = _read_then_changed_elsewhere(order, state=PurchaseStates.PAID)
         mine.state = PurchaseStates.PAID
         mine.message = "m"
         with pytest.raises(DatabaseUpdatePreconditionsError):
@@ -139,14 +136,8 @@ def test_a_concurrent_multi_table_transition_under_repeatable_read() -> None:
 
 def test_the_retry_in_a_new_transaction_sees_the_concurrent_state() -> None:
     task = Task.objects.create(name="t")
-    mine = Task.objects.get(pk=task.pk)
     with transaction.atomic():
-        _repeatable_read()
-        mine.refresh_from_db()
-        _assert_repeatable_read()
-        other = _in_another_connection(
-            lambda: Task.objects.filter(pk=task.pk).update(state=TaskStates.RUNNING)
-        )
+        mine, other = _read_then_changed_elsewhere(task, state=TaskStates.RUNNING)
         mine.state = TaskStates.RUNNING
         with pytest.raises(DatabaseUpdatePreconditionsError):
             mine.save()

@@ -18,6 +18,7 @@ from keel.exceptions import (
 )
 from keel.models.mixins import StateEnum, StateGraph
 from keel.signals import post_state_transition
+from tests.models.mixins.conftest import assert_a_concurrent_transition_is_refused, updates
 from tests.testapp.models.mixins_core import (
     OnCommitTask,
     Task,
@@ -176,7 +177,7 @@ def test_a_state_change_compares_and_sets_the_loaded_state_in_one_update() -> No
     task.state = TaskStates.RUNNING
     with CaptureQueriesContext(connection) as ctx:
         task.save()
-    writes = [q["sql"] for q in ctx.captured_queries if q["sql"].upper().startswith("UPDATE")]
+    writes = updates(ctx)
     assert len(writes) == 1
     assert "state" in writes[0].split(" WHERE ")[1]
     assert Task.objects.get(pk=task.pk).state == "running"
@@ -234,12 +235,9 @@ def test_guard_failures_leave_the_callers_transaction_usable() -> None:
 
 def test_multi_table_state_guard_checks_every_table() -> None:
     child = TaskChild.objects.create(detail="d")
-    TaskChild.objects.filter(pk=child.pk).update(state=TaskStates.RUNNING)
-    child.state = TaskStates.CANCELED
-    child.detail = "changed"
-    with pytest.raises(DatabaseUpdatePreconditionsError):
-        child.save()
-    assert TaskChild.objects.get(pk=child.pk).detail == "d"
+    assert_a_concurrent_transition_is_refused(
+        child, TaskStates.RUNNING, TaskStates.CANCELED, detail="changed"
+    )
 
 
 # --- events ----------------------------------------------------------------------------------

@@ -92,14 +92,20 @@ def test_a_field_written_only_by_the_second_rolled_back_save_is_still_dirty() ->
     assert (row.state, row.reference) == (PurchaseStates.PAID, "r2")
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_deferred_state_saved_unchanged_sends_no_event(
-    transition_events: list[tuple[object, object]],
-) -> None:
-    """The events mixin alone: the stored state is read, and it is not changed."""
+@pytest.fixture
+def stored_task(transition_events: list[tuple[object, object]]) -> OnCommitTask:
+    """A stored ``OnCommitTask``, its creation's events forgotten."""
     task = OnCommitTask.objects.create()
     transition_events.clear()
-    task = OnCommitTask.objects.only("id").get(pk=task.pk)
+    return task
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deferred_state_saved_unchanged_sends_no_event(
+    stored_task: OnCommitTask, transition_events: list[tuple[object, object]]
+) -> None:
+    """The events mixin alone: the stored state is read, and it is not changed."""
+    task = OnCommitTask.objects.only("id").get(pk=stored_task.pk)
     task.state = TaskStates.NEW  # the stored state
     task.save()
     assert OnCommitTask.objects.get(pk=task.pk).state == TaskStates.NEW
@@ -108,11 +114,9 @@ def test_a_deferred_state_saved_unchanged_sends_no_event(
 
 @pytest.mark.django_db(transaction=True)
 def test_the_source_of_a_deferred_state_change_is_the_stored_state(
-    transition_events: list[tuple[object, object]],
+    stored_task: OnCommitTask, transition_events: list[tuple[object, object]]
 ) -> None:
-    task = OnCommitTask.objects.create()
-    transition_events.clear()
-    task = OnCommitTask.objects.only("id").get(pk=task.pk)
+    task = OnCommitTask.objects.only("id").get(pk=stored_task.pk)
     task.state = TaskStates.RUNNING
     task.save()
     assert transition_events == [(TaskStates.NEW, TaskStates.RUNNING)]
@@ -120,10 +124,9 @@ def test_the_source_of_a_deferred_state_change_is_the_stored_state(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_preset_pk_save_of_an_existing_row_is_not_a_creation(
-    transition_events: list[tuple[object, object]],
+    stored_task: OnCommitTask, transition_events: list[tuple[object, object]]
 ) -> None:
-    task = OnCommitTask.objects.create()
-    transition_events.clear()
+    task = stored_task
     OnCommitTask(pk=task.pk, state=TaskStates.NEW).save()  # updates the existing row
     assert OnCommitTask.objects.count() == 1
     assert transition_events == []

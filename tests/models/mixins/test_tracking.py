@@ -13,6 +13,7 @@ from django.db.models import F
 from django.db.models.signals import post_init, pre_init
 from django.test.utils import CaptureQueriesContext
 
+from tests.models.mixins.conftest import loaded_item, updates
 from tests.testapp.models.mixins_core import (
     CompositeItem,
     CoreAuthor,
@@ -26,24 +27,21 @@ from tests.testapp.models.mixins_core import (
 pytestmark = pytest.mark.django_db
 
 
-def _updates(ctx: CaptureQueriesContext) -> list[str]:
-    return [q["sql"] for q in ctx.captured_queries if q["sql"].upper().startswith("UPDATE")]
-
-
-def _loaded(**kwargs: object) -> TrackedItem:
-    item = TrackedItem.objects.create(name="a", **kwargs)
-    return TrackedItem.objects.get(pk=item.pk)
+def assert_saving_writes_nothing(item: TrackedItem) -> None:
+    with CaptureQueriesContext(connection) as ctx:
+        item.save()
+    assert ctx.captured_queries == []
 
 
 def test_a_loaded_instance_has_no_changes() -> None:
-    item = _loaded()
+    item = loaded_item()
     assert item.get_dirty_fields() == {}
     assert not item.is_dirty()
     assert not item.has_changed("name")
 
 
 def test_assignment_records_the_old_value_of_a_real_change_only() -> None:
-    item = _loaded(count=1)
+    item = loaded_item(count=1)
     item.count = 1
     item.name = "a"
     assert item.get_dirty_fields() == {}
@@ -55,14 +53,14 @@ def test_assignment_records_the_old_value_of_a_real_change_only() -> None:
 
 
 def test_setting_a_field_back_to_its_loaded_value_clears_the_change() -> None:
-    item = _loaded()
+    item = loaded_item()
     item.name = "b"
     item.name = "a"
     assert not item.has_changed("name")
 
 
 def test_values_are_compared_after_conversion() -> None:
-    item = _loaded(price=Decimal("1.50"))
+    item = loaded_item(price=Decimal("1.50"))
     item.price = "1.5"
     assert not item.has_changed("price")
     item.price = "1.51"
@@ -71,18 +69,16 @@ def test_values_are_compared_after_conversion() -> None:
 
 def test_refresh_from_db_marks_nothing_as_changed() -> None:
     """Fixed: assignment tracking marked every field, pk included, after refresh_from_db."""
-    item = _loaded()
+    item = loaded_item()
     TrackedItem.objects.filter(pk=item.pk).update(name="elsewhere", count=9)
     item.refresh_from_db()
     assert item.name == "elsewhere"
     assert item.get_dirty_fields() == {}
-    with CaptureQueriesContext(connection) as ctx:
-        item.save()
-    assert ctx.captured_queries == []
+    assert_saving_writes_nothing(item)
 
 
 def test_refresh_of_some_fields_forgets_only_their_changes() -> None:
-    item = _loaded()
+    item = loaded_item()
     item.name = "b"
     item.count = 5
     item.refresh_from_db(fields=["count"])
@@ -98,13 +94,13 @@ def test_loading_a_deferred_field_is_not_a_change() -> None:
     item.name = "b"
     with CaptureQueriesContext(connection) as ctx:
         item.save()
-    (sql,) = _updates(ctx)
+    (sql,) = updates(ctx)
     assert "notes" not in sql
 
 
 def test_foreign_key_is_tracked_by_attname_whether_object_or_id_is_assigned() -> None:
     ann, bob = CoreAuthor.objects.create(name="ann"), CoreAuthor.objects.create(name="bob")
-    item = _loaded(author=ann)
+    item = loaded_item(author=ann)
     item.author = bob
     assert item.get_dirty_fields() == {"author": ann.pk}
     assert item.has_changed("author_id")
@@ -116,7 +112,7 @@ def test_foreign_key_is_tracked_by_attname_whether_object_or_id_is_assigned() ->
 
 def test_in_place_mutation_of_json_is_detected_and_saved() -> None:
     """Fixed: in-place edits of a JSON dict were neither detected nor saved."""
-    item = _loaded(data={"tags": ["a"]})
+    item = loaded_item(data={"tags": ["a"]})
     item.data["tags"].append("b")
     assert item.get_dirty_fields() == {"data": {"tags": ["a"]}}
     item.save()
@@ -127,7 +123,7 @@ def test_in_place_mutation_of_json_is_detected_and_saved() -> None:
 
 
 def test_edits_through_a_reference_held_across_a_save_are_seen() -> None:
-    item = _loaded(data={"k": 1})
+    item = loaded_item(data={"k": 1})
     data = item.data
     data["k"] = 2
     item.save()
@@ -138,38 +134,36 @@ def test_edits_through_a_reference_held_across_a_save_are_seen() -> None:
 
 
 def test_reading_json_without_changing_it_is_not_a_change() -> None:
-    item = _loaded(data={"k": 1})
+    item = loaded_item(data={"k": 1})
     assert item.data == {"k": 1}
     assert not item.is_dirty()
 
 
 def test_replacing_a_read_json_value_keeps_the_original_as_previous() -> None:
-    item = _loaded(data={"k": 1})
+    item = loaded_item(data={"k": 1})
     item.data["k"] = 2
     item.data = {"k": 3}
     assert item.previous("data") == {"k": 1}
 
 
 def test_an_expression_is_a_change_and_is_reloaded_after_save() -> None:
-    item = _loaded(count=1)
+    item = loaded_item(count=1)
     item.count = F("count") + 1
     assert item.has_changed("count")
     item.save()
     # Django < 6.0 defers the field (reloaded on access); 6.0+ reads it back on save.
     assert item.count == 2
-    with CaptureQueriesContext(connection) as ctx:
-        item.save()  # nothing changed: the expression is not applied twice
-    assert ctx.captured_queries == []
+    assert_saving_writes_nothing(item)  # nothing changed: the expression is not applied twice
     assert TrackedItem.objects.get(pk=item.pk).count == 2
 
 
 def test_save_after_changing_one_field_issues_one_update_of_that_column() -> None:
-    item = _loaded()
+    item = loaded_item()
     item.count = 7
     with CaptureQueriesContext(connection) as ctx:
         item.save()
     assert len(ctx.captured_queries) == 1
-    (sql,) = _updates(ctx)
+    (sql,) = updates(ctx)
     set_clause = sql.split(" WHERE ")[0]
     assert "count" in set_clause
     for other in ("name", "price", "flag", "data", "notes", "author_id"):
@@ -178,14 +172,12 @@ def test_save_after_changing_one_field_issues_one_update_of_that_column() -> Non
 
 
 def test_save_without_changes_issues_no_query() -> None:
-    item = _loaded()
-    with CaptureQueriesContext(connection) as ctx:
-        item.save()
-    assert ctx.captured_queries == []
+    item = loaded_item()
+    assert_saving_writes_nothing(item)
 
 
 def test_explicit_update_fields_are_respected() -> None:
-    item = _loaded()
+    item = loaded_item()
     item.name = "b"
     item.count = 3
     item.save(update_fields=["count"])
@@ -196,7 +188,7 @@ def test_explicit_update_fields_are_respected() -> None:
 
 @pytest.mark.django_db(databases=["default", "other"])
 def test_saving_to_another_database_is_a_full_save() -> None:
-    item = _loaded(count=5, notes="kept")
+    item = loaded_item(count=5, notes="kept")
     item.name = "b"
     item.save(using="other")
     copied = TrackedItem.objects.using("other").get(pk=item.pk)
@@ -212,7 +204,7 @@ def test_new_instance_is_inserted_whole_and_then_tracked() -> None:
 
 
 def test_a_failed_save_keeps_the_changes() -> None:
-    item = _loaded()
+    item = loaded_item()
     item.name = "b"
     with pytest.raises(TypeError, match="nope"):
         item.save(nope=True)
@@ -220,7 +212,7 @@ def test_a_failed_save_keeps_the_changes() -> None:
 
 
 def test_a_partial_save_of_a_deleted_row_raises_instead_of_inserting() -> None:
-    item = _loaded()
+    item = loaded_item()
     TrackedItem.objects.filter(pk=item.pk).delete()
     item.name = "b"
     with pytest.raises(DatabaseError, match="did not affect any rows"), transaction.atomic():
@@ -235,7 +227,7 @@ def test_tracking_only_mixin_keeps_full_saves() -> None:
     assert item.get_dirty_fields() == {"count": 0}
     with CaptureQueriesContext(connection) as ctx:
         item.save()
-    (sql,) = _updates(ctx)
+    (sql,) = updates(ctx)
     assert "name" in sql.split(" WHERE ")[0]
     assert not item.is_dirty()
 
@@ -246,9 +238,9 @@ def test_multi_table_child_updates_only_the_changed_table() -> None:
     child.extra = "changed"
     with CaptureQueriesContext(connection) as ctx:
         child.save()
-    updates = _updates(ctx)
-    assert len(updates) == 1
-    assert "extra" in updates[0]
+    statements = updates(ctx)
+    assert len(statements) == 1
+    assert "extra" in statements[0]
 
 
 def test_composite_primary_key_models_are_tracked_and_saved() -> None:
@@ -258,7 +250,7 @@ def test_composite_primary_key_models_are_tracked_and_saved() -> None:
     item.value = 2
     with CaptureQueriesContext(connection) as ctx:
         item.save()
-    (sql,) = _updates(ctx)
+    (sql,) = updates(ctx)
     assert "value" in sql.split(" WHERE ")[0]
     assert CompositeItem.objects.get(pk=(1, "a")).value == 2
     assert item.get_dirty_fields() == {}
@@ -280,7 +272,7 @@ def test_auto_now_fields_join_a_partial_save() -> None:
     item.count = 1
     with CaptureQueriesContext(connection) as ctx:
         item.save()
-    (sql,) = _updates(ctx)
+    (sql,) = updates(ctx)
     assert "updated_at" in sql
     assert StampedItem.objects.get(pk=item.pk).updated_at > before
 
@@ -327,7 +319,7 @@ def test_loaded_instance_matches_a_plain_django_load() -> None:
 
 
 def test_copies_and_pickles_do_not_share_change_records() -> None:
-    item = _loaded()
+    item = loaded_item()
     item.name = "b"
     clone = copy.copy(item)
     clone.name = "a"
@@ -337,7 +329,7 @@ def test_copies_and_pickles_do_not_share_change_records() -> None:
 
 
 def test_reset_changes_forgets_changes_written_another_way() -> None:
-    item = _loaded()
+    item = loaded_item()
     item.name = "b"
     item.count = 2
     TrackedItem.objects.bulk_update([item], ["name"])
@@ -348,17 +340,17 @@ def test_reset_changes_forgets_changes_written_another_way() -> None:
 
 
 def test_unknown_field_names_are_a_clear_error() -> None:
-    item = _loaded()
+    item = loaded_item()
     with pytest.raises(ValueError, match="no concrete field named 'nope'"):
         item.has_changed("nope")
 
 
 def test_asave_writes_only_the_changed_field_and_refuses_unknown_options() -> None:
-    item = _loaded()
+    item = loaded_item()
     item.count = 4
     with CaptureQueriesContext(connection) as ctx:
         async_to_sync(item.asave)()
-    (sql,) = _updates(ctx)
+    (sql,) = updates(ctx)
     assert "name" not in sql.split(" WHERE ")[0]
     assert TrackedItem.objects.get(pk=item.pk).count == 4
     with pytest.raises(TypeError, match="bogus"):

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from keel.exceptions import DatabaseUpdatePreconditionsError, TransitionNotAllowedError
+from tests.models.mixins.conftest import loaded_item, updates
 from tests.testapp.models.mixins_core import (
     Purchase,
     PurchaseStates,
@@ -31,10 +32,6 @@ pytestmark = pytest.mark.django_db
 
 class Boom(Exception):
     """The error that rolls the block back."""
-
-
-def _writes(ctx: CaptureQueriesContext) -> list[str]:
-    return [q["sql"] for q in ctx.captured_queries if q["sql"].upper().startswith("UPDATE")]
 
 
 def _in_doomed_block(*steps: Callable[[], object]) -> None:
@@ -55,15 +52,14 @@ def _save_then_roll_back(instance: Any) -> None:
 
 
 def test_a_rolled_back_save_leaves_the_instance_as_dirty_as_before() -> None:
-    item = TrackedItem.objects.create(name="a", count=1)
-    item = TrackedItem.objects.get(pk=item.pk)
+    item = loaded_item(count=1)
     item.name = "b"
     item.data = {"k": [1]}
     _save_then_roll_back(item)
     assert item.get_dirty_fields() == {"name": "a", "data": {}}
     with CaptureQueriesContext(connection) as ctx:
         item.save()
-    (sql,) = _writes(ctx)
+    (sql,) = updates(ctx)
     assert "name" in sql and "data" in sql
     row = TrackedItem.objects.get(pk=item.pk)
     assert (row.name, row.data) == ("b", {"k": [1]})
@@ -71,8 +67,7 @@ def test_a_rolled_back_save_leaves_the_instance_as_dirty_as_before() -> None:
 
 
 def test_an_in_place_edit_rolled_back_is_written_by_the_retry() -> None:
-    item = TrackedItem.objects.create(name="a", data={"k": 1})
-    item = TrackedItem.objects.get(pk=item.pk)
+    item = loaded_item(data={"k": 1})
     item.data["k"] = 2
     _save_then_roll_back(item)
     assert item.has_changed("data")
@@ -81,8 +76,7 @@ def test_an_in_place_edit_rolled_back_is_written_by_the_retry() -> None:
 
 
 def test_assignments_made_after_the_rolled_back_save_are_kept() -> None:
-    item = TrackedItem.objects.create(name="a", count=1)
-    item = TrackedItem.objects.get(pk=item.pk)
+    item = loaded_item(count=1)
     item.name = "b"
     # count is changed after the write, inside the doomed block
     _in_doomed_block(item.save, lambda: setattr(item, "count", 2))
@@ -93,8 +87,7 @@ def test_assignments_made_after_the_rolled_back_save_are_kept() -> None:
 
 
 def test_a_savepoint_rolled_back_inside_a_kept_transaction_is_retried() -> None:
-    item = TrackedItem.objects.create(name="a")
-    item = TrackedItem.objects.get(pk=item.pk)
+    item = loaded_item()
     with transaction.atomic():
         item.count = 5
         item.save()  # kept: the outer block commits
@@ -107,14 +100,13 @@ def test_a_savepoint_rolled_back_inside_a_kept_transaction_is_retried() -> None:
 
 
 def test_a_save_that_stays_in_the_transaction_is_not_written_twice() -> None:
-    item = TrackedItem.objects.create(name="a")
-    item = TrackedItem.objects.get(pk=item.pk)
+    item = loaded_item()
     with transaction.atomic():
         item.name = "b"
         item.save()
         with CaptureQueriesContext(connection) as ctx:
             item.save()
-    assert _writes(ctx) == []
+    assert updates(ctx) == []
 
 
 def test_a_rolled_back_insert_is_inserted_again() -> None:
@@ -173,8 +165,7 @@ def test_the_retry_writes_the_transition_and_sends_its_event_once_on_commit(
 
 @pytest.mark.django_db(transaction=True)
 def test_after_the_commit_the_written_values_are_the_baseline() -> None:
-    item = TrackedItem.objects.create(name="a")
-    item = TrackedItem.objects.get(pk=item.pk)
+    item = loaded_item()
     with transaction.atomic():
         item.name = "b"
         item.save()
@@ -182,13 +173,12 @@ def test_after_the_commit_the_written_values_are_the_baseline() -> None:
     assert "_keel_journal" not in item.__dict__
     with CaptureQueriesContext(connection) as ctx:
         item.save()
-    assert _writes(ctx) == []
+    assert updates(ctx) == []
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_whole_transaction_rolled_back_is_retried() -> None:
-    item = TrackedItem.objects.create(name="a")
-    item = TrackedItem.objects.get(pk=item.pk)
+    item = loaded_item()
     item.name = "b"
     _save_then_roll_back(item)
     item.save()  # autocommit

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
 
 from tests.testapp.models.mixins_misc import (
@@ -57,15 +60,6 @@ def test_column_names_containing_id_are_not_mangled() -> None:
     with pytest.raises(ValidationError) as excinfo:
         MiscUniqueItem(slug="b", owner_identity="alice").save()
     assert list(errors_of(excinfo)) == ["owner_identity"]
-
-
-def test_db_column_is_mapped_back_to_its_field() -> None:
-    MiscUniqueItem.objects.create(slug="a", external_id="X-1")
-    with pytest.raises(ValidationError) as excinfo:
-        MiscUniqueItem(slug="b", external_id="X-1").save()
-    assert errors_of(excinfo) == {
-        "external_id": ["Misc unique item with this External id already exists."]
-    }
 
 
 def test_duplicate_primary_key_becomes_a_field_error() -> None:
@@ -127,77 +121,111 @@ def test_conversion_can_be_turned_off() -> None:
         MiscUnconvertedItem(slug="taken").save()
 
 
-def test_unique_together_error_moves_to_the_one_visible_field() -> None:
+#: Stands for a fresh ``MiscOwner`` in the rows of ``REFUSALS``.
+OWNER = object()
+
+TOGETHER = "Misc unique together item with this"
+
+
+def refusal(
+    name: str,
+    model: type[Model],
+    existing: dict[str, Any],
+    changes: dict[str, Any],
+    expected: dict[str, list[str]],
+    method: str = "save",
+    feature: str | None = None,
+) -> Any:
+    """A case of the test below: a ``model`` row of ``existing``, then the one of ``existing``
+    with ``changes`` (a duplicate) refused by ``method`` with ``expected``; ``feature`` is the
+    database feature the case needs."""
+    return pytest.param(model, existing, existing | changes, method, expected, feature, id=name)
+
+
+REFUSALS = [
+    refusal(
+        "db_column_is_mapped_back_to_its_field",
+        MiscUniqueItem,
+        {"slug": "a", "external_id": "X-1"},
+        {"slug": "b"},
+        {"external_id": ["Misc unique item with this External id already exists."]},
+    ),
+    refusal(
+        "unique_together_error_moves_to_the_one_visible_field",
+        MiscUniqueTogetherItem,
+        {"owner": OWNER, "name": "report", "code": "1"},
+        {"code": "2"},
+        {"name": [f"{TOGETHER} Name already exists."]},
+    ),
+    refusal(
+        "unique_together_with_several_visible_fields_names_only_them",
+        MiscUniqueTogetherItem,
+        {"owner": OWNER, "name": "a", "code": "C", "kind": "K"},
+        {"name": "b"},
+        {NON_FIELD_ERRORS: [f"{TOGETHER} Code and Kind already exists."]},
+    ),
+    refusal(
+        "validate_unique_hides_fields_the_same_way",
+        MiscUniqueTogetherItem,
+        {"owner": OWNER, "name": "report", "code": "C", "kind": "K"},
+        {},
+        {
+            "name": [f"{TOGETHER} Name already exists."],
+            NON_FIELD_ERRORS: [f"{TOGETHER} Code and Kind already exists."],
+        },
+        "validate_unique",
+    ),
+    refusal(
+        "validate_unique_keeps_errors_whose_fields_are_all_hidden",
+        MiscUniqueTogetherItem,
+        {"owner": OWNER, "name": "a", "code": "1", "position": 3},
+        {"name": "b", "code": "2"},
+        {NON_FIELD_ERRORS: [f"{TOGETHER} Owner and Position already exists."]},
+        "validate_unique",
+    ),
+    refusal(
+        "unique_constraint_on_fields_with_db_columns",
+        MiscConstraintItem,
+        {"tenant": OWNER, "code": "A", "label": "one"},
+        {"label": "two"},
+        {NON_FIELD_ERRORS: ["Misc constraint item with this Tenant and Code already exists."]},
+    ),
+    refusal(
+        "expression_unique_constraint",
+        MiscExpressionConstraintItem,
+        {"name": "Alice"},
+        {"name": "ALICE"},
+        {NON_FIELD_ERRORS: ["Names are unique whatever their case."]},
+        "save",
+        "supports_expression_indexes",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("model", "existing", "duplicate", "method", "expected", "feature"), REFUSALS
+)
+def test_a_duplicate_is_refused_with_the_errors_of_its_fields(
+    model: type[Model],
+    existing: dict[str, Any],
+    duplicate: dict[str, Any],
+    method: str,
+    expected: dict[str, list[str]],
+    feature: str | None,
+) -> None:
+    if feature is not None and not getattr(connection.features, feature):
+        pytest.skip(f"{connection.display_name} lacks {feature}")
     owner = MiscOwner.objects.create(name="o")
-    MiscUniqueTogetherItem.objects.create(owner=owner, name="report", code="1")
+
+    def values(row: dict[str, Any]) -> dict[str, Any]:
+        return {name: owner if value is OWNER else value for name, value in row.items()}
+
+    model._default_manager.create(**values(existing))
     with pytest.raises(ValidationError) as excinfo:
-        MiscUniqueTogetherItem(owner=owner, name="report", code="2").save()
-    assert errors_of(excinfo) == {
-        "name": ["Misc unique together item with this Name already exists."]
-    }
-
-
-def test_unique_together_with_several_visible_fields_names_only_them() -> None:
-    owner = MiscOwner.objects.create(name="o")
-    MiscUniqueTogetherItem.objects.create(owner=owner, name="a", code="C", kind="K")
-    with pytest.raises(ValidationError) as excinfo:
-        MiscUniqueTogetherItem(owner=owner, name="b", code="C", kind="K").save()
-    assert errors_of(excinfo) == {
-        NON_FIELD_ERRORS: ["Misc unique together item with this Code and Kind already exists."]
-    }
-    assert codes_of(excinfo) == {NON_FIELD_ERRORS: ["unique_together"]}
-
-
-def test_violation_of_hidden_fields_only_reraises_the_integrity_error() -> None:
-    owner = MiscOwner.objects.create(name="o")
-    MiscUniqueTogetherItem.objects.create(owner=owner, name="a", code="1", position=1)
-    with pytest.raises(IntegrityError):
-        MiscUniqueTogetherItem(owner=owner, name="b", code="2", position=1).save()
-    # The row is not silently dropped, and the transaction is still usable.
-    assert MiscUniqueTogetherItem.objects.count() == 1
-
-
-def test_validate_unique_hides_fields_the_same_way() -> None:
-    owner = MiscOwner.objects.create(name="o")
-    MiscUniqueTogetherItem.objects.create(owner=owner, name="report", code="C", kind="K")
-    with pytest.raises(ValidationError) as excinfo:
-        MiscUniqueTogetherItem(owner=owner, name="report", code="C", kind="K").validate_unique()
-    assert errors_of(excinfo) == {
-        "name": ["Misc unique together item with this Name already exists."],
-        NON_FIELD_ERRORS: ["Misc unique together item with this Code and Kind already exists."],
-    }
-
-
-def test_validate_unique_keeps_errors_whose_fields_are_all_hidden() -> None:
-    owner = MiscOwner.objects.create(name="o")
-    MiscUniqueTogetherItem.objects.create(owner=owner, name="a", code="1", position=3)
-    with pytest.raises(ValidationError) as excinfo:
-        MiscUniqueTogetherItem(owner=owner, name="b", code="2", position=3).validate_unique()
-    assert errors_of(excinfo) == {
-        NON_FIELD_ERRORS: ["Misc unique together item with this Owner and Position already exists."]
-    }
-
-
-def test_unique_constraint_on_fields_with_db_columns() -> None:
-    tenant = MiscOwner.objects.create(name="t")
-    MiscConstraintItem.objects.create(tenant=tenant, code="A", label="one")
-    with pytest.raises(ValidationError) as excinfo:
-        MiscConstraintItem(tenant=tenant, code="A", label="two").save()
-    assert errors_of(excinfo) == {
-        NON_FIELD_ERRORS: ["Misc constraint item with this Tenant and Code already exists."]
-    }
-
-
-def test_unique_constraint_custom_message_and_code_are_kept() -> None:
-    tenant = MiscOwner.objects.create(name="t")
-    MiscConstraintItem.objects.create(tenant=tenant, code="A", label="one")
-    with pytest.raises(ValidationError) as from_database:
-        MiscConstraintItem(tenant=tenant, code="B", label="one").save()
-    with pytest.raises(ValidationError) as from_validation:
-        MiscConstraintItem(tenant=tenant, code="B", label="one").validate_constraints()
-    assert errors_of(from_database) == {NON_FIELD_ERRORS: ["This label is taken."]}
-    assert codes_of(from_database) == {NON_FIELD_ERRORS: ["label_taken"]}
-    assert errors_of(from_database) == errors_of(from_validation)
+        getattr(model(**values(duplicate)), method)()
+    assert errors_of(excinfo) == expected
+    if method == "save" and NON_FIELD_ERRORS in expected and model is MiscUniqueTogetherItem:
+        assert codes_of(excinfo) == {NON_FIELD_ERRORS: ["unique_together"]}
 
 
 def test_conditional_unique_constraint() -> None:
@@ -210,13 +238,25 @@ def test_conditional_unique_constraint() -> None:
     assert errors_of(excinfo) == {NON_FIELD_ERRORS: ["A live item already uses this code."]}
 
 
-def test_expression_unique_constraint() -> None:
-    if not connection.features.supports_expression_indexes:
-        pytest.skip(f"{connection.display_name} has no expression indexes")
-    MiscExpressionConstraintItem.objects.create(name="Alice")
-    with pytest.raises(ValidationError) as excinfo:
-        MiscExpressionConstraintItem(name="ALICE").save()
-    assert errors_of(excinfo) == {NON_FIELD_ERRORS: ["Names are unique whatever their case."]}
+def test_violation_of_hidden_fields_only_reraises_the_integrity_error() -> None:
+    owner = MiscOwner.objects.create(name="o")
+    MiscUniqueTogetherItem.objects.create(owner=owner, name="a", code="1", position=1)
+    with pytest.raises(IntegrityError):
+        MiscUniqueTogetherItem(owner=owner, name="b", code="2", position=1).save()
+    # The row is not silently dropped, and the transaction is still usable.
+    assert MiscUniqueTogetherItem.objects.count() == 1
+
+
+def test_unique_constraint_custom_message_and_code_are_kept() -> None:
+    tenant = MiscOwner.objects.create(name="t")
+    MiscConstraintItem.objects.create(tenant=tenant, code="A", label="one")
+    with pytest.raises(ValidationError) as from_database:
+        MiscConstraintItem(tenant=tenant, code="B", label="one").save()
+    with pytest.raises(ValidationError) as from_validation:
+        MiscConstraintItem(tenant=tenant, code="B", label="one").validate_constraints()
+    assert errors_of(from_database) == {NON_FIELD_ERRORS: ["This label is taken."]}
+    assert codes_of(from_database) == {NON_FIELD_ERRORS: ["label_taken"]}
+    assert errors_of(from_database) == errors_of(from_validation)
 
 
 def test_multi_table_inheritance_parent_and_child_tables() -> None:

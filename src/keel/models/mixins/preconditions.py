@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -167,20 +167,13 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
             return Preconditions()
         return Preconditions(dict(active.filters), dict(active.excludes))
 
-    def apply_preconditions(
-        self,
-        base_qs: models.QuerySet[Any],
-        using: str,
-        pk_val: Any,
-        values: Sequence[Any],
-        update_fields: Any,
-        force_update: Any,
-    ) -> models.QuerySet[Any] | None:
-        """Return ``base_qs`` restricted to rows meeting the conditions (``None``: no guard)."""
-        conditions = self.get_preconditions(update_fields)
+    def apply_preconditions(self, update: compat.TableUpdate) -> models.QuerySet[Any] | None:
+        """Return ``update.base_qs`` limited to rows meeting the conditions (``None``: no guard)."""
+        conditions = self.get_preconditions(update.update_fields)
         if not (conditions.filters or conditions.excludes):
             return None
         self.__dict__[APPLIED_PRECONDITIONS] = conditions
+        base_qs = update.base_qs
         table = base_qs.model
         # Conditions on this table's columns go straight into the UPDATE's WHERE (the
         # database re-checks them on the row it locks); the others (multi-table inheritance)
@@ -192,36 +185,29 @@ class UpdatePreconditionsMixin(compat.ConditionalUpdateMixin, compat.AsyncSaveOp
         if conditions.excludes and excludes_local:
             qs = qs.exclude(**conditions.excludes)
         if remote or (conditions.excludes and not excludes_local):
-            guard = _concrete(self)._base_manager.using(using).filter(pk=pk_val, **remote)
+            guard = (
+                _concrete(self)._base_manager.using(update.using).filter(pk=update.pk_val, **remote)
+            )
             if conditions.excludes and not excludes_local:
                 guard = guard.exclude(**conditions.excludes)
             qs = qs.filter(pk__in=guard.values("pk"))
         return qs
 
     # Hooks of compat.ConditionalUpdateMixin.
-    def guard_update(
-        self,
-        base_qs: models.QuerySet[Any],
-        using: str,
-        pk_val: Any,
-        values: Sequence[Any],
-        update_fields: Any,
-        forced_update: Any,
-    ) -> models.QuerySet[Any] | None:
+    def guard_update(self, update: compat.TableUpdate) -> models.QuerySet[Any] | None:
         data = self.__dict__
         # Evaluated once per save, by the first table that writes: with multi-table
         # inheritance a later table would see the row as already changed by this save.
         if PRECONDITIONS not in data or APPLIED_PRECONDITIONS in data:
             return None
-        if not values and update_fields is not None:  # this table writes nothing
+        if not update.values and update.update_fields is not None:  # this table writes nothing
             return None
-        return self.apply_preconditions(
-            base_qs, using, pk_val, values, update_fields, forced_update
-        )
+        return self.apply_preconditions(update)
 
-    def update_not_applied(self, base_qs: models.QuerySet[Any], using: str, pk_val: Any) -> None:
+    def update_not_applied(self, update: compat.TableUpdate) -> None:
         model = _concrete(self)
-        if base_qs.filter(pk=pk_val).exists():
+        pk_val = update.pk_val
+        if update.base_qs.filter(pk=pk_val).exists():
             conditions = self.__dict__.get(APPLIED_PRECONDITIONS) or self.get_preconditions(None)
             raise self.precondition_error_class(
                 model, pk_val, filters=conditions.filters, excludes=conditions.excludes

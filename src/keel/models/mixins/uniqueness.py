@@ -10,7 +10,8 @@ raised, so the user sees a form error instead of a server error.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -154,21 +155,23 @@ class BetterUniquenessErrorsMixin(compat.AsyncSaveOptionsMixin):
             unsaved.restore(self)
             raise
 
-    def validate_unique(self, exclude: Any = None) -> None:
+    @contextmanager
+    def _hidden_fields_moved(self) -> Iterator[None]:
+        """A ``ValidationError`` raised inside, its errors moved by ``_hide_unique_fields``."""
         try:
-            super().validate_unique(exclude=exclude)
+            yield
         except ValidationError as error:
             if not hasattr(error, "error_dict"):
                 raise
             raise ValidationError(self._hide_unique_fields(error.error_dict)) from None
 
+    def validate_unique(self, exclude: Any = None) -> None:
+        with self._hidden_fields_moved():
+            super().validate_unique(exclude=exclude)
+
     def validate_constraints(self, exclude: Any = None) -> None:
-        try:
+        with self._hidden_fields_moved():
             super().validate_constraints(exclude=exclude)
-        except ValidationError as error:
-            if not hasattr(error, "error_dict"):
-                raise
-            raise ValidationError(self._hide_unique_fields(error.error_dict)) from None
 
     def get_unique_error(self, exc: IntegrityError, *, using: str) -> ValidationError | None:
         """The ``ValidationError`` for a uniqueness ``IntegrityError``, or None to re-raise it.
