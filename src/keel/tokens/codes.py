@@ -98,7 +98,7 @@ class OneTimeCodeManager:
 
     @property
     def prefix(self) -> str:
-        """The seed name of [`purpose`][keel.tokens.OneTimeCodeManager.purpose]."""
+        """The seed name of ``purpose``: what the codes are for."""
         return self.purpose
 
     def __repr__(self) -> str:
