@@ -44,8 +44,9 @@ lint: $(VENV)/.dev-installed
 types: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
+# No --quiet: it hides warnings from --strict, which then lets them pass.
 docs: $(VENV)/.dev-installed
-	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+	$(BIN)/mkdocs build --strict --site-dir build/site
 
 test-suite: $(VENV)/.dev-installed
 	$(BIN)/python scripts/test_databases.py $(DATABASES) -- $(PYTEST_ARGS)
