@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.test import override_settings
 
 from keel.tokens import DatabaseTokenStore, JsonActionTokenDatabaseManager, TokenStoreBusy
+from tests.conftest import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,28 +26,6 @@ ROTATED = {"SECRET_KEY": "the-new-secret-the-new-secret-the-new-secret-"}
 THREADS = 8
 #: Before creates and revokes took turns, 60 rounds showed a deadlock on MariaDB about once.
 ROUNDS = 60
-
-
-def _in_threads(jobs: list[Callable[[], object]]) -> list[BaseException]:
-    """Run ``jobs`` in threads released at once; the exceptions they raised."""
-    barrier = threading.Barrier(len(jobs))
-    errors: list[BaseException] = []
-
-    def run(job: Callable[[], object]) -> None:
-        try:
-            barrier.wait()
-            job()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
 
 
 @override_settings(**ROTATED, SECRET_KEY_FALLBACKS=[OLD_KEY])
@@ -63,7 +41,7 @@ def test_revokes_racing_creates_never_fail() -> None:
                 return manager.revoke_subject(subject)
             return manager.create_token({"n": 1}, subject=subject)
 
-        errors += _in_threads([create_or_revoke] * THREADS)
+        errors += at_once(lambda _: create_or_revoke(), THREADS)[1]
         manager.revoke_subject(subject)
     assert errors == []
 
@@ -84,7 +62,7 @@ def test_a_deadlock_in_the_callers_transaction_is_a_busy_store() -> None:
             first_locked[1 - index].wait(timeout=10)
             manager.create_token({"n": 2}, subject=theirs)
 
-    errors = _in_threads([lambda: create_both(0), lambda: create_both(1)])
+    errors = at_once(create_both, 2)[1]
     assert [type(error) for error in errors] == [TokenStoreBusy], errors
     assert "Nothing of it was written: retry" in str(errors[0])
     # The winner's two tokens stand; of the loser's transaction nothing was written.
