@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,31 @@ def make_model(
         with connection.schema_editor() as editor:
             editor.create_model(model)
     return model
+
+
+def read_fields(obj: Any) -> tuple[Any, ...]:
+    """The ten fields of ``SITE_VALUES`` read from ``obj``: one read of the site settings."""
+    return tuple(getattr(obj, name) for name in SITE_VALUES)
+
+
+def token_pairs(manager: Any, payload: dict[str, Any], pairs: int) -> Callable[[], None]:
+    """``pairs`` tokens created then consumed through ``manager``, each checked."""
+
+    def run() -> None:
+        for _ in range(pairs):
+            assert manager.consume_token(manager.create_token(payload)) == payload
+
+    return run
+
+
+def recreate_tables(models: list[type[Any]], using: str = "default") -> None:
+    """Drop the tables of ``models`` where they exist (in reverse order), then create them."""
+    from django.db import connections
+
+    cascade = " CASCADE" if connections[using].vendor == "postgresql" else ""
+    with connections[using].schema_editor() as editor:
+        for model in reversed(models):
+            table = editor.quote_name(model._meta.db_table)
+            editor.execute(f"DROP TABLE IF EXISTS {table}{cascade}")
+        for model in models:
+            editor.create_model(model)

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,63 +34,69 @@ PG_HOST = os.environ.get("KEEL_BENCH_PG_HOST", "127.0.0.1")
 # --------------------------------------------------------------------------- setup
 
 
-def parser(doc: str | None) -> argparse.ArgumentParser:
-    """An argument parser with the options every script takes."""
+def options(doc: str | None, **defaults: Any) -> argparse.Namespace:
+    """The parsed command line: the options every script takes, and one ``--name-with-dashes``
+    per keyword (its default's type; a ``False`` default makes a flag)."""
     made = argparse.ArgumentParser(description=(doc or "").split("\n", 1)[0])
     made.add_argument("--json", type=Path, help="write the results to this file")
     made.add_argument("--redis-url", default=REDIS_URL)
     made.add_argument("--pg-host", default=PG_HOST)
-    return made
+    for name, default in defaults.items():
+        flag = "--" + name.replace("_", "-")
+        if default is False:
+            made.add_argument(flag, action="store_true")
+        else:
+            made.add_argument(flag, type=type(default), default=default)
+    return made.parse_args()
 
 
 def database(kind: str, name: str, host: str = PG_HOST, *, fresh: bool = False) -> dict[str, Any]:
     """A ``DATABASES`` entry for ``kind``, the database created (or recreated if ``fresh``);
-    ``host`` is that of PostgreSQL or MariaDB."""
+    SQLite is in memory without a ``name``, else a file of the temporary directory."""
     if kind == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
-    if kind == "sqlite-file":
         path = Path(tempfile.gettempdir()) / f"{name}.sqlite3"
-        if fresh:
+        if name and fresh:
             path.unlink(missing_ok=True)
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(path)}
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(path) if name else ":memory:"}
+    if fresh:
+        drop(kind, name, host)
     if kind == "postgres":
-        import psycopg
-
-        with psycopg.connect(host=host, user="postgres", dbname="postgres", autocommit=True) as c:
-            if fresh:
-                c.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        with postgres(host) as c:
             if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
                 c.execute(f'CREATE DATABASE "{name}"')
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": name,
-            "USER": "postgres",
-            "HOST": host,
-            "CONN_MAX_AGE": None,
-        }
-    if kind == "mysql":
-        import MySQLdb
-
-        conn = MySQLdb.connect(host=host, user="root")
-        if fresh:
-            conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
-        conn.close()
-        return {
-            "ENGINE": "django.db.backends.mysql",
-            "NAME": name,
-            "USER": "root",
-            "HOST": host,
-            "OPTIONS": {"charset": "utf8mb4"},
-        }
-    raise SystemExit(f"the database must be sqlite, postgres or mysql, got {kind!r}")
+        options = {"USER": "postgres", "CONN_MAX_AGE": None}
+    elif kind == "mysql":
+        with mysql(host) as c:
+            c.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
+        options = {"USER": "root", "OPTIONS": {"charset": "utf8mb4"}}
+    else:
+        raise SystemExit(f"the database must be sqlite, postgres or mysql, got {kind!r}")
+    engine = "postgresql" if kind == "postgres" else kind
+    return {"ENGINE": f"django.db.backends.{engine}", "NAME": name, "HOST": host, **options}
 
 
-def drop_postgres(name: str, host: str = PG_HOST) -> None:
+def postgres(host: str) -> Any:
     import psycopg
 
-    with psycopg.connect(host=host, user="postgres", dbname="postgres", autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return psycopg.connect(host=host, user="postgres", dbname="postgres", autocommit=True)
+
+
+def mysql(host: str) -> Any:
+    from contextlib import closing
+
+    import MySQLdb
+
+    return closing(MySQLdb.connect(host=host, user="root"))
+
+
+def drop(kind: str, name: str, host: str = PG_HOST) -> None:
+    """Drop the database ``name`` of PostgreSQL or MariaDB, if it exists."""
+    if kind == "postgres":
+        with postgres(host) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    elif kind == "mysql":
+        with mysql(host) as c:
+            c.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 def setup_django(databases: Mapping[str, Any], apps: tuple[str, ...] = (), **extra: Any) -> None:
@@ -124,6 +130,25 @@ def clean_redis(url: str, prefix: str) -> None:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+def counting_connection() -> type[Any]:
+    """A redis-py connection class that counts the commands it sends and the replies it
+    reads (one of each per round trip), for every connection of the class together."""
+    import redis
+
+    class Counting(redis.Connection):
+        sent = replies = 0
+
+        def send_command(self, *args: Any, **kwargs: Any) -> None:
+            Counting.sent += 1
+            super().send_command(*args, **kwargs)
+
+        def read_response(self, *args: Any, **kwargs: Any) -> Any:
+            Counting.replies += 1
+            return super().read_response(*args, **kwargs)
+
+    return Counting
 
 
 def versions(*parts: str) -> str:
@@ -209,6 +234,18 @@ def timed(run: Callable[[], Any], repeats: int = 1) -> float:
     return (time.perf_counter() - started) / repeats
 
 
+def recorded(times: dict[str, list[float]], name: str, run: Callable[[], Any]) -> Any:
+    """Call ``run``, add its seconds to ``times[name]`` and return its result."""
+    started = time.perf_counter()
+    result = run()
+    times.setdefault(name, []).append(time.perf_counter() - started)
+    return result
+
+
+def medians(times: Mapping[str, list[float]]) -> dict[str, float]:
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -238,36 +275,24 @@ class Report:
     def heading(self, line: str) -> None:
         self.blocks.append({"heading": line})
 
-    def table(self, columns: list[str], rows: list[list[Any]], *, caption: str = "") -> None:
-        """A table of raw values: ``columns`` are titles, ``"title|{:format}"`` for a column
-        of numbers (right-aligned, formatted when shown); ``None`` shows as a dash."""
+    def table(self, columns: list[str] | str, rows: list[list[Any]], *, caption: str = "") -> None:
+        """A table of raw values: ``columns`` are titles (a list, or one string separated by
+        ``;``), ``"title|{:format}"`` for a column of numbers (right-aligned, formatted when
+        shown); ``None`` shows as a dash."""
         if caption:
             self.text(caption)
+        if isinstance(columns, str):
+            columns = [column.strip() for column in columns.split(";")]
         self.blocks.append({"columns": columns, "rows": rows})
 
     def goal(
-        self,
-        goal: str,
-        measured: str,
-        met: bool,
-        *,
-        show: str = "line",
-        part: str = "",
-        summary: bool = True,
+        self, goal: str, measured: str, met: bool, *, show: str = "line", **where: Any
     ) -> None:
         """A goal: ``show`` is ``line`` (a sentence), ``table`` (a row of a goal table, the
         rows of one script gathered) or ``summary`` (only in the page's summary of goals);
-        ``part`` qualifies the section's name there, ``summary=False`` leaves it out."""
-        self.goals.append(
-            {
-                "goal": goal,
-                "measured": measured,
-                "met": met,
-                "show": show,
-                "part": part,
-                "summary": summary,
-            }
-        )
+        ``part=`` qualifies the section's name there, ``summary=False`` leaves it out."""
+        where = {"part": "", "summary": True} | where
+        self.goals.append({"goal": goal, "measured": measured, "met": met, "show": show, **where})
         if show != "summary":
             self.blocks.append({"goal": len(self.goals) - 1})
 
@@ -277,14 +302,7 @@ class Report:
 
     def emit(self, path: Path | None) -> None:
         """Write the JSON to ``path`` (if given) and print the markdown."""
-        document = {
-            "script": self.script,
-            "argv": self.argv,
-            "blocks": self.blocks,
-            "goals": self.goals,
-            "data": self.data,
-            "skipped": self.skipped,
-        }
+        document = asdict(self)
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(document, indent=1, ensure_ascii=False), encoding="utf-8")

@@ -3,23 +3,8 @@
     .venv/bin/python bench/mixins_misc.py [--db sqlite|postgres|mysql] [--rows 300] [--repeats 7]
 
 Each contender inserts ``--rows`` new rows per round into a table of its own with the same
-columns (a unique slug, a foreign key, a validated integer, a ``UniqueConstraint`` and a
-``CheckConstraint``). Rounds are interleaved (the order rotates every repeat) so that drift in
-the machine's load hits all alike; the tables print the median time per save and the ratio to
-plain Django measured in the same run.
-
-- ``plain Django``: ``Model.save()`` (the baseline).
-- ``BetterUniquenessErrorsMixin``: the same save inside a savepoint.
-- ``ValidateOnSaveMixin``: ``full_clean()`` first (4 validation queries per insert).
-- ``FasterValidateOnSaveMixin``: field validation only, no query.
-- ``Uniqueness + Faster``: the cheap pair that still gives form errors for duplicates.
-- ``duplicate → ValidationError`` vs ``duplicate → IntegrityError``: the error path, a save that
-  violates the unique slug, converted by keel vs caught by the caller in a savepoint.
-- ``SaveInstanceFilesMixin`` vs ``plain FileField``: a new row with a 1 KiB file in
-  ``upload_to`` (keel: INSERT + store + UPDATE; plain: store in ``None/`` + INSERT).
-
-Every round runs inside one ``atomic()`` (a request under ``ATOMIC_REQUESTS``), so that the
-figures show the mixins' own cost rather than the cost of committing each row.
+columns and constraints (or a row with a 1 KiB file, or a duplicate slug: the error path),
+rounds interleaved, each in one ``atomic()`` so that the mixins' own cost is what shows.
 """
 
 from __future__ import annotations
@@ -27,31 +12,19 @@ from __future__ import annotations
 import platform
 import tempfile
 from collections.abc import Callable
+from itertools import count
 from typing import Any
 
-from cases import make_model
-from harness import (
-    Report,
-    database,
-    db_version,
-    interleave,
-    parser,
-    setup_django,
-    versions,
-)
-
-DB_NAME = "keel_bench_mixins_misc"
+from cases import make_model, recreate_tables
+from harness import Report, database, db_version, interleave, options, setup_django, versions
 
 
 def main() -> None:
-    options = parser(__doc__)
-    options.add_argument("--db", default="sqlite")
-    options.add_argument("--rows", type=int, default=300)
-    options.add_argument("--repeats", type=int, default=7)
-    args = options.parse_args()
-    kind = "sqlite-file" if args.db == "sqlite" else args.db
+    args = options(__doc__, db="sqlite", rows=300, repeats=7)
     media = tempfile.mkdtemp(prefix="keel-bench-media-")
-    setup_django({"default": database(kind, DB_NAME, args.pg_host)}, MEDIA_ROOT=media)
+    setup_django(
+        {"default": database(args.db, "keel_bench_mixins_misc", args.pg_host)}, MEDIA_ROOT=media
+    )
 
     from django.core.exceptions import ValidationError
     from django.core.files.base import ContentFile
@@ -65,13 +38,10 @@ def main() -> None:
         ValidateOnSaveMixin,
     )
 
-    class Owner(models.Model):
-        name = models.CharField(max_length=20)
+    owner_fields = {"name": models.CharField(max_length=20)}
+    Owner = make_model("Owner", (models.Model,), owner_fields, "bench", create=False)
 
-        class Meta:
-            app_label = "bench"
-
-    def make(name: str, *bases: type[models.Model]) -> type[models.Model]:
+    def make(name: str, *bases: type[models.Model]) -> type[Any]:
         fields = {
             "title": models.CharField(max_length=50),
             "slug": models.SlugField(max_length=60, unique=True),
@@ -88,91 +58,75 @@ def main() -> None:
     def upload_to(instance: models.Model, filename: str) -> str:
         return f"bench/{instance.pk}/{filename}"
 
-    def make_files(name: str, *bases: type[models.Model]) -> type[models.Model]:
+    def make_files(name: str, *bases: type[models.Model]) -> type[Any]:
         fields = {"document": models.FileField(upload_to=upload_to, max_length=200)}
         return make_model(name, (*bases, models.Model), fields, "bench", create=False)
 
-    plain = make("Plain")
-    uniq = make("Uniq", BetterUniquenessErrorsMixin)
-    valid = make("Valid", ValidateOnSaveMixin)
-    faster = make("Faster", FasterValidateOnSaveMixin)
+    plain, uniq = make("Plain"), make("Uniq", BetterUniquenessErrorsMixin)
+    valid, faster = make("Valid", ValidateOnSaveMixin), make("Faster", FasterValidateOnSaveMixin)
     uniq_faster = make("UniqFaster", BetterUniquenessErrorsMixin, FasterValidateOnSaveMixin)
     plain_files = make_files("PlainFiles")
     keel_files = make_files("KeelFiles", SaveInstanceFilesMixin)
     all_models = [Owner, plain, uniq, valid, faster, uniq_faster, plain_files, keel_files]
-
-    with connection.schema_editor() as editor:
-        for model in reversed(all_models):
-            editor.execute(
-                f"DROP TABLE IF EXISTS {connection.ops.quote_name(model._meta.db_table)}"
-            )
-        for model in all_models:
-            editor.create_model(model)
+    recreate_tables(all_models)
     owner = Owner.objects.create(name="o")
-    payload = b"x" * 1024
-    counter = iter(range(10**9))
-
-    def inserts(model: Any) -> Callable[[], None]:
-        def run() -> None:
-            for _ in range(args.rows):
-                n = next(counter)
-                model(title=f"t{n}", slug=f"s{n}", owner=owner, rating=3).save()
-
-        return run
-
-    def duplicates(model: Any, catch: type[Exception]) -> Callable[[], None]:
-        def run() -> None:
-            for _ in range(args.rows):
-                n = next(counter)
-                try:
-                    if catch is IntegrityError:
-                        with transaction.atomic():
-                            model(title=f"t{n}", slug="taken", owner=owner).save()
-                    else:
-                        model(title=f"t{n}", slug="taken", owner=owner).save()
-                except catch:
-                    pass
-                else:
-                    raise AssertionError("the duplicate was saved")
-
-        return run
-
-    def files(model: Any) -> Callable[[], None]:
-        def run() -> None:
-            for _ in range(args.rows):
-                n = next(counter)
-                model(document=ContentFile(payload, name=f"f{n}.bin")).save()
-
-        return run
-
     plain.objects.create(title="taken", slug="taken", owner=owner)
     uniq.objects.create(title="taken", slug="taken", owner=owner)
+    counter = count()
+
+    def rounds(one: Callable[[int], Any]) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(args.rows):
+                one(next(counter))
+
+        return run
+
+    def insert(model: Any) -> Callable[[], None]:
+        return rounds(lambda n: model(title=f"t{n}", slug=f"s{n}", owner=owner, rating=3).save())
+
+    def with_file(model: Any) -> Callable[[], None]:
+        payload = b"x" * 1024
+        return rounds(lambda n: model(document=ContentFile(payload, name=f"f{n}.bin")).save())
+
+    def duplicate(model: Any, catch: type[Exception]) -> Callable[[], None]:
+        def one(n: int) -> None:
+            try:
+                if catch is IntegrityError:
+                    with transaction.atomic():
+                        model(title=f"t{n}", slug="taken", owner=owner).save()
+                else:
+                    model(title=f"t{n}", slug="taken", owner=owner).save()
+            except catch:
+                pass
+            else:
+                raise AssertionError("the duplicate was saved")
+
+        return rounds(one)
+
     contenders: dict[str, Callable[[], None]] = {
-        "plain Django": inserts(plain),
-        "BetterUniquenessErrorsMixin": inserts(uniq),
-        "ValidateOnSaveMixin": inserts(valid),
-        "FasterValidateOnSaveMixin": inserts(faster),
-        "Uniqueness + Faster": inserts(uniq_faster),
-        "duplicate → IntegrityError": duplicates(plain, IntegrityError),
-        "duplicate → ValidationError": duplicates(uniq, ValidationError),
-        "plain FileField": files(plain_files),
-        "SaveInstanceFilesMixin": files(keel_files),
+        "plain Django": insert(plain),
+        "BetterUniquenessErrorsMixin": insert(uniq),
+        "ValidateOnSaveMixin": insert(valid),
+        "FasterValidateOnSaveMixin": insert(faster),
+        "Uniqueness + Faster": insert(uniq_faster),
+        "duplicate → IntegrityError": duplicate(plain, IntegrityError),
+        "duplicate → ValidationError": duplicate(uniq, ValidationError),
+        "plain FileField": with_file(plain_files),
+        "SaveInstanceFilesMixin": with_file(keel_files),
     }
     baselines = {
         "duplicate → ValidationError": "duplicate → IntegrityError",
         "SaveInstanceFilesMixin": "plain FileField",
     }
-
     timings = interleave(contenders, args.repeats, per=args.rows, around=transaction.atomic)
-    report = Report("mixins_misc.py")
     rows = []
     for name in contenders:
         base = baselines.get(name, "plain Django")
-        rows.append(
-            [name, timings.median(name) * 1e6, timings.median(name) / timings.median(base), base]
-        )
+        median = timings.median(name)
+        rows.append([name, median * 1e6, median / timings.median(base), base])
+    report = Report("mixins_misc.py")
     report.table(
-        ["contender", "µs per save|{:,.0f}", "ratio|{:.2f}x", "baseline"],
+        "contender; µs per save|{:,.0f}; ratio|{:.2f}x; baseline",
         rows,
         caption=f"keel bench/mixins_misc.py — {versions(db_version(), platform.machine())}; "
         f"{args.rows} saves per round, {args.repeats} rounds, median",

@@ -32,6 +32,18 @@ LEGEND = (
 )
 
 
+# The bar plots: file, title, axis, the key of the series in the JSON (of the section of that
+# key and of the seeds run), log scale.
+BARS = [
+    ("bench-site-settings.png", "Site settings: cost of one read of ten fields",
+     "µs per read (median, log scale; * from the seeds run)", "site_settings", True),
+    ("bench-tokens.png", "Action tokens: create + consume throughput",
+     "pairs per second (median; * from the seeds run)", "tokens", False),
+    ("bench-mixins.png", "Change tracking: cost of loading rows, times plain Django",
+     "load time / plain Django load time (median; * from the seeds run)", "mixins", False),
+]  # fmt: skip
+
+
 def kind(name: str) -> str:
     lowered = name.lower()
     if "codex" in lowered or "pytoolbox" in lowered:
@@ -55,6 +67,12 @@ def plot_all(data: Mapping[str, list[dict[str, Any]]], img: Path) -> list[tuple[
     written: list[tuple[str, str]] = []
     seeds = data.get("seeds", [{}])[0]
 
+    def save(fig: Any, filename: str, alt: str) -> None:
+        fig.tight_layout()
+        fig.savefig(img / filename, dpi=110)
+        plt.close(fig)
+        written.append((filename, alt))
+
     series: dict[str, dict[int, float]] = {}
     for part in data.get("fixtures", []):
         for name, seconds in part.get("seconds", {}).items():
@@ -76,20 +94,16 @@ def plot_all(data: Mapping[str, list[dict[str, Any]]], img: Path) -> list[tuple[
         ax.set_title("Fixture import on PostgreSQL: cost versus size")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-        fig.tight_layout()
-        fig.savefig(img / "bench-fixtures.png", dpi=110)
-        plt.close(fig)
-        written.append(("bench-fixtures.png", "Fixture import cost versus size"))
+        save(fig, "bench-fixtures.png", "Fixture import cost versus size")
 
-    def barh(filename: str, title: str, xlabel: str, own: str, seed: str, log: bool) -> None:
-        bars = [(n, v) for part in data.get(own, [])[:1] for n, v in part.get(own, {}).items()]
-        bars += [(f"{n} *", v) for n, v in seeds.get(seed, {}).items()]
+    for filename, title, xlabel, key, log in BARS:
+        bars = [(n, v) for part in data.get(key, [])[:1] for n, v in part.get(key, {}).items()]
+        bars += [(f"{n} *", v) for n, v in seeds.get(key, {}).items()]
         if not bars:
-            return
+            continue
         fig, ax = plt.subplots(figsize=(8, 0.45 * len(bars) + 1.4))
-        ax.barh(
-            [b[0] for b in bars], [b[1] for b in bars], color=[COLORS[kind(b[0])] for b in bars]
-        )
+        colors = [COLORS[kind(name)] for name, _ in bars]
+        ax.barh([name for name, _ in bars], [value for _, value in bars], color=colors)
         for y, (_, value) in enumerate(bars):
             shown = f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
             ax.text(value, y, f" {shown}", va="center", fontsize=8)
@@ -100,35 +114,7 @@ def plot_all(data: Mapping[str, list[dict[str, Any]]], img: Path) -> list[tuple[
         ax.set_title(title)
         ax.tick_params(axis="y", labelsize=8)
         ax.grid(True, axis="x", which="both", alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(img / filename, dpi=110)
-        plt.close(fig)
-        written.append((filename, title))
-
-    barh(
-        "bench-site-settings.png",
-        "Site settings: cost of one read of ten fields",
-        "µs per read (median, log scale; * from the seeds run)",
-        "site_settings",
-        "site_settings",
-        log=True,
-    )
-    barh(
-        "bench-tokens.png",
-        "Action tokens: create + consume throughput",
-        "pairs per second (median; * from the seeds run)",
-        "tokens",
-        "tokens",
-        log=False,
-    )
-    barh(
-        "bench-mixins.png",
-        "Change tracking: cost of loading rows, times plain Django",
-        "load time / plain Django load time (median; * from the seeds run)",
-        "mixins",
-        "mixins",
-        log=False,
-    )
+        save(fig, filename, title)
     return written
 
 

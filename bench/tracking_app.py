@@ -1,13 +1,8 @@
-"""WSGI entry point of ``bench/site_tracking.py``: ``bench/load_app.py``'s application, with
-``KEEL["SITE_SETTINGS_TRACKING"]`` taken from ``KEEL_BENCH_TRACKING`` (``1`` or ``0``), and two
-headers per response: ``X-Keel-Worker`` (the worker's pid) and ``X-Keel-Read`` (two
-``time.monotonic()`` values, one clock for every process of the machine: just before and just
-after the request's read of the site settings).
-
-:class:`ReadTimeMiddleware` makes that read, right after ``RequestCacheMiddleware`` opened the
-request memo, so every later read of the request (the maintenance middleware, the context
-processor, the template) returns the object it read: the page shows what was read between
-the two times.
+"""WSGI entry point of ``bench/site_tracking.py``: ``bench/load_app.py``'s application with
+``KEEL["SITE_SETTINGS_TRACKING"]`` from ``KEEL_BENCH_TRACKING`` (``1`` or ``0``), each response
+saying which worker answered (``X-Keel-Worker``) and the machine's ``time.monotonic()`` just
+before and after the request's read of the site settings (``X-Keel-Read``), made first thing
+in the request memo, so that the whole page shows what was read between the two times.
 """
 
 from __future__ import annotations
