@@ -173,22 +173,27 @@ def main() -> None:
         f"{versions(*servers)}; {ARGS.rows} rows x 20 fields, medians of {ARGS.repeats} "
         f"interleaved repeats; save: median of {ARGS.repeats} x {ARGS.saves} saves."
     )
-    titles = {"load": ("load (ms)", 1e3, "{:.1f}"), "read": ("load + read (ms)", 1e3, "{:.1f}")}
-    titles |= {"mem": ("memory (B/instance)", 1, "{:.0f}")}
-    titles |= {"save": ("save one field (µs)", 1e6, "{:.0f}")}
+    # Each metric's column (with its format) and scale; every one is followed by its ratio.
+    titles = {
+        "load": ("load (ms)|{:.1f}", 1e3),
+        "read": ("load + read (ms)|{:.1f}", 1e3),
+        "mem": ("memory (B/instance)|{:.0f}", 1),
+        "save": ("save one field (µs)|{:.0f}", 1e6),
+    }
     for using in aliases:
         med, sqlite = medians[using], using == "default"
         base, keys = med["plain Django"], list(med["plain Django"])
         columns = ["contender" if sqlite else "contender (PostgreSQL)"]
-        columns += [f for k in keys for f in (f"{titles[k][0]}|{titles[k][2]}", "x plain|{:.2f}")]
+        columns += [title for k in keys for title in (titles[k][0], "x plain|{:.2f}")]
         rows = [
             [name, *(v for k in keys for v in (m[k] * titles[k][1], m[k] / base[k]))]
             for name, m in med.items()
         ]
-        caption = "SQLite in memory (the Python cost alone):"
-        report.table(
-            columns, rows, caption=caption if sqlite else "PostgreSQL on loopback, same run:"
+        captions = (
+            "PostgreSQL on loopback, same run:",
+            "SQLite in memory (the Python cost alone):",
         )
+        report.table(columns, rows, caption=captions[sqlite])
         if sqlite:
             report.data["mixins"] = {f"{row[0]} (SQLite)": row[2] for row in rows}
     goals = [

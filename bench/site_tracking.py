@@ -196,12 +196,11 @@ def example_project(report: Report, url: str, args: Any) -> None:
                 stop([gunicorn])
             upper, lower, missing = propagation_delays(commits, samples)
             quantiles = [statistics.median(upper), percentile(upper, 0.99), upper[-1]]
-            quantiles = [
-                q * 1000 for q in (*quantiles, statistics.median(lower), percentile(lower, 0.99))
-            ]
+            quantiles += [statistics.median(lower), percentile(lower, 0.99)]
             workers = len({answer.worker for answer in samples})
             gaps = request_gap(samples) * 1000
-            rows.append([label, workers, len(upper), len(samples), gaps, *quantiles, missing])
+            milliseconds = [q * 1000 for q in quantiles]
+            rows.append([label, workers, len(upper), len(samples), gaps, *milliseconds, missing])
         report.table(
             "reader; workers|{}; (save, worker) pairs|{}; requests|{}; "
             "median gap between a worker's reads, ms|{:.1f}; "
