@@ -128,9 +128,10 @@ def site_store(request: pytest.FixtureRequest, settings: Any) -> str:
 def clock() -> Iterator[ModuleType]:
     """keel's clock ([`keel.clock`][keel.clock]): ``clock.advance(seconds)`` moves every
     lifetime keel measures itself (database tokens, process copies, version checks, the pause
-    after a store failure) instead of sleeping; the real time is back after the test.
+    after a store failure), and the database's clock as the database store reads it (the
+    windows of one-time codes), instead of sleeping; the real time is back after the test.
 
-    Redis' own TTLs and the database's clock do not move: a test of those still waits.
+    Redis' own TTLs do not move: a test of those still waits.
     """
     keel_clock.reset()
     yield keel_clock

@@ -28,9 +28,17 @@ def test_advance_moves_both_clocks_for_every_reader(clock: ModuleType) -> None:
     assert datetime.timedelta(seconds=119) < shift <= datetime.timedelta(seconds=120)
 
 
+def test_offset_is_how_far_the_clock_was_moved(clock: ModuleType) -> None:
+    assert clock.offset() == datetime.timedelta(0)
+    clock.advance(90)
+    clock.advance(0.5)
+    assert clock.offset() == datetime.timedelta(seconds=90.5)
+
+
 def test_reset_puts_the_real_time_back(clock: ModuleType) -> None:
     clock.advance(3600)
     clock.reset()
+    assert clock.offset() == datetime.timedelta(0)
     assert clock.monotonic is time.monotonic
     assert clock.now() - timezone.now() < datetime.timedelta(seconds=1)
 

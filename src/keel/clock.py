@@ -7,9 +7,10 @@ checks (``SITE_SETTINGS_VERIFY_INTERVAL``) and the pause after a failure of the 
 A test moves all of them at once with [`advance`][keel.clock.advance] instead of sleeping, and
 puts them back with [`reset`][keel.clock.reset].
 
-Time kept elsewhere does not move: Redis' own TTLs (the Redis token store), the database's
-clock on which the limits of one-time codes are measured, and the timeouts and heartbeat of
-the tracking listener, which measure real waits on a real connection.
+The limits of one-time codes in the database store are measured on the database's clock,
+shared by every app server; what it reads is moved by the same ``offset()``. Time kept
+elsewhere does not move: Redis' own TTLs (the Redis token store), and the timeouts and
+heartbeat of the tracking listener, which measure real waits on a real connection.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ _offset = datetime.timedelta(0)
 def now() -> datetime.datetime:
     """``django.utils.timezone.now()`` plus any [`advance`][keel.clock.advance]."""
     return timezone.now() + _offset
+
+
+def offset() -> datetime.timedelta:
+    """How far [`advance`][keel.clock.advance] has moved keel's clock (zero on the real time):
+    what a time read from another clock, such as the database's, is moved by."""
+    return _offset
 
 
 def advance(seconds: float) -> None:

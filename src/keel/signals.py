@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
+from django.db import models, transaction
 from django.dispatch import Signal
 
 __all__ = [
@@ -49,3 +53,31 @@ defaults.
 Writes that skip ``save()`` do not send it: ``QuerySet.update()``, ``bulk_update()``, raw
 SQL, ``loaddata`` and data migrations (they still refresh the cache). Nor does a save under
 manual transaction management (``set_autocommit(False)``), where Django has no commit hook."""
+
+
+def send_for(
+    signal: Signal,
+    instance: models.Model,
+    using: str | None,
+    *,
+    on_commit: bool = False,
+    robust: bool = False,
+    **kwargs: Any,
+) -> None:
+    """Send ``signal`` about ``instance`` with ``sender`` (its class), ``instance``, ``using``
+    and ``kwargs``: now, or when the transaction of ``using`` commits (never on rollback).
+
+    ``robust`` sends with ``send_robust`` (a receiver that raises is logged and the others
+    still run) and, on commit, keeps the failure of the hook from other ``on_commit`` hooks.
+    """
+    send = partial(
+        signal.send_robust if robust else signal.send,
+        sender=type(instance),
+        instance=instance,
+        using=using,
+        **kwargs,
+    )
+    if on_commit:
+        transaction.on_commit(send, using=using, robust=robust)
+    else:
+        send()

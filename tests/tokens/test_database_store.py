@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from io import StringIO
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -244,3 +245,16 @@ def test_the_codes_window_is_measured_on_the_database_clock(
     with pytest.raises(TooManyCodes):
         codes.issue_code("ada")
     assert abs(database_now("default") - timezone.now()) < datetime.timedelta(seconds=5)
+
+
+def test_keel_clock_moves_the_database_clock_of_the_codes_window(clock: ModuleType) -> None:
+    codes = OneTimeCodeManager("code:advance", store=DatabaseTokenStore())
+    for _ in range(codes.max_codes):
+        codes.issue_code("ada")
+    with pytest.raises(TooManyCodes):
+        codes.issue_code("ada")
+    clock.advance(codes.window_seconds)
+    assert database_now("default") - timezone.now() > datetime.timedelta(
+        seconds=codes.window_seconds - 5
+    )
+    assert codes.verify_code("ada", codes.issue_code("ada")) == {}

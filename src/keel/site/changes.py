@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from functools import partial
 from typing import Any
 
 from django.db import connections, models, router, transaction
 from django.utils.text import Truncator
 
 from keel import compat
-from keel.signals import site_settings_changed
+from keel.signals import send_for, site_settings_changed
 from keel.site.encryption import is_secret_field
 
 logger = logging.getLogger(__name__)
@@ -186,14 +185,6 @@ def saved_with_changes(
             )
             return
         if changes:
-            transaction.on_commit(
-                partial(
-                    site_settings_changed.send_robust,
-                    sender=model,
-                    instance=instance,
-                    changes=changes,
-                    using=using,
-                ),
-                using=using,
-                robust=True,
+            send_for(
+                site_settings_changed, instance, using, on_commit=True, robust=True, changes=changes
             )

@@ -31,9 +31,10 @@ def _language_field() -> models.CharField[str, str]:
     )
 
 
-def _unique_per_language(field: str, name: str) -> list[models.BaseConstraint]:
-    """The constraint of rows by ``field`` and language: one row per key and language."""
-    return [
+def _by_language(field: str, name: str) -> tuple[list[str], list[models.BaseConstraint]]:
+    """The ``ordering`` and ``constraints`` of rows by ``field`` and language: one row per key
+    and language."""
+    return [field, "language"], [
         models.UniqueConstraint(fields=[field, "language"], name=f"%(app_label)s_%(class)s_{name}")
     ]
 
@@ -43,10 +44,24 @@ class LanguageRowsModel(CachedModelMixin):
     static content and page SEO. Any write makes every language's cached objects stale on
     commit."""
 
+    #: The field that, with ``language``, picks a row.
+    key_field: ClassVar[str]
+    #: The cached objects built from the rows.
+    source_class: ClassVar[type[CachedSource[Any]]]
+    language: str
+
     objects = PublishingQuerySet.as_manager()
 
     class Meta:
         abstract = True
+
+    def __str__(self) -> str:
+        key = str(getattr(self, self.key_field))
+        return f"{key} [{self.language}]" if self.language else key
+
+    @classmethod
+    def cache_sources(cls) -> tuple[CachedSource[Any], ...]:
+        return (cls.source_class(cls),)
 
     @classmethod
     def read_in(cls, language: str | None, using: str | None, part: str | None = None) -> Any:
@@ -76,6 +91,8 @@ class AbstractStaticContent(LanguageRowsModel):
     """
 
     context_name: ClassVar[str | None] = "static_content"
+    key_field = "key"
+    source_class = ContentMapSource
 
     key = models.CharField(_("key"), max_length=255)
     language = _language_field()
@@ -84,17 +101,8 @@ class AbstractStaticContent(LanguageRowsModel):
 
     class Meta:
         abstract = True
-        ordering = ["key", "language"]
-        verbose_name = _("static content")
-        verbose_name_plural = _("static content")
-        constraints = _unique_per_language("key", "key_language")
-
-    def __str__(self) -> str:
-        return f"{self.key} [{self.language}]" if self.language else self.key
-
-    @classmethod
-    def cache_sources(cls) -> tuple[CachedSource[Any], ...]:
-        return (ContentMapSource(cls),)
+        ordering, constraints = _by_language("key", "key_language")
+        verbose_name = verbose_name_plural = _("static content")
 
     @classmethod
     def get_content_map(
@@ -126,6 +134,9 @@ class AbstractStaticPageSeo(LanguageRowsModel):
     commit.
     """
 
+    key_field = "page_key"
+    source_class = PageSource
+
     page_key = models.CharField(_("page key"), max_length=100)
     language = _language_field()
     seo_title = models.CharField(_("title"), max_length=255, blank=True)
@@ -140,17 +151,8 @@ class AbstractStaticPageSeo(LanguageRowsModel):
 
     class Meta:
         abstract = True
-        ordering = ["page_key", "language"]
-        verbose_name = _("page SEO")
-        verbose_name_plural = _("page SEO")
-        constraints = _unique_per_language("page_key", "page_language")
-
-    def __str__(self) -> str:
-        return f"{self.page_key} [{self.language}]" if self.language else self.page_key
-
-    @classmethod
-    def cache_sources(cls) -> tuple[CachedSource[Any], ...]:
-        return (PageSource(cls),)
+        ordering, constraints = _by_language("page_key", "page_language")
+        verbose_name = verbose_name_plural = _("page SEO")
 
     @classmethod
     def for_page(

@@ -161,6 +161,18 @@ class OneTimeCodeManager:
             f"the last {self.window_seconds:g} s; try again later."
         )
 
+    def _verification(
+        self, subject: str | int, code: str
+    ) -> tuple[TokenStore, list[str], list[str]]:
+        """The store of a verification, the subject's attempt counters, and the digests
+        ``code`` may be stored under (the current key's first)."""
+        subjects = self._subjects(subject)
+        digests = [
+            self.code_digest(digest, code, secret)
+            for digest, secret in zip(subjects, project_secrets(), strict=True)
+        ]
+        return self.get_store(), self._counters("attempts", subjects), digests
+
     def _payload(self, value: str, made: dict[str, int]) -> dict[str, Any] | None:
         """The payload of a code just popped, if this verification is one of its first
         ``max_attempts`` tries.
@@ -222,13 +234,11 @@ class OneTimeCodeManager:
         """
         if not self.is_well_formed(code):
             return None
-        subjects = self._subjects(subject)
-        store = self.get_store()
-        attempts = self._counters("attempts", subjects)
+        store, attempts, digests = self._verification(subject, code)
         ttl = self._attempts_ttl()
         made = [store.count_attempt(self.purpose, key, ttl) for key in attempts]
-        for digest, secret in zip(subjects, project_secrets(), strict=True):
-            value = store.pop(self.purpose, self.code_digest(digest, code, secret))
+        for digest in digests:
+            value = store.pop(self.purpose, digest)
             if value is not None:
                 return self._payload(value, dict(zip(attempts, made, strict=True)))
         return None
@@ -259,13 +269,11 @@ class OneTimeCodeManager:
         """Async [`verify_code`][keel.tokens.codes.OneTimeCodeManager.verify_code]."""
         if not self.is_well_formed(code):
             return None
-        subjects = self._subjects(subject)
-        store = self.get_store()
-        attempts = self._counters("attempts", subjects)
+        store, attempts, digests = self._verification(subject, code)
         ttl = self._attempts_ttl()
         made = [await store.acount_attempt(self.purpose, key, ttl) for key in attempts]
-        for digest, secret in zip(subjects, project_secrets(), strict=True):
-            value = await store.apop(self.purpose, self.code_digest(digest, code, secret))
+        for digest in digests:
+            value = await store.apop(self.purpose, digest)
             if value is not None:
                 return self._payload(value, dict(zip(attempts, made, strict=True)))
         return None

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, PermissionDenied
-from django.db import models, router, transaction
+from django.db import models, router
 from django.db.models.signals import class_prepared
 
 from keel import compat
@@ -17,7 +17,7 @@ from keel.exceptions import InvalidStateError, TransitionNotAllowedError
 from keel.models.mixins._shared import LEARNED_BASELINES, PRECONDITIONS
 from keel.models.mixins.preconditions import Preconditions, UpdatePreconditionsMixin
 from keel.models.mixins.tracking import NOT_LOADED, ChangeTrackingMixin
-from keel.signals import post_state_transition, pre_state_transition
+from keel.signals import post_state_transition, pre_state_transition, send_for
 
 __all__ = [
     "StateEnum",
@@ -615,12 +615,12 @@ class StateTransitionEventsMixin(StateMachineMixin):
         self._keel_learn_stored_state(kwargs)
         transition = self._keel_transition_to_save(kwargs.get("update_fields"))
         if transition is not None:
-            pre_state_transition.send(
-                sender=type(self),
-                instance=self,
+            send_for(
+                pre_state_transition,
+                self,
+                kwargs.get("using") or self._state.db,
                 source=transition[0],
                 target=transition[1],
-                using=kwargs.get("using") or self._state.db,
             )
         super().save_base(*args, **kwargs)
 
@@ -692,23 +692,16 @@ class StateTransitionEventsMixin(StateMachineMixin):
     def on_post_state_transition(self, previous_state: Any, using: str | None) -> None:
         """Send the signal now, or on commit when ``state_transition_on_commit``."""
         state = self.get_state()
-        model = type(self)
-
-        def send() -> None:
-            post_state_transition.send(
-                sender=model,
-                instance=self,
-                source=previous_state,
-                target=state,
-                previous_state=previous_state,
-                state=state,
-                using=using,
-            )
-
-        if self.state_transition_on_commit:
-            transaction.on_commit(send, using=using)
-        else:
-            send()
+        send_for(
+            post_state_transition,
+            self,
+            using,
+            on_commit=self.state_transition_on_commit,
+            source=previous_state,
+            target=state,
+            previous_state=previous_state,
+            state=state,
+        )
 
 
 def _check_state_model(sender: type[models.Model], **kwargs: Any) -> None:
