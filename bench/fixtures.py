@@ -1,13 +1,6 @@
-"""Fixture imports: keel's staged import against loaddata, an update_or_create loop and COPY.
-
-    .venv/bin/python bench/fixtures.py [--rows 100000] [--repeats 3] [--loop-sample 5000]
-                                       [--databases postgres,sqlite,mysql] [--memory-only]
-
-One JSON fixture of ``--rows`` rows and a copy with 1% of them changed; per database, rounds
-interleaved, keel's imports under each policy in order against ``loaddata``, the loop (timed on
-``--loop-sample`` rows and scaled), the floor and ``bulk_create`` of the parsed file; the peak
-memory of a first import in a child process. Every database is dropped afterwards.
-"""
+"""Fixture imports: keel's staged import against loaddata, an update_or_create loop (timed on
+``--loop-sample`` rows and scaled) and the raw floor; the peak memory of a first import in a
+child process. Every database is dropped afterwards."""
 
 from __future__ import annotations
 

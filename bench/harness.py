@@ -37,16 +37,14 @@ PG_HOST = os.environ.get("KEEL_BENCH_PG_HOST", "127.0.0.1")
 def options(doc: str | None, **defaults: Any) -> argparse.Namespace:
     """The parsed command line: the options every script takes, and one ``--name-with-dashes``
     per keyword (its default's type; a ``False`` default makes a flag)."""
-    made = argparse.ArgumentParser(description=(doc or "").split("\n", 1)[0])
+    made = argparse.ArgumentParser(description=doc)
     made.add_argument("--json", type=Path, help="write the results to this file")
-    made.add_argument("--redis-url", default=REDIS_URL)
-    made.add_argument("--pg-host", default=PG_HOST)
-    for name, default in defaults.items():
+    for name, default in {"redis_url": REDIS_URL, "pg_host": PG_HOST, **defaults}.items():
         flag = "--" + name.replace("_", "-")
         if default is False:
             made.add_argument(flag, action="store_true")
         else:
-            made.add_argument(flag, type=type(default), default=default)
+            made.add_argument(flag, type=type(default), default=default, help=f"({default!r})")
     return made.parse_args()
 
 

@@ -1,11 +1,5 @@
-"""Load test: the example project's home page under gunicorn (4 sync workers) on loopback.
-
-    .venv/bin/python bench/load.py [--seconds 5] [--rounds 3] [--clients 8]
-
-Two servers on one SQLite file, with and without Redis (a throwaway ``redis-server``), rounds
-alternating; then the time a change takes to reach every worker, and a round in which Redis is
-SIGKILLed (expected: no failed answer).
-"""
+"""Load test: the example project's home page under gunicorn, with and without Redis; then
+the time a change takes to reach every worker, and a round in which Redis is SIGKILLed."""
 
 from __future__ import annotations
 

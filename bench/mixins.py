@@ -1,12 +1,5 @@
-"""Change tracking cost: keel against plain Django, django-dirtyfields and model-utils.
-
-    .venv/bin/python bench/mixins.py [--rows 10000] [--repeats 7] [--saves 300]
-
-A 20-field model declared once per contender, ``--rows`` identical rows each, in SQLite in
-memory and in PostgreSQL (skipped with a note when unreachable); interleaved rounds of load,
-load + read of every field, memory per loaded instance (SQLite) and the save of one changed
-field the contender's idiomatic way; medians and ratios to plain Django.
-"""
+"""Change tracking cost: keel against plain Django, django-dirtyfields and model-utils, on
+SQLite in memory and on PostgreSQL (skipped with a note when unreachable)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""Cost per save of the uniqueness, validation and files mixins against plain Django.
-
-    .venv/bin/python bench/mixins_misc.py [--db sqlite|postgres|mysql] [--rows 300] [--repeats 7]
-
-Each contender inserts ``--rows`` new rows per round into a table of its own with the same
-columns and constraints (or a row with a 1 KiB file, or a duplicate slug: the error path),
-rounds interleaved, each in one ``atomic()`` so that the mixins' own cost is what shows.
-"""
+"""Cost per save of the uniqueness, validation and files mixins against plain Django: each
+contender inserts ``--rows`` rows per round into a table of its own with the same columns."""
 
 from __future__ import annotations
 

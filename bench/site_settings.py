@@ -1,12 +1,5 @@
-"""Site settings: the cost of one read (get the settings, read ten fields) per contender.
-
-    .venv/bin/python bench/site_settings.py [--reads 2000] [--repeats 7]
-
-keel's ``load()`` in each of its layers, ``objects.get(pk=1)``, django-solo on Django's
-``RedisCache`` and django-constance's ``RedisBackend``, the same ten values, ``--reads`` reads
-per round, rounds interleaved; round trips counted on the wire and with
-``CaptureQueriesContext``. Needs Redis and PostgreSQL (user postgres, trust auth).
-"""
+"""Site settings: the cost of one read (get the settings, read ten fields) per contender,
+round trips counted on the wire and with ``CaptureQueriesContext``."""
 
 from __future__ import annotations
 
@@ -82,12 +75,19 @@ def main() -> None:
     def keel_read() -> tuple[Any, ...]:
         return read_fields(keel_model.load())
 
+    # keel's layers, each the KEEL settings that select it.
     untracked = {**settings.KEEL, "SITE_SETTINGS_TRACKING": False}
-    keel_window = override_settings(KEEL={**untracked, "SITE_SETTINGS_LOCAL_TTL": 3600})
-    keel_redis = override_settings(KEEL={**untracked, "SITE_SETTINGS_LOCAL_TTL": 0})
-    keel_tracking = override_settings(KEEL={**settings.KEEL, "SITE_SETTINGS_LOCAL_TTL": 0})
     no_redis = {k: v for k, v in settings.KEEL.items() if k != "REDIS_URL"}
-    keel_locmem = override_settings(KEEL=no_redis | {"SITE_SETTINGS_LOCAL_TTL": 0})
+    layers = {
+        name: override_settings(KEEL=keel | {"SITE_SETTINGS_LOCAL_TTL": ttl})
+        for name, keel, ttl in (
+            ("keel, Redis client tracking", settings.KEEL, 0),
+            ("keel, local window", untracked, 3600),
+            ("keel, Redis", untracked, 0),
+            ("keel, no Redis (LocMem cache)", no_redis, 0),
+        )
+    }
+    keel_window, keel_redis = layers["keel, local window"], layers["keel, Redis"]
 
     def warm_up(read: Callable[[], Any]) -> None:
         listener = get_listener()
@@ -114,14 +114,14 @@ def main() -> None:
             return harness.timed(keel_read, reads)
 
     contenders: dict[str, Callable[[int], float]] = {
-        "keel, Redis client tracking": under(keel_tracking, keel_read),
+        "keel, Redis client tracking": under(layers["keel, Redis client tracking"], keel_read),
         "keel, local window": under(keel_window, keel_read),
         "keel, local window, cache_per_language=True": under(
             keel_window, lambda: read_fields(per_language.load()), lambda read: read()
         ),
         "keel, request memo": memo,
         "keel, Redis": under(keel_redis, keel_read),
-        "keel, no Redis (LocMem cache)": under(keel_locmem, keel_read),
+        "keel, no Redis (LocMem cache)": under(layers["keel, no Redis (LocMem cache)"], keel_read),
         "plain objects.get(pk=1)": lambda n: harness.timed(
             lambda: read_fields(solo_model.objects.get(pk=1)), n
         ),
@@ -148,12 +148,7 @@ def main() -> None:
         "django-solo, Redis cache": "1 Redis GET",
         "django-constance, RedisBackend": f"{len(SITE_VALUES)} Redis GET",
     }
-    for name, override in (
-        ("keel, Redis client tracking", keel_tracking),
-        ("keel, local window", keel_window),
-        ("keel, Redis", keel_redis),
-        ("keel, no Redis (LocMem cache)", keel_locmem),
-    ):
+    for name, override in layers.items():
         with override:
             warm_up(keel_read)
             counting.sent = 0
