@@ -255,10 +255,13 @@ def load_average() -> float:
 
 # --------------------------------------------------------------------------- report
 
+GOAL_COLUMNS = ["goal", "measured", "met"]
+
 
 @dataclass
 class Report:
-    """What one script measured: blocks shown in order, goals, plot series, skips."""
+    """What one script measured: blocks (text or a table) shown in order, goals, plot series,
+    skips."""
 
     script: str
     argv: list[str] = field(default_factory=lambda: sys.argv[1:])
@@ -271,7 +274,7 @@ class Report:
         self.blocks.append({"text": line})
 
     def heading(self, line: str) -> None:
-        self.blocks.append({"heading": line})
+        self.text(f"### {line}")
 
     def table(self, columns: list[str] | str, rows: list[list[Any]], *, caption: str = "") -> None:
         """A table of raw values: ``columns`` are titles (a list, or one string separated by
@@ -287,12 +290,17 @@ class Report:
         self, goal: str, measured: str, met: bool, *, show: str = "line", **where: Any
     ) -> None:
         """A goal: ``show`` is ``line`` (a sentence), ``table`` (a row of a goal table, the
-        rows of one script gathered) or ``summary`` (only in the page's summary of goals);
+        goals in a row gathered) or ``summary`` (only in the page's summary of goals);
         ``part=`` qualifies the section's name there, ``summary=False`` leaves it out."""
         where = {"part": "", "summary": True} | where
         self.goals.append({"goal": goal, "measured": measured, "met": met, "show": show, **where})
-        if show != "summary":
-            self.blocks.append({"goal": len(self.goals) - 1})
+        shown = "met" if met else "NOT met"
+        if show == "line":
+            self.text(f"Goal {goal}: {measured} → {shown}.")
+        elif show == "table":
+            if not self.blocks or self.blocks[-1].get("columns") != GOAL_COLUMNS:
+                self.table(list(GOAL_COLUMNS), [])
+            self.blocks[-1]["rows"].append([goal, measured, shown])
 
     def skip(self, reason: str) -> None:
         self.skipped.append(reason)
@@ -322,28 +330,7 @@ def table_rows(block: Mapping[str, Any]) -> Iterator[str]:
 def markdown(document: Mapping[str, Any]) -> list[str]:
     """The markdown of one script's results, paragraphs and tables separated by blank lines."""
     lines: list[str] = []
-    goals = document["goals"]
-    blocks = document["blocks"]
-    for index, block in enumerate(blocks):
-        if "text" in block:
-            lines += [block["text"], ""]
-        elif "heading" in block:
-            lines += [f"### {block['heading']}", ""]
-        elif "columns" in block:
-            lines += [*table_rows(block), ""]
-        elif "goal" in block:
-            goal = goals[block["goal"]]
-            met = "met" if goal["met"] else "NOT met"
-            if goal["show"] == "line":
-                lines += [f"Goal {goal['goal']}: {goal['measured']} → {met}.", ""]
-                continue
-            previous = blocks[index - 1] if index else {}
-            if "goal" not in previous or goals[previous["goal"]]["show"] != "table":
-                lines += ["| goal | measured | met |", "|---|---|---|"]
-            lines.append(f"| {goal['goal']} | {goal['measured']} | {met} |")
-            following = blocks[index + 1] if index + 1 < len(blocks) else {}
-            if "goal" not in following:
-                lines.append("")
-    while lines and not lines[-1]:
-        lines.pop()
-    return lines
+    for block in document["blocks"]:
+        lines += [block["text"]] if "text" in block else list(table_rows(block))
+        lines.append("")
+    return lines[:-1]
