@@ -149,6 +149,16 @@ def counting_connection() -> type[Any]:
     return Counting
 
 
+def redis_version(url: str) -> str:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return f"Redis {client.info('server')['redis_version']}"
+    finally:
+        client.close()
+
+
 def versions(*parts: str) -> str:
     """``Python x, Django y`` and the ``parts`` given, joined for a table's caption."""
     import django

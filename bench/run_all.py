@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import PG_HOST, REDIS_URL, ROOT, postgres, versions
+from harness import PG_HOST, REDIS_URL, ROOT, postgres, redis_version, versions
 from render import RESULTS, render
 
 TIMEOUT = 600.0  # seconds per script
@@ -66,8 +66,6 @@ NEEDS_GUNICORN = {"load.py", "site_tracking.py"}
 
 
 def machine_line() -> str:
-    import redis
-
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         models = re.findall(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
@@ -80,9 +78,7 @@ def machine_line() -> str:
     except Exception as exc:
         pieces.append(f"PostgreSQL unreachable ({type(exc).__name__})")
     try:
-        client = redis.Redis.from_url(REDIS_URL)
-        pieces.append(f"Redis {client.info('server')['redis_version']}")
-        client.close()
+        pieces.append(redis_version(REDIS_URL))
     except Exception as exc:
         pieces.append(f"Redis unreachable ({type(exc).__name__})")
     return f"{cpu}, {os.cpu_count()} cores, {versions(*pieces)}"

@@ -60,13 +60,7 @@ def unavailable(module: str) -> str | None:
 def servers() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
-    import redis
-
-    from harness import db_version
-
-    client = redis.Redis.from_url(ARGS.redis_url)
-    pieces = [db_version(), f"Redis {client.info('server')['redis_version']}"]
-    client.close()
+    pieces = [harness.db_version(), harness.redis_version(ARGS.redis_url)]
     for dist in ("codex-django", "pytoolbox"):
         try:
             pieces.append(f"{dist} {version(dist)}")
