@@ -1,13 +1,6 @@
-"""Fixture imports: keel's staged import against loaddata, an update_or_create loop and COPY.
-
-    .venv/bin/python bench/fixtures.py [--rows 100000] [--repeats 3] [--loop-sample 5000]
-                                       [--databases postgres,sqlite,mysql] [--memory-only]
-
-One JSON fixture of ``--rows`` rows and a copy with 1% of them changed; per database, rounds
-interleaved, keel's imports under each policy in order against ``loaddata``, the loop (timed on
-``--loop-sample`` rows and scaled), the floor and ``bulk_create`` of the parsed file; the peak
-memory of a first import in a child process. Every database is dropped afterwards.
-"""
+"""Fixture imports: keel's staged import against loaddata, an update_or_create loop (timed on
+``--loop-sample`` rows and scaled) and the raw floor; the peak memory of a first import in a
+child process. Every database is dropped afterwards."""
 
 from __future__ import annotations
 
@@ -225,29 +218,30 @@ def bench_database(
 
         return run
 
-    def alone(name: str, run: Callable[[], Any], factor: float = 1.0) -> Callable[[], None]:
+    # The others, each timed alone on the first file into an empty table.
+    alone: dict[str, Callable[[], Any]] = {
+        "Django loaddata": partial(
+            call_command, "loaddata", str(file_a), database=alias, verbosity=0
+        ),
+        loop_name: partial(loop_import, model, file_a, alias, ARGS.loop_sample),
+        floor_name: partial(floor_import, model, file_a, alias),
+        "Django bulk_create of the parsed file (no checks)": partial(
+            bulk_create_floor, model, file_a, alias
+        ),
+    }
+
+    def timed_alone(name: str) -> Callable[[], None]:
         def contender() -> None:
             truncate(model, alias)
-            harness.recorded(times, name, run)
-            times[name][-1] *= factor
+            harness.recorded(times, name, alone[name])
+            times[name][-1] *= scale if name == loop_name else 1
 
         return contender
 
     contenders = {
         "keel": sequence("overwrite", keel_steps),
         "keep_edits": sequence("keep_edits", keep_steps),
-        "loaddata": alone(
-            "Django loaddata",
-            lambda: call_command("loaddata", str(file_a), database=alias, verbosity=0),
-        ),
-        "loop": alone(
-            loop_name, lambda: loop_import(model, file_a, alias, ARGS.loop_sample), scale
-        ),
-        "floor": alone(floor_name, lambda: floor_import(model, file_a, alias)),
-        "bulk_create": alone(
-            "Django bulk_create of the parsed file (no checks)",
-            lambda: bulk_create_floor(model, file_a, alias),
-        ),
+        **{name: timed_alone(name) for name in alone},
     }
     harness.interleave(contenders, ARGS.repeats)
     truncate(model, alias)

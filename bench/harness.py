@@ -37,16 +37,14 @@ PG_HOST = os.environ.get("KEEL_BENCH_PG_HOST", "127.0.0.1")
 def options(doc: str | None, **defaults: Any) -> argparse.Namespace:
     """The parsed command line: the options every script takes, and one ``--name-with-dashes``
     per keyword (its default's type; a ``False`` default makes a flag)."""
-    made = argparse.ArgumentParser(description=(doc or "").split("\n", 1)[0])
+    made = argparse.ArgumentParser(description=doc)
     made.add_argument("--json", type=Path, help="write the results to this file")
-    made.add_argument("--redis-url", default=REDIS_URL)
-    made.add_argument("--pg-host", default=PG_HOST)
-    for name, default in defaults.items():
+    for name, default in {"redis_url": REDIS_URL, "pg_host": PG_HOST, **defaults}.items():
         flag = "--" + name.replace("_", "-")
         if default is False:
             made.add_argument(flag, action="store_true")
         else:
-            made.add_argument(flag, type=type(default), default=default)
+            made.add_argument(flag, type=type(default), default=default, help=f"({default!r})")
     return made.parse_args()
 
 
@@ -149,6 +147,16 @@ def counting_connection() -> type[Any]:
             return super().read_response(*args, **kwargs)
 
     return Counting
+
+
+def redis_version(url: str) -> str:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return f"Redis {client.info('server')['redis_version']}"
+    finally:
+        client.close()
 
 
 def versions(*parts: str) -> str:
@@ -257,10 +265,13 @@ def load_average() -> float:
 
 # --------------------------------------------------------------------------- report
 
+GOAL_COLUMNS = ["goal", "measured", "met"]
+
 
 @dataclass
 class Report:
-    """What one script measured: blocks shown in order, goals, plot series, skips."""
+    """What one script measured: blocks (text or a table) shown in order, goals, plot series,
+    skips."""
 
     script: str
     argv: list[str] = field(default_factory=lambda: sys.argv[1:])
@@ -273,7 +284,7 @@ class Report:
         self.blocks.append({"text": line})
 
     def heading(self, line: str) -> None:
-        self.blocks.append({"heading": line})
+        self.text(f"### {line}")
 
     def table(self, columns: list[str] | str, rows: list[list[Any]], *, caption: str = "") -> None:
         """A table of raw values: ``columns`` are titles (a list, or one string separated by
@@ -289,12 +300,17 @@ class Report:
         self, goal: str, measured: str, met: bool, *, show: str = "line", **where: Any
     ) -> None:
         """A goal: ``show`` is ``line`` (a sentence), ``table`` (a row of a goal table, the
-        rows of one script gathered) or ``summary`` (only in the page's summary of goals);
+        goals in a row gathered) or ``summary`` (only in the page's summary of goals);
         ``part=`` qualifies the section's name there, ``summary=False`` leaves it out."""
         where = {"part": "", "summary": True} | where
         self.goals.append({"goal": goal, "measured": measured, "met": met, "show": show, **where})
-        if show != "summary":
-            self.blocks.append({"goal": len(self.goals) - 1})
+        shown = "met" if met else "NOT met"
+        if show == "line":
+            self.text(f"Goal {goal}: {measured} → {shown}.")
+        elif show == "table":
+            if not self.blocks or self.blocks[-1].get("columns") != GOAL_COLUMNS:
+                self.table(list(GOAL_COLUMNS), [])
+            self.blocks[-1]["rows"].append([goal, measured, shown])
 
     def skip(self, reason: str) -> None:
         self.skipped.append(reason)
@@ -324,28 +340,7 @@ def table_rows(block: Mapping[str, Any]) -> Iterator[str]:
 def markdown(document: Mapping[str, Any]) -> list[str]:
     """The markdown of one script's results, paragraphs and tables separated by blank lines."""
     lines: list[str] = []
-    goals = document["goals"]
-    blocks = document["blocks"]
-    for index, block in enumerate(blocks):
-        if "text" in block:
-            lines += [block["text"], ""]
-        elif "heading" in block:
-            lines += [f"### {block['heading']}", ""]
-        elif "columns" in block:
-            lines += [*table_rows(block), ""]
-        elif "goal" in block:
-            goal = goals[block["goal"]]
-            met = "met" if goal["met"] else "NOT met"
-            if goal["show"] == "line":
-                lines += [f"Goal {goal['goal']}: {goal['measured']} → {met}.", ""]
-                continue
-            previous = blocks[index - 1] if index else {}
-            if "goal" not in previous or goals[previous["goal"]]["show"] != "table":
-                lines += ["| goal | measured | met |", "|---|---|---|"]
-            lines.append(f"| {goal['goal']} | {goal['measured']} | {met} |")
-            following = blocks[index + 1] if index + 1 < len(blocks) else {}
-            if "goal" not in following:
-                lines.append("")
-    while lines and not lines[-1]:
-        lines.pop()
-    return lines
+    for block in document["blocks"]:
+        lines += [block["text"]] if "text" in block else list(table_rows(block))
+        lines.append("")
+    return lines[:-1]

@@ -1,36 +1,29 @@
-"""Change tracking cost: keel against plain Django, django-dirtyfields and model-utils.
-
-    .venv/bin/python bench/mixins.py [--rows 10000] [--repeats 7] [--saves 300]
-
-A 20-field model declared once per contender, ``--rows`` identical rows each, in SQLite in
-memory and in PostgreSQL (skipped with a note when unreachable); interleaved rounds of load,
-load + read of every field, memory per loaded instance (SQLite) and the save of one changed
-field the contender's idiomatic way; medians and ratios to plain Django.
-"""
+"""Change tracking cost: keel against plain Django, django-dirtyfields and model-utils, on
+SQLite in memory and on PostgreSQL (skipped with a note when unreachable)."""
 
 from __future__ import annotations
 
 import gc
-import statistics
 import tracemalloc
 from decimal import Decimal
 from typing import Any
 
+import harness
 from cases import make_model, recreate_tables
-from harness import Report, database, interleave, options, setup_django, timed, versions
+from harness import Report, interleave, medians, options, timed
 
 ARGS = options(__doc__, rows=10_000, repeats=7, saves=300)
-DATABASES: dict[str, Any] = {"default": database("sqlite", "")}
+DATABASES: dict[str, Any] = {"default": harness.database("sqlite", "")}
 try:
-    DATABASES["postgres"] = database("postgres", "keel_bench_mixins", ARGS.pg_host)
+    DATABASES["postgres"] = harness.database("postgres", "keel_bench_mixins", ARGS.pg_host)
 except Exception as exc:  # any reason: the SQLite half still runs
     SKIPPED = f"PostgreSQL: {exc}"
 else:
     SKIPPED = ""
-setup_django(DATABASES, DEFAULT_AUTO_FIELD="django.db.models.AutoField")
+harness.setup_django(DATABASES, DEFAULT_AUTO_FIELD="django.db.models.AutoField")
 
 from dirtyfields import DirtyFieldsMixin
-from django.db import connections, models
+from django.db import models
 from django.utils import timezone
 from model_utils import FieldTracker
 
@@ -153,24 +146,20 @@ def measure(using: str) -> dict[str, dict[str, float]]:
         return run
 
     interleave({name: contender(name) for name in CONTENDERS}, ARGS.repeats)
-    return {n: {k: statistics.median(v) for k, v in r.items()} for n, r in results.items()}
+    return {name: medians(results[name]) for name in CONTENDERS}
 
 
 def main() -> None:
     aliases = list(DATABASES)
     for using in aliases:
         populate(ARGS.rows, using)
-    medians = {using: measure(using) for using in aliases}
-    servers = ()
-    if "postgres" in aliases:
-        with connections["postgres"].cursor() as cursor:
-            cursor.execute("SHOW server_version")
-            servers = (f"PostgreSQL {cursor.fetchone()[0].split()[0]}",)
+    measured = {using: measure(using) for using in aliases}
+    servers = [harness.db_version("postgres")] if "postgres" in aliases else []
     report = Report("mixins.py")
     if SKIPPED:
         report.skip(SKIPPED)
     report.text(
-        f"{versions(*servers)}; {ARGS.rows} rows x 20 fields, medians of {ARGS.repeats} "
+        f"{harness.versions(*servers)}; {ARGS.rows} rows x 20 fields, medians of {ARGS.repeats} "
         f"interleaved repeats; save: median of {ARGS.repeats} x {ARGS.saves} saves."
     )
     # Each metric's column (with its format) and scale; every one is followed by its ratio.
@@ -181,7 +170,7 @@ def main() -> None:
         "save": ("save one field (µs)|{:.0f}", 1e6),
     }
     for using in aliases:
-        med, sqlite = medians[using], using == "default"
+        med, sqlite = measured[using], using == "default"
         base, keys = med["plain Django"], list(med["plain Django"])
         columns = ["contender" if sqlite else "contender (PostgreSQL)"]
         columns += [title for k in keys for title in (titles[k][0], "x plain|{:.2f}")]
@@ -200,7 +189,7 @@ def main() -> None:
         (f"load on {'SQLite' if u == 'default' else 'PostgreSQL'}", u, "load", 1.0) for u in aliases
     ]
     for text, using, key, limit in [*goals, ("memory", "default", "mem", 1.1)]:
-        med = medians[using]
+        med = measured[using]
         ratio = med["keel AutoUpdateFieldsMixin"][key] / med["plain Django"][key]
         report.goal(f"{text} ≤ {limit:.2f}x plain", f"{ratio:.2f}x", ratio <= limit)
     report.emit(ARGS.json)

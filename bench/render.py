@@ -3,8 +3,8 @@
     .venv-bench/bin/python bench/render.py [results.json] [--docs DIR] [--sections FILE]
 
 ``bench/run_all.py`` calls this after a run; run alone, it rewrites the page from the last run
-(into ``--docs``, ``docs/`` by default: the plots go to its ``img/``). The prose around each
-section's results (title, intro, notes) is ``bench/sections.md``; the header is written here.
+(into ``--docs``, ``docs/`` by default: the plots go to its ``img/``). The prose (the page's
+header, and each section's title, intro and notes) is ``bench/sections.md``.
 """
 
 from __future__ import annotations
@@ -118,16 +118,18 @@ def plot_all(data: Mapping[str, list[dict[str, Any]]], img: Path) -> list[tuple[
     return written
 
 
-def prose(path: Path = PROSE) -> dict[str, tuple[str, str, str]]:
-    """Each section's title, intro and notes, by key, from ``bench/sections.md``."""
+def prose(path: Path = PROSE) -> tuple[str, dict[str, tuple[str, str, str]]]:
+    """The page's header (a template of the run's values) and each section's title, intro and
+    notes, by key, from ``bench/sections.md``."""
+    head, *chunks = path.read_text(encoding="utf-8").split("\n## ")
     found = {}
-    for chunk in path.read_text(encoding="utf-8").split("\n## ")[1:]:
+    for chunk in chunks:
         title, rest = chunk.split("\n", 1)
         match = re.fullmatch(r"\s*<!-- (\w+) -->\s*(.*?)\s*<!-- results -->\s*(.*?)\s*", rest, re.S)
         if not match:
             raise ValueError(f"{path}: the section {title!r} has no key or no results marker")
         found[match[1]] = (title, match[2], match[3])
-    return found
+    return head.split("-->", 1)[1].strip(), found
 
 
 def render(
@@ -135,7 +137,7 @@ def render(
 ) -> list[dict[str, Any]]:
     """Write the page (and the plots) of ``results`` with the prose of ``sections``; return
     the goals of the summary."""
-    texts = prose(sections)
+    header, texts = prose(sections)
     goals: list[dict[str, Any]] = []
     skipped: list[str] = []
     body: list[str] = []
@@ -169,46 +171,12 @@ def render(
         return goals
     plots = plot_all(data, docs / "img")
     run = results["run"]
+    modes = {"quick": "fewer rounds still", "smoke": "the smallest sizes: no figure to read"}
+    mode = "".join(f" This run used `--{m}` ({why})." for m, why in modes.items() if run.get(m))
     command = shlex.join([".venv-bench/bin/python", "bench/run_all.py", *run["argv"]])
-    lines = [
-        "# Performance",
-        "",
-        "Every figure on this page was produced by one command, in one run:",
-        "",
-        "```console",
-        "$ make bench",
-        "```",
-        "",
-        f"(`scripts/bench.sh` builds `.venv-bench`, then runs `{command}`, which runs each "
-        "script below with the options shown above its tables, each writing its results as "
-        "JSON, and renders this page and the plots from that JSON with `bench/render.py`.)",
-        "",
-        f"- **Date:** {run['date']}; the benchmarks took **{run['total'] / 60:.1f} minutes** "
-        "(building `.venv-bench` from nothing adds about one minute with a warm pip cache).",
-        f"- **Machine:** {run['machine']}.",
-        f"- **Load average** at the start and at the end of the run: {run['loads'][0]} / "
-        f"{run['loads'][1]}. On a shared machine absolute times move with the load; the ratios, "
-        "measured against baselines in the same run with the contenders interleaved, are what "
-        "to read.",
-        "- Medians over repeated rounds in one process run; every table names its rounds. "
-        "Repeat counts are reduced so that the whole run stays under 15 minutes: the fixtures "
-        "at 100,000 rows run once (one round), the `update_or_create` loop is timed on a "
-        "sample (2,000 rows of the 100,000-row file, 5,000 of the 10,000-row file) and scaled, "
-        "and the other parts use 5 to 9 rounds."
-        + (" This run used `--quick` (fewer rounds still)." if run["quick"] else "")
-        + (
-            " This run used `--smoke` (the smallest sizes: no figure to read)."
-            if run.get("smoke")
-            else ""
-        ),
-        "",
-        "## Goals",
-        "",
-        "keel's performance goals, as measured in this run.",
-        "",
-        "| part | goal | measured | met |",
-        "|---|---|---|---|",
-    ]
+    header = header.format(**run, command=command, minutes=run["total"] / 60, mode=mode)
+    lines = [header, "", "## Goals", "", "keel's performance goals, as measured in this run.", ""]
+    lines += ["| part | goal | measured | met |", "|---|---|---|---|"]
     for goal in goals:
         met = "**met**" if goal["met"] else "**not met**"
         lines.append(f"| {goal['label']} | {goal['goal']} | {goal['measured']} | {met} |")

@@ -1,12 +1,8 @@
 """Run every benchmark of ``bench/``, then render ``docs/performance.md`` and its plots.
 
-    .venv-bench/bin/python bench/run_all.py [--quick | --smoke]
-
-``make bench`` (``scripts/bench.sh``) builds the environment and calls this. Each part's script
-runs in a child process with the options listed in ``SECTIONS`` and writes its results as JSON;
-the run's JSON (``build/bench/results.json``) gathers them with the machine and the load, and
-``bench/render.py`` turns it into the page and the plots. A part that fails or cannot run is
-reported on the page and in the exit status, never silently dropped.
+Each part's script runs in a child process with the options of ``SECTIONS``; the run's JSON
+(``build/bench/results.json``) gathers their JSON with the machine and the load. A part that
+fails or cannot run is reported on the page and in the exit status, never silently dropped.
 """
 
 from __future__ import annotations
@@ -25,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import PG_HOST, REDIS_URL, ROOT, postgres
+from harness import PG_HOST, REDIS_URL, ROOT, postgres, redis_version, versions
 from render import RESULTS, render
 
 TIMEOUT = 600.0  # seconds per script
@@ -70,15 +66,11 @@ NEEDS_GUNICORN = {"load.py", "site_tracking.py"}
 
 
 def machine_line() -> str:
-    import django
-    import redis
-
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         models = re.findall(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
         cpu = models[0].strip() if models else cpu
-    pieces = [f"{cpu}, {os.cpu_count()} cores", f"Python {platform.python_version()}"]
-    pieces.append(f"Django {django.get_version()}")
+    pieces = []
     try:
         with postgres(PG_HOST) as conn:
             row = conn.execute("SHOW server_version").fetchone()
@@ -86,12 +78,10 @@ def machine_line() -> str:
     except Exception as exc:
         pieces.append(f"PostgreSQL unreachable ({type(exc).__name__})")
     try:
-        client = redis.Redis.from_url(REDIS_URL)
-        pieces.append(f"Redis {client.info('server')['redis_version']}")
-        client.close()
+        pieces.append(redis_version(REDIS_URL))
     except Exception as exc:
         pieces.append(f"Redis unreachable ({type(exc).__name__})")
-    return ", ".join(pieces)
+    return f"{cpu}, {os.cpu_count()} cores, {versions(*pieces)}"
 
 
 def load_average() -> str:
@@ -133,7 +123,7 @@ def run_part(script: str, options: list[str], out: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__)
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument("--quick", action="store_true", help="fewer rounds (a shorter run)")
     modes.add_argument("--smoke", action="store_true", help="the smallest sizes: does it run?")

@@ -1,12 +1,5 @@
-"""The systems keel replaces, driven through their own public APIs on the same data as keel.
-
-    python bench/seeds.py [--rows 2000] [--fixture-repeats 3] [--repeats 5] [--reads 1000]
-                          [--pairs 300] [--load-rows 5000] [--saves 200]
-
-codex-django 0.7.0 and pytoolbox 14.12.3 against keel's features of the same names, on
-PostgreSQL and Redis on loopback, contenders interleaved; a contender that cannot be imported
-here is skipped with the reason.
-"""
+"""The systems keel replaces (codex-django, pytoolbox), driven through their own public APIs
+on the same data as keel; a contender that cannot be imported here is skipped with the reason."""
 
 from __future__ import annotations
 
@@ -67,13 +60,7 @@ def unavailable(module: str) -> str | None:
 def servers() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
-    import redis
-
-    from harness import db_version
-
-    client = redis.Redis.from_url(ARGS.redis_url)
-    pieces = [db_version(), f"Redis {client.info('server')['redis_version']}"]
-    client.close()
+    pieces = [harness.db_version(), harness.redis_version(ARGS.redis_url)]
     for dist in ("codex-django", "pytoolbox"):
         try:
             pieces.append(f"{dist} {version(dist)}")

@@ -1,12 +1,5 @@
-"""Client tracking: how long a write in one process takes to reach the others.
-
-    .venv/bin/python bench/site_tracking.py [--readers 4] [--rounds 200] [--changes 30]
-
-First to keel's invalidation listeners alone, in ``--readers`` processes polling
-``is_current()``; then to the example project's gunicorn workers (``bench/tracking_app.py``
-reports the clock around each request's read), with client tracking and with the time window,
-while ``--clients`` processes request the page and this one saves ``--changes`` new names.
-"""
+"""Client tracking: how long a write in one process takes to reach the others, first to
+keel's invalidation listeners alone, then to the example project's gunicorn workers."""
 
 from __future__ import annotations
 

@@ -1,12 +1,5 @@
-"""Action tokens: create + consume throughput of keel's stores against raw redis-py.
-
-    .venv/bin/python bench/tokens.py [--pairs 2000] [--repeats 7] [--chunk 50]
-
-Contenders interleaved in chunks of ``--chunk`` pairs, so that all see the same moments of a
-round trip that drifts with the load; ratios to the floor (``SET NX EX`` + ``GETDEL``, nothing
-else) are medians of per-chunk ratios, and client CPU per pair shows keel's own work.
-Needs Redis and PostgreSQL (user postgres, trust auth).
-"""
+"""Action tokens: create + consume throughput of keel's stores against raw redis-py, in
+interleaved chunks of ``--chunk`` pairs; ratios to the floor are medians of per-chunk ratios."""
 
 from __future__ import annotations
 

@@ -80,6 +80,10 @@ def test_a_report_prints_tables_of_formatted_values_and_its_goals(
 
 PROSE = """<!-- the prose of a test page -->
 
+# Performance
+
+{date}: runs `{command}` in {minutes:.1f} minutes.{mode}
+
 ## Fixtures
 
 <!-- fixtures -->
@@ -171,7 +175,8 @@ def test_the_page_is_rendered_from_the_json_of_a_run(tmp_path: Path) -> None:
 
 
 def test_every_section_of_the_run_has_its_prose_and_names_scripts_of_bench() -> None:
-    prose = render.prose()
+    header, prose = render.prose()
+    assert header.startswith("# Performance")
     assert [key for key, _, _ in run_all.SECTIONS] == list(prose)
     for key, _, parts in run_all.SECTIONS:
         for script, *modes in parts:
