@@ -74,7 +74,7 @@ messages: $(VENV)/.dev-installed
 compilemessages: $(VENV)/.dev-installed
 	cd src/keel && ../../$(BIN)/django-admin compilemessages
 
-## Benchmarks beside the peers and the systems keel replaces (PostgreSQL and Redis on loopback):
+## Benchmarks beside the peers and the systems keel replaces (PostgreSQL, MariaDB and Redis on loopback):
 ## builds .venv-bench, regenerates docs/performance.md and docs/img/bench-*.png.
 .PHONY: bench
 bench:

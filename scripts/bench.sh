@@ -2,7 +2,8 @@
 # `make bench`: build .venv-bench (Python >= 3.12 where the machine has one), install keel, its
 # peers and the systems it replaces, run every benchmark (each writes its results as JSON, gathered
 # in build/bench/results.json) and render docs/performance.md and docs/img/bench-*.png from that
-# JSON. Needs PostgreSQL (127.0.0.1:5432, user postgres) and Redis (127.0.0.1:6379, database 9).
+# JSON. Needs PostgreSQL (127.0.0.1:5432, user postgres), MariaDB (127.0.0.1:3306, root) and Redis
+# (127.0.0.1:6379, database 9); mysqlclient builds against the headers scripts/system_deps.sh installs first.
 # Extra arguments go to bench/run_all.py (e.g. --quick, or --smoke: every script at its smallest
 # sizes, to check that all of it runs).
 set -euo pipefail
@@ -39,7 +40,8 @@ fi
 
 stamp="$VENV/.bench-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ bench/requirements.txt -nt "$stamp" ]; then
-    "$VENV/bin/python" -m pip install -q -e '.[redis,postgres]' --group bench
+    scripts/system_deps.sh
+    "$VENV/bin/python" -m pip install -q -e '.[redis,postgres,mysql]' --group bench
     # The replaced systems install separately: where they cannot (an old Python), the rest runs
     # and bench/seeds.py says which comparison it skipped and why.
     if ! "$VENV/bin/python" -m pip install -q -r bench/requirements.txt; then
