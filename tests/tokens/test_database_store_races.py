@@ -432,7 +432,8 @@ def _read_then_write(
     before: Callable[[], object] = lambda: None,
 ) -> list[str]:
     """In one thread's ``transaction.atomic()``: ``first``, then (once another thread has run
-    ``meanwhile`` and committed) ``then``; the errors that reached the caller."""
+    ``meanwhile`` and committed) ``then``; the errors that reached the caller, and any that
+    ``meanwhile`` raised."""
     did_first, did_meanwhile = threading.Event(), threading.Event()
 
     def caller() -> BaseException | None:
