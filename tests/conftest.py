@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -207,6 +208,24 @@ def at_once(work: Callable[[int], T], n: int) -> tuple[list[T], list[BaseExcepti
         return work(i)
 
     return in_threads(run, n)
+
+
+class Consumed(Counter[str]):
+    """How many times each token was consumed, counted from any thread. ``sent`` maps each
+    token to the ``n`` of the payload ``{"n": n}`` it was created with."""
+
+    def __init__(self, sent: dict[str, int]) -> None:
+        super().__init__()
+        self.sent = sent
+        self.lock = threading.Lock()
+
+    def record(self, token: str, payload: object) -> None:
+        """Count what consuming ``token`` answered: ``None`` (nothing consumed), or its own
+        payload, never another token's."""
+        if payload is not None:
+            assert payload == {"n": self.sent[token]}
+            with self.lock:
+                self[token] += 1
 
 
 @pytest.fixture

@@ -21,8 +21,13 @@ from tests.testapp.models.mixins_misc import (
 pytestmark = pytest.mark.django_db
 
 
-def test_uniqueness_race_is_shown_on_the_visible_field(client: Client) -> None:
-    owner = MiscOwner.objects.create(name="o")
+@pytest.fixture
+def owner(db: None) -> MiscOwner:
+    """The owner of the items the item form adds."""
+    return MiscOwner.objects.create(name="o")
+
+
+def test_uniqueness_race_is_shown_on_the_visible_field(client: Client, owner: MiscOwner) -> None:
     MiscUniqueTogetherItem.objects.create(owner=owner, name="report", code="1")
     url = reverse("misc-item-new", kwargs={"owner": owner.pk})
     response = client.post(url, {"name": "report", "code": "2", "kind": ""})
@@ -34,8 +39,7 @@ def test_uniqueness_race_is_shown_on_the_visible_field(client: Client) -> None:
     assert MiscUniqueTogetherItem.objects.count() == 1
 
 
-def test_valid_post_still_redirects(client: Client) -> None:
-    owner = MiscOwner.objects.create(name="o")
+def test_valid_post_still_redirects(client: Client, owner: MiscOwner) -> None:
     url = reverse("misc-item-new", kwargs={"owner": owner.pk})
     response = client.post(url, {"name": "report", "code": "", "kind": ""})
     assert response.status_code == 302

@@ -157,9 +157,8 @@ def test_a_reader_whose_snapshot_predates_a_commit_never_stores_what_it_read(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_flushed_store_then_a_save_elsewhere_never_revives_an_older_copy(
-    started: servers.Processes, settings: Any
+    server: servers.Server, settings: Any
 ) -> None:
-    server = started.start()
     keel = use_server(settings, server, SITE_SETTINGS_LOCAL_TTL=0)
     save_phone("maintenance")
     assert SiteSettings.load().phone == "maintenance"  # this process keeps a copy
@@ -171,9 +170,8 @@ def test_a_flushed_store_then_a_save_elsewhere_never_revives_an_older_copy(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_store_restarted_from_an_older_snapshot_never_serves_it(
-    started: servers.Processes, settings: Any
+    server: servers.Server, started: servers.Processes, settings: Any
 ) -> None:
-    server = started.start()
     use_server(settings, server)
     save_phone("old")
     assert SiteSettings.load().phone == "old"
@@ -207,9 +205,8 @@ def test_evicted_versions_never_make_an_old_document_current(site_store: str) ->
 
 @pytest.mark.django_db(transaction=True)
 def test_a_save_by_a_process_that_exits_during_a_store_stall_reaches_every_reader(
-    started: servers.Processes, settings: Any
+    server: servers.Server, settings: Any
 ) -> None:
-    server = started.start()
     bound = 0.5
     keel = use_server(
         settings, server, SITE_SETTINGS_LOCAL_TTL=0.2, SITE_SETTINGS_VERIFY_INTERVAL=bound

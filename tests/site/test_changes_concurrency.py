@@ -12,10 +12,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connections, transaction
+from django.db import transaction
 
 from keel.signals import site_settings_changed
 from keel.site.changes import MASK
+from tests.conftest import in_threads
 from tests.testapp.models.site import (
     Brand,
     SiteSettings,
@@ -48,7 +49,6 @@ def stored() -> StoredFormSettings:
 def run_while_held(hold: Callable[[], None], other: Callable[[], None]) -> list[BaseException]:
     """Run ``hold`` in a thread inside ``atomic()`` for one second after it returns, and
     ``other`` in a second thread meanwhile; the errors either raised."""
-    errors: list[BaseException] = []
     inside = threading.Event()
 
     def first() -> None:
@@ -57,26 +57,14 @@ def run_while_held(hold: Callable[[], None], other: Callable[[], None]) -> list[
                 hold()
                 inside.set()
                 time.sleep(1.0)
-        except BaseException as exc:
-            errors.append(exc)
         finally:
             inside.set()
-            connections.close_all()
 
     def second() -> None:
-        try:
-            inside.wait()
-            other()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        inside.wait()
+        other()
 
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _, errors = in_threads(lambda i, _: (first, second)[i](), 2)
     return errors
 
 

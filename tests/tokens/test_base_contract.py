@@ -506,8 +506,13 @@ def test_ttl_is_stored_as_a_lifetime_not_a_date_far_away(case: Case) -> None:
 ACCOUNT_EMAIL = StateBinding(TokenAccount, ["email"], payload_key="account")
 
 
-def test_a_bound_token_dies_when_the_bound_fields_change(case: Case) -> None:
-    account = TokenAccount.objects.create(email="ada@example.com")
+@pytest.fixture
+def account(db: None) -> TokenAccount:
+    """The account whose ``email`` the tokens bound by ``ACCOUNT_EMAIL`` protect."""
+    return TokenAccount.objects.create(email="ada@example.com")
+
+
+def test_a_bound_token_dies_when_the_bound_fields_change(case: Case, account: TokenAccount) -> None:
     manager = case.bound(ACCOUNT_EMAIL)
     peeked = manager.create_token({"account": account.pk})
     consumed = manager.create_token({"account": account.pk})
@@ -525,8 +530,9 @@ def test_a_bound_token_dies_when_the_bound_fields_change(case: Case) -> None:
 
 
 @pytest.mark.parametrize("seen_by", ["peek", "consume", "apeek"])
-def test_a_bound_token_stays_dead_when_the_state_changes_back(case: Case, seen_by: str) -> None:
-    account = TokenAccount.objects.create(email="ada@example.com")
+def test_a_bound_token_stays_dead_when_the_state_changes_back(
+    case: Case, account: TokenAccount, seen_by: str
+) -> None:
     manager = case.bound(ACCOUNT_EMAIL)
     token = manager.create_token({"account": account.pk, "new": "x@example.com"})
     TokenAccount.objects.filter(pk=account.pk).update(email="eve@example.com")
@@ -561,8 +567,7 @@ def test_a_user_bound_token_dies_with_a_new_password_login_or_email(
     assert manager.consume_token(token) is None
 
 
-def test_a_bound_peek_reads_the_instance_with_one_select(case: Case) -> None:
-    account = TokenAccount.objects.create(email="ada@example.com")
+def test_a_bound_peek_reads_the_instance_with_one_select(case: Case, account: TokenAccount) -> None:
     manager = case.bound(ACCOUNT_EMAIL)
     token = manager.create_token({"account": account.pk})
     with CaptureQueriesContext(connections["default"]) as queries:
@@ -571,8 +576,7 @@ def test_a_bound_peek_reads_the_instance_with_one_select(case: Case) -> None:
     assert len(reads) == 1, reads
 
 
-def test_a_bound_token_needs_its_instance(case: Case) -> None:
-    account = TokenAccount.objects.create(email="ada@example.com")
+def test_a_bound_token_needs_its_instance(case: Case, account: TokenAccount) -> None:
     manager = case.bound(ACCOUNT_EMAIL)
     with case.no_io(), pytest.raises(InvalidPayload, match="lacks"):
         manager.create_token({"user": account.pk})
@@ -583,8 +587,9 @@ def test_a_bound_token_needs_its_instance(case: Case) -> None:
     assert manager.get_token_data(token) is None
 
 
-def test_bound_and_unbound_documents_never_pass_for_each_other(case: Case) -> None:
-    account = TokenAccount.objects.create(email="ada@example.com")
+def test_bound_and_unbound_documents_never_pass_for_each_other(
+    case: Case, account: TokenAccount
+) -> None:
     bound = case.bound(ACCOUNT_EMAIL)
     unbound = case.manager
     from_bound = bound.create_token({"account": account.pk})
@@ -593,8 +598,7 @@ def test_bound_and_unbound_documents_never_pass_for_each_other(case: Case) -> No
     assert bound.get_token_data(from_unbound) is None
 
 
-def test_a_bound_token_survives_a_key_rotation(case: Case) -> None:
-    account = TokenAccount.objects.create(email="ada@example.com")
+def test_a_bound_token_survives_a_key_rotation(case: Case, account: TokenAccount) -> None:
     manager = case.bound(ACCOUNT_EMAIL)
     token = manager.create_token({"account": account.pk})
     old_key = django_settings.SECRET_KEY
@@ -602,8 +606,7 @@ def test_a_bound_token_survives_a_key_rotation(case: Case) -> None:
         assert manager.consume_token(token) == {"account": account.pk}
 
 
-def test_async_twins_check_the_state_too(case: Case) -> None:
-    account = TokenAccount.objects.create(email="ada@example.com")
+def test_async_twins_check_the_state_too(case: Case, account: TokenAccount) -> None:
     manager = case.bound(ACCOUNT_EMAIL)
 
     async def create() -> str:

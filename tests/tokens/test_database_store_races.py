@@ -37,6 +37,7 @@ from keel.tokens import (
     TokenError,
     TokenStoreBusy,
 )
+from tests.conftest import in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -431,11 +432,11 @@ def _read_then_write(
     before: Callable[[], object] = lambda: None,
 ) -> list[str]:
     """In one thread's ``transaction.atomic()``: ``first``, then (once another thread has run
-    ``meanwhile`` and committed) ``then``; the errors that reached the caller."""
+    ``meanwhile`` and committed) ``then``; the errors that reached the caller, and any that
+    ``meanwhile`` raised."""
     did_first, did_meanwhile = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
 
-    def caller() -> None:
+    def caller() -> BaseException | None:
         try:
             before()
             with transaction.atomic():
@@ -445,12 +446,10 @@ def _read_then_write(
                 did_meanwhile.wait(timeout=1)
                 then()
         except _Raised as raised:
-            errors.append(raised.error)
-        except BaseException as exc:
-            errors.append(exc)
+            return raised.error  # what the manager raised, unwrapped
         finally:
             did_first.set()
-            connections.close_all()
+        return None
 
     def other() -> None:
         try:
@@ -458,14 +457,9 @@ def _read_then_write(
             meanwhile()
         finally:
             did_meanwhile.set()
-            connections.close_all()
 
-    threads = [threading.Thread(target=caller), threading.Thread(target=other)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return _raw(errors, "atomic")
+    results, errors = in_threads(lambda i, _: (caller, other)[i](), 2)
+    return _raw([*errors, *(error for error in results if error is not None)], "atomic")
 
 
 def _job(function: Callable[[], object], name: str) -> Job:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,17 @@ from keel.tokens import (
 )
 
 
+def named_three_ways(
+    by_name: Callable[..., Any], positionally: Callable[[str], Any], purpose: str
+) -> list[Any]:
+    """``purpose`` given as ``purpose=``, as ``prefix=`` and positionally; each object made
+    answers it under both names."""
+    made = [by_name(purpose=purpose), by_name(prefix=purpose), positionally(purpose)]
+    for each in made:
+        assert each.purpose == each.prefix == purpose
+    return made
+
+
 def test_make_token_is_random_token() -> None:
     assert JsonActionTokenManager.make_token is JsonActionTokenManager.random_token
     manager = JsonActionTokenManager(purpose="names:draw")
@@ -23,11 +35,9 @@ def test_make_token_is_random_token() -> None:
 
 
 def test_purpose_and_prefix_name_the_same_value() -> None:
-    by_purpose = JsonActionTokenManager(purpose="names:flow")
-    by_prefix = JsonActionTokenManager(prefix="names:flow")
-    positional = JsonActionTokenDatabaseManager("names:flow")
-    for manager in (by_purpose, by_prefix, positional):
-        assert manager.purpose == manager.prefix == "names:flow"
+    by_purpose, by_prefix, positional = named_three_ways(
+        JsonActionTokenManager, JsonActionTokenDatabaseManager, "names:flow"
+    )
     assert by_purpose.digest("t") == by_prefix.digest("t") == positional.digest("t")
     assert get_json_action_token_manager(purpose="names:flow").purpose == "names:flow"
     assert get_json_action_token_manager(prefix="names:flow").purpose == "names:flow"
@@ -53,11 +63,7 @@ def test_a_token_created_under_one_name_is_found_under_the_other() -> None:
 
 
 def test_codes_take_their_purpose_under_either_name() -> None:
-    by_purpose = OneTimeCodeManager(purpose="names:code")
-    by_prefix = OneTimeCodeManager(prefix="names:code")
-    positional = OneTimeCodeManager("names:code")
-    for codes in (by_purpose, by_prefix, positional):
-        assert codes.purpose == codes.prefix == "names:code"
+    _, by_prefix, _ = named_three_ways(OneTimeCodeManager, OneTimeCodeManager, "names:code")
     assert repr(by_prefix) == "OneTimeCodeManager(purpose='names:code')"
     with pytest.raises(TypeError, match="once"):
         OneTimeCodeManager(purpose="names:code", prefix="names:code")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from keel.exceptions import DatabaseUpdatePreconditionsError
@@ -31,6 +32,18 @@ def assert_a_concurrent_transition_is_refused(
         instance.save()
     stored = model.objects.get(pk=instance.pk)
     assert {name: getattr(stored, name) for name in changes} == before
+
+
+def stored_values(item: TrackedItem, *fields: str) -> tuple[Any, ...]:
+    """The values of ``fields`` in the database row of ``item``."""
+    return tuple(TrackedItem.objects.values_list(*fields).get(pk=item.pk))
+
+
+def assert_saving_writes_nothing(item: TrackedItem) -> None:
+    """Saving ``item`` runs no query."""
+    with CaptureQueriesContext(connection) as ctx:
+        item.save()
+    assert ctx.captured_queries == []
 
 
 def loaded_item(**values: Any) -> TrackedItem:

@@ -13,7 +13,12 @@ from django.db.models import F
 from django.db.models.signals import post_init, pre_init
 from django.test.utils import CaptureQueriesContext
 
-from tests.models.mixins.conftest import loaded_item, updates
+from tests.models.mixins.conftest import (
+    assert_saving_writes_nothing,
+    loaded_item,
+    stored_values,
+    updates,
+)
 from tests.testapp.models.mixins_core import (
     CompositeItem,
     CoreAuthor,
@@ -25,12 +30,6 @@ from tests.testapp.models.mixins_core import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_saving_writes_nothing(item: TrackedItem) -> None:
-    with CaptureQueriesContext(connection) as ctx:
-        item.save()
-    assert ctx.captured_queries == []
 
 
 def test_a_loaded_instance_has_no_changes() -> None:
@@ -172,8 +171,7 @@ def test_save_after_changing_one_field_issues_one_update_of_that_column() -> Non
 
 
 def test_save_without_changes_issues_no_query() -> None:
-    item = loaded_item()
-    assert_saving_writes_nothing(item)
+    assert_saving_writes_nothing(loaded_item())
 
 
 def test_explicit_update_fields_are_respected() -> None:
@@ -181,8 +179,7 @@ def test_explicit_update_fields_are_respected() -> None:
     item.name = "b"
     item.count = 3
     item.save(update_fields=["count"])
-    row = TrackedItem.objects.get(pk=item.pk)
-    assert (row.name, row.count) == ("a", 3)
+    assert stored_values(item, "name", "count") == ("a", 3)
     assert item.get_dirty_fields() == {"name": "a"}
 
 

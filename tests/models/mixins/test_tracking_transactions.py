@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from keel.exceptions import DatabaseUpdatePreconditionsError, TransitionNotAllowedError
-from tests.models.mixins.conftest import loaded_item, updates
+from tests.models.mixins.conftest import loaded_item, stored_values, updates
 from tests.testapp.models.mixins_core import (
     Purchase,
     PurchaseStates,
@@ -61,8 +61,7 @@ def test_a_rolled_back_save_leaves_the_instance_as_dirty_as_before() -> None:
         item.save()
     (sql,) = updates(ctx)
     assert "name" in sql and "data" in sql
-    row = TrackedItem.objects.get(pk=item.pk)
-    assert (row.name, row.data) == ("b", {"k": [1]})
+    assert stored_values(item, "name", "data") == ("b", {"k": [1]})
     assert not item.is_dirty()
 
 
@@ -82,8 +81,7 @@ def test_assignments_made_after_the_rolled_back_save_are_kept() -> None:
     _in_doomed_block(item.save, lambda: setattr(item, "count", 2))
     assert item.get_dirty_fields() == {"name": "a", "count": 1}
     item.save()
-    row = TrackedItem.objects.get(pk=item.pk)
-    assert (row.name, row.count) == ("b", 2)
+    assert stored_values(item, "name", "count") == ("b", 2)
 
 
 def test_a_savepoint_rolled_back_inside_a_kept_transaction_is_retried() -> None:
@@ -95,8 +93,7 @@ def test_a_savepoint_rolled_back_inside_a_kept_transaction_is_retried() -> None:
         _save_then_roll_back(item)
         assert item.get_dirty_fields() == {"name": "a"}
         item.save()
-    row = TrackedItem.objects.get(pk=item.pk)
-    assert (row.name, row.count) == ("b", 5)
+    assert stored_values(item, "name", "count") == ("b", 5)
 
 
 def test_a_save_that_stays_in_the_transaction_is_not_written_twice() -> None:

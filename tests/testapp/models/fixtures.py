@@ -7,20 +7,14 @@ from typing import Any
 
 from django.db import models
 
-
-class FixtureCategoryManager(models.Manager["FixtureCategory"]):
-    def get_by_natural_key(self, slug: str) -> FixtureCategory:
-        return self.get(slug=slug)
+from tests.testapp.models.natural_keys import NaturalKeyModel
 
 
-class FixtureCategory(models.Model):
+class FixtureCategory(NaturalKeyModel):
+    natural_key_field = "slug"
+
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=100, default="")
-
-    objects = FixtureCategoryManager()
-
-    def natural_key(self) -> tuple[str]:
-        return (self.slug,)
 
 
 class FixtureTag(models.Model):
@@ -144,14 +138,11 @@ class FixtureRegionPrice(models.Model):
         unique_together = [("code", "region"), ("code", "category")]
 
 
-class FixtureBookManager(models.Manager["FixtureBook"]):
-    def get_by_natural_key(self, key: str) -> FixtureBook:
-        return self.get(key=key)
-
-
-class FixtureBook(models.Model):
+class FixtureBook(NaturalKeyModel):
     """Unique on ``key`` (the lookup) and, on its own, on ``title``; a tree through ``parent``;
     a float and a datetime for the values whose comparison must settle."""
+
+    natural_key_field = "key"
 
     key = models.CharField(max_length=50, unique=True)
     title = models.CharField(max_length=100, unique=True)
@@ -162,14 +153,9 @@ class FixtureBook(models.Model):
     price = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0"))
     seen_at = models.DateTimeField(null=True, blank=True)
 
-    objects = FixtureBookManager()
-
     class Meta:
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(weight__gte=0), name="fixturebook_weight_not_negative"
             )
         ]
-
-    def natural_key(self) -> tuple[str]:
-        return (self.key,)

@@ -4,33 +4,24 @@ from __future__ import annotations
 
 from django.db import models
 
-
-class FixtureTopicManager(models.Manager["FixtureTopic"]):
-    def get_by_natural_key(self, slug: str) -> FixtureTopic:
-        return self.get(slug=slug)
+from tests.testapp.models.natural_keys import NaturalKeyModel
 
 
-class FixtureTopic(models.Model):
+class FixtureTopic(NaturalKeyModel):
     """Symmetrical links to itself (``ManyToManyField("self")``)."""
+
+    natural_key_field = "slug"
 
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=100, default="")
     related = models.ManyToManyField("self", blank=True)
 
-    objects = FixtureTopicManager()
 
-    def natural_key(self) -> tuple[str]:
-        return (self.slug,)
-
-
-class FixtureLessonManager(models.Manager["FixtureLesson"]):
-    def get_by_natural_key(self, key: str) -> FixtureLesson:
-        return self.get(key=key)
-
-
-class FixtureLesson(models.Model):
+class FixtureLesson(NaturalKeyModel):
     """A foreign key and a many-to-many field to another model, a one-way many-to-many field
     to itself."""
+
+    natural_key_field = "key"
 
     key = models.CharField(max_length=50, unique=True)
     title = models.CharField(max_length=100, default="")
@@ -41,11 +32,6 @@ class FixtureLesson(models.Model):
     prerequisites = models.ManyToManyField(
         "self", symmetrical=False, blank=True, related_name="unlocks"
     )
-
-    objects = FixtureLessonManager()
-
-    def natural_key(self) -> tuple[str]:
-        return (self.key,)
 
 
 class FixtureExercise(models.Model):
@@ -65,14 +51,11 @@ class FixtureExercise(models.Model):
         ]
 
 
-class FixtureShelfManager(models.Manager["FixtureShelf"]):
-    def get_by_natural_key(self, code: str) -> FixtureShelf:
-        return self.get(code=code)
-
-
-class FixtureShelf(models.Model):
+class FixtureShelf(NaturalKeyModel):
     """With `FixtureVolume`, two models that refer to each other (a cycle through nullable
     keys)."""
+
+    natural_key_field = "code"
 
     code = models.CharField(max_length=20, unique=True)
     label = models.CharField(max_length=100, default="")
@@ -80,25 +63,12 @@ class FixtureShelf(models.Model):
         "FixtureVolume", null=True, on_delete=models.SET_NULL, related_name="+"
     )
 
-    objects = FixtureShelfManager()
 
-    def natural_key(self) -> tuple[str]:
-        return (self.code,)
+class FixtureVolume(NaturalKeyModel):
+    natural_key_field = "code"
 
-
-class FixtureVolumeManager(models.Manager["FixtureVolume"]):
-    def get_by_natural_key(self, code: str) -> FixtureVolume:
-        return self.get(code=code)
-
-
-class FixtureVolume(models.Model):
     code = models.CharField(max_length=20, unique=True)
     shelf = models.ForeignKey(FixtureShelf, null=True, on_delete=models.CASCADE)
-
-    objects = FixtureVolumeManager()
-
-    def natural_key(self) -> tuple[str]:
-        return (self.code,)
 
 
 class FixtureHen(models.Model):
