@@ -299,7 +299,7 @@ def bench_database(
         goals.append((f"{name} ≤ 1.5x the overwrite one", ratio <= 1.5, f"{ratio:.2f}x"))
     # The goals are set for the 100,000-row file; smaller sizes only show the trend.
     for goal, met, measured in goals:
-        part, summary = f"{rows:,} rows", rows == 100_000
+        part, summary = f"{rows:,} rows, {FLOORS[alias].split()[0]}", rows == 100_000
         report.goal(goal, measured, met, show="table", part=part, summary=summary)
 
 
