@@ -29,9 +29,8 @@ class FixtureRowState(models.Model):
         verbose_name = "fixture row state"
         verbose_name_plural = "fixture row states"
         constraints = [
-            models.UniqueConstraint(fields=["key", "object_pk"], name="keel_fixturerow_key_pk")
+            models.UniqueConstraint(fields=["object_pk", "key"], name="keel_fixturerow_pk_key")
         ]
-        indexes = [models.Index(fields=["model", "object_pk"], name="keel_fixturerow_model_idx")]
 
     def __str__(self) -> str:
         return f"{self.key} {self.model} #{self.object_pk}"

@@ -159,3 +159,15 @@ class FixtureBook(NaturalKeyModel):
                 condition=models.Q(weight__gte=0), name="fixturebook_weight_not_negative"
             )
         ]
+
+
+class UnfitIntegerField(models.IntegerField):  # type: ignore[type-arg]
+    """Prepares 13 as text no integer column takes: a database refusing a staged batch."""
+
+    def get_db_prep_save(self, value: Any, connection: Any) -> Any:
+        return "thirteen" if value == 13 else super().get_db_prep_save(value, connection)
+
+
+class FixtureCounter(models.Model):
+    key = models.CharField(max_length=20, unique=True)
+    count = UnfitIntegerField(default=0)
