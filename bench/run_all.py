@@ -24,7 +24,7 @@ from typing import Any
 from harness import PG_HOST, REDIS_URL, ROOT, postgres, redis_version, versions
 from render import RESULTS, render
 
-TIMEOUT = 600.0  # seconds per script
+TIMEOUT = 1200.0  # seconds per script
 
 S = f"--redis-url {REDIS_URL} --pg-host {PG_HOST}"
 F = f"--databases postgres --pg-host {PG_HOST}"
@@ -51,7 +51,7 @@ SECTIONS: list[tuple[str, int, list[tuple[str, str, str, str]]]] = [
     ("fixtures", 6, [
         *(("fixtures.py", f"--rows {rows} --repeats 3 {F}", f"--rows {rows} --repeats 1 {F}",
            f"--rows {rows // 10} --repeats 1 --loop-sample 100 {F}") for rows in (1000, 10000)),
-        ("fixtures.py", f"--rows 100000 --repeats 1 --loop-sample 2000 {F_ALL}",
+        ("fixtures.py", f"--rows 100000 --repeats 3 --loop-sample 2000 {F_ALL}",
          f"--rows 100000 --repeats 1 --loop-sample 1000 {F_ALL}",
          f"--rows 3000 --repeats 1 --loop-sample 100 {F_ALL}"),
     ]),
