@@ -234,3 +234,14 @@ class AtkPrepared(models.Model):
     key = models.CharField(max_length=20, unique=True)
     count = AtkHugeIntegerField(default=0)
     label = AtkUnencodableCharField(max_length=20, default="")
+
+
+class AtkChain(NaturalKeyModel):
+    """Each row names at most one successor, which at most one row may name (unique)."""
+
+    natural_key_field = "key"
+
+    key = models.CharField(max_length=20, unique=True)
+    successor = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="predecessor"
+    )
