@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 
 from tests.testapp.models.natural_keys import NaturalKeyModel
 
@@ -173,15 +173,13 @@ class FixtureCounter(models.Model):
     count = UnfitIntegerField(default=0)
 
 
-# -- Models of the attack tests (tests/fixtures/test_attack_*.py) -----------------------------
-
-from django.db import connection as _atk_connection  # noqa: E402
+# -- Collations, constraints and preparations the staged checks must honour ---------------------
 
 #: A case-insensitive collation where the backend has one built in (PostgreSQL: none).
-_ATK_NOCASE = {"sqlite": "NOCASE", "mysql": "utf8mb4_unicode_ci"}.get(_atk_connection.vendor)
+_NOCASE = {"sqlite": "NOCASE", "mysql": "utf8mb4_unicode_ci"}.get(connection.vendor)
 
 
-class AtkLongPair(models.Model):
+class FixtureLongPair(models.Model):
     """A composite lookup of two long text columns (a long group key on MariaDB)."""
 
     code = models.CharField(max_length=255)
@@ -190,11 +188,11 @@ class AtkLongPair(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["code", "region"], name="atklongpair_code_region")
+            models.UniqueConstraint(fields=["code", "region"], name="fixturelongpair_code_region")
         ]
 
 
-class AtkNullsNotDistinct(models.Model):
+class FixtureNullsNotDistinct(models.Model):
     """Unique on (code, region) with NULLs equal (PostgreSQL 15+ only)."""
 
     key = models.CharField(max_length=20, unique=True)
@@ -204,39 +202,39 @@ class AtkNullsNotDistinct(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["code", "region"], name="atk_code_region_nnd", nulls_distinct=False
+                fields=["code", "region"], name="fixture_code_region_nnd", nulls_distinct=False
             )
         ]
 
 
-class AtkNocase(models.Model):
+class FixtureNocase(models.Model):
     """A lookup whose column compares without case (SQLite NOCASE, MariaDB unicode_ci)."""
 
-    key = models.CharField(max_length=50, unique=True, db_collation=_ATK_NOCASE)
+    key = models.CharField(max_length=50, unique=True, db_collation=_NOCASE)
     label = models.CharField(max_length=50, default="")
 
 
-class AtkHugeIntegerField(models.IntegerField):  # type: ignore[type-arg]
+class HugeIntegerField(models.IntegerField):  # type: ignore[type-arg]
     """Prepares 13 as an integer no driver or column takes (2**70)."""
 
     def get_db_prep_save(self, value: Any, connection: Any) -> Any:
         return 2**70 if value == 13 else super().get_db_prep_save(value, connection)
 
 
-class AtkUnencodableCharField(models.CharField):  # type: ignore[type-arg]
+class UnencodableCharField(models.CharField):  # type: ignore[type-arg]
     """Prepares ``"bad"`` as text no UTF-8 connection can send (a lone surrogate)."""
 
     def get_db_prep_save(self, value: Any, connection: Any) -> Any:
         return "x\ud800" if value == "bad" else super().get_db_prep_save(value, connection)
 
 
-class AtkPrepared(models.Model):
+class FixturePrepared(models.Model):
     key = models.CharField(max_length=20, unique=True)
-    count = AtkHugeIntegerField(default=0)
-    label = AtkUnencodableCharField(max_length=20, default="")
+    count = HugeIntegerField(default=0)
+    label = UnencodableCharField(max_length=20, default="")
 
 
-class AtkChain(NaturalKeyModel):
+class FixtureChain(NaturalKeyModel):
     """Each row names at most one successor, which at most one row may name (unique)."""
 
     natural_key_field = "key"
