@@ -243,3 +243,53 @@ class FixtureChain(NaturalKeyModel):
     successor = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="predecessor"
     )
+
+
+# -- Unique references to the model itself and collations the staged checks must honour (2) ------
+
+#: Collations SQLite has built in; elsewhere the column keeps the database's own.
+_RTRIM = {"sqlite": "RTRIM"}.get(connection.vendor)
+
+
+class FixtureLink(NaturalKeyModel):
+    """Each row names at most one next row per kind; NULLs equal on PostgreSQL 15+."""
+
+    natural_key_field = "key"
+
+    key = models.CharField(max_length=20, unique=True)
+    kind = models.CharField(max_length=20, default="k")
+    nxt = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["nxt", "kind"], name="fixture_link_nxt_kind_nnd", nulls_distinct=False
+            )
+        ]
+
+
+class FixtureKeyedChain(NaturalKeyModel):
+    """A unique reference to the model itself through its ``key`` (``to_field``)."""
+
+    natural_key_field = "key"
+
+    key = models.CharField(max_length=20, unique=True)
+    successor = models.ForeignKey(
+        "self",
+        to_field="key",
+        unique=True,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+
+class FixtureCollated(models.Model):
+    """A lookup ignoring trailing spaces (SQLite RTRIM) and a unique title ignoring case."""
+
+    key = models.CharField(max_length=50, unique=True, db_collation=_RTRIM)
+    title = models.CharField(max_length=50, unique=True, db_collation=_NOCASE)
+    label = models.CharField(max_length=50, default="")
