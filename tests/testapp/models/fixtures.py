@@ -293,3 +293,28 @@ class FixtureCollated(models.Model):
     key = models.CharField(max_length=50, unique=True, db_collation=_RTRIM)
     title = models.CharField(max_length=50, unique=True, db_collation=_NOCASE)
     label = models.CharField(max_length=50, default="")
+
+
+class FixtureCodedChain(models.Model):
+    """A unique reference to the model itself whose natural key is ``code`` (unique, not the
+    lookup ``key``)."""
+
+    key = models.CharField(max_length=20, unique=True)
+    code = models.CharField(max_length=20, unique=True)
+    successor = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+
+class FixtureRefusedLink(models.Model):
+    """A column the database refuses ``count`` 13 in, a foreign key to a model with a natural
+    key and one to the model itself."""
+
+    key = models.CharField(max_length=20, unique=True)
+    count = UnfitIntegerField(default=0)
+    category = models.ForeignKey(
+        FixtureCategory, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
