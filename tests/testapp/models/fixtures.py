@@ -318,3 +318,21 @@ class FixtureRefusedLink(models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+
+#: What ``OddlyPreparedField`` prepares the values 13 to 16 as: objects no driver adapts.
+ODD_PREPARATIONS: dict[int, Any] = {13: object(), 14: {"a": 1}, 15: complex(1, 2), 16: {1, 2}}
+
+
+class OddlyPreparedField(models.IntegerField):  # type: ignore[type-arg]
+    """Prepares 13 to 16 as objects a database driver does not adapt."""
+
+    def get_db_prep_save(self, value: Any, connection: Any) -> Any:
+        if value in ODD_PREPARATIONS:
+            return ODD_PREPARATIONS[value]
+        return super().get_db_prep_save(value, connection)
+
+
+class FixtureOddlyPrepared(models.Model):
+    key = models.CharField(max_length=20, unique=True)
+    count = OddlyPreparedField(default=0)
