@@ -336,3 +336,19 @@ class OddlyPreparedField(models.IntegerField):  # type: ignore[type-arg]
 class FixtureOddlyPrepared(models.Model):
     key = models.CharField(max_length=20, unique=True)
     count = OddlyPreparedField(default=0)
+
+
+class FixtureAttnameUnique(models.Model):
+    """Unique constraints naming a foreign key by its attname (``category_id``), which
+    Django accepts in ``unique_together`` and ``UniqueConstraint(fields=…)``."""
+
+    key = models.CharField(max_length=20, unique=True)
+    category = models.ForeignKey(FixtureCategory, on_delete=models.CASCADE, related_name="+")
+    rank = models.IntegerField(default=0)
+    slot = models.IntegerField(default=0)
+
+    class Meta:
+        unique_together = [("category_id", "rank")]
+        constraints = [
+            models.UniqueConstraint(fields=["category_id", "slot"], name="fixture_attname_slot")
+        ]
