@@ -352,3 +352,15 @@ class FixtureAttnameUnique(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["category_id", "slot"], name="fixture_attname_slot")
         ]
+
+
+class FixtureNocaseChain(NaturalKeyModel):
+    """A unique reference to the model itself whose natural key (``key``) compares without
+    case (SQLite NOCASE, MariaDB unicode_ci)."""
+
+    natural_key_field = "key"
+
+    key = models.CharField(max_length=20, unique=True, db_collation=_NOCASE)
+    successor = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
