@@ -243,3 +243,124 @@ class FixtureChain(NaturalKeyModel):
     successor = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="predecessor"
     )
+
+
+# -- Unique references to the model itself and collations the staged checks must honour (2) ------
+
+#: Collations SQLite has built in; elsewhere the column keeps the database's own.
+_RTRIM = {"sqlite": "RTRIM"}.get(connection.vendor)
+
+
+class FixtureLink(NaturalKeyModel):
+    """Each row names at most one next row per kind; NULLs equal on PostgreSQL 15+."""
+
+    natural_key_field = "key"
+
+    key = models.CharField(max_length=20, unique=True)
+    kind = models.CharField(max_length=20, default="k")
+    nxt = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["nxt", "kind"], name="fixture_link_nxt_kind_nnd", nulls_distinct=False
+            )
+        ]
+
+
+class FixtureKeyedChain(NaturalKeyModel):
+    """A unique reference to the model itself through its ``key`` (``to_field``)."""
+
+    natural_key_field = "key"
+
+    key = models.CharField(max_length=20, unique=True)
+    successor = models.ForeignKey(
+        "self",
+        to_field="key",
+        unique=True,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+
+class FixtureCollated(models.Model):
+    """A lookup ignoring trailing spaces (SQLite RTRIM) and a unique title ignoring case."""
+
+    key = models.CharField(max_length=50, unique=True, db_collation=_RTRIM)
+    title = models.CharField(max_length=50, unique=True, db_collation=_NOCASE)
+    label = models.CharField(max_length=50, default="")
+
+
+class FixtureCodedChain(models.Model):
+    """A unique reference to the model itself whose natural key is ``code`` (unique, not the
+    lookup ``key``)."""
+
+    key = models.CharField(max_length=20, unique=True)
+    code = models.CharField(max_length=20, unique=True)
+    successor = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+
+class FixtureRefusedLink(models.Model):
+    """A column the database refuses ``count`` 13 in, a foreign key to a model with a natural
+    key and one to the model itself."""
+
+    key = models.CharField(max_length=20, unique=True)
+    count = UnfitIntegerField(default=0)
+    category = models.ForeignKey(
+        FixtureCategory, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+
+#: What ``OddlyPreparedField`` prepares the values 13 to 16 as: objects no driver adapts.
+ODD_PREPARATIONS: dict[int, Any] = {13: object(), 14: {"a": 1}, 15: complex(1, 2), 16: {1, 2}}
+
+
+class OddlyPreparedField(models.IntegerField):  # type: ignore[type-arg]
+    """Prepares 13 to 16 as objects a database driver does not adapt."""
+
+    def get_db_prep_save(self, value: Any, connection: Any) -> Any:
+        if value in ODD_PREPARATIONS:
+            return ODD_PREPARATIONS[value]
+        return super().get_db_prep_save(value, connection)
+
+
+class FixtureOddlyPrepared(models.Model):
+    key = models.CharField(max_length=20, unique=True)
+    count = OddlyPreparedField(default=0)
+
+
+class FixtureAttnameUnique(models.Model):
+    """Unique constraints naming a foreign key by its attname (``category_id``), which
+    Django accepts in ``unique_together`` and ``UniqueConstraint(fields=…)``."""
+
+    key = models.CharField(max_length=20, unique=True)
+    category = models.ForeignKey(FixtureCategory, on_delete=models.CASCADE, related_name="+")
+    rank = models.IntegerField(default=0)
+    slot = models.IntegerField(default=0)
+
+    class Meta:
+        unique_together = [("category_id", "rank")]
+        constraints = [
+            models.UniqueConstraint(fields=["category_id", "slot"], name="fixture_attname_slot")
+        ]
+
+
+class FixtureNocaseChain(NaturalKeyModel):
+    """A unique reference to the model itself whose natural key (``key``) compares without
+    case (SQLite NOCASE, MariaDB unicode_ci)."""
+
+    natural_key_field = "key"
+
+    key = models.CharField(max_length=20, unique=True, db_collation=_NOCASE)
+    successor = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
