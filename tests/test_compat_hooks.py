@@ -71,6 +71,7 @@ def test_backend_feature_flags_match_the_vendor() -> None:
     vendor = connection.vendor
     assert compat.supports_select_for_update(connection) is (vendor != "sqlite")
     assert compat.supports_conflict_target(connection) is (vendor != "mysql")
+    assert compat.supports_nulls_distinct(connection) is (vendor == "postgresql")
     assert isinstance(compat.can_return_rows_from_insert(connection), bool)
     if vendor == "postgresql":
         assert compat.can_return_rows_from_insert(connection)

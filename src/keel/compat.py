@@ -290,6 +290,12 @@ def supports_conflict_target(connection: Any) -> bool:
     return bool(connection.features.supports_update_conflicts_with_target)
 
 
+def supports_nulls_distinct(connection: Any) -> bool:
+    """Whether unique constraints may take NULLs as equal (``nulls_distinct=False``,
+    PostgreSQL 15+); elsewhere Django leaves such a constraint out of the schema."""
+    return bool(connection.features.supports_nulls_distinct_unique_constraints)
+
+
 def parent_models(model: type[models.Model]) -> list[type[models.Model]]:
     """The concrete parents of a multi-table-inheritance model, nearest first.
 
