@@ -171,7 +171,7 @@ def test_base_database_cache_is_the_base_of_djangos_database_cache() -> None:
     assert issubclass(DatabaseCache, compat.BaseDatabaseCache)
 
 
-@pytest.mark.django_db  # model checks read feature flags, which may query the database
+@pytest.mark.django_db(databases="__all__")  # model checks read every database's features
 def test_check_supported_is_silent_on_a_supported_django() -> None:
     assert compat.check_supported() == []
     assert [m for m in checks.run_checks() if m.id == "keel.W011"] == []
