@@ -303,6 +303,17 @@ def bench_database(
         report.goal(goal, measured, met, show="table", part=part, summary=summary)
 
 
+def driver_versions() -> str:
+    """The database drivers, with psycopg's implementation (``binary``, ``c`` or ``python``)."""
+    import MySQLdb
+    import psycopg
+
+    return (
+        f"psycopg {psycopg.__version__} ({psycopg.pq.__impl__}), "
+        f"mysqlclient {MySQLdb.release.__version__}"
+    )
+
+
 def main() -> None:
     if ARGS.child_memory:
         child_memory()
@@ -317,6 +328,7 @@ def main() -> None:
         write_fixture(file_b, f"{APP}.benchrow", ARGS.rows, changed_every=100)
         report.text(
             f"{harness.versions(platform.machine())} {os.cpu_count()} CPUs; "
+            f"{driver_versions()}; "
             f"fixture {file_a.stat().st_size / 1e6:.1f} MB"
         )
         for alias in DATABASES:
