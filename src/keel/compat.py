@@ -13,6 +13,7 @@ Internal: not part of keel's public API; import the public names from their pack
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -261,14 +262,34 @@ def adapt_datetime(connection: Any, value: Any) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def value_adapter(connection: Any, name: str) -> Callable[..., Any]:
+def value_adapter(connection: Any, name: str) -> Callable[..., Any] | None:
     """The ``adapt_<kind>field_value`` method of ``connection`` named ``name``: the last
     step of the ``get_db_prep_value()`` of date, datetime and decimal fields, looked up once
-    so that a bulk load calls it without the field's other steps."""
+    so that a bulk load calls it without the field's other steps. ``None`` when it is one of
+    Django's adapters that return the value unchanged (``pass_through_adapters``): the value
+    is the database value already."""
     if not (name.startswith("adapt_") and name.endswith("field_value")):
         raise ValueError(f"{name!r} is not a field value adapter of connection.ops.")
     adapter: Callable[..., Any] = getattr(connection.ops, name)
+    if getattr(adapter, "__func__", None) in pass_through_adapters():
+        return None
     return adapter
+
+
+@functools.cache
+def pass_through_adapters() -> frozenset[Callable[..., Any]]:
+    """Django's value adapters that return the value they are given: the base decimal
+    adapter, PostgreSQL's date and datetime adapters (psycopg adapts those types itself)."""
+    from django.db.backends.base.operations import BaseDatabaseOperations
+
+    found: set[Callable[..., Any]] = {BaseDatabaseOperations.adapt_decimalfield_value}
+    try:
+        from django.db.backends.postgresql.operations import DatabaseOperations
+    except ImportError:  # no psycopg installed
+        return frozenset(found)
+    found.add(DatabaseOperations.adapt_datefield_value)
+    found.add(DatabaseOperations.adapt_datetimefield_value)
+    return frozenset(found)
 
 
 # Backend feature flags: ``connection.features`` is not documented. Each flag below has the
