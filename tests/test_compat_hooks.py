@@ -154,6 +154,31 @@ def test_value_adapter_is_none_where_the_backend_passes_values_through() -> None
     assert (dates is None) == (connection.vendor == "postgresql")
 
 
+@pytest.mark.django_db
+def test_db_default_sql_selects_the_column_default() -> None:
+    from django.db import models
+    from django.db.models.functions import Lower
+    from django.test.utils import isolate_apps
+
+    with isolate_apps("tests.testapp"):
+
+        class Defaults(models.Model):
+            n = models.IntegerField(db_default=7)
+            tag = models.CharField(max_length=9, db_default=Lower(models.Value("ABC")))
+            note = models.CharField(max_length=9, db_default="50%s off")
+
+            class Meta:
+                app_label = "testapp"
+
+    found = []
+    with connection.cursor() as cursor:
+        for name in ("n", "tag", "note"):
+            sql, params = compat.db_default_sql(connection, Defaults._meta.get_field(name))
+            cursor.execute(f"SELECT {sql}", params)
+            found.append(cursor.fetchone()[0])
+    assert found == [7, "abc", "50%s off"]
+
+
 def test_option_destinations_of_a_command_parser() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--force", action="store_true")

@@ -292,6 +292,17 @@ def pass_through_adapters() -> frozenset[Callable[..., Any]]:
     return frozenset(found)
 
 
+def db_default_sql(connection: Any, field: Any) -> tuple[str, list[Any]]:
+    """``(sql, params)`` of ``field``'s ``db_default``, as the schema editor writes it in the
+    column's ``DEFAULT`` clause (``BaseDatabaseSchemaEditor.db_default_sql``), usable as a value
+    in a statement run with ``params``: a literal ``%`` is escaped when the backend inlines
+    the value (SQLite)."""
+    editor = connection.SchemaEditorClass(connection)
+    sql, params = editor.db_default_sql(field)
+    params = list(params)
+    return (sql if params else sql.replace("%", "%%")), params
+
+
 # Backend feature flags: ``connection.features`` is not documented. Each flag below has the
 # same name and meaning in every release of ``SUPPORTED``.
 
